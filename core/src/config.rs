@@ -1,0 +1,154 @@
+//! Everything a connection can be told, in one place, with documented defaults.
+
+use core::time::Duration;
+
+/// The draft-76 data framing, chosen per connection on both sides because
+/// nothing on the wire says which one a peer uses (PROTOCOLS.md §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Framing {
+    /// `0x00 text 0xFF` messages and the `0xFF 0x00` close: the draft-76
+    /// framing every browser of that era spoke, and Racket's default.
+    #[default]
+    Old,
+    /// Racket's reading of the August 2010 draft: a type byte, an 8-byte
+    /// big-endian length and the payload.
+    New,
+}
+
+/// Which WebSocket protocol a connection speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// The 2010 draft-76 (hybi-00) handshake with the given framing.
+    Draft76(Framing),
+    /// RFC 6455, what every current browser and modern peer speaks.
+    Rfc6455,
+}
+
+impl Default for Protocol {
+    /// Draft-76 'old', as in the seed (Racket's `net/websocket`).
+    fn default() -> Self {
+        Protocol::Draft76(Framing::Old)
+    }
+}
+
+/// Which protocols a server accepts; each request says which one it speaks
+/// (PROTOCOLS.md §5), so a server can accept all of them on one port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProtocolSet {
+    /// Accept draft-76 requests (`Sec-WebSocket-Key1`/`Key2`), with
+    /// [`Config::framing`] as their framing.
+    pub draft76: bool,
+    /// Accept RFC 6455 requests (`Sec-WebSocket-Key` + `Sec-WebSocket-Version`).
+    pub rfc6455: bool,
+}
+
+impl Default for ProtocolSet {
+    /// Every protocol: a server answers whatever its client speaks.
+    fn default() -> Self {
+        ProtocolSet {
+            draft76: true,
+            rfc6455: true,
+        }
+    }
+}
+
+/// What to do with draft-76 text that is not valid UTF-8.
+///
+/// The draft tells a receiver to replace invalid sequences with U+FFFD;
+/// Racket raises an error instead. Neither is wrong for every application,
+/// so it is a choice; failing is the default because silently altered text
+/// is the harder bug to find. (RFC 6455 leaves no choice: invalid text fails
+/// the connection with close code 1007.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum InvalidUtf8 {
+    /// Fail the connection with [`crate::ProtocolError::InvalidUtf8`].
+    #[default]
+    Fail,
+    /// Deliver the text with each invalid sequence replaced by U+FFFD.
+    Replace,
+}
+
+/// Bounds on what a peer can make a connection hold in memory or wait for.
+///
+/// Every limit is checked before memory is committed: a length the peer
+/// merely declares is never allocated up front.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Most bytes an HTTP handshake head (request or response line, headers
+    /// and the blank line) may take. Costs up to this much memory per
+    /// connection while handshaking. Default 16 KiB.
+    pub max_handshake_bytes: usize,
+    /// Most header lines a handshake may carry. Default 64.
+    pub max_headers: usize,
+    /// Most bytes one message may hold once reassembled (and, with
+    /// permessage-deflate, once inflated). Costs up to this much memory per
+    /// connection. Default 16 MiB.
+    pub max_message_size: usize,
+    /// Most payload bytes one frame may declare, including the frames the
+    /// draft-76 'old' framing tells a receiver to discard (which costs no
+    /// memory but would otherwise keep a connection busy forever).
+    /// Default 16 MiB.
+    pub max_frame_size: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_handshake_bytes: 16 * 1024,
+            max_headers: 64,
+            max_message_size: 16 * 1024 * 1024,
+            max_frame_size: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// Deadlines the core keeps for the driver, measured on the driver's clock
+/// (see [`crate::Instant`]). `None` disables a timer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// How long the opening handshake may take from the connection's start.
+    /// Default 30 s.
+    pub handshake: Option<Duration>,
+    /// How long to wait for the peer's close frame (or end of stream) after
+    /// sending ours. Default 5 s.
+    pub close: Option<Duration>,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            handshake: Some(Duration::from_secs(30)),
+            close: Some(Duration::from_secs(5)),
+        }
+    }
+}
+
+/// Configuration of one connection, for either role.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Client: the protocol to speak. Ignored by servers, which follow the
+    /// request (see [`Config::accept`]). Default draft-76 'old'.
+    pub protocol: Protocol,
+    /// Server: the protocols to accept. Default all of them.
+    pub accept: ProtocolSet,
+    /// Server: the draft-76 framing used when a request turns out to be
+    /// draft-76 (the request cannot say). Default 'old'.
+    pub framing: Framing,
+    /// Server: whether the transport is TLS, so that the default
+    /// `Sec-WebSocket-Location` says `wss://`. Default `false`.
+    pub secure: bool,
+    /// Draft-76 text that is not UTF-8. Default: fail.
+    pub invalid_utf8: InvalidUtf8,
+    /// Memory and size bounds.
+    pub limits: Limits,
+    /// Handshake and close deadlines.
+    pub timeouts: Timeouts,
+}
+
+impl Config {
+    /// The default configuration: see each field.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}

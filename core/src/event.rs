@@ -1,0 +1,57 @@
+//! What a connection tells its driver, the same for every protocol.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::config::Protocol;
+use crate::error::Error;
+
+/// Something that happened on a connection, drained with
+/// [`crate::Connection::poll_event`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// Server: a complete request head arrived. Read it with
+    /// [`crate::Connection::request`] and answer with
+    /// [`crate::Connection::accept`] or [`crate::Connection::respond`].
+    Request(RequestKind),
+    /// The opening handshake is complete: messages may flow both ways.
+    Open,
+    /// A whole text message.
+    Text(String),
+    /// A whole binary message (RFC 6455 only).
+    Binary(Vec<u8>),
+    /// A ping (RFC 6455 only). The pong is sent by the connection.
+    Ping(Vec<u8>),
+    /// A pong (RFC 6455 only).
+    Pong(Vec<u8>),
+    /// The connection ended cleanly: the peer's close frame arrived, or (in
+    /// draft-76, whose peers may just hang up) the stream ended between
+    /// frames. Any close reply the protocol calls for is already queued;
+    /// flush [`crate::Connection::poll_transmit`], then close the transport.
+    Close(Close),
+    /// The connection failed. Whatever the protocol sends on failure (an HTTP
+    /// error status, a close frame with a code) is queued; flush it, then
+    /// close the transport. Events before this one stay valid.
+    Error(Error),
+}
+
+/// What a server received, so the application knows how to answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestKind {
+    /// A valid WebSocket opening handshake of this protocol: accept it, or
+    /// refuse it with an HTTP status.
+    WebSocket(Protocol),
+    /// An ordinary HTTP request with no upgrade: answer it (a page, a 404),
+    /// or refuse it.
+    Http,
+}
+
+/// How a connection was closed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Close {
+    /// The close code, where the protocol has one and the peer sent it.
+    pub code: Option<u16>,
+    /// The close reason (empty when the protocol or the peer gave none).
+    pub reason: String,
+}

@@ -1,0 +1,263 @@
+//! Framing 'old': draft-76 data framing, Racket's default (PROTOCOLS.md §2).
+//!
+//! A frame starts with a type byte. With the high bit clear, the payload runs
+//! to the next 0xFF (type 0x00 is text; other types are read and discarded).
+//! With the high bit set, a base-128 length follows (most significant digit
+//! first, high bit = more digits) and then that many bytes; type 0xFF with
+//! length 0 is the close frame, everything else of that shape is discarded.
+
+use alloc::vec::Vec;
+
+use super::Draft76Frame;
+use crate::error::{Error, LimitError, Stage};
+
+/// The close frame.
+pub const CLOSE: [u8; 2] = [0xff, 0x00];
+
+/// Appends a text frame. Valid UTF-8 never contains 0xFF, so the text needs
+/// no escaping.
+pub fn encode_text(text: &str, out: &mut Vec<u8>) {
+    out.reserve(text.len() + 2);
+    out.push(0x00);
+    out.extend_from_slice(text.as_bytes());
+    out.push(0xff);
+}
+
+/// Appends the close frame.
+pub fn encode_close(out: &mut Vec<u8>) {
+    out.extend_from_slice(&CLOSE);
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// At a frame boundary, expecting a type byte.
+    Type,
+    /// Inside a type-0x00 frame: collecting text until 0xFF.
+    Text,
+    /// Inside a sentinel frame of another type: discarding until 0xFF.
+    DiscardToSentinel { seen: usize },
+    /// Reading base-128 length digits of a length-prefixed frame.
+    Length { frame_type: u8, length: u64 },
+    /// Discarding the payload of a length-prefixed frame.
+    DiscardBytes { remaining: u64 },
+}
+
+/// Incremental decoder for framing 'old'.
+#[derive(Debug)]
+pub struct Decoder {
+    state: State,
+    text: Vec<u8>,
+    max_message_size: usize,
+    max_frame_size: usize,
+}
+
+impl Decoder {
+    /// A decoder that refuses text longer than `max_message_size` and
+    /// discarded frames longer than `max_frame_size`.
+    pub fn new(max_message_size: usize, max_frame_size: usize) -> Self {
+        Decoder {
+            state: State::Type,
+            text: Vec::new(),
+            max_message_size,
+            max_frame_size,
+        }
+    }
+
+    /// Whether the decoder sits between frames, where the stream may end.
+    pub fn at_boundary(&self) -> bool {
+        self.state == State::Type
+    }
+
+    /// Consumes bytes from the front of `input` until a frame completes
+    /// (returned) or `input` is used up (`Ok(None)`).
+    pub fn decode(&mut self, input: &mut &[u8]) -> Result<Option<Draft76Frame>, Error> {
+        while let Some((&byte, rest)) = input.split_first() {
+            match self.state {
+                State::Type => {
+                    *input = rest;
+                    self.state = match byte {
+                        0x00 => State::Text,
+                        0x01..=0x7f => State::DiscardToSentinel { seen: 0 },
+                        _ => State::Length {
+                            frame_type: byte,
+                            length: 0,
+                        },
+                    };
+                }
+                State::Text => {
+                    let (chunk, end) = split_at_sentinel(input);
+                    if self.text.len() + chunk.len() > self.max_message_size {
+                        return Err(LimitError::MessageTooLarge {
+                            limit: self.max_message_size,
+                        }
+                        .into());
+                    }
+                    self.text.extend_from_slice(chunk);
+                    if end {
+                        self.state = State::Type;
+                        return Ok(Some(Draft76Frame::Text(core::mem::take(&mut self.text))));
+                    }
+                }
+                State::DiscardToSentinel { seen } => {
+                    let (chunk, end) = split_at_sentinel(input);
+                    let seen = seen + chunk.len();
+                    if seen > self.max_frame_size {
+                        return Err(LimitError::FrameTooLarge {
+                            limit: self.max_frame_size,
+                        }
+                        .into());
+                    }
+                    self.state = if end {
+                        State::Type
+                    } else {
+                        State::DiscardToSentinel { seen }
+                    };
+                }
+                State::Length { frame_type, length } => {
+                    *input = rest;
+                    let length = length * 128 + u64::from(byte & 0x7f);
+                    if length > self.max_frame_size as u64 {
+                        return Err(LimitError::FrameTooLarge {
+                            limit: self.max_frame_size,
+                        }
+                        .into());
+                    }
+                    if byte & 0x80 != 0 {
+                        self.state = State::Length { frame_type, length };
+                    } else if frame_type == 0xff && length == 0 {
+                        self.state = State::Type;
+                        return Ok(Some(Draft76Frame::Close));
+                    } else {
+                        self.state = if length == 0 {
+                            State::Type
+                        } else {
+                            State::DiscardBytes { remaining: length }
+                        };
+                    }
+                }
+                State::DiscardBytes { remaining } => {
+                    let take = remaining.min(input.len() as u64);
+                    *input = &input[take as usize..];
+                    self.state = match remaining - take {
+                        0 => State::Type,
+                        remaining => State::DiscardBytes { remaining },
+                    };
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The error for the stream ending here, if it may not.
+    pub fn check_eof(&self) -> Result<(), Error> {
+        if self.at_boundary() {
+            Ok(())
+        } else {
+            Err(Error::UnexpectedEof(Stage::Frame))
+        }
+    }
+}
+
+/// Splits off the bytes before the next 0xFF, consuming them and the 0xFF
+/// itself; the flag tells whether the sentinel was found.
+fn split_at_sentinel<'a>(input: &mut &'a [u8]) -> (&'a [u8], bool) {
+    let all: &'a [u8] = input;
+    match memchr::memchr(0xff, all) {
+        Some(at) => {
+            *input = &all[at + 1..];
+            (&all[..at], true)
+        }
+        None => {
+            *input = &[];
+            (all, false)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    fn decode_all(decoder: &mut Decoder, mut input: &[u8]) -> Result<Vec<Draft76Frame>, Error> {
+        let mut frames = Vec::new();
+        while let Some(frame) = decoder.decode(&mut input)? {
+            frames.push(frame);
+        }
+        assert!(input.is_empty());
+        Ok(frames)
+    }
+
+    #[test]
+    fn text_close_and_discarded_frames() {
+        let mut wire = Vec::new();
+        encode_text("héllo", &mut wire);
+        wire.extend_from_slice(&[0x05, b'x', b'y', 0xff]); // other sentinel type: discarded
+        wire.extend_from_slice(&[0x80, 0x02, 1, 2]); // length-prefixed: discarded
+        wire.extend_from_slice(&[0xfe, 0x81, 0x00]); // 128 bytes follow...
+        wire.extend_from_slice(&[0xaa; 128]);
+        encode_text("", &mut wire);
+        encode_close(&mut wire);
+        let expected = vec![
+            Draft76Frame::Text("héllo".as_bytes().to_vec()),
+            Draft76Frame::Text(Vec::new()),
+            Draft76Frame::Close,
+        ];
+        let mut decoder = Decoder::new(1 << 20, 1 << 20);
+        assert_eq!(decode_all(&mut decoder, &wire).unwrap(), expected);
+        // And byte by byte.
+        let mut decoder = Decoder::new(1 << 20, 1 << 20);
+        let mut frames = Vec::new();
+        for b in &wire {
+            frames.extend(decode_all(&mut decoder, core::slice::from_ref(b)).unwrap());
+        }
+        assert_eq!(frames, expected);
+        assert!(decoder.at_boundary());
+    }
+
+    #[test]
+    fn exact_bytes() {
+        let mut wire = Vec::new();
+        encode_text("Hi", &mut wire);
+        encode_close(&mut wire);
+        assert_eq!(wire, [0x00, b'H', b'i', 0xff, 0xff, 0x00]);
+    }
+
+    #[test]
+    fn unterminated_text_over_the_limit_fails() {
+        let mut decoder = Decoder::new(10, 100);
+        let mut input = &[0x00, b'a', b'b', b'c', b'd', b'e', b'f'][..];
+        assert_eq!(decoder.decode(&mut input).unwrap(), None);
+        let mut input = &[b'g'; 5][..];
+        assert_eq!(
+            decoder.decode(&mut input).unwrap_err(),
+            Error::Limit(LimitError::MessageTooLarge { limit: 10 })
+        );
+    }
+
+    #[test]
+    fn discarded_frames_are_bounded_too() {
+        let mut decoder = Decoder::new(100, 10);
+        let mut input = &[0x01; 20][..];
+        assert_eq!(
+            decoder.decode(&mut input).unwrap_err(),
+            Error::Limit(LimitError::FrameTooLarge { limit: 10 })
+        );
+        let mut decoder = Decoder::new(100, 1000);
+        // 0xFF 0x88 0x80 ... : a length that keeps growing digit by digit.
+        let mut input = &[0xff, 0x88, 0x80, 0x80, 0x80, 0x80][..];
+        assert_eq!(
+            decoder.decode(&mut input).unwrap_err(),
+            Error::Limit(LimitError::FrameTooLarge { limit: 1000 })
+        );
+    }
+
+    #[test]
+    fn eof_mid_frame_is_an_error() {
+        let mut decoder = Decoder::new(100, 100);
+        assert_eq!(decoder.check_eof(), Ok(()));
+        let mut input = &[0x00, b'a'][..];
+        decoder.decode(&mut input).unwrap();
+        assert_eq!(decoder.check_eof(), Err(Error::UnexpectedEof(Stage::Frame)));
+    }
+}

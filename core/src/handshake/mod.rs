@@ -1,0 +1,4 @@
+//! Opening handshakes: the HTTP head both share, and one module per protocol.
+
+pub mod draft76;
+pub mod http;

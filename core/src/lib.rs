@@ -1,0 +1,91 @@
+//! `hybi-core`: a WebSocket connection as a pure state machine.
+//!
+//! Bytes in, events and bytes out, for both roles and every protocol hybi
+//! speaks: the 2010 draft-76 handshake with its two framings ('old', the
+//! draft's, and 'new', Racket's), and RFC 6455. The core performs no I/O,
+//! reads no clock and draws no random numbers: the driver does all three and
+//! passes the results in.
+//!
+//! ```text
+//!   application      send_text / close / accept          Event
+//!        │                    ▼                             ▲
+//!   ┌────┴────────────────────────────────────────────────────────┐
+//!   │ driver (hybi, hybi-wasm): sockets, clock, entropy            │
+//!   │   handle_input(bytes)  handle_eof()  handle_timeout(now)     │
+//!   │   poll_event()  poll_transmit(buf)  poll_timeout()           │
+//!   ├──────────────────────────────────────────────────────────────┤
+//!   │ hybi-core: handshake/ framing/ connection  (this crate)      │
+//!   └──────────────────────────────────────────────────────────────┘
+//!        ▲ bytes read                               bytes written ▼
+//!                              network
+//! ```
+//!
+//! # Driving a connection
+//!
+//! A driver loops: feed what the transport gave, drain events, write what the
+//! connection queued, sleep until the next read or deadline. Here a client and
+//! a server are wired to each other in memory:
+//!
+//! ```
+//! use hybi_core::{
+//!     Accept, ClientRequest, Config, Connection, Event, Instant, RequestKind, Target,
+//! };
+//!
+//! let now = Instant::ZERO;
+//! let target = Target { host: "example.com".into(), port: None, resource: "/chat".into(), secure: false };
+//! // Entropy comes from the driver; a real one uses a CSPRNG.
+//! let mut seed = 42u8;
+//! let entropy = Box::new(move |buf: &mut [u8]| buf.iter_mut().for_each(|b| { seed = seed.wrapping_mul(13).wrapping_add(7); *b = seed }));
+//! let mut client = Connection::client(now, Config::default(), ClientRequest::new(target), entropy)?;
+//! let mut server = Connection::server(now, Config::default());
+//!
+//! // Moves bytes one way, as a socket would.
+//! fn pump(from: &mut Connection, to: &mut Connection) {
+//!     let mut wire = Vec::new();
+//!     if from.poll_transmit(&mut wire) > 0 {
+//!         to.handle_input(&wire);
+//!     }
+//! }
+//!
+//! pump(&mut client, &mut server);
+//! assert!(matches!(server.poll_event(), Some(Event::Request(RequestKind::WebSocket(_)))));
+//! assert_eq!(server.request().unwrap().target, "/chat");
+//! server.accept(Accept::default())?;
+//! assert_eq!(server.poll_event(), Some(Event::Open));
+//!
+//! pump(&mut server, &mut client);
+//! assert_eq!(client.poll_event(), Some(Event::Open));
+//! client.send_text("hello")?;
+//! pump(&mut client, &mut server);
+//! assert_eq!(server.poll_event(), Some(Event::Text("hello".into())));
+//! # Ok::<(), hybi_core::Error>(())
+//! ```
+//!
+//! See `ARCHITECTURE.md` at the repository root for how the modules fit.
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+pub mod config;
+pub mod connection;
+pub mod entropy;
+pub mod error;
+pub mod event;
+pub mod framing;
+pub mod handshake;
+pub mod time;
+
+pub use config::{Config, Framing, InvalidUtf8, Limits, Protocol, ProtocolSet, Timeouts};
+pub use connection::{Accept, ClientRequest, Connection, HttpResponse, Role, State};
+pub use entropy::Entropy;
+pub use error::{
+    Error, HandshakeError, KeyName, KeyProblem, LimitError, Misuse, ProtocolError, Stage,
+};
+pub use event::{Close, Event, RequestKind};
+pub use handshake::draft76::Target;
+pub use handshake::http::{Header, Headers, RequestHead, ResponseHead};
+pub use time::Instant;
