@@ -2,6 +2,17 @@
 
 use core::time::Duration;
 
+pub use crate::deflate::DeflateConfig;
+
+/// Which end of the connection a machine plays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Sends the opening request (and, in RFC 6455, masks its frames).
+    Client,
+    /// Answers it.
+    Server,
+}
+
 /// The draft-76 data framing, chosen per connection on both sides because
 /// nothing on the wire says which one a peer uses (PROTOCOLS.md §3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -112,6 +123,17 @@ pub struct Timeouts {
     /// How long to wait for the peer's close frame (or end of stream) after
     /// sending ours. Default 5 s.
     pub close: Option<Duration>,
+    /// Fail the connection when nothing at all arrives for this long.
+    /// Default none (the native server sets the seed's one hour).
+    pub idle: Option<Duration>,
+    /// RFC 6455: send a ping after this long without input, to keep
+    /// middleboxes from dropping a quiet connection and to notice a dead
+    /// peer. Default none.
+    pub keepalive: Option<Duration>,
+    /// RFC 6455: after a keepalive ping, fail the connection if nothing
+    /// arrives within this long. Default 30 s (active only with
+    /// `keepalive`).
+    pub keepalive_timeout: Option<Duration>,
 }
 
 impl Default for Timeouts {
@@ -119,13 +141,16 @@ impl Default for Timeouts {
         Timeouts {
             handshake: Some(Duration::from_secs(30)),
             close: Some(Duration::from_secs(5)),
+            idle: None,
+            keepalive: None,
+            keepalive_timeout: Some(Duration::from_secs(30)),
         }
     }
 }
 
-/// Configuration of one connection, for either role.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
+/// Configuration of one connection, for either role. Build it from the
+/// default: `Config { streaming: true, ..Config::default() }`.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// Client: the protocol to speak. Ignored by servers, which follow the
     /// request (see [`Config::accept`]). Default draft-76 'old'.
@@ -142,8 +167,37 @@ pub struct Config {
     pub invalid_utf8: InvalidUtf8,
     /// Memory and size bounds.
     pub limits: Limits,
-    /// Handshake and close deadlines.
+    /// Handshake, close, idle and keepalive deadlines.
     pub timeouts: Timeouts,
+    /// RFC 6455 permessage-deflate: a client offers it, a server accepts a
+    /// client's offer, with these parameters. Default none: compression
+    /// costs some 300 KiB per connection and CPU for every message.
+    pub deflate: Option<DeflateConfig>,
+    /// RFC 6455: answer each ping with a pong automatically. Default true.
+    pub auto_pong: bool,
+    /// RFC 6455: deliver text and binary data as it arrives
+    /// ([`crate::Event::TextFragment`], [`crate::Event::BinaryFragment`])
+    /// instead of reassembling whole messages, so a message of any size
+    /// costs no more memory than one read. `max_message_size` does not apply
+    /// then; `max_frame_size` still does. Default false.
+    pub streaming: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            protocol: Protocol::default(),
+            accept: ProtocolSet::default(),
+            framing: Framing::default(),
+            secure: false,
+            invalid_utf8: InvalidUtf8::default(),
+            limits: Limits::default(),
+            timeouts: Timeouts::default(),
+            deflate: None,
+            auto_pong: true,
+            streaming: false,
+        }
+    }
 }
 
 impl Config {

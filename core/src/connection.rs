@@ -10,27 +10,19 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::config::{Config, Framing, InvalidUtf8, Protocol};
+use crate::config::{Config, Framing, InvalidUtf8, Protocol, Role};
+use crate::deflate::{Compressor, Decompressor, DeflateParams};
 use crate::entropy::Entropy;
-use crate::error::{Error, HandshakeError, Misuse, ProtocolError, Stage};
+use crate::error::{Error, HandshakeError, LimitError, Misuse, ProtocolError, Stage, Timer};
 use crate::event::{Close, Event, RequestKind};
+use crate::framing::rfc6455::{self, wire, Incoming, ReaderConfig};
 use crate::framing::{new, old, Draft76Frame};
-use crate::handshake::draft76::{
-    self, ClientExpectation, ServerKeys, Target, ANSWER_LEN, KEY3_LEN,
-};
+use crate::handshake::draft76::{self, Target, ANSWER_LEN, KEY3_LEN};
 use crate::handshake::http::{
     self, HeadProgress, HeadReader, Header, Headers, RequestHead, ResponseHead,
 };
+use crate::handshake::rfc6455 as hs6455;
 use crate::time::Instant;
-
-/// Which end of the connection this machine plays.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    /// Sends the opening request.
-    Client,
-    /// Answers it.
-    Server,
-}
 
 /// A connection's life, as a driver sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,16 +42,19 @@ pub enum State {
 pub struct ClientRequest {
     /// Where to connect.
     pub target: Target,
-    /// Extra headers for the request, such as `Origin`, `Cookie` or (in
-    /// draft-76, which has no list) `Sec-WebSocket-Protocol`.
+    /// RFC 6455 subprotocols to offer, most preferred first. Draft-76 has no
+    /// list: at most one, sent as `Sec-WebSocket-Protocol`.
+    pub subprotocols: Vec<String>,
+    /// Extra headers for the request, such as `Origin` or `Cookie`.
     pub headers: Vec<Header>,
 }
 
 impl ClientRequest {
-    /// A request for `target` with no extra headers.
+    /// A request for `target` with no subprotocols and no extra headers.
     pub fn new(target: Target) -> Self {
         ClientRequest {
             target,
+            subprotocols: Vec::new(),
             headers: Vec::new(),
         }
     }
@@ -69,6 +64,9 @@ impl ClientRequest {
 /// hook result, minus the per-connection state, which the driver keeps.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Accept {
+    /// The subprotocol chosen from the client's offer
+    /// ([`hs6455::offered_subprotocols`]); it must be one of them.
+    pub subprotocol: Option<String>,
     /// Headers added to the 101 response. In draft-76, any
     /// `Sec-WebSocket-Origin` or `Sec-WebSocket-Location` here replaces the
     /// one the connection would otherwise derive from the request.
@@ -89,7 +87,7 @@ pub struct HttpResponse {
 }
 
 impl HttpResponse {
-    /// A response with a status, a plain-text body and no other headers.
+    /// A response with a status and a plain-text body.
     pub fn text(status: u16, body: &str) -> Self {
         HttpResponse {
             status,
@@ -99,16 +97,28 @@ impl HttpResponse {
     }
 }
 
-/// Where the handshake is, per role.
+/// What a client must check in the response, per protocol.
+enum Expectation {
+    Draft76(draft76::ClientExpectation),
+    Rfc6455(hs6455::ClientExpectation),
+}
+
+/// What a server needs to answer a WebSocket request, per protocol.
+enum Answer {
+    Draft76(draft76::ServerKeys, [u8; KEY3_LEN]),
+    Rfc6455(hs6455::ServerOffer),
+}
+
+/// Where the connection is.
 enum Phase {
     /// Client: reading the response head.
     ClientHead {
         reader: HeadReader,
-        expect: ClientExpectation,
+        expect: Expectation,
     },
     /// Client, draft-76: reading the 16-byte answer after the head.
     ClientAnswer {
-        expect: ClientExpectation,
+        expect: draft76::ClientExpectation,
         answer: [u8; ANSWER_LEN],
         have: usize,
     },
@@ -116,14 +126,14 @@ enum Phase {
     ServerHead { reader: HeadReader },
     /// Server, draft-76: reading key3 after the head.
     ServerKey3 {
-        keys: ServerKeys,
+        keys: draft76::ServerKeys,
         key3: [u8; KEY3_LEN],
         have: usize,
     },
     /// Server: `Event::Request` is out; waiting for `accept` or `respond`.
     ServerDecision {
         kind: RequestKind,
-        keys: Option<(ServerKeys, [u8; KEY3_LEN])>,
+        answer: Option<Answer>,
     },
     /// Handshake done; frames flow through the codec.
     Open(Codec),
@@ -135,6 +145,17 @@ enum Phase {
 enum Codec {
     Old(old::Decoder),
     New(new::Decoder),
+    Rfc6455(Box<Rfc6455>),
+}
+
+/// RFC 6455 state beyond the reader: what we send.
+struct Rfc6455 {
+    reader: rfc6455::Reader,
+    compressor: Option<Compressor>,
+    /// Compressed payloads on their way into a frame.
+    scratch: Vec<u8>,
+    /// The type of the fragmented message we are sending, if any.
+    sending_fragmented: Option<wire::OpCode>,
 }
 
 /// One WebSocket connection, in one role, without I/O.
@@ -145,16 +166,18 @@ enum Codec {
 ///   [`handle_timeout`](Self::handle_timeout) when the deadline from
 ///   [`poll_timeout`](Self::poll_timeout) passes;
 /// - **commands**: [`send_text`](Self::send_text),
-///   [`send_binary`](Self::send_binary), [`close`](Self::close), and on a
+///   [`send_binary`](Self::send_binary), [`send_ping`](Self::send_ping),
+///   [`send_fragment`](Self::send_fragment), [`close`](Self::close), and on a
 ///   server [`accept`](Self::accept) / [`respond`](Self::respond);
 /// - **pollers**, to call after every input or command, in this order:
 ///   [`poll_event`](Self::poll_event) until `None`,
 ///   [`poll_transmit`](Self::poll_transmit) and write what it gives,
-///   [`poll_timeout`](Self::poll_timeout) to know when to wake; when
+///   [`poll_timeout`](Self::poll_timeout) to know when to wake; once
 ///   [`state`](Self::state) is [`State::Closed`] and the transmit buffer is
 ///   flushed, close the transport;
 /// - **getters**: [`state`](Self::state), [`protocol`](Self::protocol),
-///   [`request`](Self::request), [`response`](Self::response).
+///   [`request`](Self::request), [`response`](Self::response),
+///   [`subprotocol`](Self::subprotocol), [`deflate`](Self::deflate).
 pub struct Connection {
     role: Role,
     config: Config,
@@ -162,6 +185,8 @@ pub struct Connection {
     protocol: Option<Protocol>,
     request: Option<RequestHead>,
     response: Option<ResponseHead>,
+    subprotocol: Option<String>,
+    deflate: Option<DeflateParams>,
     events: VecDeque<Event>,
     transmit: Vec<u8>,
     /// Input that arrived while the server application was deciding.
@@ -171,9 +196,10 @@ pub struct Connection {
     sent_close: bool,
     handshake_deadline: Option<Instant>,
     close_deadline: Option<Instant>,
-    /// Kept for protocols that need randomness after the handshake (RFC 6455
-    /// masking keys).
-    #[allow(dead_code)]
+    last_input: Instant,
+    /// When the unanswered keepalive ping went out.
+    keepalive_sent: Option<Instant>,
+    /// Masking keys (RFC 6455 client) and handshake keys come from here.
     entropy: Option<Box<dyn Entropy + Send>>,
 }
 
@@ -190,7 +216,7 @@ impl fmt::Debug for Connection {
 impl Connection {
     /// A client connection whose opening request is queued for transmission
     /// at once. `now` starts the handshake deadline; `entropy` provides the
-    /// keys (and, in RFC 6455, masking keys).
+    /// keys (and, in RFC 6455, a masking key for every frame).
     pub fn client(
         now: Instant,
         config: Config,
@@ -198,27 +224,50 @@ impl Connection {
         mut entropy: Box<dyn Entropy + Send>,
     ) -> Result<Self, Error> {
         http::check_writable(&request.headers)?;
+        let mut headers = request.headers;
         let mut transmit = Vec::with_capacity(256);
         let expect = match config.protocol {
-            Protocol::Draft76(_) => draft76::write_client_request(
-                &request.target,
-                &request.headers,
-                &mut *entropy,
-                &mut transmit,
-            ),
-            Protocol::Rfc6455 => return Err(Misuse::ProtocolUnavailable.into()),
+            Protocol::Draft76(_) => {
+                match request.subprotocols.as_slice() {
+                    [] => {}
+                    [one] => headers.push(Header::new("Sec-WebSocket-Protocol", one.as_str())),
+                    _ => return Err(Misuse::SubprotocolNotOffered.into()),
+                }
+                http::check_writable(&headers)?;
+                Expectation::Draft76(draft76::write_client_request(
+                    &request.target,
+                    &headers,
+                    &mut *entropy,
+                    &mut transmit,
+                ))
+            }
+            Protocol::Rfc6455 => {
+                let tokens = request.subprotocols.iter();
+                if tokens
+                    .clone()
+                    .any(|p| p.is_empty() || !p.bytes().all(http::is_token_byte))
+                {
+                    return Err(Misuse::InvalidHeader.into());
+                }
+                Expectation::Rfc6455(hs6455::write_client_request(
+                    &request.target,
+                    &request.subprotocols,
+                    config.deflate.as_ref(),
+                    &headers,
+                    &mut *entropy,
+                    &mut transmit,
+                ))
+            }
         };
-        let line = alloc::format!("GET {} HTTP/1.1", request.target.resource);
         let sent = RequestHead {
-            line,
+            line: alloc::format!("GET {} HTTP/1.1", request.target.resource),
             method: "GET".into(),
-            target: request.target.resource.clone(),
+            target: request.target.resource,
             minor_version: 1,
-            headers: Headers(request.headers),
+            headers: Headers(headers),
         };
         let limits = config.limits;
         Ok(Connection {
-            role: Role::Client,
             protocol: Some(config.protocol),
             phase: Phase::ClientHead {
                 reader: HeadReader::new(limits.max_handshake_bytes, limits.max_headers),
@@ -252,12 +301,16 @@ impl Connection {
             protocol: None,
             request: None,
             response: None,
+            subprotocol: None,
+            deflate: None,
             events: VecDeque::new(),
             transmit: Vec::new(),
             deferred: Vec::new(),
             deferred_eof: false,
             sent_close: false,
             close_deadline: None,
+            last_input: now,
+            keepalive_sent: None,
             entropy: None,
         }
     }
@@ -296,6 +349,16 @@ impl Connection {
         self.response.as_ref()
     }
 
+    /// The subprotocol both ends agreed on, if any.
+    pub fn subprotocol(&self) -> Option<&str> {
+        self.subprotocol.as_deref()
+    }
+
+    /// The permessage-deflate agreement, if compression is on.
+    pub fn deflate(&self) -> Option<&DeflateParams> {
+        self.deflate.as_ref()
+    }
+
     // ----- pollers -------------------------------------------------------
 
     /// The next event, oldest first.
@@ -328,18 +391,63 @@ impl Connection {
     /// must be called, if any.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match self.state() {
-            State::Handshaking => self.handshake_deadline,
-            State::Closing => self.close_deadline,
-            State::Open | State::Closed => None,
-        }
+        self.next_timer().map(|(at, _)| at)
+    }
+
+    /// The earliest armed timer and what it does when it fires.
+    fn next_timer(&self) -> Option<(Instant, TimerAction)> {
+        let t = &self.config.timeouts;
+        let after = |base: Instant, d: Option<core::time::Duration>| d.map(|d| base + d);
+        let candidates: [(Option<Instant>, TimerAction); 4] = match self.state() {
+            State::Handshaking => [
+                (self.handshake_deadline, TimerAction::Fail(Timer::Handshake)),
+                NONE,
+                NONE,
+                NONE,
+            ],
+            State::Closing => [
+                (self.close_deadline, TimerAction::Fail(Timer::Close)),
+                NONE,
+                NONE,
+                NONE,
+            ],
+            State::Closed => [NONE; 4],
+            State::Open => {
+                let idle = (
+                    after(self.last_input, t.idle),
+                    TimerAction::Fail(Timer::Idle),
+                );
+                let keepalive = match (self.keepalive_sent, self.is_rfc6455()) {
+                    (_, false) => NONE,
+                    (None, true) => (after(self.last_input, t.keepalive), TimerAction::Ping),
+                    (Some(sent), true) => (
+                        after(sent, t.keepalive_timeout),
+                        TimerAction::Fail(Timer::Keepalive),
+                    ),
+                };
+                [idle, keepalive, NONE, NONE]
+            }
+        };
+        candidates
+            .into_iter()
+            .filter_map(|(at, action)| at.map(|at| (at, action)))
+            .min_by_key(|(at, _)| *at)
+    }
+
+    fn is_rfc6455(&self) -> bool {
+        matches!(self.phase, Phase::Open(Codec::Rfc6455(_)))
     }
 
     // ----- inputs --------------------------------------------------------
 
-    /// Feeds bytes read from the transport, split anywhere. Every byte is
-    /// taken (the connection keeps what it cannot use yet).
-    pub fn handle_input(&mut self, data: &[u8]) {
+    /// Feeds bytes read from the transport at time `now`, split anywhere.
+    /// Every byte is taken (the connection keeps what it cannot use yet).
+    pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        self.last_input = self.last_input.max(now);
+        self.keepalive_sent = None;
         let mut input = data;
         if let Err(error) = self.process(&mut input) {
             self.fail(error);
@@ -354,15 +462,24 @@ impl Connection {
                 return;
             }
             Phase::Done => return,
-            Phase::Open(codec) => {
-                let at_boundary = match codec {
-                    Codec::Old(d) => d.check_eof(),
-                    Codec::New(d) => d.check_eof(),
-                };
-                // Draft-76 peers may hang up between frames (and Racket does
-                // right after its close frame): that is the end of the stream.
-                at_boundary.map(|()| self.finish_clean(Close::default()))
+            // Draft-76 peers may hang up between frames (and Racket does
+            // right after its close frame): that is the end of the stream.
+            Phase::Open(Codec::Old(d)) => {
+                d.check_eof().map(|()| self.finish_clean(Close::default()))
             }
+            Phase::Open(Codec::New(d)) => {
+                d.check_eof().map(|()| self.finish_clean(Close::default()))
+            }
+            // RFC 6455 ends with a close handshake; anything else is an
+            // abnormal closure (1006).
+            Phase::Open(Codec::Rfc6455(c)) if c.reader.at_boundary() => {
+                Err(Error::UnexpectedEof(if self.sent_close {
+                    Stage::Closing
+                } else {
+                    Stage::Open
+                }))
+            }
+            Phase::Open(Codec::Rfc6455(_)) => Err(Error::UnexpectedEof(Stage::Frame)),
             _ => Err(Error::UnexpectedEof(Stage::Handshake)),
         };
         if let Err(error) = result {
@@ -370,60 +487,96 @@ impl Connection {
         }
     }
 
-    /// Tells the connection the time is `now`; fails it if a deadline from
-    /// [`poll_timeout`](Self::poll_timeout) has passed.
+    /// Tells the connection the time is `now`: fails it if a deadline has
+    /// passed, or sends a keepalive ping when one is due.
     pub fn handle_timeout(&mut self, now: Instant) {
-        match self.poll_timeout() {
-            Some(deadline) if deadline <= now => {
-                let stage = if self.state() == State::Closing {
-                    Stage::Closing
-                } else {
-                    Stage::Handshake
-                };
-                self.fail(Error::Timeout(stage));
+        let Some((at, action)) = self.next_timer() else {
+            return;
+        };
+        if at > now {
+            return;
+        }
+        match action {
+            TimerAction::Fail(timer) => self.fail(Error::Timeout(timer)),
+            TimerAction::Ping => {
+                self.keepalive_sent = Some(now);
+                self.write_frame(wire::OpCode::Ping, &[], true, false);
             }
-            _ => {}
         }
     }
 
     // ----- commands ------------------------------------------------------
 
-    /// Accepts the pending WebSocket request with the application's headers.
+    /// Accepts the pending WebSocket request.
     pub fn accept(&mut self, accept: Accept) -> Result<(), Error> {
         http::check_writable(&accept.headers)?;
-        let Phase::ServerDecision {
-            kind: RequestKind::WebSocket(protocol),
-            keys,
-        } = &self.phase
+        let (
+            Phase::ServerDecision {
+                kind: RequestKind::WebSocket(protocol),
+                answer: Some(answer),
+            },
+            Some(request),
+        ) = (&self.phase, &self.request)
         else {
             return Err(Misuse::NoPendingRequest.into());
         };
+        if let Some(chosen) = &accept.subprotocol {
+            if !hs6455::offered_subprotocols(request).contains(&chosen.as_str()) {
+                return Err(Misuse::SubprotocolNotOffered.into());
+            }
+        }
         let protocol = *protocol;
-        let request = self.request.as_ref().ok_or(Misuse::NoPendingRequest)?;
-        let codec = match (protocol, keys) {
-            (Protocol::Draft76(framing), Some((keys, key3))) => {
+        let mut app_headers = accept.headers;
+        let (headers, codec) = match (protocol, answer) {
+            (Protocol::Draft76(framing), Answer::Draft76(keys, key3)) => {
+                if let Some(p) = &accept.subprotocol {
+                    app_headers.push(Header::new("Sec-WebSocket-Protocol", p.as_str()));
+                }
                 let headers = draft76::write_server_response(
                     request,
                     keys,
                     key3,
                     self.config.secure,
-                    &accept.headers,
+                    &app_headers,
                     &mut self.transmit,
                 );
-                self.response = Some(ResponseHead {
-                    line: "HTTP/1.1 101 WebSocket Protocol Handshake".into(),
-                    minor_version: 1,
-                    status: 101,
-                    reason: "WebSocket Protocol Handshake".into(),
-                    headers: Headers(headers),
-                });
-                self.codec_for(framing)
+                (headers, self.draft76_codec(framing))
+            }
+            (Protocol::Rfc6455, Answer::Rfc6455(offer)) => {
+                let agreed = hs6455::negotiate_extensions(request, self.config.deflate.as_ref());
+                let headers = hs6455::write_server_response(
+                    offer,
+                    accept.subprotocol.as_deref(),
+                    agreed.as_ref().map(|(_, value)| value.as_str()),
+                    &app_headers,
+                    &mut self.transmit,
+                );
+                self.deflate = agreed.map(|(params, _)| params);
+                (headers, self.rfc6455_codec())
             }
             _ => return Err(Misuse::NoPendingRequest.into()),
         };
+        let (line, reason) = match protocol {
+            Protocol::Draft76(_) => (
+                "HTTP/1.1 101 WebSocket Protocol Handshake",
+                "WebSocket Protocol Handshake",
+            ),
+            Protocol::Rfc6455 => ("HTTP/1.1 101 Switching Protocols", "Switching Protocols"),
+        };
+        self.response = Some(ResponseHead {
+            line: line.into(),
+            minor_version: 1,
+            status: 101,
+            reason: reason.into(),
+            headers: Headers(headers),
+        });
+        self.subprotocol = accept.subprotocol;
         self.open(codec);
         let deferred = core::mem::take(&mut self.deferred);
-        self.handle_input(&deferred);
+        let mut input = &deferred[..];
+        if let Err(error) = self.process(&mut input) {
+            self.fail(error);
+        }
         if core::mem::take(&mut self.deferred_eof) {
             self.handle_eof();
         }
@@ -449,42 +602,82 @@ impl Connection {
 
     /// Queues a text message.
     pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
-        let codec = self.sendable()?;
-        match codec {
+        match self.sendable()? {
             Codec::Old(_) => old::encode_text(text, &mut self.transmit),
             Codec::New(_) => new::encode_text(text, &mut self.transmit),
+            Codec::Rfc6455(_) => self.send_message(wire::OpCode::Text, text.as_bytes())?,
         }
         Ok(())
     }
 
     /// Queues a binary message. Draft-76 has none: that is an error, never a
     /// silent drop.
-    pub fn send_binary(&mut self, _data: &[u8]) -> Result<(), Error> {
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
         match self.sendable()? {
             Codec::Old(_) | Codec::New(_) => Err(Misuse::BinaryUnsupported.into()),
+            Codec::Rfc6455(_) => self.send_message(wire::OpCode::Binary, data),
         }
     }
 
+    /// Queues one fragment of a message sent in pieces (RFC 6455 only):
+    /// the first fragment's `binary` sets the message type, later ones must
+    /// repeat it, and `fin` ends the message. Fragments go uncompressed;
+    /// pings and pongs may be sent between them.
+    pub fn send_fragment(&mut self, binary: bool, data: &[u8], fin: bool) -> Result<(), Error> {
+        let opcode = if binary {
+            wire::OpCode::Binary
+        } else {
+            wire::OpCode::Text
+        };
+        let Codec::Rfc6455(c) = self.sendable_mut()? else {
+            return Err(Misuse::BinaryUnsupported.into());
+        };
+        let wire_opcode = match c.sending_fragmented {
+            None => opcode,
+            Some(started) if started == opcode => wire::OpCode::Continuation,
+            Some(_) => return Err(Misuse::NoMessageInProgress.into()),
+        };
+        c.sending_fragmented = if fin { None } else { Some(opcode) };
+        self.write_frame(wire_opcode, data, fin, false);
+        Ok(())
+    }
+
+    /// Queues a ping (RFC 6455 only; at most 125 bytes).
+    pub fn send_ping(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.send_control(wire::OpCode::Ping, payload)
+    }
+
+    /// Queues an unsolicited pong (RFC 6455 only; at most 125 bytes), e.g. as
+    /// a one-way heartbeat. Pings are answered without this.
+    pub fn send_pong(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.send_control(wire::OpCode::Pong, payload)
+    }
+
     /// Starts the closing handshake. `code` and `reason` go on the wire where
-    /// the protocol has them; draft-76 closes carry neither, so only `None`
-    /// or 1000 with an empty reason fit it. `now` starts the deadline for
-    /// the peer's answer.
+    /// the protocol has them (RFC 6455: a code from 1000–1003, 1007–1014 or
+    /// 3000–4999, a reason of at most 123 bytes, and no reason without a
+    /// code); draft-76 closes carry neither, so only `None` or 1000 with an
+    /// empty reason fit it. `now` starts the deadline for the peer's answer.
     pub fn close(&mut self, now: Instant, code: Option<u16>, reason: &str) -> Result<(), Error> {
-        let codec = self.sendable()?;
-        let normal = code.is_none_or(|c| c == 1000) && reason.is_empty();
-        match codec {
-            Codec::Old(_) | Codec::New(_) if !normal => {
-                return Err(Misuse::CloseCodeUnsupported.into())
+        match self.sendable()? {
+            Codec::Old(_) | Codec::New(_)
+                if !(code.is_none_or(|c| c == 1000) && reason.is_empty()) =>
+            {
+                return Err(Misuse::CloseCodeUnsupported.into());
             }
             Codec::Old(_) => old::encode_close(&mut self.transmit),
             Codec::New(_) => new::encode_close(&mut self.transmit),
+            Codec::Rfc6455(_) => {
+                let payload = close_payload(code, reason)?;
+                self.write_frame(wire::OpCode::Close, &payload, true, false);
+            }
         }
         self.sent_close = true;
         self.close_deadline = self.config.timeouts.close.map(|t| now + t);
         Ok(())
     }
 
-    // ----- transitions ---------------------------------------------------
+    // ----- sending -------------------------------------------------------
 
     fn sendable(&self) -> Result<&Codec, Error> {
         match &self.phase {
@@ -493,7 +686,63 @@ impl Connection {
         }
     }
 
-    fn codec_for(&self, framing: Framing) -> Codec {
+    fn sendable_mut(&mut self) -> Result<&mut Codec, Error> {
+        match &mut self.phase {
+            Phase::Open(codec) if !self.sent_close => Ok(codec),
+            _ => Err(Misuse::NotOpen.into()),
+        }
+    }
+
+    fn send_message(&mut self, opcode: wire::OpCode, payload: &[u8]) -> Result<(), Error> {
+        let Phase::Open(Codec::Rfc6455(c)) = &mut self.phase else {
+            return Err(Misuse::NotOpen.into());
+        };
+        if c.sending_fragmented.is_some() {
+            return Err(Misuse::MessageInProgress.into());
+        }
+        match &mut c.compressor {
+            Some(compressor) => {
+                let mut compressed = core::mem::take(&mut c.scratch);
+                compressed.clear();
+                compressor.compress_message(payload, &mut compressed);
+                self.write_frame(opcode, &compressed, true, true);
+                if let Phase::Open(Codec::Rfc6455(c)) = &mut self.phase {
+                    c.scratch = compressed;
+                }
+            }
+            None => self.write_frame(opcode, payload, true, false),
+        }
+        Ok(())
+    }
+
+    fn send_control(&mut self, opcode: wire::OpCode, payload: &[u8]) -> Result<(), Error> {
+        match self.sendable()? {
+            Codec::Old(_) | Codec::New(_) => Err(Misuse::PingUnsupported.into()),
+            Codec::Rfc6455(_) if payload.len() > 125 => Err(Misuse::ControlTooLong.into()),
+            Codec::Rfc6455(_) => {
+                self.write_frame(opcode, payload, true, false);
+                Ok(())
+            }
+        }
+    }
+
+    /// Appends one RFC 6455 frame, masked with fresh entropy when we are the
+    /// client (RFC 6455 §5.3).
+    fn write_frame(&mut self, opcode: wire::OpCode, payload: &[u8], fin: bool, rsv1: bool) {
+        let mask = match (self.role, &mut self.entropy) {
+            (Role::Client, Some(entropy)) => {
+                let mut key = [0u8; 4];
+                entropy.fill(&mut key);
+                Some(key)
+            }
+            _ => None,
+        };
+        wire::encode_frame(&mut self.transmit, fin, rsv1, opcode, payload, mask);
+    }
+
+    // ----- transitions ---------------------------------------------------
+
+    fn draft76_codec(&self, framing: Framing) -> Codec {
         let limits = &self.config.limits;
         match framing {
             Framing::Old => Codec::Old(old::Decoder::new(
@@ -507,6 +756,30 @@ impl Connection {
         }
     }
 
+    fn rfc6455_codec(&self) -> Codec {
+        let limits = &self.config.limits;
+        let reader_config = ReaderConfig {
+            expect_masked: self.role == Role::Server,
+            max_message_size: limits.max_message_size,
+            max_frame_size: limits.max_frame_size,
+            streaming: self.config.streaming,
+        };
+        let level = self.config.deflate.map_or(0, |d| d.compression_level);
+        let inflater = self
+            .deflate
+            .as_ref()
+            .map(|p| Decompressor::new(p, self.role));
+        Codec::Rfc6455(Box::new(Rfc6455 {
+            reader: rfc6455::Reader::new(reader_config, inflater),
+            compressor: self
+                .deflate
+                .as_ref()
+                .map(|p| Compressor::new(p, self.role, level)),
+            scratch: Vec::new(),
+            sending_fragmented: None,
+        }))
+    }
+
     fn open(&mut self, codec: Codec) {
         self.phase = Phase::Open(codec);
         self.events.push_back(Event::Open);
@@ -517,14 +790,13 @@ impl Connection {
     fn process(&mut self, input: &mut &[u8]) -> Result<(), Error> {
         while !input.is_empty() {
             match &mut self.phase {
-                Phase::ClientHead { reader, .. } => {
+                Phase::ClientHead { reader, .. } | Phase::ServerHead { reader } => {
                     let HeadProgress::Complete(used) = reader.read(input)? else {
                         *input = &[];
                         break;
                     };
                     *input = &input[used..];
-                    let response = reader.response();
-                    self.on_response_head(response?)?;
+                    self.on_head()?;
                 }
                 Phase::ClientAnswer {
                     expect,
@@ -538,20 +810,11 @@ impl Connection {
                     if *have == ANSWER_LEN {
                         draft76::check_answer(answer, expect)?;
                         let Some(Protocol::Draft76(framing)) = self.protocol else {
-                            unreachable!()
+                            unreachable!("only draft-76 clients read an answer")
                         };
-                        let codec = self.codec_for(framing);
+                        let codec = self.draft76_codec(framing);
                         self.open(codec);
                     }
-                }
-                Phase::ServerHead { reader } => {
-                    let HeadProgress::Complete(used) = reader.read(input)? else {
-                        *input = &[];
-                        break;
-                    };
-                    *input = &input[used..];
-                    let request = reader.request();
-                    self.on_request_head(request?)?;
                 }
                 Phase::ServerKey3 { keys, key3, have } => {
                     let take = (KEY3_LEN - *have).min(input.len());
@@ -559,35 +822,36 @@ impl Connection {
                     *have += take;
                     *input = &input[take..];
                     if *have == KEY3_LEN {
-                        let keys = Some((keys.clone(), *key3));
-                        let kind = RequestKind::WebSocket(self.protocol.unwrap_or_default());
-                        self.await_decision(kind, keys);
+                        let answer = Answer::Draft76(keys.clone(), *key3);
+                        let kind = RequestKind::WebSocket(Protocol::Draft76(self.config.framing));
+                        self.await_decision(kind, Some(answer));
                     }
                 }
                 Phase::ServerDecision { .. } => {
-                    let room = self
-                        .config
-                        .limits
-                        .max_handshake_bytes
-                        .saturating_sub(self.deferred.len());
-                    if input.len() > room {
-                        return Err(crate::error::LimitError::HandshakeTooLarge {
-                            limit: self.config.limits.max_handshake_bytes,
-                        }
-                        .into());
+                    let limit = self.config.limits.max_handshake_bytes;
+                    if self.deferred.len() + input.len() > limit {
+                        return Err(LimitError::HandshakeTooLarge { limit }.into());
                     }
                     self.deferred.extend_from_slice(input);
                     *input = &[];
                 }
-                Phase::Open(codec) => {
-                    let frame = match codec {
-                        Codec::Old(d) => d.decode(input)?,
-                        Codec::New(d) => d.decode(input)?,
-                    };
-                    if let Some(frame) = frame {
-                        self.on_draft76_frame(frame)?;
+                Phase::Open(codec) => match codec {
+                    Codec::Old(d) => {
+                        if let Some(frame) = d.decode(input)? {
+                            self.on_draft76_frame(frame)?;
+                        }
                     }
-                }
+                    Codec::New(d) => {
+                        if let Some(frame) = d.decode(input)? {
+                            self.on_draft76_frame(frame)?;
+                        }
+                    }
+                    Codec::Rfc6455(c) => {
+                        if let Some(incoming) = c.reader.read(input)? {
+                            self.on_rfc6455(incoming);
+                        }
+                    }
+                },
                 Phase::Done => {
                     // After the close, the peer has nothing more to say.
                     *input = &[];
@@ -597,51 +861,74 @@ impl Connection {
         Ok(())
     }
 
-    fn on_response_head(&mut self, response: ResponseHead) -> Result<(), Error> {
+    /// A complete head arrived: parse it for the role and move on.
+    fn on_head(&mut self) -> Result<(), Error> {
+        match core::mem::replace(&mut self.phase, Phase::Done) {
+            Phase::ClientHead { reader, expect } => {
+                self.on_response_head(reader.response()?, expect)
+            }
+            Phase::ServerHead { reader } => self.on_request_head(reader.request()?),
+            _ => unreachable!("on_head is called only when a head completes"),
+        }
+    }
+
+    fn on_response_head(
+        &mut self,
+        response: ResponseHead,
+        expect: Expectation,
+    ) -> Result<(), Error> {
         let status = response.status;
-        let Phase::ClientHead { expect, .. } = core::mem::replace(&mut self.phase, Phase::Done)
-        else {
-            unreachable!("called only from the ClientHead phase")
-        };
-        let checked = if status == 101 {
-            draft76::check_response_head(&response, &expect)
-        } else {
-            Ok(())
-        };
-        self.response = Some(response);
+        let response = self.response.insert(response);
         if status != 101 {
             return Err(Error::Rejected { status });
         }
-        checked?;
-        self.phase = Phase::ClientAnswer {
-            expect,
-            answer: [0; ANSWER_LEN],
-            have: 0,
-        };
+        match expect {
+            Expectation::Draft76(expect) => {
+                draft76::check_response_head(response, &expect)?;
+                self.phase = Phase::ClientAnswer {
+                    expect,
+                    answer: [0; ANSWER_LEN],
+                    have: 0,
+                };
+            }
+            Expectation::Rfc6455(expect) => {
+                let agreed = hs6455::check_response(response, &expect)?;
+                self.subprotocol = agreed.subprotocol;
+                self.deflate = agreed.deflate;
+                let codec = self.rfc6455_codec();
+                self.open(codec);
+            }
+        }
         Ok(())
     }
 
+    /// Tells the protocols apart by the request alone (PROTOCOLS.md §5).
     fn on_request_head(&mut self, request: RequestHead) -> Result<(), Error> {
         let headers = &request.headers;
-        let is_draft76 =
-            headers.contains("Sec-WebSocket-Key1") || headers.contains("Sec-WebSocket-Key2");
-        let is_upgrade = headers.contains("Upgrade") || headers.contains("Sec-WebSocket-Key");
-        let checked = if is_draft76 {
-            if self.config.accept.draft76 {
-                draft76::check_request_head(&request).map(Some)
+        let accept = self.config.accept;
+        let checked =
+            if headers.contains("Sec-WebSocket-Key1") || headers.contains("Sec-WebSocket-Key2") {
+                if accept.draft76 {
+                    draft76::check_request_head(&request).map(Detected::Draft76)
+                } else {
+                    Err(HandshakeError::ProtocolNotAccepted)
+                }
+            } else if headers.contains("Sec-WebSocket-Key")
+                || headers.contains("Sec-WebSocket-Version")
+                || hs6455::header_tokens(headers, "Upgrade")
+                    .any(|t| t.eq_ignore_ascii_case(b"websocket"))
+            {
+                if accept.rfc6455 {
+                    hs6455::check_request_head(&request).map(Detected::Rfc6455)
+                } else {
+                    Err(HandshakeError::ProtocolNotAccepted)
+                }
             } else {
-                Err(HandshakeError::ProtocolNotAccepted)
-            }
-        } else if is_upgrade {
-            // RFC 6455 requests are recognised; answering them comes with
-            // the RFC 6455 handshake module.
-            Err(HandshakeError::ProtocolNotAccepted)
-        } else {
-            Ok(None)
-        };
+                Ok(Detected::Http)
+            };
         self.request = Some(request);
         match checked? {
-            Some(keys) => {
+            Detected::Draft76(keys) => {
                 self.protocol = Some(Protocol::Draft76(self.config.framing));
                 self.phase = Phase::ServerKey3 {
                     keys,
@@ -649,13 +936,20 @@ impl Connection {
                     have: 0,
                 };
             }
-            None => self.await_decision(RequestKind::Http, None),
+            Detected::Rfc6455(offer) => {
+                self.protocol = Some(Protocol::Rfc6455);
+                self.await_decision(
+                    RequestKind::WebSocket(Protocol::Rfc6455),
+                    Some(Answer::Rfc6455(offer)),
+                );
+            }
+            Detected::Http => self.await_decision(RequestKind::Http, None),
         }
         Ok(())
     }
 
-    fn await_decision(&mut self, kind: RequestKind, keys: Option<(ServerKeys, [u8; KEY3_LEN])>) {
-        self.phase = Phase::ServerDecision { kind, keys };
+    fn await_decision(&mut self, kind: RequestKind, answer: Option<Answer>) {
+        self.phase = Phase::ServerDecision { kind, answer };
         self.events.push_back(Event::Request(kind));
     }
 
@@ -688,23 +982,65 @@ impl Connection {
         Ok(())
     }
 
+    fn on_rfc6455(&mut self, incoming: Incoming) {
+        let event = match incoming {
+            Incoming::Text(text) => Event::Text(text),
+            Incoming::Binary(data) => Event::Binary(data),
+            Incoming::TextPiece { text, fin } => Event::TextFragment { text, fin },
+            Incoming::BinaryPiece { data, fin } => Event::BinaryFragment { data, fin },
+            Incoming::Ping(payload) => {
+                if self.config.auto_pong && !self.sent_close {
+                    self.write_frame(wire::OpCode::Pong, &payload, true, false);
+                }
+                Event::Ping(payload)
+            }
+            Incoming::Pong(payload) => Event::Pong(payload),
+            Incoming::Close(close) => {
+                // §5.5.1: answer a close we did not start, echoing its code.
+                if !self.sent_close {
+                    let payload = match &close {
+                        Some((code, _)) => code.to_be_bytes().to_vec(),
+                        None => Vec::new(),
+                    };
+                    self.write_frame(wire::OpCode::Close, &payload, true, false);
+                    self.sent_close = true;
+                }
+                let (code, reason) = close.map_or((None, String::new()), |(c, r)| (Some(c), r));
+                self.finish_clean(Close { code, reason });
+                return;
+            }
+        };
+        self.events.push_back(event);
+    }
+
     fn finish_clean(&mut self, close: Close) {
         self.phase = Phase::Done;
         self.events.push_back(Event::Close(close));
     }
 
     /// Ends the connection on `error`, queueing what the protocol sends on
-    /// failure: a server's HTTP error status during the handshake.
+    /// failure: a server's HTTP error status during the handshake, or an
+    /// RFC 6455 close frame with the error's code.
     fn fail(&mut self, error: Error) {
-        let answer_status = match self.phase {
+        match self.phase {
             Phase::ServerHead { .. } | Phase::ServerKey3 { .. } | Phase::ServerDecision { .. } => {
-                error.http_status()
+                if let Some(status) = error.http_status() {
+                    let mut response = HttpResponse::text(status, &alloc::format!("{error}\n"));
+                    if status == 426 {
+                        response
+                            .headers
+                            .push(Header::new("Sec-WebSocket-Version", hs6455::VERSION));
+                    }
+                    self.write_http_response(response);
+                }
             }
-            _ => None,
-        };
-        if let Some(status) = answer_status {
-            let body = alloc::format!("{error}\n");
-            self.write_http_response(HttpResponse::text(status, &body));
+            Phase::Open(Codec::Rfc6455(_)) if !self.sent_close => {
+                if let Some(code) = error.close_code() {
+                    self.write_frame(wire::OpCode::Close, &code.to_be_bytes(), true, false);
+                    self.sent_close = true;
+                }
+            }
+            _ => {}
         }
         self.phase = Phase::Done;
         self.deferred = Vec::new();
@@ -713,11 +1049,8 @@ impl Connection {
 
     fn write_http_response(&mut self, response: HttpResponse) {
         let out = &mut self.transmit;
-        let status_line = alloc::format!(
-            "HTTP/1.1 {} {}",
-            response.status,
-            http::reason_phrase(response.status)
-        );
+        let reason = http::reason_phrase(response.status);
+        let status_line = alloc::format!("HTTP/1.1 {} {reason}", response.status);
         out.extend_from_slice(status_line.as_bytes());
         out.extend_from_slice(b"\r\n");
         let mut headers = response.headers;
@@ -741,9 +1074,41 @@ impl Connection {
         self.response = Some(ResponseHead {
             minor_version: 1,
             status: response.status,
-            reason: http::reason_phrase(response.status).into(),
+            reason: reason.into(),
             line: status_line,
             headers: Headers(headers),
         });
     }
+}
+
+/// What a request turned out to be.
+enum Detected {
+    Draft76(draft76::ServerKeys),
+    Rfc6455(hs6455::ServerOffer),
+    Http,
+}
+
+/// What a due timer does.
+#[derive(Clone, Copy, Debug)]
+enum TimerAction {
+    Fail(Timer),
+    Ping,
+}
+
+const NONE: (Option<Instant>, TimerAction) = (None, TimerAction::Ping);
+
+/// The payload of a close frame we send, checked against RFC 6455 §7.4.
+fn close_payload(code: Option<u16>, reason: &str) -> Result<Vec<u8>, Error> {
+    let mut payload = Vec::new();
+    match code {
+        None if reason.is_empty() => {}
+        None => return Err(Misuse::InvalidCloseCode.into()),
+        Some(code) => {
+            wire::encode_close_payload(code, reason, &mut payload).map_err(|e| match e {
+                wire::CloseError::ReasonTooLong { .. } => Misuse::CloseReasonTooLong,
+                _ => Misuse::InvalidCloseCode,
+            })?
+        }
+    }
+    Ok(payload)
 }

@@ -10,6 +10,8 @@
 
 use core::fmt;
 
+pub use crate::deflate::NegotiationError;
+
 /// Anything that can end a connection or refuse a command.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -30,7 +32,7 @@ pub enum Error {
     /// The transport ended where the protocol does not allow it to.
     UnexpectedEof(Stage),
     /// A deadline from [`crate::Timeouts`] passed.
-    Timeout(Stage),
+    Timeout(Timer),
     /// The application asked for something the connection cannot do now.
     Misuse(Misuse),
 }
@@ -51,7 +53,9 @@ impl Error {
     /// codes (1002 protocol error, 1007 invalid data, 1009 too big).
     pub fn close_code(&self) -> Option<u16> {
         match self {
-            Error::Protocol(ProtocolError::InvalidUtf8) => Some(1007),
+            Error::Protocol(ProtocolError::InvalidUtf8 | ProtocolError::BadCompressedData) => {
+                Some(1007)
+            }
             Error::Protocol(_) => Some(1002),
             Error::Limit(LimitError::MessageTooLarge { .. } | LimitError::FrameTooLarge { .. }) => {
                 Some(1009)
@@ -69,6 +73,9 @@ pub enum Stage {
     Handshake,
     /// Inside a frame or a fragmented message.
     Frame,
+    /// Between frames, before any closing handshake (RFC 6455 calls an end
+    /// here abnormal closure, 1006).
+    Open,
     /// While waiting for the peer's answer to our close.
     Closing,
 }
@@ -78,7 +85,33 @@ impl fmt::Display for Stage {
         f.write_str(match self {
             Stage::Handshake => "the opening handshake",
             Stage::Frame => "a frame",
+            Stage::Open => "an open connection",
             Stage::Closing => "the closing handshake",
+        })
+    }
+}
+
+/// Which deadline from [`crate::Timeouts`] passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Timer {
+    /// The opening handshake took too long.
+    Handshake,
+    /// The peer did not answer our close in time.
+    Close,
+    /// Nothing arrived for the idle timeout.
+    Idle,
+    /// Nothing arrived after a keepalive ping.
+    Keepalive,
+}
+
+impl fmt::Display for Timer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Timer::Handshake => "opening handshake took too long",
+            Timer::Close => "peer did not answer the close in time",
+            Timer::Idle => "connection idle for too long",
+            Timer::Keepalive => "peer did not answer a keepalive ping in time",
         })
     }
 }
@@ -156,6 +189,18 @@ pub enum HandshakeError {
     LocationMismatch,
     /// The server chose a subprotocol we did not offer.
     SubprotocolMismatch,
+    /// `Sec-WebSocket-Version` is absent or not 13 (answered with 426 and
+    /// the version we speak).
+    UnsupportedWebSocketVersion,
+    /// `Sec-WebSocket-Key` is not 16 bytes in base64.
+    InvalidNonce,
+    /// `Sec-WebSocket-Accept` is not the one our key calls for.
+    AcceptMismatch,
+    /// The server accepted an extension we did not offer.
+    ExtensionNotOffered,
+    /// The server's permessage-deflate parameters break RFC 7692 or what
+    /// we offered.
+    Extension(NegotiationError),
 }
 
 impl HandshakeError {
@@ -164,6 +209,7 @@ impl HandshakeError {
         match self {
             HandshakeError::MethodNotGet => 405,
             HandshakeError::UnsupportedHttpVersion => 505,
+            HandshakeError::UnsupportedWebSocketVersion => 426,
             _ => 400,
         }
     }
@@ -207,6 +253,19 @@ impl fmt::Display for HandshakeError {
             HandshakeError::SubprotocolMismatch => {
                 f.write_str("server chose a subprotocol that was not offered")
             }
+            HandshakeError::UnsupportedWebSocketVersion => {
+                f.write_str("Sec-WebSocket-Version is missing or not 13")
+            }
+            HandshakeError::InvalidNonce => {
+                f.write_str("Sec-WebSocket-Key is not 16 bytes of base64")
+            }
+            HandshakeError::AcceptMismatch => {
+                f.write_str("Sec-WebSocket-Accept does not match our key")
+            }
+            HandshakeError::ExtensionNotOffered => {
+                f.write_str("server accepted an extension that was not offered")
+            }
+            HandshakeError::Extension(e) => write!(f, "bad permessage-deflate response: {e}"),
         }
     }
 }
@@ -215,14 +274,53 @@ impl fmt::Display for HandshakeError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ProtocolError {
-    /// A text message is not valid UTF-8.
+    /// A text message (or close reason) is not valid UTF-8.
     InvalidUtf8,
+    /// RSV1, RSV2 or RSV3 set without an extension that defines it.
+    ReservedBits,
+    /// An opcode RFC 6455 reserves (3–7, 11–15).
+    ReservedOpcode(u8),
+    /// A client sent a frame without a mask (RFC 6455 §5.1).
+    UnmaskedFrame,
+    /// A server sent a masked frame (RFC 6455 §5.1).
+    MaskedFrame,
+    /// A control frame with more than 125 payload bytes.
+    ControlFrameTooLong,
+    /// A control frame without FIN.
+    FragmentedControlFrame,
+    /// A 64-bit payload length with its most significant bit set.
+    BadLength,
+    /// A continuation frame with no message to continue.
+    UnexpectedContinuation,
+    /// A new text or binary frame while a fragmented message is unfinished.
+    ExpectedContinuation,
+    /// A close payload of one byte, or with a code not allowed on the wire.
+    InvalidClosePayload,
+    /// A compressed message that does not inflate.
+    BadCompressedData,
 }
 
 impl fmt::Display for ProtocolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ProtocolError::InvalidUtf8 => f.write_str("text message is not valid UTF-8"),
+            ProtocolError::InvalidUtf8 => f.write_str("text is not valid UTF-8"),
+            ProtocolError::ReservedBits => f.write_str("reserved bits set in a frame header"),
+            ProtocolError::ReservedOpcode(op) => write!(f, "reserved opcode {op:#x}"),
+            ProtocolError::UnmaskedFrame => f.write_str("client frame is not masked"),
+            ProtocolError::MaskedFrame => f.write_str("server frame is masked"),
+            ProtocolError::ControlFrameTooLong => {
+                f.write_str("control frame payload exceeds 125 bytes")
+            }
+            ProtocolError::FragmentedControlFrame => f.write_str("control frame is fragmented"),
+            ProtocolError::BadLength => f.write_str("64-bit payload length has its top bit set"),
+            ProtocolError::UnexpectedContinuation => {
+                f.write_str("continuation frame outside a fragmented message")
+            }
+            ProtocolError::ExpectedContinuation => {
+                f.write_str("new message started before the fragmented one ended")
+            }
+            ProtocolError::InvalidClosePayload => f.write_str("invalid close frame payload"),
+            ProtocolError::BadCompressedData => f.write_str("compressed message does not inflate"),
         }
     }
 }
@@ -286,8 +384,20 @@ pub enum Misuse {
     InvalidHeader,
     /// A response status outside 100..=599, or 101 given to `respond`.
     InvalidStatus,
-    /// The configuration asks for a protocol this build cannot speak yet.
-    ProtocolUnavailable,
+    /// A ping or pong payload over 125 bytes.
+    ControlTooLong,
+    /// A fragmented message we send is unfinished: a whole message or a
+    /// new fragmented one cannot start until its last fragment.
+    MessageInProgress,
+    /// A fragment continues no message, or changes the message's type.
+    NoMessageInProgress,
+    /// A close code that may not be sent (RFC 6455 §7.4: 1005, 1006, 1015,
+    /// and anything outside 1000–1003, 1007–1014, 3000–4999).
+    InvalidCloseCode,
+    /// A close reason over 123 bytes (it must fit a control frame).
+    CloseReasonTooLong,
+    /// The server chose a subprotocol the client did not offer.
+    SubprotocolNotOffered,
 }
 
 impl fmt::Display for Misuse {
@@ -300,7 +410,12 @@ impl fmt::Display for Misuse {
             Misuse::CloseCodeUnsupported => "this protocol cannot carry a close code or reason",
             Misuse::InvalidHeader => "header name or value is not valid in an HTTP head",
             Misuse::InvalidStatus => "invalid HTTP status for this response",
-            Misuse::ProtocolUnavailable => "protocol not available in this build",
+            Misuse::ControlTooLong => "ping or pong payload exceeds 125 bytes",
+            Misuse::InvalidCloseCode => "close code may not be sent",
+            Misuse::MessageInProgress => "a fragmented message is still being sent",
+            Misuse::NoMessageInProgress => "fragment does not continue the message being sent",
+            Misuse::CloseReasonTooLong => "close reason exceeds 123 bytes",
+            Misuse::SubprotocolNotOffered => "subprotocol was not offered by the client",
         })
     }
 }
@@ -312,8 +427,11 @@ impl fmt::Display for Error {
             Error::Protocol(e) => write!(f, "protocol violation: {e}"),
             Error::Limit(e) => write!(f, "limit exceeded: {e}"),
             Error::Rejected { status } => write!(f, "server refused the handshake with {status}"),
+            Error::UnexpectedEof(Stage::Open) => {
+                f.write_str("connection ended without a close frame")
+            }
             Error::UnexpectedEof(stage) => write!(f, "connection ended in the middle of {stage}"),
-            Error::Timeout(stage) => write!(f, "timed out during {stage}"),
+            Error::Timeout(timer) => write!(f, "timed out: {timer}"),
             Error::Misuse(e) => write!(f, "{e}"),
         }
     }

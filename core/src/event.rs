@@ -21,6 +21,21 @@ pub enum Event {
     Text(String),
     /// A whole binary message (RFC 6455 only).
     Binary(Vec<u8>),
+    /// Streaming mode ([`crate::Config::streaming`]): the next piece of a
+    /// text message, always whole characters.
+    TextFragment {
+        /// The piece.
+        text: String,
+        /// Whether the message ends with this piece.
+        fin: bool,
+    },
+    /// Streaming mode: the next piece of a binary message.
+    BinaryFragment {
+        /// The piece.
+        data: Vec<u8>,
+        /// Whether the message ends with this piece.
+        fin: bool,
+    },
     /// A ping (RFC 6455 only). The pong is sent by the connection.
     Ping(Vec<u8>),
     /// A pong (RFC 6455 only).

@@ -43,7 +43,7 @@
 //! fn pump(from: &mut Connection, to: &mut Connection) {
 //!     let mut wire = Vec::new();
 //!     if from.poll_transmit(&mut wire) > 0 {
-//!         to.handle_input(&wire);
+//!         to.handle_input(Instant::ZERO, &wire);
 //!     }
 //! }
 //!
@@ -72,20 +72,31 @@ extern crate std;
 
 pub mod config;
 pub mod connection;
+pub mod deflate;
 pub mod entropy;
 pub mod error;
 pub mod event;
 pub mod framing;
 pub mod handshake;
 pub mod time;
+mod utf8;
 
-pub use config::{Config, Framing, InvalidUtf8, Limits, Protocol, ProtocolSet, Timeouts};
-pub use connection::{Accept, ClientRequest, Connection, HttpResponse, Role, State};
+pub use config::{
+    Config, DeflateConfig, Framing, InvalidUtf8, Limits, Protocol, ProtocolSet, Role, Timeouts,
+};
+pub use connection::{Accept, ClientRequest, Connection, HttpResponse, State};
+pub use deflate::DeflateParams;
 pub use entropy::Entropy;
 pub use error::{
-    Error, HandshakeError, KeyName, KeyProblem, LimitError, Misuse, ProtocolError, Stage,
+    Error, HandshakeError, KeyName, KeyProblem, LimitError, Misuse, NegotiationError,
+    ProtocolError, Stage, Timer,
 };
 pub use event::{Close, Event, RequestKind};
 pub use handshake::draft76::Target;
 pub use handshake::http::{Header, Headers, RequestHead, ResponseHead};
 pub use time::Instant;
+
+/// The README's Rust examples, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -4,6 +4,7 @@
 
 pub mod new;
 pub mod old;
+pub mod rfc6455;
 
 use alloc::vec::Vec;
 

@@ -2,3 +2,4 @@
 
 pub mod draft76;
 pub mod http;
+pub mod rfc6455;

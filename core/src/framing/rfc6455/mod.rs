@@ -1,0 +1,441 @@
+//! RFC 6455 framing: the wire format ([`wire`]) and the reader that turns a
+//! byte stream into messages and control frames, enforcing §5's rules and,
+//! when negotiated, inflating permessage-deflate messages (RFC 7692).
+
+pub mod wire;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use self::wire::{FrameHeader, HeaderError, OpCode, MAX_HEADER_LEN};
+use crate::deflate::{Decompressor, InflateError};
+use crate::error::{Error, LimitError, ProtocolError};
+use crate::utf8::TextBuilder;
+
+/// Payload is unmasked, inflated and validated in pieces of at most this
+/// many bytes, so the scratch buffers stay in cache.
+const PIECE: usize = 32 * 1024;
+
+/// What the reader produced.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Incoming {
+    /// A whole text message.
+    Text(String),
+    /// A whole binary message.
+    Binary(Vec<u8>),
+    /// Streaming mode: the next piece of a text message (always whole
+    /// characters); `fin` marks the message's last piece.
+    TextPiece {
+        /// The piece.
+        text: String,
+        /// Whether the message ends with this piece.
+        fin: bool,
+    },
+    /// Streaming mode: the next piece of a binary message.
+    BinaryPiece {
+        /// The piece.
+        data: Vec<u8>,
+        /// Whether the message ends with this piece.
+        fin: bool,
+    },
+    /// A ping and its payload.
+    Ping(Vec<u8>),
+    /// A pong and its payload.
+    Pong(Vec<u8>),
+    /// A close frame, with its code and reason when it has them.
+    Close(Option<(u16, String)>),
+}
+
+/// How the reader should treat frames: which masking the peer must use, the
+/// limits, whether RSV1 means compression, and whether to deliver messages
+/// whole or in pieces.
+#[derive(Debug, Clone, Copy)]
+pub struct ReaderConfig {
+    /// Frames from the peer must be masked (we are the server).
+    pub expect_masked: bool,
+    /// Most bytes a reassembled (and inflated) message may hold, in whole
+    /// mode.
+    pub max_message_size: usize,
+    /// Most payload bytes one frame may declare.
+    pub max_frame_size: usize,
+    /// Deliver data as it arrives instead of reassembling messages.
+    pub streaming: bool,
+}
+
+/// The message being received.
+#[derive(Debug)]
+enum Assembly {
+    Text(TextBuilder),
+    Binary(Vec<u8>),
+}
+
+impl Assembly {
+    fn len(&self) -> usize {
+        match self {
+            Assembly::Text(t) => t.len(),
+            Assembly::Binary(b) => b.len(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Message {
+    assembly: Assembly,
+    compressed: bool,
+}
+
+#[derive(Debug)]
+struct Frame {
+    header: FrameHeader,
+    remaining: u64,
+    /// Payload bytes of this frame already read (the masking phase).
+    done: u64,
+}
+
+/// Reads frames from a byte stream split anywhere.
+#[derive(Debug)]
+pub struct Reader {
+    config: ReaderConfig,
+    header: [u8; MAX_HEADER_LEN],
+    header_len: usize,
+    frame: Option<Frame>,
+    control: Vec<u8>,
+    message: Option<Message>,
+    /// Unmasked (and, for compressed messages, inflated) bytes on their way
+    /// into the message.
+    scratch: Vec<u8>,
+    inflated: Vec<u8>,
+    inflater: Option<Decompressor>,
+}
+
+impl Reader {
+    /// A reader; `inflater` is present when permessage-deflate was agreed.
+    pub fn new(config: ReaderConfig, inflater: Option<Decompressor>) -> Self {
+        Reader {
+            config,
+            header: [0; MAX_HEADER_LEN],
+            header_len: 0,
+            frame: None,
+            control: Vec::new(),
+            message: None,
+            scratch: Vec::new(),
+            inflated: Vec::new(),
+            inflater,
+        }
+    }
+
+    /// Whether the reader sits between frames, outside any message.
+    pub fn at_boundary(&self) -> bool {
+        self.frame.is_none() && self.header_len == 0 && self.message.is_none()
+    }
+
+    /// Consumes bytes from the front of `input` until something complete
+    /// (or, in streaming mode, a piece) is ready, or `input` is used up.
+    pub fn read(&mut self, input: &mut &[u8]) -> Result<Option<Incoming>, Error> {
+        loop {
+            if self.frame.is_none() {
+                let Some(header) = self.read_header(input)? else {
+                    return Ok(None);
+                };
+                self.start_frame(header)?;
+            }
+            let frame = self.frame.as_ref().expect("a frame is in progress");
+            let take = frame.remaining.min(input.len() as u64) as usize;
+            let (chunk, rest) = input.split_at(take);
+            *input = rest;
+            self.consume(chunk)?;
+            let frame = self.frame.as_mut().expect("a frame is in progress");
+            frame.remaining -= take as u64;
+            frame.done += take as u64;
+            if frame.remaining == 0 {
+                if let Some(incoming) = self.finish_frame()? {
+                    return Ok(Some(incoming));
+                }
+                continue;
+            }
+            // The input ran out inside a frame.
+            if self.config.streaming {
+                return self.take_piece(false);
+            }
+            return Ok(None);
+        }
+    }
+
+    fn read_header(&mut self, input: &mut &[u8]) -> Result<Option<FrameHeader>, Error> {
+        if self.header_len == 0 {
+            // Fast path: the whole header is in this input.
+            if let Some((header, used)) = FrameHeader::parse(input).map_err(header_error)? {
+                *input = &input[used..];
+                return Ok(Some(header));
+            }
+        }
+        let had = self.header_len;
+        let take = (MAX_HEADER_LEN - had).min(input.len());
+        self.header[had..had + take].copy_from_slice(&input[..take]);
+        match FrameHeader::parse(&self.header[..had + take]).map_err(header_error)? {
+            Some((header, used)) => {
+                *input = &input[used - had..];
+                self.header_len = 0;
+                Ok(Some(header))
+            }
+            None => {
+                *input = &input[take..];
+                self.header_len = had + take;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Checks a header against §5 and the agreed extensions and sets up for
+    /// its payload.
+    fn start_frame(&mut self, header: FrameHeader) -> Result<(), Error> {
+        if header.rsv2 || header.rsv3 {
+            return Err(ProtocolError::ReservedBits.into());
+        }
+        if header.mask.is_some() != self.config.expect_masked {
+            return Err(if self.config.expect_masked {
+                ProtocolError::UnmaskedFrame
+            } else {
+                ProtocolError::MaskedFrame
+            }
+            .into());
+        }
+        if header.payload_len > self.config.max_frame_size as u64 {
+            return Err(LimitError::FrameTooLarge {
+                limit: self.config.max_frame_size,
+            }
+            .into());
+        }
+        let first_of_message = matches!(header.opcode, OpCode::Text | OpCode::Binary);
+        // RFC 7692 §6: RSV1 marks the first frame of a compressed message;
+        // anywhere else, or without the extension, it is a violation.
+        if header.rsv1 && !(first_of_message && self.inflater.is_some()) {
+            return Err(ProtocolError::ReservedBits.into());
+        }
+        match header.opcode {
+            OpCode::Reserved(code) => return Err(ProtocolError::ReservedOpcode(code).into()),
+            OpCode::Close | OpCode::Ping | OpCode::Pong => self.control.clear(),
+            OpCode::Continuation => {
+                let Some(message) = &self.message else {
+                    return Err(ProtocolError::UnexpectedContinuation.into());
+                };
+                self.check_message_room(message, header.payload_len)?;
+            }
+            OpCode::Text | OpCode::Binary => {
+                if self.message.is_some() {
+                    return Err(ProtocolError::ExpectedContinuation.into());
+                }
+                let assembly = if header.opcode == OpCode::Text {
+                    Assembly::Text(TextBuilder::default())
+                } else {
+                    Assembly::Binary(Vec::new())
+                };
+                let message = Message {
+                    assembly,
+                    compressed: header.rsv1,
+                };
+                self.check_message_room(&message, header.payload_len)?;
+                if let (true, Some(inflater)) = (message.compressed, &mut self.inflater) {
+                    inflater.begin_message();
+                }
+                self.message = Some(message);
+            }
+        }
+        self.frame = Some(Frame {
+            remaining: header.payload_len,
+            done: 0,
+            header,
+        });
+        Ok(())
+    }
+
+    /// Refuses a frame that would take an uncompressed message past the
+    /// limit before any of it is stored. (Compressed messages are bounded
+    /// while they inflate.)
+    fn check_message_room(&self, message: &Message, payload_len: u64) -> Result<(), Error> {
+        if self.config.streaming || message.compressed {
+            return Ok(());
+        }
+        let limit = self.config.max_message_size;
+        if (message.assembly.len() as u64).saturating_add(payload_len) > limit as u64 {
+            return Err(LimitError::MessageTooLarge { limit }.into());
+        }
+        Ok(())
+    }
+
+    /// Takes in a chunk of the current frame's payload.
+    fn consume(&mut self, chunk: &[u8]) -> Result<(), Error> {
+        let frame = self.frame.as_ref().expect("a frame is in progress");
+        let mask = frame.header.mask;
+        let mut phase = frame.done as usize;
+        if frame.header.opcode.is_control() {
+            match mask {
+                Some(key) => wire::unmask_into(&mut self.control, chunk, key, phase),
+                None => self.control.extend_from_slice(chunk),
+            }
+            return Ok(());
+        }
+        let message = self
+            .message
+            .as_mut()
+            .expect("data frames belong to a message");
+        for piece in chunk.chunks(PIECE) {
+            // Unmask into scratch only when there is a mask to remove, or
+            // when the bytes are bound for the inflater anyway.
+            let plain: &[u8] = match mask {
+                Some(key) => {
+                    self.scratch.clear();
+                    wire::unmask_into(&mut self.scratch, piece, key, phase);
+                    &self.scratch
+                }
+                None => piece,
+            };
+            phase += piece.len();
+            if message.compressed {
+                let inflater = self
+                    .inflater
+                    .as_mut()
+                    .expect("compressed messages need the inflater");
+                self.inflated.clear();
+                let room = self
+                    .config
+                    .max_message_size
+                    .saturating_sub(message.assembly.len());
+                let room = if self.config.streaming {
+                    usize::MAX
+                } else {
+                    room
+                };
+                inflater
+                    .decompress_chunk(plain, &mut self.inflated, room)
+                    .map_err(|e| inflate_error(e, &self.config))?;
+                append(&mut message.assembly, &self.inflated)?;
+            } else {
+                append(&mut message.assembly, plain)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish_frame(&mut self) -> Result<Option<Incoming>, Error> {
+        let frame = self.frame.take().expect("a frame is in progress");
+        let payload = core::mem::take(&mut self.control);
+        match frame.header.opcode {
+            OpCode::Ping => return Ok(Some(Incoming::Ping(payload))),
+            OpCode::Pong => return Ok(Some(Incoming::Pong(payload))),
+            OpCode::Close => {
+                let close = wire::parse_close_payload(&payload).map_err(|e| match e {
+                    wire::CloseError::InvalidUtf8 => Error::Protocol(ProtocolError::InvalidUtf8),
+                    _ => Error::Protocol(ProtocolError::InvalidClosePayload),
+                })?;
+                return Ok(Some(Incoming::Close(
+                    close.map(|(code, reason)| (code, reason.into())),
+                )));
+            }
+            _ => {}
+        }
+        self.control = payload;
+        if !frame.header.fin {
+            return if self.config.streaming {
+                self.take_piece(false)
+            } else {
+                Ok(None)
+            };
+        }
+        let message = self
+            .message
+            .as_mut()
+            .expect("data frames belong to a message");
+        if message.compressed {
+            let inflater = self
+                .inflater
+                .as_mut()
+                .expect("compressed messages need the inflater");
+            self.inflated.clear();
+            let room = self
+                .config
+                .max_message_size
+                .saturating_sub(message.assembly.len());
+            let room = if self.config.streaming {
+                usize::MAX
+            } else {
+                room
+            };
+            inflater
+                .finish_message(&mut self.inflated, room)
+                .map_err(|e| inflate_error(e, &self.config))?;
+            append(&mut message.assembly, &self.inflated)?;
+        }
+        if self.config.streaming {
+            return self.take_piece(true);
+        }
+        let message = self
+            .message
+            .take()
+            .expect("data frames belong to a message");
+        Ok(Some(match message.assembly {
+            Assembly::Text(mut text) => {
+                Incoming::Text(text.finish().map_err(|_| ProtocolError::InvalidUtf8)?)
+            }
+            Assembly::Binary(data) => Incoming::Binary(data),
+        }))
+    }
+
+    /// Streaming mode: hands out what has arrived of the current message.
+    /// A final piece is always delivered, even empty, so the application
+    /// sees where the message ends.
+    fn take_piece(&mut self, fin: bool) -> Result<Option<Incoming>, Error> {
+        let Some(message) = self.message.as_mut() else {
+            return Ok(None);
+        };
+        let piece = match &mut message.assembly {
+            Assembly::Text(text) => {
+                let piece = if fin {
+                    // A partial character at the very end is invalid text.
+                    text.finish().map_err(|_| ProtocolError::InvalidUtf8)?
+                } else {
+                    text.take_complete()
+                };
+                (!piece.is_empty() || fin).then_some(Incoming::TextPiece { text: piece, fin })
+            }
+            Assembly::Binary(data) => {
+                let data = core::mem::take(data);
+                (!data.is_empty() || fin).then_some(Incoming::BinaryPiece { data, fin })
+            }
+        };
+        if fin {
+            self.message = None;
+        }
+        Ok(piece)
+    }
+}
+
+fn append(assembly: &mut Assembly, bytes: &[u8]) -> Result<(), Error> {
+    match assembly {
+        Assembly::Text(text) => text
+            .push(bytes)
+            .map_err(|_| ProtocolError::InvalidUtf8.into()),
+        Assembly::Binary(data) => {
+            data.extend_from_slice(bytes);
+            Ok(())
+        }
+    }
+}
+
+fn header_error(e: HeaderError) -> Error {
+    Error::Protocol(match e {
+        HeaderError::ControlTooLong { .. } => ProtocolError::ControlFrameTooLong,
+        HeaderError::ControlFragmented => ProtocolError::FragmentedControlFrame,
+        _ => ProtocolError::BadLength,
+    })
+}
+
+fn inflate_error(e: InflateError, config: &ReaderConfig) -> Error {
+    match e {
+        InflateError::TooLarge => LimitError::MessageTooLarge {
+            limit: config.max_message_size,
+        }
+        .into(),
+        _ => ProtocolError::BadCompressedData.into(),
+    }
+}

@@ -1,0 +1,177 @@
+//! Incremental UTF-8: text that arrives in pieces split anywhere, validated
+//! once per byte and failed as soon as it cannot be valid.
+//!
+//! RFC 6455 §8.1 asks a receiver to fail a connection on invalid text as
+//! soon as it sees it, not when the message ends, and a message may be split
+//! across frames and reads in the middle of a character. [`TextBuilder`]
+//! appends each piece to a `String`, holding back the at most three bytes of
+//! a character that is not complete yet. Each byte is validated once (by
+//! `simdutf8`), and no `unsafe` is needed to build the `String`.
+
+use alloc::string::String;
+
+/// Text being assembled from pieces.
+#[derive(Debug, Default)]
+pub(crate) struct TextBuilder {
+    text: String,
+    /// The start of a character whose remaining bytes have not arrived.
+    carry: [u8; 4],
+    carry_len: u8,
+}
+
+/// The piece made the text invalid UTF-8.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct InvalidUtf8;
+
+impl TextBuilder {
+    /// Bytes held so far, counting a held-back partial character.
+    pub(crate) fn len(&self) -> usize {
+        self.text.len() + self.carry_len as usize
+    }
+
+    /// Appends `bytes`; fails if no continuation could make the text valid.
+    pub(crate) fn push(&mut self, mut bytes: &[u8]) -> Result<(), InvalidUtf8> {
+        if self.carry_len > 0 {
+            let held = self.carry_len as usize;
+            let width = char_width(self.carry[0]).ok_or(InvalidUtf8)?;
+            let take = (width - held).min(bytes.len());
+            self.carry[held..held + take].copy_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            let have = held + take;
+            match core::str::from_utf8(&self.carry[..have]) {
+                Ok(ch) => {
+                    self.text.push_str(ch);
+                    self.carry_len = 0;
+                }
+                Err(e) if e.error_len().is_none() => {
+                    // Still a valid beginning of a character.
+                    self.carry_len = have as u8;
+                    return Ok(());
+                }
+                Err(_) => return Err(InvalidUtf8),
+            }
+        }
+        let tail = incomplete_tail_len(bytes);
+        let (whole, partial) = bytes.split_at(bytes.len() - tail);
+        let whole = simdutf8::basic::from_utf8(whole).map_err(|_| InvalidUtf8)?;
+        if tail > 0 {
+            // Fail fast if these bytes cannot begin a character.
+            if let Err(e) = core::str::from_utf8(partial) {
+                if e.error_len().is_some() {
+                    return Err(InvalidUtf8);
+                }
+            }
+            self.carry[..tail].copy_from_slice(partial);
+            self.carry_len = tail as u8;
+        }
+        self.text.push_str(whole);
+        Ok(())
+    }
+
+    /// The text so far, leaving a held-back partial character in place: for
+    /// delivering a long message in pieces.
+    pub(crate) fn take_complete(&mut self) -> String {
+        core::mem::take(&mut self.text)
+    }
+
+    /// The whole text, if it does not end inside a character.
+    pub(crate) fn finish(&mut self) -> Result<String, InvalidUtf8> {
+        if self.carry_len > 0 {
+            self.carry_len = 0;
+            return Err(InvalidUtf8);
+        }
+        Ok(core::mem::take(&mut self.text))
+    }
+}
+
+/// How many bytes the character starting with `lead` takes, if `lead` can
+/// start one.
+fn char_width(lead: u8) -> Option<usize> {
+    match lead {
+        0x00..=0x7f => Some(1),
+        0xc2..=0xdf => Some(2),
+        0xe0..=0xef => Some(3),
+        0xf0..=0xf4 => Some(4),
+        _ => None,
+    }
+}
+
+/// How many bytes at the end of `bytes` start a character that needs more
+/// bytes than are there (0 to 3). Malformed input is left to the validator.
+fn incomplete_tail_len(bytes: &[u8]) -> usize {
+    for back in 1..=bytes.len().min(3) {
+        let b = bytes[bytes.len() - back];
+        if b & 0xc0 != 0x80 {
+            return match char_width(b) {
+                Some(width) if width > back => back,
+                _ => 0,
+            };
+        }
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+    use proptest::prelude::*;
+
+    fn build(pieces: &[&[u8]]) -> Result<String, InvalidUtf8> {
+        let mut b = TextBuilder::default();
+        for p in pieces {
+            b.push(p)?;
+        }
+        b.finish()
+    }
+
+    #[test]
+    fn characters_split_anywhere() {
+        let text = "aé€😀z";
+        let bytes = text.as_bytes();
+        for i in 0..=bytes.len() {
+            for j in i..=bytes.len() {
+                assert_eq!(
+                    build(&[&bytes[..i], &bytes[i..j], &bytes[j..]]).unwrap(),
+                    text
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn fails_fast_inside_a_character() {
+        let mut b = TextBuilder::default();
+        // 0xF0 0x28 can never be valid: fail on the second byte, before the end.
+        b.push(&[b'a', 0xf0]).unwrap();
+        assert_eq!(b.push(&[0x28]), Err(InvalidUtf8));
+        // A lone lead byte that can never start a character.
+        assert_eq!(TextBuilder::default().push(&[0xff]), Err(InvalidUtf8));
+        // Overlong and surrogate starts fail as soon as their second byte is seen.
+        assert_eq!(TextBuilder::default().push(&[0xed, 0xa0]), Err(InvalidUtf8));
+        assert_eq!(TextBuilder::default().push(&[0xc0]), Err(InvalidUtf8));
+        // Truncated at the end of the message.
+        assert_eq!(build(&[&[0xe2, 0x82]]), Err(InvalidUtf8));
+    }
+
+    proptest! {
+        #[test]
+        fn agrees_with_std(bytes in proptest::collection::vec(any::<u8>(), 0..64), cuts in proptest::collection::vec(0usize..64, 0..6)) {
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
+            cuts.sort_unstable();
+            let mut pieces = Vec::new();
+            let mut start = 0;
+            for c in cuts { pieces.push(&bytes[start..c]); start = c; }
+            pieces.push(&bytes[start..]);
+            let expected = core::str::from_utf8(&bytes).map(String::from).ok();
+            prop_assert_eq!(build(&pieces).ok(), expected);
+        }
+
+        #[test]
+        fn valid_text_in_any_pieces(text in "\\PC{0,40}", cut in 0usize..200) {
+            let bytes = text.as_bytes();
+            let cut = cut.min(bytes.len());
+            prop_assert_eq!(build(&[&bytes[..cut], &bytes[cut..]]).unwrap(), text);
+        }
+    }
+}
