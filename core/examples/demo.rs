@@ -53,16 +53,9 @@ fn drain(label: &str, conn: &mut Connection) -> Vec<Event> {
 
 fn run(protocol: Protocol) -> Result<(), hybi_core::Error> {
     println!("== {protocol:?}");
-    let target = Target {
-        host: "localhost".into(),
-        port: Some(8080),
-        resource: "/echo".into(),
-        secure: false,
-    };
-    let client_config = Config {
-        protocol,
-        ..Config::default()
-    };
+    let target =
+        Target { host: "localhost".into(), port: Some(8080), resource: "/echo".into(), secure: false };
+    let client_config = Config { protocol, ..Config::default() };
     let server_config = Config {
         framing: match protocol {
             Protocol::Draft76(framing) => framing,
@@ -100,11 +93,7 @@ fn run(protocol: Protocol) -> Result<(), hybi_core::Error> {
     drain("server", &mut server);
     pump("server ->", &mut server, &mut client);
     drain("client", &mut client);
-    println!(
-        "  states: client {:?}, server {:?}\n",
-        client.state(),
-        server.state()
-    );
+    println!("  states: client {:?}, server {:?}\n", client.state(), server.state());
     Ok(())
 }
 

@@ -56,10 +56,7 @@ pub struct ProtocolSet {
 impl Default for ProtocolSet {
     /// Every protocol: a server answers whatever its client speaks.
     fn default() -> Self {
-        ProtocolSet {
-            draft76: true,
-            rfc6455: true,
-        }
+        ProtocolSet { draft76: true, rfc6455: true }
     }
 }
 

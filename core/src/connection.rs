@@ -18,9 +18,7 @@ use crate::event::{Close, Event, RequestKind};
 use crate::framing::rfc6455::{self, wire, Incoming, ReaderConfig};
 use crate::framing::{new, old, Draft76Frame};
 use crate::handshake::draft76::{self, Target, ANSWER_LEN, KEY3_LEN};
-use crate::handshake::http::{
-    self, HeadProgress, HeadReader, Header, Headers, RequestHead, ResponseHead,
-};
+use crate::handshake::http::{self, HeadProgress, HeadReader, Header, Headers, RequestHead, ResponseHead};
 use crate::handshake::rfc6455 as hs6455;
 use crate::time::Instant;
 
@@ -52,11 +50,7 @@ pub struct ClientRequest {
 impl ClientRequest {
     /// A request for `target` with no subprotocols and no extra headers.
     pub fn new(target: Target) -> Self {
-        ClientRequest {
-            target,
-            subprotocols: Vec::new(),
-            headers: Vec::new(),
-        }
+        ClientRequest { target, subprotocols: Vec::new(), headers: Vec::new() }
     }
 }
 
@@ -112,29 +106,15 @@ enum Answer {
 /// Where the connection is.
 enum Phase {
     /// Client: reading the response head.
-    ClientHead {
-        reader: HeadReader,
-        expect: Expectation,
-    },
+    ClientHead { reader: HeadReader, expect: Expectation },
     /// Client, draft-76: reading the 16-byte answer after the head.
-    ClientAnswer {
-        expect: draft76::ClientExpectation,
-        answer: [u8; ANSWER_LEN],
-        have: usize,
-    },
+    ClientAnswer { expect: draft76::ClientExpectation, answer: [u8; ANSWER_LEN], have: usize },
     /// Server: reading the request head.
     ServerHead { reader: HeadReader },
     /// Server, draft-76: reading key3 after the head.
-    ServerKey3 {
-        keys: draft76::ServerKeys,
-        key3: [u8; KEY3_LEN],
-        have: usize,
-    },
+    ServerKey3 { keys: draft76::ServerKeys, key3: [u8; KEY3_LEN], have: usize },
     /// Server: `Event::Request` is out; waiting for `accept` or `respond`.
-    ServerDecision {
-        kind: RequestKind,
-        answer: Option<Answer>,
-    },
+    ServerDecision { kind: RequestKind, answer: Option<Answer> },
     /// Handshake done; frames flow through the codec.
     Open(Codec),
     /// Nothing more comes in.
@@ -231,7 +211,7 @@ impl Connection {
                 match request.subprotocols.as_slice() {
                     [] => {}
                     [one] => headers.push(Header::new("Sec-WebSocket-Protocol", one.as_str())),
-                    _ => return Err(Misuse::SubprotocolNotOffered.into()),
+                    _ => return Err(Misuse::SubprotocolList.into()),
                 }
                 http::check_writable(&headers)?;
                 Expectation::Draft76(draft76::write_client_request(
@@ -243,10 +223,7 @@ impl Connection {
             }
             Protocol::Rfc6455 => {
                 let tokens = request.subprotocols.iter();
-                if tokens
-                    .clone()
-                    .any(|p| p.is_empty() || !p.bytes().all(http::is_token_byte))
-                {
+                if tokens.clone().any(|p| p.is_empty() || !p.bytes().all(http::is_token_byte)) {
                     return Err(Misuse::InvalidHeader.into());
                 }
                 Expectation::Rfc6455(hs6455::write_client_request(
@@ -396,42 +373,28 @@ impl Connection {
 
     /// The earliest armed timer and what it does when it fires.
     fn next_timer(&self) -> Option<(Instant, TimerAction)> {
+        use TimerAction::{Fail, Ping};
         let t = &self.config.timeouts;
         let after = |base: Instant, d: Option<core::time::Duration>| d.map(|d| base + d);
-        let candidates: [(Option<Instant>, TimerAction); 4] = match self.state() {
-            State::Handshaking => [
-                (self.handshake_deadline, TimerAction::Fail(Timer::Handshake)),
-                NONE,
-                NONE,
-                NONE,
-            ],
-            State::Closing => [
-                (self.close_deadline, TimerAction::Fail(Timer::Close)),
-                NONE,
-                NONE,
-                NONE,
-            ],
-            State::Closed => [NONE; 4],
+        let (first, second) = match self.state() {
+            State::Handshaking => (self.handshake_deadline.map(|at| (at, Fail(Timer::Handshake))), None),
+            State::Closing => (self.close_deadline.map(|at| (at, Fail(Timer::Close))), None),
+            State::Closed => (None, None),
             State::Open => {
-                let idle = (
-                    after(self.last_input, t.idle),
-                    TimerAction::Fail(Timer::Idle),
-                );
-                let keepalive = match (self.keepalive_sent, self.is_rfc6455()) {
-                    (_, false) => NONE,
-                    (None, true) => (after(self.last_input, t.keepalive), TimerAction::Ping),
-                    (Some(sent), true) => (
-                        after(sent, t.keepalive_timeout),
-                        TimerAction::Fail(Timer::Keepalive),
-                    ),
+                let idle = after(self.last_input, t.idle).map(|at| (at, Fail(Timer::Idle)));
+                let keepalive = match self.keepalive_sent {
+                    _ if !self.is_rfc6455() => None,
+                    None => after(self.last_input, t.keepalive).map(|at| (at, Ping)),
+                    Some(sent) => match t.keepalive_timeout {
+                        Some(wait) => Some((sent + wait, Fail(Timer::Keepalive))),
+                        // Without a deadline for the answer, keep pinging.
+                        None => after(sent, t.keepalive).map(|at| (at, Ping)),
+                    },
                 };
-                [idle, keepalive, NONE, NONE]
+                (idle, keepalive)
             }
         };
-        candidates
-            .into_iter()
-            .filter_map(|(at, action)| at.map(|at| (at, action)))
-            .min_by_key(|(at, _)| *at)
+        [first, second].into_iter().flatten().min_by_key(|(at, _)| *at)
     }
 
     fn is_rfc6455(&self) -> bool {
@@ -464,20 +427,12 @@ impl Connection {
             Phase::Done => return,
             // Draft-76 peers may hang up between frames (and Racket does
             // right after its close frame): that is the end of the stream.
-            Phase::Open(Codec::Old(d)) => {
-                d.check_eof().map(|()| self.finish_clean(Close::default()))
-            }
-            Phase::Open(Codec::New(d)) => {
-                d.check_eof().map(|()| self.finish_clean(Close::default()))
-            }
+            Phase::Open(Codec::Old(d)) => d.check_eof().map(|()| self.finish_clean(Close::default())),
+            Phase::Open(Codec::New(d)) => d.check_eof().map(|()| self.finish_clean(Close::default())),
             // RFC 6455 ends with a close handshake; anything else is an
             // abnormal closure (1006).
             Phase::Open(Codec::Rfc6455(c)) if c.reader.at_boundary() => {
-                Err(Error::UnexpectedEof(if self.sent_close {
-                    Stage::Closing
-                } else {
-                    Stage::Open
-                }))
+                Err(Error::UnexpectedEof(if self.sent_close { Stage::Closing } else { Stage::Open }))
             }
             Phase::Open(Codec::Rfc6455(_)) => Err(Error::UnexpectedEof(Stage::Frame)),
             _ => Err(Error::UnexpectedEof(Stage::Handshake)),
@@ -511,10 +466,7 @@ impl Connection {
     pub fn accept(&mut self, accept: Accept) -> Result<(), Error> {
         http::check_writable(&accept.headers)?;
         let (
-            Phase::ServerDecision {
-                kind: RequestKind::WebSocket(protocol),
-                answer: Some(answer),
-            },
+            Phase::ServerDecision { kind: RequestKind::WebSocket(protocol), answer: Some(answer) },
             Some(request),
         ) = (&self.phase, &self.request)
         else {
@@ -557,10 +509,9 @@ impl Connection {
             _ => return Err(Misuse::NoPendingRequest.into()),
         };
         let (line, reason) = match protocol {
-            Protocol::Draft76(_) => (
-                "HTTP/1.1 101 WebSocket Protocol Handshake",
-                "WebSocket Protocol Handshake",
-            ),
+            Protocol::Draft76(_) => {
+                ("HTTP/1.1 101 WebSocket Protocol Handshake", "WebSocket Protocol Handshake")
+            }
             Protocol::Rfc6455 => ("HTTP/1.1 101 Switching Protocols", "Switching Protocols"),
         };
         self.response = Some(ResponseHead {
@@ -624,13 +575,9 @@ impl Connection {
     /// repeat it, and `fin` ends the message. Fragments go uncompressed;
     /// pings and pongs may be sent between them.
     pub fn send_fragment(&mut self, binary: bool, data: &[u8], fin: bool) -> Result<(), Error> {
-        let opcode = if binary {
-            wire::OpCode::Binary
-        } else {
-            wire::OpCode::Text
-        };
+        let opcode = if binary { wire::OpCode::Binary } else { wire::OpCode::Text };
         let Codec::Rfc6455(c) = self.sendable_mut()? else {
-            return Err(Misuse::BinaryUnsupported.into());
+            return Err(Misuse::FragmentsUnsupported.into());
         };
         let wire_opcode = match c.sending_fragmented {
             None => opcode,
@@ -660,9 +607,7 @@ impl Connection {
     /// empty reason fit it. `now` starts the deadline for the peer's answer.
     pub fn close(&mut self, now: Instant, code: Option<u16>, reason: &str) -> Result<(), Error> {
         match self.sendable()? {
-            Codec::Old(_) | Codec::New(_)
-                if !(code.is_none_or(|c| c == 1000) && reason.is_empty()) =>
-            {
+            Codec::Old(_) | Codec::New(_) if !(code.is_none_or(|c| c == 1000) && reason.is_empty()) => {
                 return Err(Misuse::CloseCodeUnsupported.into());
             }
             Codec::Old(_) => old::encode_close(&mut self.transmit),
@@ -745,14 +690,8 @@ impl Connection {
     fn draft76_codec(&self, framing: Framing) -> Codec {
         let limits = &self.config.limits;
         match framing {
-            Framing::Old => Codec::Old(old::Decoder::new(
-                limits.max_message_size,
-                limits.max_frame_size,
-            )),
-            Framing::New => Codec::New(new::Decoder::new(
-                limits.max_message_size,
-                limits.max_frame_size,
-            )),
+            Framing::Old => Codec::Old(old::Decoder::new(limits.max_message_size, limits.max_frame_size)),
+            Framing::New => Codec::New(new::Decoder::new(limits.max_message_size, limits.max_frame_size)),
         }
     }
 
@@ -765,16 +704,10 @@ impl Connection {
             streaming: self.config.streaming,
         };
         let level = self.config.deflate.map_or(0, |d| d.compression_level);
-        let inflater = self
-            .deflate
-            .as_ref()
-            .map(|p| Decompressor::new(p, self.role));
+        let inflater = self.deflate.as_ref().map(|p| Decompressor::new(p, self.role));
         Codec::Rfc6455(Box::new(Rfc6455 {
             reader: rfc6455::Reader::new(reader_config, inflater),
-            compressor: self
-                .deflate
-                .as_ref()
-                .map(|p| Compressor::new(p, self.role, level)),
+            compressor: self.deflate.as_ref().map(|p| Compressor::new(p, self.role, level)),
             scratch: Vec::new(),
             sending_fragmented: None,
         }))
@@ -798,11 +731,7 @@ impl Connection {
                     *input = &input[used..];
                     self.on_head()?;
                 }
-                Phase::ClientAnswer {
-                    expect,
-                    answer,
-                    have,
-                } => {
+                Phase::ClientAnswer { expect, answer, have } => {
                     let take = (ANSWER_LEN - *have).min(input.len());
                     answer[*have..*have + take].copy_from_slice(&input[..take]);
                     *have += take;
@@ -864,19 +793,13 @@ impl Connection {
     /// A complete head arrived: parse it for the role and move on.
     fn on_head(&mut self) -> Result<(), Error> {
         match core::mem::replace(&mut self.phase, Phase::Done) {
-            Phase::ClientHead { reader, expect } => {
-                self.on_response_head(reader.response()?, expect)
-            }
+            Phase::ClientHead { reader, expect } => self.on_response_head(reader.response()?, expect),
             Phase::ServerHead { reader } => self.on_request_head(reader.request()?),
             _ => unreachable!("on_head is called only when a head completes"),
         }
     }
 
-    fn on_response_head(
-        &mut self,
-        response: ResponseHead,
-        expect: Expectation,
-    ) -> Result<(), Error> {
+    fn on_response_head(&mut self, response: ResponseHead, expect: Expectation) -> Result<(), Error> {
         let status = response.status;
         let response = self.response.insert(response);
         if status != 101 {
@@ -885,11 +808,7 @@ impl Connection {
         match expect {
             Expectation::Draft76(expect) => {
                 draft76::check_response_head(response, &expect)?;
-                self.phase = Phase::ClientAnswer {
-                    expect,
-                    answer: [0; ANSWER_LEN],
-                    have: 0,
-                };
+                self.phase = Phase::ClientAnswer { expect, answer: [0; ANSWER_LEN], have: 0 };
             }
             Expectation::Rfc6455(expect) => {
                 let agreed = hs6455::check_response(response, &expect)?;
@@ -906,42 +825,33 @@ impl Connection {
     fn on_request_head(&mut self, request: RequestHead) -> Result<(), Error> {
         let headers = &request.headers;
         let accept = self.config.accept;
-        let checked =
-            if headers.contains("Sec-WebSocket-Key1") || headers.contains("Sec-WebSocket-Key2") {
-                if accept.draft76 {
-                    draft76::check_request_head(&request).map(Detected::Draft76)
-                } else {
-                    Err(HandshakeError::ProtocolNotAccepted)
-                }
-            } else if headers.contains("Sec-WebSocket-Key")
-                || headers.contains("Sec-WebSocket-Version")
-                || hs6455::header_tokens(headers, "Upgrade")
-                    .any(|t| t.eq_ignore_ascii_case(b"websocket"))
-            {
-                if accept.rfc6455 {
-                    hs6455::check_request_head(&request).map(Detected::Rfc6455)
-                } else {
-                    Err(HandshakeError::ProtocolNotAccepted)
-                }
+        let checked = if headers.contains("Sec-WebSocket-Key1") || headers.contains("Sec-WebSocket-Key2") {
+            if accept.draft76 {
+                draft76::check_request_head(&request).map(Detected::Draft76)
             } else {
-                Ok(Detected::Http)
-            };
+                Err(HandshakeError::ProtocolNotAccepted)
+            }
+        } else if headers.contains("Sec-WebSocket-Key")
+            || headers.contains("Sec-WebSocket-Version")
+            || hs6455::header_tokens(headers, "Upgrade").any(|t| t.eq_ignore_ascii_case(b"websocket"))
+        {
+            if accept.rfc6455 {
+                hs6455::check_request_head(&request).map(Detected::Rfc6455)
+            } else {
+                Err(HandshakeError::ProtocolNotAccepted)
+            }
+        } else {
+            Ok(Detected::Http)
+        };
         self.request = Some(request);
         match checked? {
             Detected::Draft76(keys) => {
                 self.protocol = Some(Protocol::Draft76(self.config.framing));
-                self.phase = Phase::ServerKey3 {
-                    keys,
-                    key3: [0; KEY3_LEN],
-                    have: 0,
-                };
+                self.phase = Phase::ServerKey3 { keys, key3: [0; KEY3_LEN], have: 0 };
             }
             Detected::Rfc6455(offer) => {
                 self.protocol = Some(Protocol::Rfc6455);
-                self.await_decision(
-                    RequestKind::WebSocket(Protocol::Rfc6455),
-                    Some(Answer::Rfc6455(offer)),
-                );
+                self.await_decision(RequestKind::WebSocket(Protocol::Rfc6455), Some(Answer::Rfc6455(offer)));
             }
             Detected::Http => self.await_decision(RequestKind::Http, None),
         }
@@ -958,9 +868,7 @@ impl Connection {
             Draft76Frame::Text(bytes) => {
                 let text = match (String::from_utf8(bytes), self.config.invalid_utf8) {
                     (Ok(text), _) => text,
-                    (Err(e), InvalidUtf8::Replace) => {
-                        String::from_utf8_lossy(e.as_bytes()).into_owned()
-                    }
+                    (Err(e), InvalidUtf8::Replace) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
                     (Err(_), InvalidUtf8::Fail) => return Err(ProtocolError::InvalidUtf8.into()),
                 };
                 self.events.push_back(Event::Text(text));
@@ -1022,14 +930,21 @@ impl Connection {
     /// failure: a server's HTTP error status during the handshake, or an
     /// RFC 6455 close frame with the error's code.
     fn fail(&mut self, error: Error) {
+        // A server that has not answered yet answers with an HTTP status.
+        let unanswered = self.role == Role::Server && self.response.is_none();
         match self.phase {
-            Phase::ServerHead { .. } | Phase::ServerKey3 { .. } | Phase::ServerDecision { .. } => {
+            Phase::ServerHead { .. }
+            | Phase::ServerKey3 { .. }
+            | Phase::ServerDecision { .. }
+            | Phase::Done
+                if unanswered =>
+            {
                 if let Some(status) = error.http_status() {
                     let mut response = HttpResponse::text(status, &alloc::format!("{error}\n"));
-                    if status == 426 {
-                        response
-                            .headers
-                            .push(Header::new("Sec-WebSocket-Version", hs6455::VERSION));
+                    match status {
+                        426 => response.headers.push(Header::new("Sec-WebSocket-Version", hs6455::VERSION)),
+                        405 => response.headers.push(Header::new("Allow", "GET")),
+                        _ => {}
                     }
                     self.write_http_response(response);
                 }
@@ -1054,14 +969,9 @@ impl Connection {
         out.extend_from_slice(status_line.as_bytes());
         out.extend_from_slice(b"\r\n");
         let mut headers = response.headers;
-        let has = |headers: &[Header], name: &str| {
-            headers.iter().any(|h| h.name.eq_ignore_ascii_case(name))
-        };
+        let has = |headers: &[Header], name: &str| headers.iter().any(|h| h.name.eq_ignore_ascii_case(name));
         if !has(&headers, "Content-Length") {
-            headers.push(Header::new(
-                "Content-Length",
-                alloc::format!("{}", response.body.len()),
-            ));
+            headers.push(Header::new("Content-Length", alloc::format!("{}", response.body.len())));
         }
         if !has(&headers, "Connection") {
             headers.push(Header::new("Connection", "close"));
@@ -1095,20 +1005,16 @@ enum TimerAction {
     Ping,
 }
 
-const NONE: (Option<Instant>, TimerAction) = (None, TimerAction::Ping);
-
 /// The payload of a close frame we send, checked against RFC 6455 §7.4.
 fn close_payload(code: Option<u16>, reason: &str) -> Result<Vec<u8>, Error> {
     let mut payload = Vec::new();
     match code {
         None if reason.is_empty() => {}
         None => return Err(Misuse::InvalidCloseCode.into()),
-        Some(code) => {
-            wire::encode_close_payload(code, reason, &mut payload).map_err(|e| match e {
-                wire::CloseError::ReasonTooLong { .. } => Misuse::CloseReasonTooLong,
-                _ => Misuse::InvalidCloseCode,
-            })?
-        }
+        Some(code) => wire::encode_close_payload(code, reason, &mut payload).map_err(|e| match e {
+            wire::CloseError::ReasonTooLong { .. } => Misuse::CloseReasonTooLong,
+            _ => Misuse::InvalidCloseCode,
+        })?,
     }
     Ok(payload)
 }

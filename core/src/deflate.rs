@@ -227,9 +227,7 @@ impl Parameter {
 
     /// The parameter with this name, compared case-insensitively.
     fn from_name(name: &str) -> Option<Parameter> {
-        Parameter::ALL
-            .into_iter()
-            .find(|p| p.name().eq_ignore_ascii_case(name))
+        Parameter::ALL.into_iter().find(|p| p.name().eq_ignore_ascii_case(name))
     }
 }
 
@@ -282,9 +280,7 @@ impl fmt::Display for NegotiationError {
             NegotiationError::DuplicateExtension => {
                 f.write_str("response accepts permessage-deflate more than once")
             }
-            NegotiationError::UnknownParameter => {
-                f.write_str("unknown permessage-deflate parameter")
-            }
+            NegotiationError::UnknownParameter => f.write_str("unknown permessage-deflate parameter"),
             NegotiationError::DuplicateParameter(p) => write!(f, "duplicate {p} parameter"),
             NegotiationError::UnexpectedValue(p) => write!(f, "{p} must not have a value"),
             NegotiationError::MissingValue(p) => write!(f, "{p} needs a value"),
@@ -358,11 +354,7 @@ pub fn client_offer(cfg: &DeflateConfig) -> String {
         push_param(&mut offer, Parameter::ClientNoContextTakeover, None);
     }
     if let Some(bits) = cfg.server_max_window_bits {
-        push_param(
-            &mut offer,
-            Parameter::ServerMaxWindowBits,
-            Some(clamp_bits(bits)),
-        );
+        push_param(&mut offer, Parameter::ServerMaxWindowBits, Some(clamp_bits(bits)));
     }
     if let Some(bits) = cfg.client_max_window_bits {
         let bits = clamp_bits(bits);
@@ -391,10 +383,7 @@ pub fn client_offer(cfg: &DeflateConfig) -> String {
 /// `permessage-deflate` elements, an unknown, repeated or badly valued
 /// parameter, or a parameter that does not answer our offer. The client must
 /// then fail the connection.
-pub fn client_accept_response(
-    cfg: &DeflateConfig,
-    value: &str,
-) -> Result<DeflateParams, NegotiationError> {
+pub fn client_accept_response(cfg: &DeflateConfig, value: &str) -> Result<DeflateParams, NegotiationError> {
     let mut found = None;
     for element in split_list(value) {
         let Some(element) = parse_element(element).map_err(|()| NegotiationError::Syntax)? else {
@@ -420,10 +409,7 @@ pub fn client_accept_response(
             Some(_) => {}
         }
     }
-    let client_bits = match (
-        cfg.client_max_window_bits.map(clamp_bits),
-        response.client_max_window_bits,
-    ) {
+    let client_bits = match (cfg.client_max_window_bits.map(clamp_bits), response.client_max_window_bits) {
         (None, Some(_)) => return Err(NegotiationError::ClientWindowBitsNotOffered),
         (None, None) => MAX_WINDOW_BITS,
         (Some(ours), theirs) => ours.min(theirs.flatten().unwrap_or(MAX_WINDOW_BITS)),
@@ -431,8 +417,7 @@ pub fn client_accept_response(
 
     Ok(DeflateParams {
         server_no_context_takeover: response.server_no_context_takeover,
-        client_no_context_takeover: response.client_no_context_takeover
-            || cfg.client_no_context_takeover,
+        client_no_context_takeover: response.client_no_context_takeover || cfg.client_no_context_takeover,
         server_max_window_bits: response.server_max_window_bits.unwrap_or(MAX_WINDOW_BITS),
         client_max_window_bits: client_bits,
     })
@@ -461,20 +446,14 @@ pub fn server_negotiate(cfg: &DeflateConfig, offers: &[&str]) -> Option<(Deflate
 /// The server's answer to one valid offer. Every valid offer is acceptable
 /// today; the `Option` leaves room for declining.
 fn accept_offer(cfg: &DeflateConfig, offer: &PmdParams) -> Option<(DeflateParams, String)> {
-    let server_no_context_takeover =
-        offer.server_no_context_takeover || cfg.server_no_context_takeover;
-    let client_no_context_takeover =
-        offer.client_no_context_takeover || cfg.client_no_context_takeover;
+    let server_no_context_takeover = offer.server_no_context_takeover || cfg.server_no_context_takeover;
+    let client_no_context_takeover = offer.client_no_context_takeover || cfg.client_no_context_takeover;
 
-    let ours = cfg
-        .server_max_window_bits
-        .map_or(MAX_WINDOW_BITS, clamp_bits);
+    let ours = cfg.server_max_window_bits.map_or(MAX_WINDOW_BITS, clamp_bits);
     let server_bits = ours.min(offer.server_max_window_bits.unwrap_or(MAX_WINDOW_BITS));
     let say_server_bits = offer.server_max_window_bits.is_some() || server_bits < MAX_WINDOW_BITS;
 
-    let wanted = cfg
-        .client_max_window_bits
-        .map_or(MAX_WINDOW_BITS, clamp_bits);
+    let wanted = cfg.client_max_window_bits.map_or(MAX_WINDOW_BITS, clamp_bits);
     let (client_bits, say_client_bits) = match offer.client_max_window_bits {
         // The offer does not let us limit the client.
         None => (MAX_WINDOW_BITS, false),
@@ -492,18 +471,10 @@ fn accept_offer(cfg: &DeflateConfig, offer: &PmdParams) -> Option<(DeflateParams
         push_param(&mut response, Parameter::ClientNoContextTakeover, None);
     }
     if say_server_bits {
-        push_param(
-            &mut response,
-            Parameter::ServerMaxWindowBits,
-            Some(server_bits),
-        );
+        push_param(&mut response, Parameter::ServerMaxWindowBits, Some(server_bits));
     }
     if say_client_bits {
-        push_param(
-            &mut response,
-            Parameter::ClientMaxWindowBits,
-            Some(client_bits),
-        );
+        push_param(&mut response, Parameter::ClientMaxWindowBits, Some(client_bits));
     }
     let params = DeflateParams {
         server_no_context_takeover,
@@ -574,17 +545,16 @@ impl PmdParams {
                 }
                 Parameter::ServerMaxWindowBits => {
                     let value = value.ok_or(NegotiationError::MissingValue(param))?;
-                    let bits =
-                        parse_bits(value).ok_or(NegotiationError::InvalidWindowBits(param))?;
+                    let bits = parse_bits(value).ok_or(NegotiationError::InvalidWindowBits(param))?;
                     out.server_max_window_bits = Some(bits);
                 }
                 Parameter::ClientMaxWindowBits => {
                     let bits = match value {
                         None if side == Side::Offer => None,
                         None => return Err(NegotiationError::MissingValue(param)),
-                        Some(value) => Some(
-                            parse_bits(value).ok_or(NegotiationError::InvalidWindowBits(param))?,
-                        ),
+                        Some(value) => {
+                            Some(parse_bits(value).ok_or(NegotiationError::InvalidWindowBits(param))?)
+                        }
                     };
                     out.client_max_window_bits = Some(bits);
                 }
@@ -658,11 +628,8 @@ fn parse_element(element: &str) -> Result<Option<Element<'_>>, ()> {
         cur.skip_ows();
         let value = if cur.eat(b'=') {
             cur.skip_ows();
-            let value = if cur.peek() == Some(b'"') {
-                cur.quoted_string()?
-            } else {
-                Cow::Borrowed(cur.token()?)
-            };
+            let value =
+                if cur.peek() == Some(b'"') { cur.quoted_string()? } else { Cow::Borrowed(cur.token()?) };
             cur.skip_ows();
             Some(value)
         } else {
@@ -726,12 +693,9 @@ impl<'a> Cursor<'a> {
             match b {
                 b'"' => break,
                 b'\\' => {
-                    let escaped = self
-                        .peek()
-                        .filter(|&b| matches!(b, b'\t' | b' '..=b'~' | 0x80..=0xff))
-                        .ok_or(())?;
-                    let buf = unescaped
-                        .get_or_insert_with(|| self.s.as_bytes()[start..self.at - 1].to_vec());
+                    let escaped =
+                        self.peek().filter(|&b| matches!(b, b'\t' | b' '..=b'~' | 0x80..=0xff)).ok_or(())?;
+                    let buf = unescaped.get_or_insert_with(|| self.s.as_bytes()[start..self.at - 1].to_vec());
                     buf.push(escaped);
                     self.at += 1;
                 }
@@ -819,11 +783,7 @@ impl Compressor {
                 }
             }
             None => {
-                let flush = if self.reset_after_message {
-                    MZFlush::Full
-                } else {
-                    MZFlush::Sync
-                };
+                let flush = if self.reset_after_message { MZFlush::Full } else { MZFlush::Sync };
                 deflate_into(&mut self.engine, payload, out, flush);
             }
         }
@@ -951,11 +911,7 @@ impl Decompressor {
     /// # Errors
     ///
     /// As [`decompress_chunk`](Self::decompress_chunk).
-    pub fn finish_message(
-        &mut self,
-        out: &mut Vec<u8>,
-        max_total: usize,
-    ) -> Result<(), InflateError> {
+    pub fn finish_message(&mut self, out: &mut Vec<u8>, max_total: usize) -> Result<(), InflateError> {
         self.dirty = true;
         self.inflate_into(&TAIL, out, max_total)?;
         self.produced = 0;
@@ -1046,13 +1002,10 @@ mod tests {
     // RFC 7692 §7.2.3.1 to §7.2.3.5: "Hello" in various encodings.
     const HELLO: &[u8] = &[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
     const HELLO_AGAIN: &[u8] = &[0xf2, 0x00, 0x11, 0x00, 0x00];
-    const HELLO_STORED: &[u8] = &[
-        0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00,
-    ];
+    const HELLO_STORED: &[u8] = &[0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00];
     const HELLO_BFINAL: &[u8] = &[0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00];
-    const HELLO_TWO_BLOCKS: &[u8] = &[
-        0xf2, 0x48, 0x05, 0x00, 0x00, 0x00, 0xff, 0xff, 0xca, 0xc9, 0xc9, 0x07, 0x00,
-    ];
+    const HELLO_TWO_BLOCKS: &[u8] =
+        &[0xf2, 0x48, 0x05, 0x00, 0x00, 0x00, 0xff, 0xff, 0xca, 0xc9, 0xc9, 0x07, 0x00];
 
     const MIB: usize = 1 << 20;
     const NO_LIMIT: usize = usize::MAX;
@@ -1125,8 +1078,7 @@ mod tests {
         let (mut at, mut out, mut buf) = (0, Vec::new(), vec![0; step]);
         loop {
             let (in0, out0) = (z.total_in(), z.total_out());
-            z.decompress(&input[at..], &mut buf, FlushDecompress::None)
-                .map_err(|e| e.to_string())?;
+            z.decompress(&input[at..], &mut buf, FlushDecompress::None).map_err(|e| e.to_string())?;
             let read = (z.total_in() - in0) as usize;
             let wrote = (z.total_out() - out0) as usize;
             at += read;
@@ -1149,8 +1101,7 @@ mod tests {
                 out.reserve(out.capacity().max(64));
             }
             let in0 = z.total_in();
-            z.compress_vec(&payload[at..], &mut out, FlushCompress::Sync)
-                .unwrap();
+            z.compress_vec(&payload[at..], &mut out, FlushCompress::Sync).unwrap();
             at += (z.total_in() - in0) as usize;
             if at == payload.len() && out.len() < out.capacity() {
                 break;
@@ -1224,10 +1175,7 @@ mod tests {
         assert_eq!(inflate_msg(&mut d, HELLO_AGAIN).unwrap(), b"H\0\0\0\0");
         // Only the peer's flag counts: a client inflates what the server
         // sends, and here only the client resets.
-        let p = DeflateParams {
-            client_no_context_takeover: true,
-            ..DeflateParams::default()
-        };
+        let p = DeflateParams { client_no_context_takeover: true, ..DeflateParams::default() };
         let mut d = Decompressor::new(&p, Role::Client);
         assert_eq!(inflate_msg(&mut d, HELLO).unwrap(), b"Hello");
         assert_eq!(inflate_msg(&mut d, HELLO_AGAIN).unwrap(), b"Hello");
@@ -1275,17 +1223,12 @@ mod tests {
                 // A limited window never carries context, so the same bytes
                 // also suit peers that reset between messages. With the full
                 // window the resetting compressor has its own output.
-                let message_reset = if bits < MAX_WINDOW_BITS {
-                    message.clone()
-                } else {
-                    compress(&mut ours_reset, m)
-                };
-                for (message, d, z) in [
-                    (&message, &mut d_keep, &mut z_keep),
-                    (&message_reset, &mut d_reset, &mut zlib(bits)),
-                ] {
-                    let got =
-                        zlib_inflate(z, message, 1).unwrap_or_else(|e| panic!("bits {bits}: {e}"));
+                let message_reset =
+                    if bits < MAX_WINDOW_BITS { message.clone() } else { compress(&mut ours_reset, m) };
+                for (message, d, z) in
+                    [(&message, &mut d_keep, &mut z_keep), (&message_reset, &mut d_reset, &mut zlib(bits))]
+                {
+                    let got = zlib_inflate(z, message, 1).unwrap_or_else(|e| panic!("bits {bits}: {e}"));
                     assert!(got == *m, "zlib output differs: bits {bits}");
                     assert!(inflate_msg(d, message).unwrap() == *m, "bits {bits}");
                 }
@@ -1293,8 +1236,7 @@ mod tests {
             // The full window with context takeover does carry context.
             if bits == MAX_WINDOW_BITS {
                 let again = compress(&mut ours, &messages[4]).len();
-                let fresh =
-                    compress(&mut Compressor::new(&keep, Role::Server, 6), &messages[4]).len();
+                let fresh = compress(&mut Compressor::new(&keep, Role::Server, 6), &messages[4]).len();
                 assert!(again < fresh / 2, "{again} vs {fresh}");
             }
         }
@@ -1320,13 +1262,7 @@ mod tests {
     #[test]
     fn window_limit_costs_ratio_not_correctness() {
         let data = repetitive_bytes(256 * 1024);
-        let size = |bits| {
-            compress(
-                &mut Compressor::new(&params(false, bits), Role::Server, 6),
-                &data,
-            )
-            .len()
-        };
+        let size = |bits| compress(&mut Compressor::new(&params(false, bits), Role::Server, 6), &data).len();
         // 20,000-byte repeats fit a 32 KiB window only.
         assert!(size(15) * 4 < size(14), "{} vs {}", size(15), size(14));
     }
@@ -1355,11 +1291,7 @@ mod tests {
 
     #[test]
     fn every_level_round_trips() {
-        let data = [
-            b"Hello".repeat(1000),
-            repetitive_bytes(100_000),
-            random_bytes(70_000, 3),
-        ];
+        let data = [b"Hello".repeat(1000), repetitive_bytes(100_000), random_bytes(70_000, 3)];
         for level in 0..=12 {
             for bits in [9, 15] {
                 let mut c = Compressor::new(&params(false, bits), Role::Client, level);
@@ -1367,14 +1299,8 @@ mod tests {
                 let mut z = Decompress::new_with_window_bits(false, bits);
                 for m in &data {
                     let message = compress(&mut c, m);
-                    assert!(
-                        zlib_inflate(&mut z, &message, 1).unwrap() == *m,
-                        "level {level}"
-                    );
-                    assert!(
-                        inflate_msg(&mut d, &message).unwrap() == *m,
-                        "level {level}"
-                    );
+                    assert!(zlib_inflate(&mut z, &message, 1).unwrap() == *m, "level {level}");
+                    assert!(inflate_msg(&mut d, &message).unwrap() == *m, "level {level}");
                 }
             }
         }
@@ -1396,16 +1322,9 @@ mod tests {
         // A kilobyte that inflates to a MiB is refused at 64 KiB.
         let mut d = Decompressor::new(&DeflateParams::default(), Role::Client);
         let mut out = Vec::new();
-        assert_eq!(
-            d.decompress_message(&piece, &mut out, 64 * 1024),
-            Err(InflateError::TooLarge)
-        );
+        assert_eq!(d.decompress_message(&piece, &mut out, 64 * 1024), Err(InflateError::TooLarge));
         assert_eq!(out.len(), 64 * 1024);
-        assert!(
-            out.capacity() <= 2 * (64 * 1024 + INFLATE_STEP),
-            "{}",
-            out.capacity()
-        );
+        assert!(out.capacity() <= 2 * (64 * 1024 + INFLATE_STEP), "{}", out.capacity());
 
         // 1,024 pieces, each sync-flushed, are one stream of 1 GiB of zeros
         // in about a MiB. Two of them inflate to 2 MiB, so all of them to
@@ -1426,16 +1345,9 @@ mod tests {
         // The whole bomb, one-shot: refused at 1 MiB, `out` never near 1 GiB.
         let mut d = Decompressor::new(&DeflateParams::default(), Role::Client);
         let mut out = Vec::new();
-        assert_eq!(
-            d.decompress_message(&bomb, &mut out, MIB),
-            Err(InflateError::TooLarge)
-        );
+        assert_eq!(d.decompress_message(&bomb, &mut out, MIB), Err(InflateError::TooLarge));
         assert_eq!(out.len(), MIB);
-        assert!(
-            out.capacity() <= 2 * (MIB + INFLATE_STEP),
-            "{}",
-            out.capacity()
-        );
+        assert!(out.capacity() <= 2 * (MIB + INFLATE_STEP), "{}", out.capacity());
 
         // Frame by frame: refused within the first two kilobytes of input.
         let mut d = Decompressor::new(&DeflateParams::default(), Role::Client);
@@ -1475,10 +1387,7 @@ mod tests {
             assert!(out == payload);
         }
         let mut out = Vec::new();
-        assert_eq!(
-            d.decompress_message(&message, &mut out, limit - 1),
-            Err(InflateError::TooLarge)
-        );
+        assert_eq!(d.decompress_message(&message, &mut out, limit - 1), Err(InflateError::TooLarge));
         assert_eq!(out.len(), limit - 1);
 
         // Across frames of one message the count adds up, even when the
@@ -1508,10 +1417,7 @@ mod tests {
         let mut out = Vec::new();
         d.decompress_message(&[0x00], &mut out, 0).unwrap();
         assert!(out.is_empty());
-        assert_eq!(
-            d.decompress_message(HELLO, &mut out, 0),
-            Err(InflateError::TooLarge)
-        );
+        assert_eq!(d.decompress_message(HELLO, &mut out, 0), Err(InflateError::TooLarge));
     }
 
     #[derive(Default)]
@@ -1584,19 +1490,13 @@ mod tests {
                 "{case:02x?}"
             );
             // And it stays broken.
-            assert_eq!(
-                d.decompress_message(HELLO, &mut out, NO_LIMIT),
-                Err(InflateError::Corrupt)
-            );
+            assert_eq!(d.decompress_message(HELLO, &mut out, NO_LIMIT), Err(InflateError::Corrupt));
         }
     }
 
     #[test]
     fn error_texts() {
-        assert_eq!(
-            InflateError::TooLarge.to_string(),
-            "inflated message exceeds the size limit"
-        );
+        assert_eq!(InflateError::TooLarge.to_string(), "inflated message exceeds the size limit");
         assert_eq!(InflateError::Corrupt.to_string(), "corrupt deflate data");
         assert_eq!(InflateError::TooLarge.close_code(), 1009);
         assert_eq!(InflateError::Corrupt.close_code(), 1007);
@@ -1620,10 +1520,7 @@ mod tests {
             assert!(t.starts_with(|c: char| c.is_ascii_lowercase()), "{t}");
             assert!(!texts[..i].contains(t), "{t} twice");
         }
-        assert_eq!(
-            texts[7],
-            "server_max_window_bits is not an integer from 8 to 15"
-        );
+        assert_eq!(texts[7], "server_max_window_bits is not an integer from 8 to 15");
     }
 
     // --- Negotiation ----------------------------------------------------------
@@ -1631,14 +1528,8 @@ mod tests {
     #[test]
     fn client_offers() {
         let default = DeflateConfig::default();
-        assert_eq!(
-            client_offer(&default),
-            "permessage-deflate; client_max_window_bits"
-        );
-        let none = DeflateConfig {
-            client_max_window_bits: None,
-            ..default
-        };
+        assert_eq!(client_offer(&default), "permessage-deflate; client_max_window_bits");
+        let none = DeflateConfig { client_max_window_bits: None, ..default };
         assert_eq!(client_offer(&none), "permessage-deflate");
         let all = DeflateConfig {
             server_no_context_takeover: true,
@@ -1652,11 +1543,8 @@ mod tests {
             "permessage-deflate; server_no_context_takeover; client_no_context_takeover; \
              server_max_window_bits=10; client_max_window_bits=9"
         );
-        let clamped = DeflateConfig {
-            server_max_window_bits: Some(3),
-            client_max_window_bits: Some(40),
-            ..default
-        };
+        let clamped =
+            DeflateConfig { server_max_window_bits: Some(3), client_max_window_bits: Some(40), ..default };
         assert_eq!(
             client_offer(&clamped),
             "permessage-deflate; server_max_window_bits=8; client_max_window_bits"
@@ -1682,12 +1570,24 @@ mod tests {
                 "permessage-deflate; client_no_context_takeover",
                 "permessage-deflate; client_no_context_takeover",
             ),
-            ("permessage-deflate; server_max_window_bits=10", "permessage-deflate; server_max_window_bits=10"),
+            (
+                "permessage-deflate; server_max_window_bits=10",
+                "permessage-deflate; server_max_window_bits=10",
+            ),
             ("permessage-deflate; server_max_window_bits=8", "permessage-deflate; server_max_window_bits=8"),
-            ("permessage-deflate; server_max_window_bits=15", "permessage-deflate; server_max_window_bits=15"),
+            (
+                "permessage-deflate; server_max_window_bits=15",
+                "permessage-deflate; server_max_window_bits=15",
+            ),
             // Quoted values, escapes, case and whitespace.
-            ("permessage-deflate; server_max_window_bits=\"12\"", "permessage-deflate; server_max_window_bits=12"),
-            ("permessage-deflate; server_max_window_bits=\"1\\3\"", "permessage-deflate; server_max_window_bits=13"),
+            (
+                "permessage-deflate; server_max_window_bits=\"12\"",
+                "permessage-deflate; server_max_window_bits=12",
+            ),
+            (
+                "permessage-deflate; server_max_window_bits=\"1\\3\"",
+                "permessage-deflate; server_max_window_bits=13",
+            ),
             (
                 " \tPerMessage-Deflate ;\tSERVER_MAX_WINDOW_BITS = 11 ; Client_No_Context_Takeover ",
                 "permessage-deflate; client_no_context_takeover; server_max_window_bits=11",
@@ -1711,11 +1611,7 @@ mod tests {
             (", ,permessage-deflate,", "permessage-deflate"),
         ];
         for (offer, want) in cases {
-            assert_eq!(
-                response_to(&cfg, &[offer]).as_deref(),
-                Some(*want),
-                "offer {offer:?}"
-            );
+            assert_eq!(response_to(&cfg, &[offer]).as_deref(), Some(*want), "offer {offer:?}");
         }
         // Offers spread over several header lines, in order.
         let offers = [
@@ -1723,10 +1619,7 @@ mod tests {
             "permessage-deflate; server_max_window_bits=7",
             "permessage-deflate; server_max_window_bits=14",
         ];
-        assert_eq!(
-            response_to(&cfg, &offers).unwrap(),
-            "permessage-deflate; server_max_window_bits=14"
-        );
+        assert_eq!(response_to(&cfg, &offers).unwrap(), "permessage-deflate; server_max_window_bits=14");
 
         let (p, _) = server_negotiate(
             &cfg,
@@ -1792,123 +1685,65 @@ mod tests {
         let base = DeflateConfig::default();
         let cases: &[(DeflateConfig, &str, &str, DeflateParams)] = &[
             (
-                DeflateConfig {
-                    server_no_context_takeover: true,
-                    ..base
-                },
+                DeflateConfig { server_no_context_takeover: true, ..base },
                 plain,
                 "permessage-deflate; server_no_context_takeover",
-                DeflateParams {
-                    server_no_context_takeover: true,
-                    ..DeflateParams::default()
-                },
+                DeflateParams { server_no_context_takeover: true, ..DeflateParams::default() },
             ),
             (
-                DeflateConfig {
-                    client_no_context_takeover: true,
-                    ..base
-                },
+                DeflateConfig { client_no_context_takeover: true, ..base },
                 plain,
                 "permessage-deflate; client_no_context_takeover",
-                DeflateParams {
-                    client_no_context_takeover: true,
-                    ..DeflateParams::default()
-                },
+                DeflateParams { client_no_context_takeover: true, ..DeflateParams::default() },
             ),
             (
-                DeflateConfig {
-                    server_max_window_bits: Some(10),
-                    ..base
-                },
+                DeflateConfig { server_max_window_bits: Some(10), ..base },
                 plain,
                 "permessage-deflate; server_max_window_bits=10",
-                DeflateParams {
-                    server_max_window_bits: 10,
-                    ..DeflateParams::default()
-                },
+                DeflateParams { server_max_window_bits: 10, ..DeflateParams::default() },
             ),
             (
-                DeflateConfig {
-                    server_max_window_bits: Some(10),
-                    ..base
-                },
+                DeflateConfig { server_max_window_bits: Some(10), ..base },
                 "permessage-deflate; server_max_window_bits=9",
                 "permessage-deflate; server_max_window_bits=9",
-                DeflateParams {
-                    server_max_window_bits: 9,
-                    ..DeflateParams::default()
-                },
+                DeflateParams { server_max_window_bits: 9, ..DeflateParams::default() },
             ),
             (
-                DeflateConfig {
-                    server_max_window_bits: Some(10),
-                    ..base
-                },
+                DeflateConfig { server_max_window_bits: Some(10), ..base },
                 "permessage-deflate; server_max_window_bits=12",
                 "permessage-deflate; server_max_window_bits=10",
-                DeflateParams {
-                    server_max_window_bits: 10,
-                    ..DeflateParams::default()
-                },
+                DeflateParams { server_max_window_bits: 10, ..DeflateParams::default() },
             ),
             (
-                DeflateConfig {
-                    client_max_window_bits: Some(10),
-                    ..base
-                },
+                DeflateConfig { client_max_window_bits: Some(10), ..base },
                 "permessage-deflate; client_max_window_bits",
                 "permessage-deflate; client_max_window_bits=10",
-                DeflateParams {
-                    client_max_window_bits: 10,
-                    ..DeflateParams::default()
-                },
+                DeflateParams { client_max_window_bits: 10, ..DeflateParams::default() },
             ),
             (
-                DeflateConfig {
-                    client_max_window_bits: Some(10),
-                    ..base
-                },
+                DeflateConfig { client_max_window_bits: Some(10), ..base },
                 "permessage-deflate; client_max_window_bits=9",
                 "permessage-deflate; client_max_window_bits=9",
-                DeflateParams {
-                    client_max_window_bits: 9,
-                    ..DeflateParams::default()
-                },
+                DeflateParams { client_max_window_bits: 9, ..DeflateParams::default() },
             ),
             // The offer does not let us limit the client: accepted anyway.
             (
-                DeflateConfig {
-                    client_max_window_bits: Some(10),
-                    ..base
-                },
+                DeflateConfig { client_max_window_bits: Some(10), ..base },
                 plain,
                 "permessage-deflate",
                 DeflateParams::default(),
             ),
             (
-                DeflateConfig {
-                    client_max_window_bits: None,
-                    ..base
-                },
+                DeflateConfig { client_max_window_bits: None, ..base },
                 "permessage-deflate; client_max_window_bits=12",
                 "permessage-deflate",
-                DeflateParams {
-                    client_max_window_bits: 12,
-                    ..DeflateParams::default()
-                },
+                DeflateParams { client_max_window_bits: 12, ..DeflateParams::default() },
             ),
             (
-                DeflateConfig {
-                    server_max_window_bits: Some(2),
-                    client_max_window_bits: Some(99),
-                    ..base
-                },
+                DeflateConfig { server_max_window_bits: Some(2), client_max_window_bits: Some(99), ..base },
                 "permessage-deflate; client_max_window_bits",
                 "permessage-deflate; server_max_window_bits=8",
-                DeflateParams {
-                    server_max_window_bits: 8,
-                    ..DeflateParams::default()
-                },
+                DeflateParams { server_max_window_bits: 8, ..DeflateParams::default() },
             ),
         ];
         for (cfg, offer, want_response, want_params) in cases {
@@ -1923,29 +1758,15 @@ mod tests {
         use NegotiationError as E;
         use Parameter as P;
         let base = DeflateConfig::default();
-        let asks_server = DeflateConfig {
-            server_no_context_takeover: true,
-            server_max_window_bits: Some(10),
-            ..base
-        };
-        let no_client_bits = DeflateConfig {
-            client_max_window_bits: None,
-            ..base
-        };
+        let asks_server =
+            DeflateConfig { server_no_context_takeover: true, server_max_window_bits: Some(10), ..base };
+        let no_client_bits = DeflateConfig { client_max_window_bits: None, ..base };
         let cases: &[(&DeflateConfig, &str, NegotiationError)] = &[
             (&base, "", E::Missing),
             (&base, "x-webkit-deflate-frame", E::Missing),
-            (
-                &base,
-                "permessage-deflate, permessage-deflate",
-                E::DuplicateExtension,
-            ),
+            (&base, "permessage-deflate, permessage-deflate", E::DuplicateExtension),
             (&base, "permessage-deflate;", E::Syntax),
-            (
-                &base,
-                "permessage-deflate; server_max_window_bits=\"10",
-                E::Syntax,
-            ),
+            (&base, "permessage-deflate; server_max_window_bits=\"10", E::Syntax),
             (&base, "foo bar, permessage-deflate", E::Syntax),
             (&base, "permessage-deflate; foo", E::UnknownParameter),
             (&base, "permessage-deflate; foo=1", E::UnknownParameter),
@@ -1964,16 +1785,8 @@ mod tests {
                 "permessage-deflate; client_no_context_takeover=true",
                 E::UnexpectedValue(P::ClientNoContextTakeover),
             ),
-            (
-                &base,
-                "permessage-deflate; server_max_window_bits",
-                E::MissingValue(P::ServerMaxWindowBits),
-            ),
-            (
-                &base,
-                "permessage-deflate; client_max_window_bits",
-                E::MissingValue(P::ClientMaxWindowBits),
-            ),
+            (&base, "permessage-deflate; server_max_window_bits", E::MissingValue(P::ServerMaxWindowBits)),
+            (&base, "permessage-deflate; client_max_window_bits", E::MissingValue(P::ClientMaxWindowBits)),
             (
                 &base,
                 "permessage-deflate; server_max_window_bits=7",
@@ -1994,21 +1807,13 @@ mod tests {
                 "permessage-deflate; client_max_window_bits=\"7\"",
                 E::InvalidWindowBits(P::ClientMaxWindowBits),
             ),
-            (
-                &no_client_bits,
-                "permessage-deflate; client_max_window_bits=10",
-                E::ClientWindowBitsNotOffered,
-            ),
+            (&no_client_bits, "permessage-deflate; client_max_window_bits=10", E::ClientWindowBitsNotOffered),
             (
                 &asks_server,
                 "permessage-deflate; server_no_context_takeover; server_max_window_bits=11",
                 E::ServerWindowBitsTooLarge,
             ),
-            (
-                &asks_server,
-                "permessage-deflate; server_no_context_takeover",
-                E::ServerWindowBitsMissing,
-            ),
+            (&asks_server, "permessage-deflate; server_no_context_takeover", E::ServerWindowBitsMissing),
             (
                 &asks_server,
                 "permessage-deflate; server_max_window_bits=10",
@@ -2016,11 +1821,7 @@ mod tests {
             ),
         ];
         for (cfg, response, want) in cases {
-            assert_eq!(
-                client_accept_response(cfg, response),
-                Err(*want),
-                "response {response:?}"
-            );
+            assert_eq!(client_accept_response(cfg, response), Err(*want), "response {response:?}");
         }
     }
 
@@ -2067,11 +1868,7 @@ mod tests {
             (base, "foo; x=1, permessage-deflate", DeflateParams::default()),
         ];
         for (cfg, response, want) in cases {
-            assert_eq!(
-                client_accept_response(cfg, response),
-                Ok(*want),
-                "response {response:?}"
-            );
+            assert_eq!(client_accept_response(cfg, response), Ok(*want), "response {response:?}");
         }
     }
 
@@ -2079,15 +1876,15 @@ mod tests {
 
     fn config() -> impl Strategy<Value = DeflateConfig> {
         let bits = prop::option::of(6u8..=17);
-        (any::<bool>(), any::<bool>(), bits.clone(), bits, 0u8..=9).prop_map(
-            |(s, c, sb, cb, level)| DeflateConfig {
+        (any::<bool>(), any::<bool>(), bits.clone(), bits, 0u8..=9).prop_map(|(s, c, sb, cb, level)| {
+            DeflateConfig {
                 server_no_context_takeover: s,
                 client_no_context_takeover: c,
                 server_max_window_bits: sb,
                 client_max_window_bits: cb,
                 compression_level: level,
-            },
-        )
+            }
+        })
     }
 
     /// Short messages that repeat themselves and each other.
@@ -2095,8 +1892,7 @@ mod tests {
         let message = prop_oneof![
             prop::collection::vec(any::<u8>(), 0..2000),
             prop::collection::vec(0u8..4, 0..5000),
-            (prop::collection::vec(any::<u8>(), 1..40), 1usize..200)
-                .prop_map(|(unit, n)| unit.repeat(n)),
+            (prop::collection::vec(any::<u8>(), 1..40), 1usize..200).prop_map(|(unit, n)| unit.repeat(n)),
         ];
         prop::collection::vec(message, 1..6)
     }

@@ -53,13 +53,9 @@ impl Error {
     /// codes (1002 protocol error, 1007 invalid data, 1009 too big).
     pub fn close_code(&self) -> Option<u16> {
         match self {
-            Error::Protocol(ProtocolError::InvalidUtf8 | ProtocolError::BadCompressedData) => {
-                Some(1007)
-            }
+            Error::Protocol(ProtocolError::InvalidUtf8 | ProtocolError::BadCompressedData) => Some(1007),
             Error::Protocol(_) => Some(1002),
-            Error::Limit(LimitError::MessageTooLarge { .. } | LimitError::FrameTooLarge { .. }) => {
-                Some(1009)
-            }
+            Error::Limit(LimitError::MessageTooLarge { .. } | LimitError::FrameTooLarge { .. }) => Some(1009),
             _ => None,
         }
     }
@@ -221,9 +217,7 @@ impl fmt::Display for HandshakeError {
             HandshakeError::MalformedRequestLine => f.write_str("malformed HTTP request line"),
             HandshakeError::MalformedStatusLine => f.write_str("malformed HTTP status line"),
             HandshakeError::MalformedHeader => f.write_str("malformed HTTP header line"),
-            HandshakeError::ObsoleteLineFolding => {
-                f.write_str("header line folding is not allowed")
-            }
+            HandshakeError::ObsoleteLineFolding => f.write_str("header line folding is not allowed"),
             HandshakeError::UnsupportedHttpVersion => f.write_str("HTTP version is not 1.1"),
             HandshakeError::MethodNotGet => f.write_str("upgrade request method is not GET"),
             HandshakeError::MissingHeader(name) => write!(f, "missing {name} header"),
@@ -241,12 +235,8 @@ impl fmt::Display for HandshakeError {
             HandshakeError::ProtocolNotAccepted => {
                 f.write_str("WebSocket protocol of this request is not accepted here")
             }
-            HandshakeError::AnswerMismatch => {
-                f.write_str("draft-76 answer does not match our keys")
-            }
-            HandshakeError::OriginMismatch => {
-                f.write_str("Sec-WebSocket-Origin does not match our Origin")
-            }
+            HandshakeError::AnswerMismatch => f.write_str("draft-76 answer does not match our keys"),
+            HandshakeError::OriginMismatch => f.write_str("Sec-WebSocket-Origin does not match our Origin"),
             HandshakeError::LocationMismatch => {
                 f.write_str("Sec-WebSocket-Location does not match the requested URL")
             }
@@ -256,12 +246,8 @@ impl fmt::Display for HandshakeError {
             HandshakeError::UnsupportedWebSocketVersion => {
                 f.write_str("Sec-WebSocket-Version is missing or not 13")
             }
-            HandshakeError::InvalidNonce => {
-                f.write_str("Sec-WebSocket-Key is not 16 bytes of base64")
-            }
-            HandshakeError::AcceptMismatch => {
-                f.write_str("Sec-WebSocket-Accept does not match our key")
-            }
+            HandshakeError::InvalidNonce => f.write_str("Sec-WebSocket-Key is not 16 bytes of base64"),
+            HandshakeError::AcceptMismatch => f.write_str("Sec-WebSocket-Accept does not match our key"),
             HandshakeError::ExtensionNotOffered => {
                 f.write_str("server accepted an extension that was not offered")
             }
@@ -308,9 +294,7 @@ impl fmt::Display for ProtocolError {
             ProtocolError::ReservedOpcode(op) => write!(f, "reserved opcode {op:#x}"),
             ProtocolError::UnmaskedFrame => f.write_str("client frame is not masked"),
             ProtocolError::MaskedFrame => f.write_str("server frame is masked"),
-            ProtocolError::ControlFrameTooLong => {
-                f.write_str("control frame payload exceeds 125 bytes")
-            }
+            ProtocolError::ControlFrameTooLong => f.write_str("control frame payload exceeds 125 bytes"),
             ProtocolError::FragmentedControlFrame => f.write_str("control frame is fragmented"),
             ProtocolError::BadLength => f.write_str("64-bit payload length has its top bit set"),
             ProtocolError::UnexpectedContinuation => {
@@ -384,6 +368,10 @@ pub enum Misuse {
     InvalidHeader,
     /// A response status outside 100..=599, or 101 given to `respond`.
     InvalidStatus,
+    /// The protocol in use cannot send a message in fragments (draft-76).
+    FragmentsUnsupported,
+    /// Draft-76 offers at most one subprotocol; it has no list.
+    SubprotocolList,
     /// A ping or pong payload over 125 bytes.
     ControlTooLong,
     /// A fragmented message we send is unfinished: a whole message or a
@@ -412,6 +400,8 @@ impl fmt::Display for Misuse {
             Misuse::InvalidStatus => "invalid HTTP status for this response",
             Misuse::ControlTooLong => "ping or pong payload exceeds 125 bytes",
             Misuse::InvalidCloseCode => "close code may not be sent",
+            Misuse::FragmentsUnsupported => "this protocol cannot send a message in fragments",
+            Misuse::SubprotocolList => "draft-76 can offer at most one subprotocol",
             Misuse::MessageInProgress => "a fragmented message is still being sent",
             Misuse::NoMessageInProgress => "fragment does not continue the message being sent",
             Misuse::CloseReasonTooLong => "close reason exceeds 123 bytes",
@@ -427,9 +417,7 @@ impl fmt::Display for Error {
             Error::Protocol(e) => write!(f, "protocol violation: {e}"),
             Error::Limit(e) => write!(f, "limit exceeded: {e}"),
             Error::Rejected { status } => write!(f, "server refused the handshake with {status}"),
-            Error::UnexpectedEof(Stage::Open) => {
-                f.write_str("connection ended without a close frame")
-            }
+            Error::UnexpectedEof(Stage::Open) => f.write_str("connection ended without a close frame"),
             Error::UnexpectedEof(stage) => write!(f, "connection ended in the middle of {stage}"),
             Error::Timeout(timer) => write!(f, "timed out: {timer}"),
             Error::Misuse(e) => write!(f, "{e}"),

@@ -88,8 +88,8 @@ pub use connection::{Accept, ClientRequest, Connection, HttpResponse, State};
 pub use deflate::DeflateParams;
 pub use entropy::Entropy;
 pub use error::{
-    Error, HandshakeError, KeyName, KeyProblem, LimitError, Misuse, NegotiationError,
-    ProtocolError, Stage, Timer,
+    Error, HandshakeError, KeyName, KeyProblem, LimitError, Misuse, NegotiationError, ProtocolError, Stage,
+    Timer,
 };
 pub use event::{Close, Event, RequestKind};
 pub use handshake::draft76::Target;

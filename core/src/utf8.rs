@@ -131,10 +131,7 @@ mod tests {
         let bytes = text.as_bytes();
         for i in 0..=bytes.len() {
             for j in i..=bytes.len() {
-                assert_eq!(
-                    build(&[&bytes[..i], &bytes[i..j], &bytes[j..]]).unwrap(),
-                    text
-                );
+                assert_eq!(build(&[&bytes[..i], &bytes[i..j], &bytes[j..]]).unwrap(), text);
             }
         }
     }

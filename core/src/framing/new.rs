@@ -32,15 +32,8 @@ pub fn encode_close(out: &mut Vec<u8>) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Type,
-    Length {
-        frame_type: u8,
-        bytes: [u8; 8],
-        have: u8,
-    },
-    Payload {
-        frame_type: u8,
-        remaining: u64,
-    },
+    Length { frame_type: u8, bytes: [u8; 8], have: u8 },
+    Payload { frame_type: u8, remaining: u64 },
 }
 
 /// Incremental decoder for framing 'new'.
@@ -56,12 +49,7 @@ impl Decoder {
     /// A decoder that refuses text frames declaring more than
     /// `max_message_size` bytes and close payloads over `max_frame_size`.
     pub fn new(max_message_size: usize, max_frame_size: usize) -> Self {
-        Decoder {
-            state: State::Type,
-            text: Vec::new(),
-            max_message_size,
-            max_frame_size,
-        }
+        Decoder { state: State::Type, text: Vec::new(), max_message_size, max_frame_size }
     }
 
     /// Whether the decoder sits between frames, where the stream may end.
@@ -82,17 +70,9 @@ impl Decoder {
                         return Ok(None);
                     };
                     *input = rest;
-                    self.state = State::Length {
-                        frame_type,
-                        bytes: [0; 8],
-                        have: 0,
-                    };
+                    self.state = State::Length { frame_type, bytes: [0; 8], have: 0 };
                 }
-                State::Length {
-                    frame_type,
-                    mut bytes,
-                    have,
-                } => {
+                State::Length { frame_type, mut bytes, have } => {
                     let take = (8 - have as usize).min(input.len());
                     if take == 0 {
                         return Ok(None);
@@ -101,41 +81,21 @@ impl Decoder {
                     *input = &input[take..];
                     let have = have + take as u8;
                     if have < 8 {
-                        self.state = State::Length {
-                            frame_type,
-                            bytes,
-                            have,
-                        };
+                        self.state = State::Length { frame_type, bytes, have };
                         continue;
                     }
                     let remaining = u64::from_be_bytes(bytes);
                     let (limit, error) = if frame_type == CLOSE {
-                        (
-                            self.max_frame_size,
-                            LimitError::FrameTooLarge {
-                                limit: self.max_frame_size,
-                            },
-                        )
+                        (self.max_frame_size, LimitError::FrameTooLarge { limit: self.max_frame_size })
                     } else {
-                        (
-                            self.max_message_size,
-                            LimitError::MessageTooLarge {
-                                limit: self.max_message_size,
-                            },
-                        )
+                        (self.max_message_size, LimitError::MessageTooLarge { limit: self.max_message_size })
                     };
                     if remaining > limit as u64 {
                         return Err(error.into());
                     }
-                    self.state = State::Payload {
-                        frame_type,
-                        remaining,
-                    };
+                    self.state = State::Payload { frame_type, remaining };
                 }
-                State::Payload {
-                    frame_type,
-                    remaining,
-                } => {
+                State::Payload { frame_type, remaining } => {
                     let take = remaining.min(input.len() as u64) as usize;
                     if frame_type != CLOSE {
                         self.text.extend_from_slice(&input[..take]);
@@ -143,10 +103,7 @@ impl Decoder {
                     *input = &input[take..];
                     let remaining = remaining - take as u64;
                     if remaining > 0 {
-                        self.state = State::Payload {
-                            frame_type,
-                            remaining,
-                        };
+                        self.state = State::Payload { frame_type, remaining };
                         return Ok(None);
                     }
                     self.state = State::Type;
@@ -180,10 +137,7 @@ mod tests {
         let mut wire = Vec::new();
         encode_text("Hi", &mut wire);
         encode_close(&mut wire);
-        assert_eq!(
-            wire,
-            [0xff, 0, 0, 0, 0, 0, 0, 0, 2, b'H', b'i', 0x00, 0, 0, 0, 0, 0, 0, 0, 0]
-        );
+        assert_eq!(wire, [0xff, 0, 0, 0, 0, 0, 0, 0, 2, b'H', b'i', 0x00, 0, 0, 0, 0, 0, 0, 0, 0]);
     }
 
     #[test]

@@ -55,12 +55,7 @@ impl Decoder {
     /// A decoder that refuses text longer than `max_message_size` and
     /// discarded frames longer than `max_frame_size`.
     pub fn new(max_message_size: usize, max_frame_size: usize) -> Self {
-        Decoder {
-            state: State::Type,
-            text: Vec::new(),
-            max_message_size,
-            max_frame_size,
-        }
+        Decoder { state: State::Type, text: Vec::new(), max_message_size, max_frame_size }
     }
 
     /// Whether the decoder sits between frames, where the stream may end.
@@ -78,19 +73,13 @@ impl Decoder {
                     self.state = match byte {
                         0x00 => State::Text,
                         0x01..=0x7f => State::DiscardToSentinel { seen: 0 },
-                        _ => State::Length {
-                            frame_type: byte,
-                            length: 0,
-                        },
+                        _ => State::Length { frame_type: byte, length: 0 },
                     };
                 }
                 State::Text => {
                     let (chunk, end) = split_at_sentinel(input);
                     if self.text.len() + chunk.len() > self.max_message_size {
-                        return Err(LimitError::MessageTooLarge {
-                            limit: self.max_message_size,
-                        }
-                        .into());
+                        return Err(LimitError::MessageTooLarge { limit: self.max_message_size }.into());
                     }
                     self.text.extend_from_slice(chunk);
                     if end {
@@ -102,25 +91,15 @@ impl Decoder {
                     let (chunk, end) = split_at_sentinel(input);
                     let seen = seen + chunk.len();
                     if seen > self.max_frame_size {
-                        return Err(LimitError::FrameTooLarge {
-                            limit: self.max_frame_size,
-                        }
-                        .into());
+                        return Err(LimitError::FrameTooLarge { limit: self.max_frame_size }.into());
                     }
-                    self.state = if end {
-                        State::Type
-                    } else {
-                        State::DiscardToSentinel { seen }
-                    };
+                    self.state = if end { State::Type } else { State::DiscardToSentinel { seen } };
                 }
                 State::Length { frame_type, length } => {
                     *input = rest;
                     let length = length * 128 + u64::from(byte & 0x7f);
                     if length > self.max_frame_size as u64 {
-                        return Err(LimitError::FrameTooLarge {
-                            limit: self.max_frame_size,
-                        }
-                        .into());
+                        return Err(LimitError::FrameTooLarge { limit: self.max_frame_size }.into());
                     }
                     if byte & 0x80 != 0 {
                         self.state = State::Length { frame_type, length };
@@ -128,11 +107,8 @@ impl Decoder {
                         self.state = State::Type;
                         return Ok(Some(Draft76Frame::Close));
                     } else {
-                        self.state = if length == 0 {
-                            State::Type
-                        } else {
-                            State::DiscardBytes { remaining: length }
-                        };
+                        self.state =
+                            if length == 0 { State::Type } else { State::DiscardBytes { remaining: length } };
                     }
                 }
                 State::DiscardBytes { remaining } => {

@@ -65,11 +65,7 @@ pub fn answer_for_keys(
     let part = |key: KeyName, value: &[u8]| {
         key_part(value).map_err(|problem| HandshakeError::BadKey { key, problem })
     };
-    Ok(answer(
-        part(KeyName::Key1, key1)?,
-        part(KeyName::Key2, key2)?,
-        key3,
-    ))
+    Ok(answer(part(KeyName::Key1, key1)?, part(KeyName::Key2, key2)?, key3))
 }
 
 /// Makes a key as the draft's client algorithm does, from injected entropy:
@@ -88,20 +84,12 @@ pub fn generate_key(entropy: &mut dyn Entropy) -> (String, u32) {
         uniform_below(entropy, max_part + 1)
     };
     let mut key: Vec<u8> = Vec::with_capacity(40);
-    let _ = write!(
-        DecimalSink(&mut key),
-        "{}",
-        u64::from(part) * u64::from(spaces)
-    );
+    let _ = write!(DecimalSink(&mut key), "{}", u64::from(part) * u64::from(spaces));
 
     // 15 + 69 = 84 candidate characters: U+0021..=U+002F and U+003A..=U+007E.
     for _ in 0..1 + uniform_below(entropy, 12) {
         let pick = uniform_below(entropy, 84) as u8;
-        let ch = if pick < 15 {
-            0x21 + pick
-        } else {
-            0x3a + pick - 15
-        };
+        let ch = if pick < 15 { 0x21 + pick } else { 0x3a + pick - 15 };
         let at = uniform_below(entropy, key.len() as u32 + 1) as usize;
         key.insert(at, ch);
     }
@@ -201,12 +189,8 @@ pub(crate) fn write_client_request(
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(&key3);
 
-    let find = |name: &str| {
-        headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value.clone())
-    };
+    let find =
+        |name: &str| headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value.clone());
     ClientExpectation {
         answer: answer(part1, part2, &key3),
         origin: find("Origin"),
@@ -236,11 +220,7 @@ pub(crate) fn check_response_head(
         });
     }
     if let Some(origin) = headers.unique("Sec-WebSocket-Origin")? {
-        if expected
-            .origin
-            .as_deref()
-            .is_some_and(|ours| ours != origin)
-        {
+        if expected.origin.as_deref().is_some_and(|ours| ours != origin) {
             return Err(HandshakeError::OriginMismatch);
         }
     }
@@ -284,10 +264,7 @@ pub(crate) fn check_request_head(request: &RequestHead) -> Result<ServerKeys, Ha
         return Err(HandshakeError::MethodNotGet);
     }
     let headers = &request.headers;
-    if !headers
-        .required("Upgrade")?
-        .eq_ignore_ascii_case(b"WebSocket")
-    {
+    if !headers.required("Upgrade")?.eq_ignore_ascii_case(b"WebSocket") {
         return Err(HandshakeError::BadUpgrade);
     }
     if !headers.has_token("Connection", "Upgrade") {
@@ -303,13 +280,9 @@ pub(crate) fn check_request_head(request: &RequestHead) -> Result<ServerKeys, Ha
             KeyName::Key1 => "Sec-WebSocket-Key1",
             KeyName::Key2 => "Sec-WebSocket-Key2",
         };
-        key_part(headers.required(header)?)
-            .map_err(|problem| HandshakeError::BadKey { key: name, problem })
+        key_part(headers.required(header)?).map_err(|problem| HandshakeError::BadKey { key: name, problem })
     };
-    Ok(ServerKeys {
-        part1: key(KeyName::Key1)?,
-        part2: key(KeyName::Key2)?,
-    })
+    Ok(ServerKeys { part1: key(KeyName::Key1)?, part2: key(KeyName::Key2)? })
 }
 
 /// Writes the server's 101 response and answer into `out`.
@@ -328,11 +301,7 @@ pub(crate) fn write_server_response(
     let mut headers = Vec::with_capacity(app_headers.len() + 4);
     headers.push(Header::new("Upgrade", "WebSocket"));
     headers.push(Header::new("Connection", "Upgrade"));
-    let supplied = |name: &str| {
-        app_headers
-            .iter()
-            .any(|h| h.name.eq_ignore_ascii_case(name))
-    };
+    let supplied = |name: &str| app_headers.iter().any(|h| h.name.eq_ignore_ascii_case(name));
     if let Some(origin) = request.headers.get("Origin") {
         if !supplied("Sec-WebSocket-Origin") {
             headers.push(Header::new("Sec-WebSocket-Origin", origin));
@@ -363,10 +332,7 @@ mod tests {
     use crate::entropy::testing::SeededEntropy;
 
     fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
     }
 
     /// The vectors of PROTOCOLS.md §1 (the first is the draft's own).
@@ -374,43 +340,27 @@ mod tests {
         let v3_key3: [u8; 8] = hex("91253ed3a9e76a88").try_into().unwrap();
         let v3_answer: [u8; 16] = hex("b49c6e4053040426e51bbf6cb79f1df9").try_into().unwrap();
         alloc::vec![
-            (
-                "4 @1  46546xW%0l 1 5",
-                "12998 5 Y3 1  .P00",
-                *b"^n:ds[4U",
-                *b"8jKS'y:G*Co,Wxa-"
-            ),
+            ("4 @1  46546xW%0l 1 5", "12998 5 Y3 1  .P00", *b"^n:ds[4U", *b"8jKS'y:G*Co,Wxa-"),
             (
                 "18x 6]8vM;54 *(5:  {   U1]8  z [  8",
                 "1_ tx7X d  <  nw  334J702) 7]o}` 0",
                 *b"Tm[K T2u",
                 *b"fQJ,fN/4F4!~K~MH",
             ),
-            (
-                "1   38 wZ3f9 23O0 3l 0r",
-                "27   0E 6 2  1665:< ;U 1H",
-                v3_key3,
-                v3_answer
-            ),
+            ("1   38 wZ3f9 23O0 3l 0r", "27   0E 6 2  1665:< ;U 1H", v3_key3, v3_answer),
         ]
     }
 
     #[test]
     fn protocol_vectors() {
         for (key1, key2, key3, expected) in vectors() {
-            assert_eq!(
-                answer_for_keys(key1.as_bytes(), key2.as_bytes(), &key3).unwrap(),
-                expected
-            );
+            assert_eq!(answer_for_keys(key1.as_bytes(), key2.as_bytes(), &key3).unwrap(), expected);
         }
     }
 
     #[test]
     fn refused_keys() {
-        assert_eq!(
-            key_part(b"2 L785 8o% s9Sy9@V. 4<1P5"),
-            Err(KeyProblem::NotMultiple)
-        );
+        assert_eq!(key_part(b"2 L785 8o% s9Sy9@V. 4<1P5"), Err(KeyProblem::NotMultiple));
         assert_eq!(key_part(b"12345"), Err(KeyProblem::NoSpaces));
         assert_eq!(key_part(b"4294967296 "), Err(KeyProblem::NumberTooLarge));
         // A long run of digits must not overflow on the way to the error.
@@ -438,10 +388,7 @@ mod tests {
             assert_ne!(*bytes.last().unwrap(), b' ', "{key:?}");
             let spaces = bytes.iter().filter(|&&b| b == b' ').count();
             assert!((1..=12).contains(&spaces), "{key:?}");
-            let noise = bytes
-                .iter()
-                .filter(|b| !b.is_ascii_digit() && **b != b' ')
-                .count();
+            let noise = bytes.iter().filter(|b| !b.is_ascii_digit() && **b != b' ').count();
             assert!((1..=12).contains(&noise), "{key:?}");
             assert!(bytes.iter().all(|b| (0x20..0x7f).contains(b)), "{key:?}");
         }
@@ -449,19 +396,11 @@ mod tests {
 
     #[test]
     fn location_and_host() {
-        let target = Target {
-            host: "example.com".into(),
-            port: Some(8080),
-            resource: "/a?b".into(),
-            secure: false,
-        };
+        let target =
+            Target { host: "example.com".into(), port: Some(8080), resource: "/a?b".into(), secure: false };
         assert_eq!(target.host_header(), "example.com:8080");
         assert_eq!(target.url(), "ws://example.com:8080/a?b");
-        let target = Target {
-            port: Some(443),
-            secure: true,
-            ..target
-        };
+        let target = Target { port: Some(443), secure: true, ..target };
         assert_eq!(target.url(), "wss://example.com/a?b");
     }
 }

@@ -29,10 +29,7 @@ pub struct Header {
 impl Header {
     /// A header from a name and a value.
     pub fn new(name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
-        Header {
-            name: name.into(),
-            value: value.into(),
-        }
+        Header { name: name.into(), value: value.into() }
     }
 
     /// The value as text, if it is UTF-8.
@@ -56,10 +53,7 @@ pub struct Headers(pub Vec<Header>);
 impl Headers {
     /// The value of the first header named `name` (case-insensitive).
     pub fn get(&self, name: &str) -> Option<&[u8]> {
-        self.0
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| &h.value[..])
+        self.0.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| &h.value[..])
     }
 
     /// The value of the first header named `name`, if it is UTF-8.
@@ -69,10 +63,7 @@ impl Headers {
 
     /// Every value of headers named `name`, in order.
     pub fn iter_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.0
-            .iter()
-            .filter(move |h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| &h.value[..])
+        self.0.iter().filter(move |h| h.name.eq_ignore_ascii_case(name)).map(|h| &h.value[..])
     }
 
     /// Whether any header is named `name`.
@@ -92,8 +83,7 @@ impl Headers {
 
     /// The value of the header `name` that must appear exactly once.
     pub(crate) fn required(&self, name: &'static str) -> Result<&[u8], HandshakeError> {
-        self.unique(name)?
-            .ok_or(HandshakeError::MissingHeader(name))
+        self.unique(name)?.ok_or(HandshakeError::MissingHeader(name))
     }
 
     /// Whether any `name` header's comma-separated token list contains
@@ -187,14 +177,7 @@ pub(crate) struct HeadReader {
 
 impl HeadReader {
     pub(crate) fn new(max_bytes: usize, max_headers: usize) -> Self {
-        HeadReader {
-            buf: Vec::new(),
-            lines: Vec::new(),
-            line_start: 0,
-            scan: 0,
-            max_bytes,
-            max_headers,
-        }
+        HeadReader { buf: Vec::new(), lines: Vec::new(), line_start: 0, scan: 0, max_bytes, max_headers }
     }
 
     /// Takes bytes of the head from `input`.
@@ -232,17 +215,11 @@ impl HeadReader {
             }
             self.lines.push(line);
             if self.lines.len() > self.max_headers + 1 {
-                return Err(LimitError::TooManyHeaders {
-                    limit: self.max_headers,
-                }
-                .into());
+                return Err(LimitError::TooManyHeaders { limit: self.max_headers }.into());
             }
         }
         if self.buf.len() >= self.max_bytes {
-            return Err(LimitError::HandshakeTooLarge {
-                limit: self.max_bytes,
-            }
-            .into());
+            return Err(LimitError::HandshakeTooLarge { limit: self.max_bytes }.into());
         }
         Ok(HeadProgress::Partial)
     }
@@ -292,17 +269,13 @@ impl HeadReader {
     pub(crate) fn response(&self) -> Result<ResponseHead, HandshakeError> {
         let line = self.start_line();
         let text = core::str::from_utf8(line).map_err(|_| HandshakeError::MalformedStatusLine)?;
-        let (version, rest) = text
-            .split_once(' ')
-            .ok_or(HandshakeError::MalformedStatusLine)?;
+        let (version, rest) = text.split_once(' ').ok_or(HandshakeError::MalformedStatusLine)?;
         let minor_version = parse_version(version).ok_or(HandshakeError::MalformedStatusLine)?;
         let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
         if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
             return Err(HandshakeError::MalformedStatusLine);
         }
-        let status = code
-            .parse()
-            .map_err(|_| HandshakeError::MalformedStatusLine)?;
+        let status = code.parse().map_err(|_| HandshakeError::MalformedStatusLine)?;
         Ok(ResponseHead {
             line: text.into(),
             minor_version,
@@ -340,10 +313,7 @@ fn parse_header(line: &[u8]) -> Result<Header, HandshakeError> {
     }
     // `name` is all token bytes, hence ASCII.
     let name = String::from_utf8_lossy(name).into_owned();
-    Ok(Header {
-        name,
-        value: value.to_vec(),
-    })
+    Ok(Header { name, value: value.to_vec() })
 }
 
 /// RFC 7230 `tchar`.
@@ -417,10 +387,7 @@ mod tests {
 
     #[test]
     fn accepts_lf_and_bare_cr_line_endings() {
-        for input in [
-            &b"GET /a HTTP/1.1\nHost: h\n\nXY"[..],
-            b"GET /a HTTP/1.1\rHost: h\r\rXY",
-        ] {
+        for input in [&b"GET /a HTTP/1.1\nHost: h\n\nXY"[..], b"GET /a HTTP/1.1\rHost: h\r\rXY"] {
             let (r, reader) = read_all(input);
             assert_eq!(r.unwrap(), HeadProgress::Complete(input.len() - 2));
             let req = reader.request().unwrap();
@@ -432,17 +399,11 @@ mod tests {
     #[test]
     fn trailing_cr_waits_for_the_next_byte() {
         let mut reader = HeadReader::new(1024, 8);
-        assert_eq!(
-            reader.read(b"GET / HTTP/1.1\r\n\r").unwrap(),
-            HeadProgress::Partial
-        );
+        assert_eq!(reader.read(b"GET / HTTP/1.1\r\n\r").unwrap(), HeadProgress::Partial);
         // The LF belongs to the head: CRLF is one line ending.
         assert_eq!(reader.read(b"\nK").unwrap(), HeadProgress::Complete(1));
         let mut reader = HeadReader::new(1024, 8);
-        assert_eq!(
-            reader.read(b"GET / HTTP/1.1\r\r").unwrap(),
-            HeadProgress::Partial
-        );
+        assert_eq!(reader.read(b"GET / HTTP/1.1\r\r").unwrap(), HeadProgress::Partial);
         // A bare CR ended the head; `K` is not part of it.
         assert_eq!(reader.read(b"K").unwrap(), HeadProgress::Complete(0));
     }
@@ -451,14 +412,9 @@ mod tests {
     fn limits_are_enforced() {
         let mut reader = HeadReader::new(32, 64);
         let err = reader.read(&[b'a'; 40]).unwrap_err();
-        assert_eq!(
-            err,
-            Error::Limit(LimitError::HandshakeTooLarge { limit: 32 })
-        );
+        assert_eq!(err, Error::Limit(LimitError::HandshakeTooLarge { limit: 32 }));
         let mut reader = HeadReader::new(1024, 2);
-        let err = reader
-            .read(b"GET / HTTP/1.1\r\na: 1\r\nb: 2\r\nc: 3\r\n")
-            .unwrap_err();
+        let err = reader.read(b"GET / HTTP/1.1\r\na: 1\r\nb: 2\r\nc: 3\r\n").unwrap_err();
         assert_eq!(err, Error::Limit(LimitError::TooManyHeaders { limit: 2 }));
     }
 
@@ -466,30 +422,12 @@ mod tests {
     fn malformed_lines_are_typed() {
         let cases: &[(&[u8], HandshakeError)] = &[
             (b"GET /\r\n\r\n", HandshakeError::MalformedRequestLine),
-            (
-                b"GET  / HTTP/1.1\r\n\r\n",
-                HandshakeError::MalformedRequestLine,
-            ),
-            (
-                b"GET / HTTP/2.0\r\n\r\n",
-                HandshakeError::MalformedRequestLine,
-            ),
-            (
-                b"GET / HTTP/1.0\r\n\r\n",
-                HandshakeError::UnsupportedHttpVersion,
-            ),
-            (
-                b"GET / HTTP/1.1\r\nNoColon\r\n\r\n",
-                HandshakeError::MalformedHeader,
-            ),
-            (
-                b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",
-                HandshakeError::MalformedHeader,
-            ),
-            (
-                b"GET / HTTP/1.1\r\nA: x\r\n folded\r\n\r\n",
-                HandshakeError::ObsoleteLineFolding,
-            ),
+            (b"GET  / HTTP/1.1\r\n\r\n", HandshakeError::MalformedRequestLine),
+            (b"GET / HTTP/2.0\r\n\r\n", HandshakeError::MalformedRequestLine),
+            (b"GET / HTTP/1.0\r\n\r\n", HandshakeError::UnsupportedHttpVersion),
+            (b"GET / HTTP/1.1\r\nNoColon\r\n\r\n", HandshakeError::MalformedHeader),
+            (b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", HandshakeError::MalformedHeader),
+            (b"GET / HTTP/1.1\r\nA: x\r\n folded\r\n\r\n", HandshakeError::ObsoleteLineFolding),
         ];
         for (input, expected) in cases {
             let (r, reader) = read_all(input);
@@ -502,25 +440,16 @@ mod tests {
     fn parses_status_lines() {
         let (_, reader) = read_all(b"HTTP/1.1 101 WebSocket Protocol Handshake\r\n\r\n");
         let resp = reader.response().unwrap();
-        assert_eq!(
-            (resp.status, resp.reason.as_str()),
-            (101, "WebSocket Protocol Handshake")
-        );
+        assert_eq!((resp.status, resp.reason.as_str()), (101, "WebSocket Protocol Handshake"));
         let (_, reader) = read_all(b"HTTP/1.1 404\r\n\r\n");
         assert_eq!(reader.response().unwrap().status, 404);
         let (_, reader) = read_all(b"HTTP/1.1 1O1 x\r\n\r\n");
-        assert_eq!(
-            reader.response().unwrap_err(),
-            HandshakeError::MalformedStatusLine
-        );
+        assert_eq!(reader.response().unwrap_err(), HandshakeError::MalformedStatusLine);
     }
 
     #[test]
     fn connection_token_lists() {
-        let headers = Headers(alloc::vec![Header::new(
-            "Connection",
-            "keep-alive, Upgrade "
-        )]);
+        let headers = Headers(alloc::vec![Header::new("Connection", "keep-alive, Upgrade ")]);
         assert!(headers.has_token("connection", "upgrade"));
         assert!(!headers.has_token("connection", "close"));
     }

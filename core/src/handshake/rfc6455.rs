@@ -32,15 +32,8 @@ pub fn accept_key(key: &[u8]) -> String {
 
 /// Every token of every `name` header's comma-separated list, in order,
 /// without empty ones.
-pub fn header_tokens<'a>(
-    headers: &'a Headers,
-    name: &'a str,
-) -> impl Iterator<Item = &'a [u8]> + 'a {
-    headers
-        .iter_named(name)
-        .flat_map(|v| v.split(|&b| b == b','))
-        .map(trim_ows)
-        .filter(|t| !t.is_empty())
+pub fn header_tokens<'a>(headers: &'a Headers, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+    headers.iter_named(name).flat_map(|v| v.split(|&b| b == b',')).map(trim_ows).filter(|t| !t.is_empty())
 }
 
 /// What the client must see in the response, kept from request to response.
@@ -81,18 +74,10 @@ pub(crate) fn write_client_request(
     write_header(out, "Sec-WebSocket-Key", key.as_bytes());
     write_header(out, "Sec-WebSocket-Version", VERSION.as_bytes());
     if !subprotocols.is_empty() {
-        write_header(
-            out,
-            "Sec-WebSocket-Protocol",
-            subprotocols.join(", ").as_bytes(),
-        );
+        write_header(out, "Sec-WebSocket-Protocol", subprotocols.join(", ").as_bytes());
     }
     if let Some(cfg) = deflate {
-        write_header(
-            out,
-            "Sec-WebSocket-Extensions",
-            deflate::client_offer(cfg).as_bytes(),
-        );
+        write_header(out, "Sec-WebSocket-Extensions", deflate::client_offer(cfg).as_bytes());
     }
     for h in headers {
         write_header(out, &h.name, &h.value);
@@ -119,8 +104,7 @@ pub(crate) fn check_response(
     let subprotocol = match headers.unique("Sec-WebSocket-Protocol")? {
         None => None,
         Some(chosen) => {
-            let chosen =
-                core::str::from_utf8(chosen).map_err(|_| HandshakeError::SubprotocolMismatch)?;
+            let chosen = core::str::from_utf8(chosen).map_err(|_| HandshakeError::SubprotocolMismatch)?;
             if !expected.subprotocols.iter().any(|p| p == chosen) {
                 return Err(HandshakeError::SubprotocolMismatch);
             }
@@ -138,13 +122,9 @@ pub(crate) fn check_response(
             // the client must fail the connection.
             return Err(HandshakeError::ExtensionNotOffered);
         };
-        agreed =
-            Some(deflate::client_accept_response(cfg, value).map_err(HandshakeError::Extension)?);
+        agreed = Some(deflate::client_accept_response(cfg, value).map_err(HandshakeError::Extension)?);
     }
-    Ok(Agreement {
-        subprotocol,
-        deflate: agreed,
-    })
+    Ok(Agreement { subprotocol, deflate: agreed })
 }
 
 fn check_upgrade_headers(headers: &Headers) -> Result<(), HandshakeError> {
@@ -247,18 +227,12 @@ mod tests {
     #[test]
     fn rfc_accept_example() {
         // RFC 6455 §1.3.
-        assert_eq!(
-            accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
-            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-        );
+        assert_eq!(accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     }
 
     fn request(text: &str) -> RequestHead {
         let mut reader = HeadReader::new(4096, 32);
-        assert!(matches!(
-            reader.read(text.as_bytes()).unwrap(),
-            HeadProgress::Complete(_)
-        ));
+        assert!(matches!(reader.read(text.as_bytes()).unwrap(), HeadProgress::Complete(_)));
         reader.request().unwrap()
     }
 
@@ -272,53 +246,18 @@ mod tests {
         assert_eq!(offered_subprotocols(&request(GOOD)), ["chat", "superchat"]);
         let cases: &[(&str, &str, HandshakeError)] = &[
             ("GET /chat", "POST /chat", HandshakeError::MethodNotGet),
-            (
-                "Host: server.example.com\r\n",
-                "",
-                HandshakeError::MissingHeader("Host"),
-            ),
-            (
-                "Upgrade: websocket",
-                "Upgrade: h2c",
-                HandshakeError::BadUpgrade,
-            ),
-            (
-                "keep-alive, Upgrade",
-                "keep-alive",
-                HandshakeError::BadConnection,
-            ),
-            (
-                "Version: 13",
-                "Version: 8",
-                HandshakeError::UnsupportedWebSocketVersion,
-            ),
-            (
-                "Sec-WebSocket-Version: 13\r\n",
-                "",
-                HandshakeError::UnsupportedWebSocketVersion,
-            ),
-            (
-                "dGhlIHNhbXBsZSBub25jZQ==",
-                "dGhlIHNhbXBsZQ==",
-                HandshakeError::InvalidNonce,
-            ),
-            (
-                "dGhlIHNhbXBsZSBub25jZQ==",
-                "not base64 at all!!!!!!!",
-                HandshakeError::InvalidNonce,
-            ),
+            ("Host: server.example.com\r\n", "", HandshakeError::MissingHeader("Host")),
+            ("Upgrade: websocket", "Upgrade: h2c", HandshakeError::BadUpgrade),
+            ("keep-alive, Upgrade", "keep-alive", HandshakeError::BadConnection),
+            ("Version: 13", "Version: 8", HandshakeError::UnsupportedWebSocketVersion),
+            ("Sec-WebSocket-Version: 13\r\n", "", HandshakeError::UnsupportedWebSocketVersion),
+            ("dGhlIHNhbXBsZSBub25jZQ==", "dGhlIHNhbXBsZQ==", HandshakeError::InvalidNonce),
+            ("dGhlIHNhbXBsZSBub25jZQ==", "not base64 at all!!!!!!!", HandshakeError::InvalidNonce),
         ];
         for (from, to, expected) in cases {
             let text = GOOD.replacen(from, to, 1);
-            assert_eq!(
-                check_request_head(&request(&text)).unwrap_err(),
-                *expected,
-                "{text}"
-            );
+            assert_eq!(check_request_head(&request(&text)).unwrap_err(), *expected, "{text}");
         }
-        assert_eq!(
-            HandshakeError::UnsupportedWebSocketVersion.http_status(),
-            426
-        );
+        assert_eq!(HandshakeError::UnsupportedWebSocketVersion.http_status(), 426);
     }
 }

@@ -201,10 +201,7 @@ impl Reader {
             .into());
         }
         if header.payload_len > self.config.max_frame_size as u64 {
-            return Err(LimitError::FrameTooLarge {
-                limit: self.config.max_frame_size,
-            }
-            .into());
+            return Err(LimitError::FrameTooLarge { limit: self.config.max_frame_size }.into());
         }
         let first_of_message = matches!(header.opcode, OpCode::Text | OpCode::Binary);
         // RFC 7692 §6: RSV1 marks the first frame of a compressed message;
@@ -230,10 +227,7 @@ impl Reader {
                 } else {
                     Assembly::Binary(Vec::new())
                 };
-                let message = Message {
-                    assembly,
-                    compressed: header.rsv1,
-                };
+                let message = Message { assembly, compressed: header.rsv1 };
                 self.check_message_room(&message, header.payload_len)?;
                 if let (true, Some(inflater)) = (message.compressed, &mut self.inflater) {
                     inflater.begin_message();
@@ -241,11 +235,7 @@ impl Reader {
                 self.message = Some(message);
             }
         }
-        self.frame = Some(Frame {
-            remaining: header.payload_len,
-            done: 0,
-            header,
-        });
+        self.frame = Some(Frame { remaining: header.payload_len, done: 0, header });
         Ok(())
     }
 
@@ -275,10 +265,7 @@ impl Reader {
             }
             return Ok(());
         }
-        let message = self
-            .message
-            .as_mut()
-            .expect("data frames belong to a message");
+        let message = self.message.as_mut().expect("data frames belong to a message");
         for piece in chunk.chunks(PIECE) {
             // Unmask into scratch only when there is a mask to remove, or
             // when the bytes are bound for the inflater anyway.
@@ -292,20 +279,10 @@ impl Reader {
             };
             phase += piece.len();
             if message.compressed {
-                let inflater = self
-                    .inflater
-                    .as_mut()
-                    .expect("compressed messages need the inflater");
+                let inflater = self.inflater.as_mut().expect("compressed messages need the inflater");
                 self.inflated.clear();
-                let room = self
-                    .config
-                    .max_message_size
-                    .saturating_sub(message.assembly.len());
-                let room = if self.config.streaming {
-                    usize::MAX
-                } else {
-                    room
-                };
+                let room = self.config.max_message_size.saturating_sub(message.assembly.len());
+                let room = if self.config.streaming { usize::MAX } else { room };
                 inflater
                     .decompress_chunk(plain, &mut self.inflated, room)
                     .map_err(|e| inflate_error(e, &self.config))?;
@@ -328,51 +305,27 @@ impl Reader {
                     wire::CloseError::InvalidUtf8 => Error::Protocol(ProtocolError::InvalidUtf8),
                     _ => Error::Protocol(ProtocolError::InvalidClosePayload),
                 })?;
-                return Ok(Some(Incoming::Close(
-                    close.map(|(code, reason)| (code, reason.into())),
-                )));
+                return Ok(Some(Incoming::Close(close.map(|(code, reason)| (code, reason.into())))));
             }
             _ => {}
         }
         self.control = payload;
         if !frame.header.fin {
-            return if self.config.streaming {
-                self.take_piece(false)
-            } else {
-                Ok(None)
-            };
+            return if self.config.streaming { self.take_piece(false) } else { Ok(None) };
         }
-        let message = self
-            .message
-            .as_mut()
-            .expect("data frames belong to a message");
+        let message = self.message.as_mut().expect("data frames belong to a message");
         if message.compressed {
-            let inflater = self
-                .inflater
-                .as_mut()
-                .expect("compressed messages need the inflater");
+            let inflater = self.inflater.as_mut().expect("compressed messages need the inflater");
             self.inflated.clear();
-            let room = self
-                .config
-                .max_message_size
-                .saturating_sub(message.assembly.len());
-            let room = if self.config.streaming {
-                usize::MAX
-            } else {
-                room
-            };
-            inflater
-                .finish_message(&mut self.inflated, room)
-                .map_err(|e| inflate_error(e, &self.config))?;
+            let room = self.config.max_message_size.saturating_sub(message.assembly.len());
+            let room = if self.config.streaming { usize::MAX } else { room };
+            inflater.finish_message(&mut self.inflated, room).map_err(|e| inflate_error(e, &self.config))?;
             append(&mut message.assembly, &self.inflated)?;
         }
         if self.config.streaming {
             return self.take_piece(true);
         }
-        let message = self
-            .message
-            .take()
-            .expect("data frames belong to a message");
+        let message = self.message.take().expect("data frames belong to a message");
         Ok(Some(match message.assembly {
             Assembly::Text(mut text) => {
                 Incoming::Text(text.finish().map_err(|_| ProtocolError::InvalidUtf8)?)
@@ -412,9 +365,7 @@ impl Reader {
 
 fn append(assembly: &mut Assembly, bytes: &[u8]) -> Result<(), Error> {
     match assembly {
-        Assembly::Text(text) => text
-            .push(bytes)
-            .map_err(|_| ProtocolError::InvalidUtf8.into()),
+        Assembly::Text(text) => text.push(bytes).map_err(|_| ProtocolError::InvalidUtf8.into()),
         Assembly::Binary(data) => {
             data.extend_from_slice(bytes);
             Ok(())
@@ -432,10 +383,7 @@ fn header_error(e: HeaderError) -> Error {
 
 fn inflate_error(e: InflateError, config: &ReaderConfig) -> Error {
     match e {
-        InflateError::TooLarge => LimitError::MessageTooLarge {
-            limit: config.max_message_size,
-        }
-        .into(),
+        InflateError::TooLarge => LimitError::MessageTooLarge { limit: config.max_message_size }.into(),
         _ => ProtocolError::BadCompressedData.into(),
     }
 }

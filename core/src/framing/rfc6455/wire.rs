@@ -219,8 +219,7 @@ fn rotated(key: [u8; 4], phase: usize) -> [u8; 4] {
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], phase: usize) {
     let k = rotated(key, phase);
     let wide = u128::from_ne_bytes([
-        k[0], k[1], k[2], k[3], k[0], k[1], k[2], k[3], k[0], k[1], k[2], k[3], k[0], k[1], k[2],
-        k[3],
+        k[0], k[1], k[2], k[3], k[0], k[1], k[2], k[3], k[0], k[1], k[2], k[3], k[0], k[1], k[2], k[3],
     ]);
     let mut chunks = buf.chunks_exact_mut(16);
     for chunk in &mut chunks {
@@ -321,15 +320,8 @@ pub fn encode_frame(
     payload: &[u8],
     mask: Option<[u8; 4]>,
 ) {
-    let header = FrameHeader {
-        fin,
-        rsv1,
-        rsv2: false,
-        rsv3: false,
-        opcode,
-        mask,
-        payload_len: payload.len() as u64,
-    };
+    let header =
+        FrameHeader { fin, rsv1, rsv2: false, rsv3: false, opcode, mask, payload_len: payload.len() as u64 };
     out.reserve(header.encoded_len() + payload.len());
     header.encode(out);
     match mask {
@@ -356,34 +348,20 @@ mod tests {
     fn rfc_5_7_examples() {
         // Single-frame unmasked and masked text.
         let unmasked = [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f];
-        let masked = [
-            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
-        ];
+        let masked = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
         assert_eq!(frame(true, OpCode::Text, b"Hello", None), unmasked);
         assert_eq!(frame(true, OpCode::Text, b"Hello", Some(KEY)), masked);
         // Fragmented unmasked text.
-        assert_eq!(
-            frame(false, OpCode::Text, b"Hel", None),
-            [0x01, 0x03, 0x48, 0x65, 0x6c]
-        );
-        assert_eq!(
-            frame(true, OpCode::Continuation, b"lo", None),
-            [0x80, 0x02, 0x6c, 0x6f]
-        );
+        assert_eq!(frame(false, OpCode::Text, b"Hel", None), [0x01, 0x03, 0x48, 0x65, 0x6c]);
+        assert_eq!(frame(true, OpCode::Continuation, b"lo", None), [0x80, 0x02, 0x6c, 0x6f]);
         // Unmasked ping, masked pong.
-        assert_eq!(
-            frame(true, OpCode::Ping, b"Hello", None),
-            [0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]
-        );
+        assert_eq!(frame(true, OpCode::Ping, b"Hello", None), [0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]);
         assert_eq!(
             frame(true, OpCode::Pong, b"Hello", Some(KEY)),
             [0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]
         );
         // 256 bytes and 64 KiB of binary.
-        assert_eq!(
-            frame(true, OpCode::Binary, &[0; 256], None)[..4],
-            [0x82, 0x7e, 0x01, 0x00]
-        );
+        assert_eq!(frame(true, OpCode::Binary, &[0; 256], None)[..4], [0x82, 0x7e, 0x01, 0x00]);
         assert_eq!(
             frame(true, OpCode::Binary, &[0; 65536], None)[..10],
             [0x82, 0x7f, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00]
@@ -407,11 +385,7 @@ mod tests {
                 let bytes = frame(true, OpCode::Binary, &vec![7; len], mask);
                 let header_len = FrameHeader::parse(&bytes).unwrap().unwrap().1;
                 for cut in 0..header_len {
-                    assert_eq!(
-                        FrameHeader::parse(&bytes[..cut]),
-                        Ok(None),
-                        "len {len} cut {cut}"
-                    );
+                    assert_eq!(FrameHeader::parse(&bytes[..cut]), Ok(None), "len {len} cut {cut}");
                 }
                 let (header, _) = FrameHeader::parse(&bytes).unwrap().unwrap();
                 assert_eq!(header.payload_len, len as u64);
@@ -428,45 +402,24 @@ mod tests {
             FrameHeader::parse(&[0x89, 0x7e, 0x00, 0x7e]),
             Err(HeaderError::ControlTooLong { len: 126 })
         );
-        assert_eq!(
-            FrameHeader::parse(&[0x09, 0x00]),
-            Err(HeaderError::ControlFragmented)
-        );
-        assert_eq!(
-            FrameHeader::parse(&[0x8b, 0x00]).unwrap().unwrap().0.opcode,
-            OpCode::Reserved(0xb)
-        );
+        assert_eq!(FrameHeader::parse(&[0x09, 0x00]), Err(HeaderError::ControlFragmented));
+        assert_eq!(FrameHeader::parse(&[0x8b, 0x00]).unwrap().unwrap().0.opcode, OpCode::Reserved(0xb));
     }
 
     #[test]
     fn close_payloads() {
         assert_eq!(parse_close_payload(&[]), Ok(None));
         assert_eq!(parse_close_payload(&[0x03]), Err(CloseError::Truncated));
-        assert_eq!(
-            parse_close_payload(&[0x03, 0xe8, b'o', b'k']),
-            Ok(Some((1000, "ok")))
-        );
+        assert_eq!(parse_close_payload(&[0x03, 0xe8, b'o', b'k']), Ok(Some((1000, "ok"))));
         for code in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535] {
-            assert_eq!(
-                parse_close_payload(&code.to_be_bytes()),
-                Err(CloseError::InvalidCode(code))
-            );
+            assert_eq!(parse_close_payload(&code.to_be_bytes()), Err(CloseError::InvalidCode(code)));
         }
         for code in [1000u16, 1003, 1007, 1011, 1014, 3000, 4999] {
-            assert_eq!(
-                parse_close_payload(&code.to_be_bytes()),
-                Ok(Some((code, "")))
-            );
+            assert_eq!(parse_close_payload(&code.to_be_bytes()), Ok(Some((code, ""))));
         }
-        assert_eq!(
-            parse_close_payload(&[0x03, 0xe8, 0xff]),
-            Err(CloseError::InvalidUtf8)
-        );
+        assert_eq!(parse_close_payload(&[0x03, 0xe8, 0xff]), Err(CloseError::InvalidUtf8));
         let mut out = Vec::new();
-        assert_eq!(
-            encode_close_payload(1006, "", &mut out),
-            Err(CloseError::InvalidCode(1006))
-        );
+        assert_eq!(encode_close_payload(1006, "", &mut out), Err(CloseError::InvalidCode(1006)));
         assert_eq!(
             encode_close_payload(1000, &"x".repeat(124), &mut out),
             Err(CloseError::ReasonTooLong { len: 124 })
@@ -476,10 +429,7 @@ mod tests {
     }
 
     fn naive_mask(data: &[u8], key: [u8; 4], phase: usize) -> Vec<u8> {
-        data.iter()
-            .enumerate()
-            .map(|(i, b)| b ^ key[(i + phase) % 4])
-            .collect()
+        data.iter().enumerate().map(|(i, b)| b ^ key[(i + phase) % 4]).collect()
     }
 
     proptest! {
