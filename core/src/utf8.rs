@@ -29,6 +29,11 @@ impl TextBuilder {
         self.text.len() + self.carry_len as usize
     }
 
+    /// Makes room for `additional` more bytes.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.text.reserve(additional);
+    }
+
     /// Appends `bytes`; fails if no continuation could make the text valid.
     pub(crate) fn push(&mut self, mut bytes: &[u8]) -> Result<(), InvalidUtf8> {
         if self.carry_len > 0 {

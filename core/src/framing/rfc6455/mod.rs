@@ -76,6 +76,15 @@ impl Assembly {
             Assembly::Binary(b) => b.len(),
         }
     }
+
+    /// Makes room for `additional` more bytes at once, so a large payload
+    /// is not copied again each time the buffer doubles.
+    fn reserve(&mut self, additional: usize) {
+        match self {
+            Assembly::Text(t) => t.reserve(additional),
+            Assembly::Binary(b) => b.reserve(additional),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -266,6 +275,11 @@ impl Reader {
             return Ok(());
         }
         let message = self.message.as_mut().expect("data frames belong to a message");
+        if !message.compressed && !self.config.streaming {
+            // These bytes have arrived (and passed the limit check): room
+            // for them is not room for a merely declared length.
+            message.assembly.reserve(chunk.len());
+        }
         for piece in chunk.chunks(PIECE) {
             // Unmask into scratch only when there is a mask to remove, or
             // when the bytes are bound for the inflater anyway.
