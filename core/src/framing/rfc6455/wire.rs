@@ -206,38 +206,67 @@ impl FrameHeader {
     }
 }
 
-/// The key rotated so that its first byte applies to payload byte `phase`.
-fn rotated(key: [u8; 4], phase: usize) -> [u8; 4] {
-    let mut k = key;
-    k.rotate_left(phase % 4);
-    k
+/// Width of the masking fast path: one `u128` per step.
+const WIDE: usize = 16;
+
+/// Below this many bytes [`unmask_into`] appends chunk by chunk, which has
+/// the lowest fixed cost; above it the exact-length iterator, which fills
+/// the spare capacity in one tight loop, is faster (measured on x86-64).
+const SMALL_EXTEND: usize = 256;
+
+/// The key rotated so that index 0 applies to payload byte `phase`. Done on
+/// a `u32`: a runtime-amount array rotation compiles to a slow generic
+/// routine, which cost small frames several times over.
+#[inline]
+fn rotated_key(key: [u8; 4], phase: usize) -> [u8; 4] {
+    let shift = 8 * (phase % 4) as u32;
+    u32::from_le_bytes(key).rotate_right(shift).to_le_bytes()
 }
 
-/// XORs `buf` with the masking key in place; `phase` is how many payload
-/// bytes of the frame came before `buf`, so a payload split across reads
-/// unmasks correctly. Works 16 bytes at a time.
-pub fn apply_mask(buf: &mut [u8], key: [u8; 4], phase: usize) {
-    let k = rotated(key, phase);
-    let wide = u128::from_ne_bytes([
-        k[0], k[1], k[2], k[3], k[0], k[1], k[2], k[3], k[0], k[1], k[2], k[3], k[0], k[1], k[2], k[3],
-    ]);
-    let mut chunks = buf.chunks_exact_mut(16);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 16];
-        word.copy_from_slice(chunk);
-        chunk.copy_from_slice(&(u128::from_ne_bytes(word) ^ wide).to_ne_bytes());
+/// The key repeated across a `u128`; 16 is a multiple of 4, so every whole
+/// chunk stays aligned with the key.
+#[inline]
+fn wide_key(k: [u8; 4]) -> u128 {
+    let mut w = [0u8; WIDE];
+    for lane in w.as_chunks_mut::<4>().0 {
+        *lane = k;
     }
-    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
-        *b ^= k[i % 4];
+    u128::from_ne_bytes(w)
+}
+
+/// XORs `buf` with the masking key in place (RFC 6455 §5.3; the operation
+/// is its own inverse). `phase` is how many payload bytes of the frame came
+/// before `buf`, so a payload split across reads unmasks correctly.
+pub fn apply_mask(buf: &mut [u8], key: [u8; 4], phase: usize) {
+    let k = rotated_key(key, phase);
+    let wk = wide_key(k);
+    let (chunks, tail) = buf.as_chunks_mut::<WIDE>();
+    for chunk in chunks {
+        *chunk = (u128::from_ne_bytes(*chunk) ^ wk).to_ne_bytes();
+    }
+    for (i, b) in tail.iter_mut().enumerate() {
+        *b ^= k[i & 3];
     }
 }
 
 /// Appends `src` unmasked to `dst` in one pass (copy and XOR together);
 /// `phase` as for [`apply_mask`].
 pub fn unmask_into(dst: &mut Vec<u8>, src: &[u8], key: [u8; 4], phase: usize) {
-    let start = dst.len();
-    dst.extend_from_slice(src);
-    apply_mask(&mut dst[start..], key, phase);
+    dst.reserve(src.len());
+    let k = rotated_key(key, phase);
+    let wk = wide_key(k);
+    let (chunks, tail) = src.as_chunks::<WIDE>();
+    let mask_chunk = |c: &[u8; WIDE]| (u128::from_ne_bytes(*c) ^ wk).to_ne_bytes();
+    if src.len() < SMALL_EXTEND {
+        for c in chunks {
+            dst.extend_from_slice(&mask_chunk(c));
+        }
+    } else {
+        // An iterator of arrays flattened has an exact length, so `extend`
+        // writes straight into the reserved capacity.
+        dst.extend(chunks.iter().flat_map(mask_chunk));
+    }
+    dst.extend(tail.iter().enumerate().map(|(i, b)| b ^ k[i & 3]));
 }
 
 /// Why a close payload is not acceptable.
