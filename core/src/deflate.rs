@@ -957,7 +957,7 @@ impl Decompressor {
             input = &input[result.bytes_consumed..];
             self.produced += result.bytes_written;
             if self.produced > max_total {
-                out.truncate(out.len() - (self.produced - max_total));
+                out.truncate(out.len().saturating_sub(self.produced - max_total));
                 return Err(InflateError::TooLarge);
             }
             match result.status {

@@ -7,7 +7,7 @@ use core::fmt::Write;
 
 use md5::{Digest, Md5};
 
-use super::http::{write_header, Header, RequestHead, ResponseHead};
+use super::http::{trim_ows, write_header, Header, RequestHead, ResponseHead};
 use crate::entropy::{uniform_below, Entropy};
 use crate::error::{HandshakeError, KeyName, KeyProblem};
 
@@ -208,7 +208,7 @@ pub(crate) fn check_response_head(
     expected: &ClientExpectation,
 ) -> Result<(), HandshakeError> {
     let headers = &response.headers;
-    let upgrade = headers.required("Upgrade")?;
+    let upgrade = trim_ows(headers.required("Upgrade")?);
     if !upgrade.eq_ignore_ascii_case(b"WebSocket") {
         return Err(HandshakeError::BadUpgrade);
     }
@@ -264,7 +264,9 @@ pub(crate) fn check_request_head(request: &RequestHead) -> Result<ServerKeys, Ha
         return Err(HandshakeError::MethodNotGet);
     }
     let headers = &request.headers;
-    if !headers.required("Upgrade")?.eq_ignore_ascii_case(b"WebSocket") {
+    // Only the keys' values are taken byte-exact; other values may carry
+    // optional whitespace.
+    if !trim_ows(headers.required("Upgrade")?).eq_ignore_ascii_case(b"WebSocket") {
         return Err(HandshakeError::BadUpgrade);
     }
     if !headers.has_token("Connection", "Upgrade") {

@@ -97,14 +97,15 @@ pub(crate) fn check_response(
 ) -> Result<Agreement, HandshakeError> {
     let headers = &response.headers;
     check_upgrade_headers(headers)?;
-    let accept = headers.required("Sec-WebSocket-Accept")?;
+    let accept = trim_ows(headers.required("Sec-WebSocket-Accept")?);
     if accept != expected.accept.as_bytes() {
         return Err(HandshakeError::AcceptMismatch);
     }
     let subprotocol = match headers.unique("Sec-WebSocket-Protocol")? {
         None => None,
         Some(chosen) => {
-            let chosen = core::str::from_utf8(chosen).map_err(|_| HandshakeError::SubprotocolMismatch)?;
+            let chosen =
+                core::str::from_utf8(trim_ows(chosen)).map_err(|_| HandshakeError::SubprotocolMismatch)?;
             if !expected.subprotocols.iter().any(|p| p == chosen) {
                 return Err(HandshakeError::SubprotocolMismatch);
             }

@@ -295,10 +295,8 @@ impl Reader {
             if message.compressed {
                 let inflater = self.inflater.as_mut().expect("compressed messages need the inflater");
                 self.inflated.clear();
-                let room = self.config.max_message_size.saturating_sub(message.assembly.len());
-                let room = if self.config.streaming { usize::MAX } else { room };
                 inflater
-                    .decompress_chunk(plain, &mut self.inflated, room)
+                    .decompress_chunk(plain, &mut self.inflated, inflate_limit(&self.config))
                     .map_err(|e| inflate_error(e, &self.config))?;
                 append(&mut message.assembly, &self.inflated)?;
             } else {
@@ -331,9 +329,9 @@ impl Reader {
         if message.compressed {
             let inflater = self.inflater.as_mut().expect("compressed messages need the inflater");
             self.inflated.clear();
-            let room = self.config.max_message_size.saturating_sub(message.assembly.len());
-            let room = if self.config.streaming { usize::MAX } else { room };
-            inflater.finish_message(&mut self.inflated, room).map_err(|e| inflate_error(e, &self.config))?;
+            inflater
+                .finish_message(&mut self.inflated, inflate_limit(&self.config))
+                .map_err(|e| inflate_error(e, &self.config))?;
             append(&mut message.assembly, &self.inflated)?;
         }
         if self.config.streaming {
@@ -393,6 +391,16 @@ fn header_error(e: HeaderError) -> Error {
         HeaderError::ControlFragmented => ProtocolError::FragmentedControlFrame,
         _ => ProtocolError::BadLength,
     })
+}
+
+/// How far one message may inflate: the inflater counts the whole message
+/// against it. Streaming delivers pieces as they come, so nothing builds up.
+fn inflate_limit(config: &ReaderConfig) -> usize {
+    if config.streaming {
+        usize::MAX
+    } else {
+        config.max_message_size
+    }
 }
 
 fn inflate_error(e: InflateError, config: &ReaderConfig) -> Error {
