@@ -897,7 +897,9 @@ impl Connection {
             Incoming::TextPiece { text, fin } => Event::TextFragment { text, fin },
             Incoming::BinaryPiece { data, fin } => Event::BinaryFragment { data, fin },
             Incoming::Ping(payload) => {
-                if self.config.auto_pong && !self.sent_close {
+                // §5.5.2: a pong is owed unless the peer's close arrived,
+                // which ends the connection before any later ping is read.
+                if self.config.auto_pong {
                     self.write_frame(wire::OpCode::Pong, &payload, true, false);
                 }
                 Event::Ping(payload)

@@ -949,7 +949,10 @@ impl Decompressor {
         loop {
             // One byte past the limit tells "exactly at the limit" from "over".
             let allowed = max_total.saturating_sub(self.produced);
-            let room = allowed.saturating_add(1).min(INFLATE_STEP);
+            // Small inputs get small steps: zeroing a whole step for every
+            // tiny read would cost 32 KiB of writes per byte received.
+            let step = INFLATE_STEP.min(input.len().saturating_mul(8).max(1024));
+            let room = allowed.saturating_add(1).min(step);
             let start = out.len();
             out.resize(start + room, 0);
             let result = inflate(&mut self.state, input, &mut out[start..], MZFlush::None);
@@ -1430,7 +1433,7 @@ mod tests {
         /// `n` bits of `value`, least significant first.
         fn put(&mut self, value: u32, n: u32) {
             for i in 0..n {
-                if self.used % 8 == 0 {
+                if self.used.is_multiple_of(8) {
                     self.bytes.push(0);
                 }
                 let bit = (value >> i) & 1;

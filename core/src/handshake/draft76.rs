@@ -40,7 +40,7 @@ pub fn key_part(key: &[u8]) -> Result<u32, KeyProblem> {
         return Err(KeyProblem::NoSpaces);
     }
     let spaces = u64::from(spaces);
-    if number % spaces != 0 {
+    if !number.is_multiple_of(spaces) {
         return Err(KeyProblem::NotMultiple);
     }
     // number <= u32::MAX and spaces >= 1, so the quotient fits.
