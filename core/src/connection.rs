@@ -378,7 +378,10 @@ impl Connection {
         let after = |base: Instant, d: Option<core::time::Duration>| d.map(|d| base + d);
         let (first, second) = match self.state() {
             State::Handshaking => (self.handshake_deadline.map(|at| (at, Fail(Timer::Handshake))), None),
-            State::Closing => (self.close_deadline.map(|at| (at, Fail(Timer::Close))), None),
+            State::Closing => (
+                self.close_deadline.map(|at| (at, Fail(Timer::Close))),
+                after(self.last_input, t.idle).map(|at| (at, Fail(Timer::Idle))),
+            ),
             State::Closed => (None, None),
             State::Open => {
                 let idle = after(self.last_input, t.idle).map(|at| (at, Fail(Timer::Idle)));
@@ -808,6 +811,7 @@ impl Connection {
         match expect {
             Expectation::Draft76(expect) => {
                 draft76::check_response_head(response, &expect)?;
+                self.subprotocol = response.headers.get_str("Sec-WebSocket-Protocol").map(String::from);
                 self.phase = Phase::ClientAnswer { expect, answer: [0; ANSWER_LEN], have: 0 };
             }
             Expectation::Rfc6455(expect) => {
@@ -868,7 +872,16 @@ impl Connection {
             Draft76Frame::Text(bytes) => {
                 let text = match (String::from_utf8(bytes), self.config.invalid_utf8) {
                     (Ok(text), _) => text,
-                    (Err(e), InvalidUtf8::Replace) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                    (Err(e), InvalidUtf8::Replace) => {
+                        // Each replaced byte may grow to three: the limit
+                        // holds for what is delivered, not only what arrived.
+                        let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                        let limit = self.config.limits.max_message_size;
+                        if text.len() > limit {
+                            return Err(LimitError::MessageTooLarge { limit }.into());
+                        }
+                        text
+                    }
                     (Err(_), InvalidUtf8::Fail) => return Err(ProtocolError::InvalidUtf8.into()),
                 };
                 self.events.push_back(Event::Text(text));

@@ -97,10 +97,12 @@ impl Decoder {
                 }
                 State::Length { frame_type, length } => {
                     *input = rest;
-                    let length = length * 128 + u64::from(byte & 0x7f);
-                    if length > self.max_frame_size as u64 {
-                        return Err(LimitError::FrameTooLarge { limit: self.max_frame_size }.into());
-                    }
+                    let too_large = LimitError::FrameTooLarge { limit: self.max_frame_size };
+                    let length = length
+                        .checked_mul(128)
+                        .and_then(|l| l.checked_add(u64::from(byte & 0x7f)))
+                        .filter(|&l| l <= self.max_frame_size as u64)
+                        .ok_or(too_large)?;
                     if byte & 0x80 != 0 {
                         self.state = State::Length { frame_type, length };
                     } else if frame_type == 0xff && length == 0 {

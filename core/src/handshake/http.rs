@@ -183,7 +183,9 @@ impl HeadReader {
     /// Takes bytes of the head from `input`.
     pub(crate) fn read(&mut self, input: &[u8]) -> Result<HeadProgress, Error> {
         let previous = self.buf.len();
-        let room = self.max_bytes.saturating_sub(previous);
+        // One byte past the limit: a bare CR as the head's last byte needs
+        // the next byte to tell it from CRLF.
+        let room = (self.max_bytes + 1).saturating_sub(previous);
         self.buf.extend_from_slice(&input[..input.len().min(room)]);
         while self.scan < self.buf.len() {
             let pos = self.scan;
@@ -210,6 +212,9 @@ impl HeadReader {
                     continue;
                 }
                 let end = self.line_start;
+                if end > self.max_bytes {
+                    return Err(LimitError::HandshakeTooLarge { limit: self.max_bytes }.into());
+                }
                 self.buf.truncate(end);
                 return Ok(HeadProgress::Complete(end - previous));
             }
@@ -218,7 +223,7 @@ impl HeadReader {
                 return Err(LimitError::TooManyHeaders { limit: self.max_headers }.into());
             }
         }
-        if self.buf.len() >= self.max_bytes {
+        if self.buf.len() > self.max_bytes {
             return Err(LimitError::HandshakeTooLarge { limit: self.max_bytes }.into());
         }
         Ok(HeadProgress::Partial)

@@ -16,6 +16,10 @@ use crate::utf8::TextBuilder;
 /// many bytes, so the scratch buffers stay in cache.
 const PIECE: usize = 32 * 1024;
 
+/// Compressed bytes fed to the inflater per step in streaming mode: at most
+/// ~16 KiB of output, so a piece stays under `PIECE` plus one step.
+const STREAM_INFLATE_STEP: usize = 8;
+
 /// What the reader produced.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Incoming {
@@ -149,7 +153,13 @@ impl Reader {
                 self.start_frame(header)?;
             }
             let frame = self.frame.as_ref().expect("a frame is in progress");
-            let take = frame.remaining.min(input.len() as u64) as usize;
+            let mut take = frame.remaining.min(input.len() as u64) as usize;
+            if self.streaming_inflate() {
+                // Deflate inflates up to ~2000:1: feed the inflater a few
+                // bytes at a time so that a piece is handed out before it
+                // outgrows one step, whatever the compression ratio.
+                take = take.min(STREAM_INFLATE_STEP);
+            }
             let (chunk, rest) = input.split_at(take);
             *input = rest;
             self.consume(chunk)?;
@@ -162,12 +172,24 @@ impl Reader {
                 }
                 continue;
             }
-            // The input ran out inside a frame.
-            if self.config.streaming {
-                return self.take_piece(false);
+            // Inside a frame: streaming hands out a piece when the input
+            // ran out or enough has built up.
+            let built = self.message.as_ref().map_or(0, |m| m.assembly.len());
+            if self.config.streaming && (input.is_empty() || built >= PIECE) {
+                if let Some(piece) = self.take_piece(false)? {
+                    return Ok(Some(piece));
+                }
             }
-            return Ok(None);
+            if input.is_empty() {
+                return Ok(None);
+            }
         }
+    }
+
+    /// Streaming a compressed message: inflated output must be handed out
+    /// in bounded pieces.
+    fn streaming_inflate(&self) -> bool {
+        self.config.streaming && self.message.as_ref().is_some_and(|m| m.compressed)
     }
 
     fn read_header(&mut self, input: &mut &[u8]) -> Result<Option<FrameHeader>, Error> {

@@ -1,0 +1,607 @@
+//! Helpers shared by the draft-76 integration tests: deterministic entropy, a
+//! client/server `Pair` wired in memory with a chosen chunking, replay of a
+//! recorded byte stream into a fresh connection, an independent MD5 and
+//! draft-76 answer (so expected values never come from the code under
+//! test), and a small HTTP head parser for what the machines transmit.
+#![allow(dead_code)]
+
+use std::fmt::Write as _;
+
+use hybi_core::{
+    Accept, ClientRequest, Config, Connection, Entropy, Event, Framing, Header, Instant, Protocol,
+    RequestKind, Target,
+};
+
+/// Time for every test that does not need a clock.
+pub const NOW: Instant = Instant::ZERO;
+
+// ---------------------------------------------------------------------------
+// Entropy
+// ---------------------------------------------------------------------------
+
+/// Deterministic test entropy: xorshift64 behind a closure. The same seed
+/// always gives a client the same keys.
+pub fn entropy(seed: u64) -> Box<dyn Entropy + Send> {
+    let mut state = seed ^ 0x9e37_79b9_7f4a_7c15;
+    if state == 0 {
+        state = 1;
+    }
+    Box::new(move |buf: &mut [u8]| {
+        for byte in buf.iter_mut() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *byte = (state >> 32) as u8;
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Configurations
+// ---------------------------------------------------------------------------
+
+/// `ws://example.com/demo`, as in PROTOCOLS.md §1.
+pub fn target() -> Target {
+    Target { host: "example.com".into(), port: None, resource: "/demo".into(), secure: false }
+}
+
+/// The Origin our test clients send.
+pub const ORIGIN: &str = "http://example.com";
+
+/// A draft-76 client configuration with the given framing.
+pub fn client_config(framing: Framing) -> Config {
+    Config { protocol: Protocol::Draft76(framing), ..Config::default() }
+}
+
+/// A server configuration whose draft-76 connections use `framing`.
+pub fn server_config(framing: Framing) -> Config {
+    Config { framing, ..Config::default() }
+}
+
+/// The request of [`target`] with an `Origin` header.
+pub fn client_request() -> ClientRequest {
+    ClientRequest { headers: vec![Header::new("Origin", ORIGIN)], ..ClientRequest::new(target()) }
+}
+
+/// A draft-76 client for [`client_request`], with entropy from `seed`.
+pub fn new_client(framing: Framing, seed: u64) -> Connection {
+    Connection::client(NOW, client_config(framing), client_request(), entropy(seed)).expect("client")
+}
+
+pub const FRAMINGS: [Framing; 2] = [Framing::Old, Framing::New];
+
+/// The close frame of a framing.
+pub fn close_frame(framing: Framing) -> Vec<u8> {
+    match framing {
+        Framing::Old => vec![0xff, 0x00],
+        Framing::New => vec![0x00, 0, 0, 0, 0, 0, 0, 0, 0],
+    }
+}
+
+/// A text frame of a framing, built by hand from PROTOCOLS.md §2 and §3.
+pub fn text_frame(framing: Framing, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + 9);
+    match framing {
+        Framing::Old => {
+            out.push(0x00);
+            out.extend_from_slice(payload);
+            out.push(0xff);
+        }
+        Framing::New => {
+            out.push(0xff);
+            out.extend_from_slice(&(payload.len() as u64).to_be_bytes());
+            out.extend_from_slice(payload);
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Chunking and feeding
+// ---------------------------------------------------------------------------
+
+/// How a byte stream is cut into the reads a transport would deliver.
+#[derive(Clone, Debug)]
+pub enum Chunking {
+    /// One read.
+    Whole,
+    /// One byte per read.
+    OneByte,
+    /// Two reads, cut at this offset (clamped to the length).
+    SplitAt(usize),
+    /// Cut at each of these offsets (sorted, clamped).
+    SplitsAt(Vec<usize>),
+    /// Reads of these sizes, cycled (zeros count as one).
+    Sizes(Vec<usize>),
+}
+
+impl Chunking {
+    /// The reads `data` arrives in; never an empty read unless `data` is empty.
+    pub fn chunks<'a>(&self, data: &'a [u8]) -> Vec<&'a [u8]> {
+        let mut out = Vec::new();
+        match self {
+            Chunking::Whole => out.push(data),
+            Chunking::OneByte => out.extend(data.chunks(1)),
+            Chunking::SplitAt(at) => {
+                let at = (*at).min(data.len());
+                out.push(&data[..at]);
+                out.push(&data[at..]);
+            }
+            Chunking::SplitsAt(cuts) => {
+                let mut cuts: Vec<usize> = cuts.iter().map(|&c| c.min(data.len())).collect();
+                cuts.sort_unstable();
+                let mut start = 0;
+                for cut in cuts {
+                    out.push(&data[start..cut]);
+                    start = cut;
+                }
+                out.push(&data[start..]);
+            }
+            Chunking::Sizes(sizes) => {
+                let mut rest = data;
+                let mut i = 0;
+                while !rest.is_empty() {
+                    let n = sizes.get(i % sizes.len().max(1)).copied().unwrap_or(1).max(1).min(rest.len());
+                    out.push(&rest[..n]);
+                    rest = &rest[n..];
+                    i += 1;
+                }
+            }
+        }
+        out.retain(|c| !c.is_empty());
+        out
+    }
+}
+
+/// Every event queued on `conn`, oldest first.
+pub fn drain(conn: &mut Connection) -> Vec<Event> {
+    std::iter::from_fn(|| conn.poll_event()).collect()
+}
+
+/// Every byte queued on `conn` for its peer.
+pub fn transmit(conn: &mut Connection) -> Vec<u8> {
+    let mut out = Vec::new();
+    let n = conn.poll_transmit(&mut out);
+    assert_eq!(n, out.len(), "poll_transmit must report what it moved");
+    out
+}
+
+/// Feeds `stream` to `conn` in the reads `chunking` makes, draining events
+/// after each read as a driver does. With `accept`, a server accepts every
+/// WebSocket request the moment its `Event::Request` comes out.
+pub fn replay(conn: &mut Connection, stream: &[u8], chunking: &Chunking, accept: bool) -> Vec<Event> {
+    let mut events = Vec::new();
+    for chunk in chunking.chunks(stream) {
+        conn.handle_input(NOW, chunk);
+        drain_accepting(conn, accept, &mut events);
+    }
+    events
+}
+
+/// Drains `conn`'s events into `events`, accepting WebSocket requests when
+/// asked to (the events accept produces are drained too).
+pub fn drain_accepting(conn: &mut Connection, accept: bool, events: &mut Vec<Event>) {
+    while let Some(event) = conn.poll_event() {
+        let request = matches!(event, Event::Request(RequestKind::WebSocket(_)));
+        events.push(event);
+        if accept && request {
+            conn.accept(Accept::default()).expect("accept");
+        }
+    }
+}
+
+/// Split points for a stream of `len` bytes: every `step`th offset plus the
+/// first and last `edge` ones.
+pub fn sparse_splits(len: usize, step: usize, edge: usize) -> Vec<usize> {
+    let mut cuts: Vec<usize> = (0..=len).step_by(step).collect();
+    cuts.extend(0..=edge.min(len));
+    cuts.extend(len.saturating_sub(edge)..=len);
+    cuts.sort_unstable();
+    cuts.dedup();
+    cuts
+}
+
+// ---------------------------------------------------------------------------
+// A client and a server wired together
+// ---------------------------------------------------------------------------
+
+/// A client and a server `Connection` talking through memory.
+pub struct Pair {
+    pub client: Connection,
+    pub server: Connection,
+    /// Events drained from each side, oldest first.
+    pub client_events: Vec<Event>,
+    pub server_events: Vec<Event>,
+    /// Every byte moved so far in each direction.
+    pub to_server: Vec<u8>,
+    pub to_client: Vec<u8>,
+    /// How bytes are cut into reads, in both directions.
+    pub chunking: Chunking,
+    /// Accept WebSocket requests as soon as they come out.
+    pub auto_accept: bool,
+}
+
+impl Pair {
+    /// A draft-76 pair with the same framing on both ends, the client
+    /// sending [`client_request`], entropy from seed 1.
+    pub fn new(framing: Framing) -> Pair {
+        Pair::with(client_config(framing), client_request(), server_config(framing), 1)
+    }
+
+    pub fn with(client_config: Config, request: ClientRequest, server_config: Config, seed: u64) -> Pair {
+        let client = Connection::client(NOW, client_config, request, entropy(seed)).expect("client");
+        let server = Connection::server(NOW, server_config);
+        Pair {
+            client,
+            server,
+            client_events: Vec::new(),
+            server_events: Vec::new(),
+            to_server: Vec::new(),
+            to_client: Vec::new(),
+            chunking: Chunking::Whole,
+            auto_accept: true,
+        }
+    }
+
+    pub fn chunked(mut self, chunking: Chunking) -> Pair {
+        self.chunking = chunking;
+        self
+    }
+
+    /// Moves what the client queued into the server; returns how many bytes.
+    pub fn client_to_server(&mut self) -> usize {
+        let wire = transmit(&mut self.client);
+        for chunk in self.chunking.chunks(&wire) {
+            self.server.handle_input(NOW, chunk);
+            drain_accepting(&mut self.server, self.auto_accept, &mut self.server_events);
+        }
+        drain_accepting(&mut self.server, self.auto_accept, &mut self.server_events);
+        self.to_server.extend_from_slice(&wire);
+        wire.len()
+    }
+
+    /// Moves what the server queued into the client; returns how many bytes.
+    pub fn server_to_client(&mut self) -> usize {
+        let wire = transmit(&mut self.server);
+        for chunk in self.chunking.chunks(&wire) {
+            self.client.handle_input(NOW, chunk);
+            self.client_events.extend(drain(&mut self.client));
+        }
+        self.client_events.extend(drain(&mut self.client));
+        self.to_client.extend_from_slice(&wire);
+        wire.len()
+    }
+
+    /// Moves bytes both ways until neither side has anything to send.
+    pub fn pump(&mut self) {
+        while self.client_to_server() + self.server_to_client() > 0 {}
+    }
+
+    /// Runs the opening handshake and checks both ends opened.
+    pub fn handshake(&mut self) {
+        self.pump();
+        assert_eq!(
+            self.server_events,
+            [Event::Request(RequestKind::WebSocket(self.server.protocol().expect("protocol"))), Event::Open],
+            "server handshake events"
+        );
+        assert_eq!(self.client_events, [Event::Open], "client handshake events");
+        self.server_events.clear();
+        self.client_events.clear();
+    }
+
+    pub fn take_client_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.client_events)
+    }
+
+    pub fn take_server_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.server_events)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Comparing events without printing megabytes
+// ---------------------------------------------------------------------------
+
+/// An event shortened for messages: long texts become their length, first
+/// characters and a checksum.
+pub fn summary(event: &Event) -> String {
+    match event {
+        Event::Text(text) if text.len() > 64 => {
+            let head: String = text.chars().take(16).collect();
+            let sum = text.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+            format!("Text({} bytes, {head:?}…, sum {sum:x})", text.len())
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+/// Asserts two event lists are equal, reporting the first difference.
+#[track_caller]
+pub fn assert_events(actual: &[Event], expected: &[Event], context: &str) {
+    if actual == expected {
+        return;
+    }
+    let mut report = String::new();
+    for i in 0..actual.len().max(expected.len()) {
+        let a = actual.get(i).map_or("-".into(), summary);
+        let e = expected.get(i).map_or("-".into(), summary);
+        let mark = if actual.get(i) == expected.get(i) { " " } else { "!" };
+        let _ = writeln!(report, "{mark} #{i}: got {a}\n        want {e}");
+    }
+    panic!("{context}: events differ\n{report}");
+}
+
+/// The texts as `Event::Text`s.
+pub fn texts<S: AsRef<str>>(messages: &[S]) -> Vec<Event> {
+    messages.iter().map(|m| Event::Text(m.as_ref().to_owned())).collect()
+}
+
+/// About `len` bytes of text mixing one- to four-byte characters (ending on
+/// a character boundary, exactly `len` bytes).
+pub fn mixed_text(len: usize) -> String {
+    let pieces = ["héllo wörld ✓ 😀 ", "plain ascii words ", "€uro ", "\u{0}nul ", "日本語 "];
+    let mut s = String::with_capacity(len + 32);
+    let mut i = 0;
+    while s.len() < len {
+        s.push_str(pieces[i % pieces.len()]);
+        i += 1;
+    }
+    while s.len() > len {
+        s.pop();
+    }
+    while s.len() < len {
+        s.push('.');
+    }
+    s
+}
+
+// ---------------------------------------------------------------------------
+// MD5 (RFC 1321) and the draft-76 answer, written independently of the
+// library so that expected answers do not come from the code under test.
+// ---------------------------------------------------------------------------
+
+const MD5_K: [u32; 64] = [
+    0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613, 0xfd469501,
+    0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193, 0xa679438e, 0x49b40821,
+    0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d, 0x02441453, 0xd8a1e681, 0xe7d3fbc8,
+    0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed, 0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a,
+    0xfffa3942, 0x8771f681, 0x6d9d6122, 0xfde5380c, 0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70,
+    0x289b7ec6, 0xeaa127fa, 0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665,
+    0xf4292244, 0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1,
+    0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391,
+];
+
+const MD5_S: [u32; 16] = [7, 12, 17, 22, 5, 9, 14, 20, 4, 11, 16, 23, 6, 10, 15, 21];
+
+/// MD5 of `input`.
+pub fn md5(input: &[u8]) -> [u8; 16] {
+    let mut message = input.to_vec();
+    message.push(0x80);
+    while message.len() % 64 != 56 {
+        message.push(0);
+    }
+    message.extend_from_slice(&((input.len() as u64).wrapping_mul(8)).to_le_bytes());
+    let mut state: [u32; 4] = [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476];
+    for block in message.chunks_exact(64) {
+        let m: Vec<u32> = block.chunks_exact(4).map(|w| u32::from_le_bytes(w.try_into().unwrap())).collect();
+        let [mut a, mut b, mut c, mut d] = state;
+        for i in 0..64 {
+            let (f, g) = match i / 16 {
+                0 => ((b & c) | (!b & d), i),
+                1 => ((d & b) | (!d & c), (5 * i + 1) % 16),
+                2 => (b ^ c ^ d, (3 * i + 5) % 16),
+                _ => (c ^ (b | !d), (7 * i) % 16),
+            };
+            let f = f.wrapping_add(a).wrapping_add(MD5_K[i]).wrapping_add(m[g]);
+            a = d;
+            d = c;
+            c = b;
+            b = b.wrapping_add(f.rotate_left(MD5_S[(i / 16) * 4 + i % 4]));
+        }
+        for (s, v) in state.iter_mut().zip([a, b, c, d]) {
+            *s = s.wrapping_add(v);
+        }
+    }
+    let mut out = [0u8; 16];
+    for (i, word) in state.iter().enumerate() {
+        out[i * 4..i * 4 + 4].copy_from_slice(&word.to_le_bytes());
+    }
+    out
+}
+
+/// A draft-76 key's part, per PROTOCOLS.md §1, or `None` if it is refused.
+pub fn key_part(key: &[u8]) -> Option<u32> {
+    let digits: String = key.iter().filter(|b| b.is_ascii_digit()).map(|&b| b as char).collect();
+    let spaces = key.iter().filter(|&&b| b == b' ').count() as u64;
+    // Leading zeros are harmless; more than 10 digits after them exceed
+    // 4,294,967,295 (and might not fit a u64).
+    let trimmed = digits.trim_start_matches('0');
+    let number: u64 = if trimmed.is_empty() {
+        0
+    } else if trimmed.len() > 10 {
+        return None;
+    } else {
+        trimmed.parse().ok()?
+    };
+    if spaces == 0 || number > u64::from(u32::MAX) || !number.is_multiple_of(spaces) {
+        return None;
+    }
+    Some((number / spaces) as u32)
+}
+
+/// The 16-byte answer to two keys and key3, or `None` if a key is refused.
+pub fn answer(key1: &[u8], key2: &[u8], key3: &[u8]) -> Option<[u8; 16]> {
+    let mut input = Vec::with_capacity(16);
+    input.extend_from_slice(&key_part(key1)?.to_be_bytes());
+    input.extend_from_slice(&key_part(key2)?.to_be_bytes());
+    input.extend_from_slice(key3);
+    Some(md5(&input))
+}
+
+/// Bytes from lowercase hex.
+pub fn hex(s: &str) -> Vec<u8> {
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+}
+
+/// The vectors of PROTOCOLS.md §1: Key1, Key2, key3, answer.
+pub fn vectors() -> Vec<(&'static str, &'static str, Vec<u8>, Vec<u8>)> {
+    vec![
+        ("4 @1  46546xW%0l 1 5", "12998 5 Y3 1  .P00", b"^n:ds[4U".to_vec(), b"8jKS'y:G*Co,Wxa-".to_vec()),
+        (
+            "18x 6]8vM;54 *(5:  {   U1]8  z [  8",
+            "1_ tx7X d  <  nw  334J702) 7]o}` 0",
+            b"Tm[K T2u".to_vec(),
+            b"fQJ,fN/4F4!~K~MH".to_vec(),
+        ),
+        (
+            "1   38 wZ3f9 23O0 3l 0r",
+            "27   0E 6 2  1665:< ;U 1H",
+            hex("91253ed3a9e76a88"),
+            hex("b49c6e4053040426e51bbf6cb79f1df9"),
+        ),
+    ]
+}
+
+// ---------------------------------------------------------------------------
+// HTTP heads as bytes
+// ---------------------------------------------------------------------------
+
+/// A parsed HTTP head: start line, header (name, value) pairs with the
+/// value taken after exactly one optional space, and what followed it.
+#[derive(Debug)]
+pub struct Head {
+    pub start: String,
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub rest: Vec<u8>,
+}
+
+impl Head {
+    /// Parses CRLF-terminated `bytes` up to the blank line.
+    pub fn parse(bytes: &[u8]) -> Head {
+        let end = bytes.windows(4).position(|w| w == b"\r\n\r\n").expect("head ends with a blank line");
+        let text = &bytes[..end];
+        let mut lines = text.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+        let start = String::from_utf8(lines.next().unwrap().to_vec()).expect("start line is UTF-8");
+        let headers = lines
+            .map(|line| {
+                let colon = line.iter().position(|&b| b == b':').expect("header has a colon");
+                let value = &line[colon + 1..];
+                let value = value.strip_prefix(b" ").unwrap_or(value);
+                (String::from_utf8(line[..colon].to_vec()).unwrap(), value.to_vec())
+            })
+            .collect();
+        Head { start, headers, rest: bytes[end + 4..].to_vec() }
+    }
+
+    /// The value of the only header named `name`.
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        let mut found = self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name));
+        let first = found.next().map(|(_, v)| &v[..]);
+        assert!(found.next().is_none(), "{name} appears more than once");
+        first
+    }
+
+    pub fn get_str(&self, name: &str) -> Option<&str> {
+        self.get(name).map(|v| std::str::from_utf8(v).expect("UTF-8 header value"))
+    }
+
+    /// The status code of a response head.
+    pub fn status(&self) -> u16 {
+        let mut parts = self.start.splitn(3, ' ');
+        assert_eq!(parts.next(), Some("HTTP/1.1"), "status line {:?}", self.start);
+        parts.next().and_then(|c| c.parse().ok()).expect("status code")
+    }
+
+    /// The head written back with CRLF line endings, then what followed.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = format!("{}\r\n", self.start).into_bytes();
+        for (name, value) in &self.headers {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&self.rest);
+        out
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.headers.iter().map(|(n, _)| n.as_str()).collect()
+    }
+}
+
+/// The answer a server must send to a client's request bytes (head, then
+/// key3), computed from the request alone.
+pub fn answer_to_request(request: &[u8]) -> [u8; 16] {
+    let head = Head::parse(request);
+    assert_eq!(head.rest.len(), 8, "key3 is 8 bytes");
+    answer(head.get("Sec-WebSocket-Key1").unwrap(), head.get("Sec-WebSocket-Key2").unwrap(), &head.rest)
+        .expect("the client's keys are answerable")
+}
+
+/// A response the way Racket's server writes it: the 101 line, `Upgrade`,
+/// `Connection`, the extra header lines, a blank line and the answer.
+pub fn racket_response(request: &[u8], extra: &[(&str, &str)], line_end: &str) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 101 WebSocket Protocol Handshake{line_end}Upgrade: WebSocket{line_end}Connection: Upgrade{line_end}"
+    );
+    for (name, value) in extra {
+        let _ = write!(out, "{name}: {value}{line_end}");
+    }
+    out.push_str(line_end);
+    let mut out = out.into_bytes();
+    out.extend_from_slice(&answer_to_request(request));
+    out
+}
+
+/// A draft-76 request as bytes: the request line, the given header lines
+/// in order (each `Name: value`), a blank line and key3, with `eol` as the
+/// line ending.
+pub fn request_bytes(line: &str, headers: &[(&str, &str)], key3: &[u8], eol: &str) -> Vec<u8> {
+    let mut out = format!("{line}{eol}");
+    for (name, value) in headers {
+        let _ = write!(out, "{name}: {value}{eol}");
+    }
+    out.push_str(eol);
+    let mut out = out.into_bytes();
+    out.extend_from_slice(key3);
+    out
+}
+
+/// The headers of PROTOCOLS.md §1's example request with the given keys.
+pub fn draft76_headers<'a>(key1: &'a str, key2: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("Host", "example.com"),
+        ("Connection", "Upgrade"),
+        ("Upgrade", "WebSocket"),
+        ("Sec-WebSocket-Key1", key1),
+        ("Sec-WebSocket-Key2", key2),
+        ("Origin", "http://example.com"),
+    ]
+}
+
+/// A draft-76 server that has received and accepted the first vector's
+/// request, with its response drained: ready for frames.
+pub fn open_server(config: Config) -> Connection {
+    let (key1, key2, key3, _) = vectors().remove(0);
+    let mut server = Connection::server(NOW, config);
+    server
+        .handle_input(NOW, &request_bytes("GET /demo HTTP/1.1", &draft76_headers(key1, key2), &key3, "\r\n"));
+    let mut events = Vec::new();
+    drain_accepting(&mut server, true, &mut events);
+    assert_eq!(events.last(), Some(&Event::Open), "server opened: {events:?}");
+    let _ = transmit(&mut server);
+    server
+}
+
+/// A draft-76 client (seed `seed`) that has received a valid response,
+/// with its request drained: ready for frames.
+pub fn open_client(config: Config, seed: u64) -> Connection {
+    let mut client = Connection::client(NOW, config, client_request(), entropy(seed)).expect("client");
+    let request = transmit(&mut client);
+    client.handle_input(NOW, &racket_response(&request, &[], "\r\n"));
+    assert_eq!(drain(&mut client), [Event::Open]);
+    client
+}

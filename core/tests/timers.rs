@@ -1,0 +1,590 @@
+//! Deadlines on a fake clock: the handshake, close, idle and keepalive
+//! timers of `Timeouts`, for client and server, RFC 6455 and draft-76.
+//!
+//! Time is only ever what the test passes in (`Instant::from_millis`), so
+//! every deadline is checked to the millisecond: nothing happens one
+//! millisecond before it, and the timer fires at it (or any time after).
+
+use core::time::Duration;
+
+use hybi_core::{
+    Accept, ClientRequest, Close, Config, Connection, Error, Event, Framing, Instant, Misuse, Protocol,
+    RequestKind, State, Target, Timeouts, Timer,
+};
+
+fn at(ms: u64) -> Instant {
+    Instant::from_millis(ms)
+}
+
+fn secs(s: u64) -> Option<Duration> {
+    Some(Duration::from_secs(s))
+}
+
+/// Deterministic entropy for clients (xorshift64*), as a closure.
+fn entropy(seed: u64) -> Box<dyn hybi_core::Entropy + Send> {
+    let mut state = seed | 1;
+    Box::new(move |buf: &mut [u8]| {
+        for byte in buf {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            *byte = (state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8;
+        }
+    })
+}
+
+fn target() -> Target {
+    Target { host: "example.com".into(), port: None, resource: "/t".into(), secure: false }
+}
+
+fn config(protocol: Protocol, timeouts: Timeouts) -> Config {
+    Config { protocol, timeouts, ..Config::default() }
+}
+
+fn rfc6455(timeouts: Timeouts) -> Config {
+    config(Protocol::Rfc6455, timeouts)
+}
+
+fn client(now: Instant, config: Config) -> Connection {
+    Connection::client(now, config, ClientRequest::new(target()), entropy(77)).expect("client starts")
+}
+
+fn take(conn: &mut Connection) -> Vec<u8> {
+    let mut out = Vec::new();
+    let _ = conn.poll_transmit(&mut out);
+    out
+}
+
+fn events(conn: &mut Connection) -> Vec<Event> {
+    std::iter::from_fn(|| conn.poll_event()).collect()
+}
+
+/// Moves what `from` queued to `to` at `now`; returns how many bytes.
+fn pump(now: Instant, from: &mut Connection, to: &mut Connection) -> usize {
+    let wire = take(from);
+    to.handle_input(now, &wire);
+    wire.len()
+}
+
+/// A client and server whose handshake happened entirely at `now`.
+fn open_pair(now: Instant, client_config: Config, server_config: Config) -> (Connection, Connection) {
+    let protocol = client_config.protocol;
+    let mut c = client(now, client_config);
+    let mut s = Connection::server(now, server_config);
+    pump(now, &mut c, &mut s);
+    assert_eq!(events(&mut s), [Event::Request(RequestKind::WebSocket(protocol))]);
+    s.accept(Accept::default()).unwrap();
+    assert_eq!(events(&mut s), [Event::Open]);
+    pump(now, &mut s, &mut c);
+    assert_eq!(events(&mut c), [Event::Open]);
+    (c, s)
+}
+
+/// Calls `handle_timeout` one millisecond before `deadline` (nothing may
+/// happen) and checks that `poll_timeout` names exactly `deadline`.
+fn nothing_before(conn: &mut Connection, deadline: u64) {
+    assert_eq!(conn.poll_timeout(), Some(at(deadline)), "poll_timeout");
+    let state = conn.state();
+    conn.handle_timeout(at(deadline - 1));
+    assert_eq!(events(conn), [], "no event 1 ms before {deadline}");
+    assert_eq!(conn.pending_transmit(), 0, "nothing sent 1 ms before {deadline}");
+    assert_eq!(conn.state(), state, "state unchanged 1 ms before {deadline}");
+    assert_eq!(conn.poll_timeout(), Some(at(deadline)), "poll_timeout unchanged");
+}
+
+/// After a timeout: closed, nothing more to wait for, and later calls
+/// change nothing.
+fn over(conn: &mut Connection) {
+    assert_eq!(conn.state(), State::Closed);
+    assert_eq!(conn.poll_timeout(), None);
+    conn.handle_timeout(at(u64::MAX));
+    assert_eq!(events(conn), []);
+    assert_eq!(conn.pending_transmit(), 0);
+}
+
+// ---------------------------------------------------------------------------
+// Handshake.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn client_handshake_timeout() {
+    let mut c = client(at(1_000), rfc6455(Timeouts::default()));
+    let mut s = Connection::server(at(1_000), Config::default());
+    pump(at(1_000), &mut c, &mut s);
+    let _ = events(&mut s);
+    s.accept(Accept::default()).unwrap();
+    let response = take(&mut s);
+    // Part of the response arrives; the deadline (30 s from the start) stays.
+    c.handle_input(at(20_000), &response[..response.len() / 2]);
+    assert_eq!(events(&mut c), []);
+    nothing_before(&mut c, 31_000);
+    c.handle_timeout(at(31_000));
+    assert_eq!(events(&mut c), [Event::Error(Error::Timeout(Timer::Handshake))]);
+    assert_eq!(c.pending_transmit(), 0, "a client has nothing to send on a handshake timeout");
+    over(&mut c);
+    // The rest of the response changes nothing now.
+    c.handle_input(at(31_001), &response[response.len() / 2..]);
+    assert_eq!(events(&mut c), []);
+    assert_eq!(c.state(), State::Closed);
+}
+
+#[test]
+fn handshake_timeout_fires_late_too() {
+    let mut c = client(Instant::ZERO, rfc6455(Timeouts::default()));
+    let _ = take(&mut c);
+    assert_eq!(c.poll_timeout(), Some(at(30_000)));
+    c.handle_timeout(at(95_000));
+    assert_eq!(events(&mut c), [Event::Error(Error::Timeout(Timer::Handshake))]);
+    over(&mut c);
+}
+
+#[test]
+fn server_handshake_timeout_while_reading_the_request() {
+    let mut c = client(Instant::ZERO, rfc6455(Timeouts::default()));
+    let request = take(&mut c);
+    let mut s = Connection::server(Instant::ZERO, Config::default());
+    s.handle_input(at(10_000), &request[..request.len() - 3]);
+    assert_eq!(events(&mut s), []);
+    nothing_before(&mut s, 30_000);
+    s.handle_timeout(at(30_000));
+    assert_eq!(events(&mut s), [Event::Error(Error::Timeout(Timer::Handshake))]);
+    // What the code does: a server timed out in the handshake answers
+    // nothing (`Error::http_status` is `None` for timeouts), not 408.
+    assert_eq!(take(&mut s), b"", "a timed-out server handshake sends no HTTP response");
+    assert_eq!(s.response(), None);
+    over(&mut s);
+    s.handle_input(at(30_001), &request[request.len() - 3..]);
+    assert_eq!(events(&mut s), []);
+    assert_eq!(s.accept(Accept::default()), Err(Error::Misuse(Misuse::NoPendingRequest)));
+}
+
+#[test]
+fn server_handshake_timeout_while_the_application_decides() {
+    let mut c = client(Instant::ZERO, rfc6455(Timeouts::default()));
+    let mut s = Connection::server(Instant::ZERO, Config::default());
+    pump(at(5_000), &mut c, &mut s);
+    assert_eq!(events(&mut s), [Event::Request(RequestKind::WebSocket(Protocol::Rfc6455))]);
+    nothing_before(&mut s, 30_000);
+    s.handle_timeout(at(30_000));
+    assert_eq!(events(&mut s), [Event::Error(Error::Timeout(Timer::Handshake))]);
+    assert_eq!(take(&mut s), b"", "a timed-out server handshake sends no HTTP response");
+    over(&mut s);
+    assert_eq!(s.accept(Accept::default()), Err(Error::Misuse(Misuse::NoPendingRequest)));
+}
+
+#[test]
+fn draft76_server_handshake_timeout_while_waiting_for_key3() {
+    let d76 = config(Protocol::Draft76(Framing::Old), Timeouts::default());
+    let mut c = client(Instant::ZERO, d76);
+    let request = take(&mut c);
+    let mut s = Connection::server(Instant::ZERO, Config::default());
+    // The head and 5 of key3's 8 bytes.
+    s.handle_input(at(1_000), &request[..request.len() - 3]);
+    assert_eq!(events(&mut s), []);
+    nothing_before(&mut s, 30_000);
+    s.handle_timeout(at(30_000));
+    assert_eq!(events(&mut s), [Event::Error(Error::Timeout(Timer::Handshake))]);
+    assert_eq!(take(&mut s), b"");
+    over(&mut s);
+}
+
+#[test]
+fn draft76_client_handshake_timeout() {
+    let d76 = config(Protocol::Draft76(Framing::New), Timeouts { handshake: secs(2), ..Timeouts::default() });
+    let mut c = client(at(500), d76);
+    let _ = take(&mut c);
+    nothing_before(&mut c, 2_500);
+    c.handle_timeout(at(2_500));
+    assert_eq!(events(&mut c), [Event::Error(Error::Timeout(Timer::Handshake))]);
+    over(&mut c);
+}
+
+#[test]
+fn handshake_timer_is_disarmed_once_open() {
+    for protocol in [Protocol::Rfc6455, Protocol::Draft76(Framing::Old)] {
+        let (mut c, mut s) = open_pair(at(29_000), config(protocol, Timeouts::default()), Config::default());
+        // Only the handshake and close timers are on by default.
+        assert_eq!(c.poll_timeout(), None, "{protocol:?}");
+        assert_eq!(s.poll_timeout(), None, "{protocol:?}");
+        c.handle_timeout(at(1_000_000));
+        s.handle_timeout(at(1_000_000));
+        assert_eq!((events(&mut c), events(&mut s)), (vec![], vec![]));
+        assert_eq!((c.state(), s.state()), (State::Open, State::Open));
+        assert_eq!((c.pending_transmit(), s.pending_transmit()), (0, 0));
+    }
+}
+
+#[test]
+fn no_timers_at_all() {
+    let none =
+        Timeouts { handshake: None, close: None, idle: None, keepalive: None, keepalive_timeout: None };
+    let mut c = client(Instant::ZERO, rfc6455(none));
+    let mut s = Connection::server(Instant::ZERO, Config { timeouts: none, ..Config::default() });
+    assert_eq!((c.poll_timeout(), s.poll_timeout()), (None, None));
+    c.handle_timeout(at(u64::MAX));
+    s.handle_timeout(at(u64::MAX));
+    assert_eq!((events(&mut c), events(&mut s)), (vec![], vec![]));
+    assert_eq!((c.state(), s.state()), (State::Handshaking, State::Handshaking));
+}
+
+// ---------------------------------------------------------------------------
+// Close.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn close_timeout_when_the_peer_never_answers() {
+    for protocol in [Protocol::Rfc6455, Protocol::Draft76(Framing::Old), Protocol::Draft76(Framing::New)] {
+        for closer_is_client in [true, false] {
+            let server_config = Config {
+                framing: match protocol {
+                    Protocol::Draft76(framing) => framing,
+                    Protocol::Rfc6455 => Framing::Old,
+                },
+                ..Config::default()
+            };
+            let (mut c, mut s) =
+                open_pair(Instant::ZERO, config(protocol, Timeouts::default()), server_config);
+            let (closer, peer) = if closer_is_client { (&mut c, &mut s) } else { (&mut s, &mut c) };
+            let (code, reason) = match protocol {
+                Protocol::Rfc6455 => (Some(1000), "bye"),
+                Protocol::Draft76(_) => (None, ""),
+            };
+            closer.close(at(1_000), code, reason).unwrap();
+            assert_eq!(closer.state(), State::Closing);
+            let close_frame = take(closer);
+            assert!(!close_frame.is_empty());
+            // The peer keeps talking but never closes: messages still
+            // arrive, and the deadline does not move.
+            peer.send_text("still here").unwrap();
+            pump(at(3_000), peer, closer);
+            assert_eq!(events(closer), [Event::Text("still here".into())]);
+            nothing_before(closer, 6_000);
+            closer.handle_timeout(at(6_000));
+            let context = format!("{protocol:?}, client closes: {closer_is_client}");
+            assert_eq!(events(closer), [Event::Error(Error::Timeout(Timer::Close))], "{context}");
+            assert_eq!(take(closer), b"", "{context}: no second close frame");
+            over(closer);
+        }
+    }
+}
+
+#[test]
+fn close_answered_in_time_disarms_the_timer() {
+    let (mut c, mut s) = open_pair(Instant::ZERO, rfc6455(Timeouts::default()), Config::default());
+    s.close(at(100), Some(4000), "later").unwrap();
+    assert_eq!(s.poll_timeout(), Some(at(5_100)));
+    pump(at(200), &mut s, &mut c);
+    assert_eq!(events(&mut c), [Event::Close(Close { code: Some(4000), reason: "later".into() })]);
+    assert_eq!(c.poll_timeout(), None);
+    pump(at(5_099), &mut c, &mut s);
+    assert_eq!(events(&mut s), [Event::Close(Close { code: Some(4000), reason: String::new() })]);
+    over(&mut s);
+    over(&mut c);
+}
+
+#[test]
+fn close_timeout_custom_and_disabled() {
+    let t = Timeouts { close: Some(Duration::from_millis(250)), ..Timeouts::default() };
+    let (mut c, _s) = open_pair(Instant::ZERO, rfc6455(t), Config::default());
+    c.close(at(10), None, "").unwrap();
+    assert_eq!(take(&mut c)[..2], [0x88, 0x80], "an empty masked close frame");
+    nothing_before(&mut c, 260);
+    c.handle_timeout(at(260));
+    assert_eq!(events(&mut c), [Event::Error(Error::Timeout(Timer::Close))]);
+
+    let t = Timeouts { close: None, ..Timeouts::default() };
+    let (mut c, _s) = open_pair(Instant::ZERO, rfc6455(t), Config::default());
+    c.close(at(10), None, "").unwrap();
+    assert_eq!(c.poll_timeout(), None);
+    c.handle_timeout(at(u64::MAX));
+    assert_eq!(events(&mut c), []);
+    assert_eq!(c.state(), State::Closing);
+}
+
+// ---------------------------------------------------------------------------
+// Idle.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn idle_timeout_resets_on_every_input() {
+    let t = Timeouts { idle: secs(60), ..Timeouts::default() };
+    for protocol in [Protocol::Rfc6455, Protocol::Draft76(Framing::Old)] {
+        let (mut c, mut s) =
+            open_pair(Instant::ZERO, config(protocol, t), Config { timeouts: t, ..Config::default() });
+        assert_eq!(s.poll_timeout(), Some(at(60_000)));
+        assert_eq!(c.poll_timeout(), Some(at(60_000)));
+        c.send_text("a message in two reads").unwrap();
+        let wire = take(&mut c);
+        // One byte is input.
+        s.handle_input(at(50_000), &wire[..1]);
+        assert_eq!(events(&mut s), []);
+        assert_eq!(s.poll_timeout(), Some(at(110_000)));
+        s.handle_input(at(100_000), &wire[1..]);
+        assert_eq!(events(&mut s), [Event::Text("a message in two reads".into())]);
+        nothing_before(&mut s, 160_000);
+        // Sending is not input: the deadline stays.
+        s.send_text("reply").unwrap();
+        let _ = take(&mut s);
+        assert_eq!(s.poll_timeout(), Some(at(160_000)));
+        s.handle_timeout(at(160_000));
+        assert_eq!(events(&mut s), [Event::Error(Error::Timeout(Timer::Idle))], "{protocol:?}");
+        // What the code does: no close frame on a timeout.
+        assert_eq!(take(&mut s), b"", "{protocol:?}: nothing sent on an idle timeout");
+        over(&mut s);
+        // The client, which heard nothing since the handshake, times out at 60 s.
+        nothing_before(&mut c, 60_000);
+        c.handle_timeout(at(60_000));
+        assert_eq!(events(&mut c), [Event::Error(Error::Timeout(Timer::Idle))]);
+        over(&mut c);
+    }
+}
+
+#[test]
+fn idle_timeout_reset_by_pings_and_pongs() {
+    let t = Timeouts { idle: secs(10), ..Timeouts::default() };
+    let (mut c, mut s) = open_pair(Instant::ZERO, rfc6455(t), Config { timeouts: t, ..Config::default() });
+    c.send_ping(b"x").unwrap();
+    pump(at(9_000), &mut c, &mut s);
+    assert_eq!(events(&mut s), [Event::Ping(b"x".to_vec())]);
+    assert_eq!(s.poll_timeout(), Some(at(19_000)));
+    pump(at(9_500), &mut s, &mut c);
+    assert_eq!(events(&mut c), [Event::Pong(b"x".to_vec())]);
+    assert_eq!(c.poll_timeout(), Some(at(19_500)));
+}
+
+#[test]
+fn handshake_deadline_before_the_idle_one() {
+    let t = Timeouts { idle: secs(60), ..Timeouts::default() };
+    let mut c = client(Instant::ZERO, rfc6455(t));
+    let _ = take(&mut c);
+    nothing_before(&mut c, 30_000);
+    c.handle_timeout(at(30_000));
+    assert_eq!(events(&mut c), [Event::Error(Error::Timeout(Timer::Handshake))]);
+    over(&mut c);
+}
+
+/// `Timeouts::idle`: "Fail the connection when nothing at all arrives for
+/// this long." A connection that sent its close to a peer gone silent must
+/// not wait forever when the close timer is off (or longer than idle).
+#[test]
+fn idle_timeout_applies_while_closing() {
+    for close in [None, secs(600)] {
+        let t = Timeouts { idle: secs(60), close, ..Timeouts::default() };
+        let (_c, mut s) = open_pair(Instant::ZERO, rfc6455(t), Config { timeouts: t, ..Config::default() });
+        s.close(at(1_000), Some(1001), "").unwrap();
+        let _ = take(&mut s);
+        assert_eq!(s.state(), State::Closing);
+        assert_eq!(
+            s.poll_timeout(),
+            Some(at(60_000)),
+            "close timer {close:?}: the idle deadline still stands"
+        );
+        s.handle_timeout(at(60_000));
+        assert_eq!(events(&mut s), [Event::Error(Error::Timeout(Timer::Idle))], "close timer {close:?}");
+        over(&mut s);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Keepalive.
+// ---------------------------------------------------------------------------
+
+fn keepalive(timeout: Option<Duration>) -> Timeouts {
+    Timeouts { keepalive: secs(10), keepalive_timeout: timeout, ..Timeouts::default() }
+}
+
+#[test]
+fn server_keepalive_ping_answered_then_unanswered() {
+    let t = keepalive(secs(5));
+    let (mut c, mut s) =
+        open_pair(Instant::ZERO, rfc6455(Timeouts::default()), Config { timeouts: t, ..Config::default() });
+    nothing_before(&mut s, 10_000);
+    s.handle_timeout(at(10_000));
+    assert_eq!(events(&mut s), [], "a keepalive ping is no event");
+    assert_eq!(take(&mut s), [0x89, 0x00], "an empty unmasked ping");
+    assert_eq!(s.state(), State::Open);
+    assert_eq!(s.poll_timeout(), Some(at(15_000)), "the answer is due 5 s later");
+    // The client answers (automatically) 2 s later.
+    s.handle_input(at(10_000), &[]);
+    assert_eq!(s.poll_timeout(), Some(at(15_000)), "empty input is no input");
+    c.handle_input(at(11_000), &[0x89, 0x00]);
+    assert_eq!(events(&mut c), [Event::Ping(vec![])]);
+    pump(at(12_000), &mut c, &mut s);
+    assert_eq!(events(&mut s), [Event::Pong(vec![])]);
+    // The failure is cancelled and the next ping is due 10 s after the pong.
+    assert_eq!(s.poll_timeout(), Some(at(22_000)));
+    s.handle_timeout(at(15_000));
+    assert_eq!((events(&mut s), take(&mut s)), (vec![], vec![]));
+    nothing_before(&mut s, 22_000);
+    s.handle_timeout(at(22_000));
+    assert_eq!(take(&mut s), [0x89, 0x00]);
+    // This time nothing comes back.
+    nothing_before(&mut s, 27_000);
+    s.handle_timeout(at(27_000));
+    assert_eq!(events(&mut s), [Event::Error(Error::Timeout(Timer::Keepalive))]);
+    assert_eq!(take(&mut s), b"", "what the code does: no close frame on a keepalive timeout");
+    over(&mut s);
+}
+
+#[test]
+fn any_input_cancels_the_keepalive_failure() {
+    let t = keepalive(secs(5));
+    let (mut c, mut s) =
+        open_pair(Instant::ZERO, rfc6455(Timeouts::default()), Config { timeouts: t, ..Config::default() });
+    s.handle_timeout(at(10_000));
+    assert_eq!(take(&mut s), [0x89, 0x00]);
+    // Not the pong: a text message (the ping is never delivered).
+    c.send_text("hi").unwrap();
+    pump(at(14_999), &mut c, &mut s);
+    assert_eq!(events(&mut s), [Event::Text("hi".into())]);
+    assert_eq!(s.poll_timeout(), Some(at(24_999)));
+    s.handle_timeout(at(15_000));
+    assert_eq!((events(&mut s), take(&mut s)), (vec![], vec![]));
+    assert_eq!(s.state(), State::Open);
+}
+
+#[test]
+fn input_resets_the_keepalive_ping() {
+    let t = keepalive(secs(5));
+    let (mut c, mut s) =
+        open_pair(Instant::ZERO, rfc6455(Timeouts::default()), Config { timeouts: t, ..Config::default() });
+    c.send_text("one").unwrap();
+    pump(at(8_000), &mut c, &mut s);
+    let _ = events(&mut s);
+    nothing_before(&mut s, 18_000);
+    s.handle_timeout(at(18_000));
+    assert_eq!(take(&mut s), [0x89, 0x00]);
+}
+
+#[test]
+fn client_keepalive_ping_is_masked() {
+    let t = keepalive(secs(5));
+    let (mut c, mut s) = open_pair(at(1_000), rfc6455(t), Config::default());
+    nothing_before(&mut c, 11_000);
+    c.handle_timeout(at(11_000));
+    assert_eq!(events(&mut c), []);
+    let ping = take(&mut c);
+    assert_eq!(ping.len(), 6, "header, mask bit with length 0, 4-byte key: {ping:02x?}");
+    assert_eq!(&ping[..2], [0x89, 0x80]);
+    s.handle_input(at(11_500), &ping);
+    assert_eq!(events(&mut s), [Event::Ping(vec![])]);
+    assert_eq!(c.poll_timeout(), Some(at(16_000)));
+    pump(at(12_000), &mut s, &mut c);
+    assert_eq!(events(&mut c), [Event::Pong(vec![])]);
+    assert_eq!(c.poll_timeout(), Some(at(22_000)));
+    // Unanswered this time.
+    c.handle_timeout(at(22_000));
+    assert_eq!(take(&mut c)[..2], [0x89, 0x80]);
+    nothing_before(&mut c, 27_000);
+    c.handle_timeout(at(27_100));
+    assert_eq!(events(&mut c), [Event::Error(Error::Timeout(Timer::Keepalive))]);
+    over(&mut c);
+}
+
+#[test]
+fn keepalive_without_answer_deadline_keeps_pinging() {
+    let t = keepalive(None);
+    let (_c, mut s) =
+        open_pair(Instant::ZERO, rfc6455(Timeouts::default()), Config { timeouts: t, ..Config::default() });
+    for n in 1..=5u64 {
+        nothing_before(&mut s, n * 10_000);
+        s.handle_timeout(at(n * 10_000));
+        assert_eq!(take(&mut s), [0x89, 0x00], "ping {n}");
+        assert_eq!(events(&mut s), []);
+        assert_eq!(s.state(), State::Open);
+    }
+}
+
+#[test]
+fn keepalive_and_idle_together() {
+    // The idle deadline comes before the keepalive answer deadline.
+    let t = Timeouts { idle: secs(12), ..keepalive(secs(5)) };
+    let (_c, mut s) =
+        open_pair(Instant::ZERO, rfc6455(Timeouts::default()), Config { timeouts: t, ..Config::default() });
+    s.handle_timeout(at(10_000));
+    assert_eq!(take(&mut s), [0x89, 0x00]);
+    nothing_before(&mut s, 12_000);
+    s.handle_timeout(at(12_000));
+    assert_eq!(events(&mut s), [Event::Error(Error::Timeout(Timer::Idle))]);
+    over(&mut s);
+}
+
+#[test]
+fn keepalive_never_fires_on_draft76() {
+    for framing in [Framing::Old, Framing::New] {
+        let t = keepalive(secs(5));
+        let (mut c, mut s) = open_pair(
+            Instant::ZERO,
+            config(Protocol::Draft76(framing), t),
+            Config { timeouts: t, framing, ..Config::default() },
+        );
+        assert_eq!((c.poll_timeout(), s.poll_timeout()), (None, None), "{framing:?}");
+        for now in [10_000, 15_000, 1_000_000] {
+            c.handle_timeout(at(now));
+            s.handle_timeout(at(now));
+        }
+        assert_eq!((events(&mut c), events(&mut s)), (vec![], vec![]));
+        assert_eq!((take(&mut c), take(&mut s)), (vec![], vec![]), "{framing:?}: no ping bytes");
+        assert_eq!((c.state(), s.state()), (State::Open, State::Open));
+        // With an idle timeout too, only that one is armed.
+        let t = Timeouts { idle: secs(60), ..t };
+        let (mut c, _s) = open_pair(
+            Instant::ZERO,
+            config(Protocol::Draft76(framing), t),
+            Config { timeouts: t, framing, ..Config::default() },
+        );
+        nothing_before(&mut c, 60_000);
+        c.handle_timeout(at(60_000));
+        assert_eq!(events(&mut c), [Event::Error(Error::Timeout(Timer::Idle))]);
+        assert_eq!(take(&mut c), b"", "{framing:?}: no ping, no close");
+        over(&mut c);
+    }
+}
+
+#[test]
+fn keepalive_is_not_armed_while_closing() {
+    let t = keepalive(secs(5));
+    let (_c, mut s) =
+        open_pair(Instant::ZERO, rfc6455(Timeouts::default()), Config { timeouts: t, ..Config::default() });
+    s.close(at(9_000), Some(1000), "").unwrap();
+    let _ = take(&mut s);
+    assert_eq!(s.poll_timeout(), Some(at(14_000)), "only the close deadline");
+    s.handle_timeout(at(10_000));
+    assert_eq!((events(&mut s), take(&mut s)), (vec![], vec![]));
+}
+
+// ---------------------------------------------------------------------------
+// Closed connections wait for nothing.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn poll_timeout_is_none_once_closed() {
+    let t = Timeouts { idle: secs(60), ..keepalive(secs(5)) };
+    // A clean close.
+    let (mut c, mut s) = open_pair(Instant::ZERO, rfc6455(t), Config { timeouts: t, ..Config::default() });
+    c.close(at(1_000), Some(1000), "").unwrap();
+    pump(at(1_000), &mut c, &mut s);
+    pump(at(1_000), &mut s, &mut c);
+    assert_eq!(events(&mut s), [Event::Close(Close { code: Some(1000), reason: String::new() })]);
+    assert_eq!(events(&mut c), [Event::Close(Close { code: Some(1000), reason: String::new() })]);
+    over(&mut c);
+    over(&mut s);
+    // A protocol error (an unmasked frame to a server).
+    let (_c, mut s) = open_pair(Instant::ZERO, rfc6455(t), Config { timeouts: t, ..Config::default() });
+    s.handle_input(at(1_000), &[0x81, 0x00]);
+    assert!(matches!(events(&mut s).as_slice(), [Event::Error(Error::Protocol(_))]));
+    let _ = take(&mut s);
+    over(&mut s);
+    // End of stream.
+    let (mut c, _s) = open_pair(Instant::ZERO, rfc6455(t), Config { timeouts: t, ..Config::default() });
+    c.handle_eof();
+    assert!(matches!(events(&mut c).as_slice(), [Event::Error(Error::UnexpectedEof(_))]));
+    over(&mut c);
+    // A refused handshake.
+    let mut s = Connection::server(Instant::ZERO, Config { timeouts: t, ..Config::default() });
+    s.handle_input(at(1), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(events(&mut s), [Event::Request(RequestKind::Http)]);
+    s.respond(hybi_core::HttpResponse::text(404, "no")).unwrap();
+    let _ = take(&mut s);
+    over(&mut s);
+}

@@ -1,0 +1,325 @@
+//! The `hybi` command: `hybi serve` (an echo server or, with `--broadcast`,
+//! a chat room) and `hybi connect URL` (lines from stdin out, messages to
+//! stdout, like wscat).
+
+use std::collections::HashMap;
+use std::io::{self, BufRead, Write};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use hybi::{
+    connect_with, serve, ConnectOptions, Connection, DeflateConfig, Framing, Header, Message, Protocol,
+    ProtocolSet, ServeOptions,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "hybi",
+    version,
+    about = "WebSocket server and client: draft-76 ('old' and 'new' framing) and RFC 6455"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve WebSocket connections: echo every message back, or with
+    /// --broadcast send it to every open connection. Logs connections to
+    /// stderr, starting with `listening on ADDR`.
+    Serve(ServeArgs),
+    /// Connect to a WebSocket server: each line of stdin is sent as a text
+    /// message, each message received is printed as a line. At the end of
+    /// stdin, closes and exits 0 on a clean close.
+    Connect(ConnectArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Port to listen on (0: any free port; see the `listening on` line).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// A chat room: every message goes to every open connection.
+    #[arg(long)]
+    broadcast: bool,
+    /// Protocols to accept (each request says which it speaks).
+    #[arg(long, value_enum, default_value_t = ServeProtocol::Any)]
+    protocol: ServeProtocol,
+    /// Draft-76 framing (the request cannot say which).
+    #[arg(long, value_enum, default_value_t = FramingArg::Old)]
+    framing: FramingArg,
+    /// TLS certificate chain (PEM); serves wss:// with --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Accept RFC 6455 permessage-deflate.
+    #[arg(long)]
+    deflate: bool,
+}
+
+#[derive(clap::Args)]
+struct ConnectArgs {
+    /// ws:// or wss:// URL.
+    url: String,
+    /// Extra request header, `Name: value` (repeatable).
+    #[arg(short = 'H', long = "header")]
+    headers: Vec<String>,
+    /// Protocol to speak.
+    #[arg(long, value_enum, default_value_t = ClientProtocol::Rfc6455)]
+    protocol: ClientProtocol,
+    /// Draft-76 framing.
+    #[arg(long, value_enum, default_value_t = FramingArg::Old)]
+    framing: FramingArg,
+    /// Subprotocol to offer (repeatable; draft-76 takes one).
+    #[arg(long)]
+    subprotocol: Vec<String>,
+    /// Offer RFC 6455 permessage-deflate.
+    #[arg(long)]
+    deflate: bool,
+    /// Extra root certificates (PEM) to trust for wss://.
+    #[arg(long)]
+    ca: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ServeProtocol {
+    Any,
+    Draft76,
+    Rfc6455,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ClientProtocol {
+    Draft76,
+    Rfc6455,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FramingArg {
+    Old,
+    New,
+}
+
+impl From<FramingArg> for Framing {
+    fn from(framing: FramingArg) -> Self {
+        match framing {
+            FramingArg::Old => Framing::Old,
+            FramingArg::New => Framing::New,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => run_serve(args),
+        Command::Connect(args) => run_connect(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("hybi: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn describe(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Draft76(Framing::Old) => "draft-76 'old'",
+        Protocol::Draft76(Framing::New) => "draft-76 'new'",
+        Protocol::Rfc6455 => "RFC 6455",
+    }
+}
+
+/// The open connections of a chat room.
+#[derive(Default)]
+struct Room {
+    next: AtomicU64,
+    members: Mutex<HashMap<u64, Connection>>,
+}
+
+impl Room {
+    fn broadcast(&self, message: &Message) {
+        let members: Vec<Connection> = self.members.lock().unwrap().values().cloned().collect();
+        for member in members {
+            // Draft-76 members cannot take binary messages; skip them.
+            let _ = member.send(message);
+        }
+    }
+}
+
+#[cfg_attr(not(feature = "tls"), allow(unused_mut))]
+fn run_serve(args: ServeArgs) -> Result<ExitCode, String> {
+    let mut options = ServeOptions {
+        port: args.port,
+        listen_ip: Some(args.host),
+        framing: args.framing.into(),
+        protocols: match args.protocol {
+            ServeProtocol::Any => ProtocolSet::default(),
+            ServeProtocol::Draft76 => ProtocolSet { draft76: true, rfc6455: false },
+            ServeProtocol::Rfc6455 => ProtocolSet { draft76: false, rfc6455: true },
+        },
+        deflate: args.deflate.then(DeflateConfig::default),
+        max_waiting: 128,
+        on_error: Some(Box::new(|peer, error| eprintln!("{peer} failed: {error}"))),
+        ..ServeOptions::default()
+    };
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        #[cfg(feature = "tls")]
+        {
+            let read =
+                |path: &PathBuf| std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()));
+            let tls = hybi::ServerTls::from_pem(&read(cert)?, &read(key)?).map_err(|e| e.to_string())?;
+            options.tls = Some(tls);
+        }
+        #[cfg(not(feature = "tls"))]
+        return Err(format!(
+            "cannot serve {} and {}: built without the `tls` feature",
+            cert.display(),
+            key.display()
+        ));
+    }
+    let room = Arc::new(Room::default());
+    let broadcast = args.broadcast;
+    let handler = move |conn: Connection, ()| {
+        let peer = conn.peer_addr();
+        let id = room.next.fetch_add(1, Ordering::Relaxed);
+        if broadcast {
+            room.members.lock().unwrap().insert(id, conn.clone());
+        }
+        eprintln!("{peer} open: {} ({})", describe(conn.protocol()), conn.request_line());
+        let outcome = loop {
+            match conn.recv() {
+                Ok(Some(message)) if broadcast => room.broadcast(&message),
+                Ok(Some(message)) => match conn.send(&message) {
+                    // The peer's close came with this message: its end
+                    // follows.
+                    Err(e) if e.kind() == hybi::ErrorKind::Closed => {}
+                    Err(e) => break Err(e),
+                    Ok(()) => {}
+                },
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        room.members.lock().unwrap().remove(&id);
+        match outcome {
+            Ok(()) => match conn.close_status().and_then(|c| c.code) {
+                Some(code) => eprintln!("{peer} closed: code {code}"),
+                None => eprintln!("{peer} closed"),
+            },
+            Err(e) => eprintln!("{peer} failed: {e}"),
+        }
+    };
+    let server = serve(handler, options).map_err(|e| e.to_string())?;
+    let scheme = if args.tls_cert.is_some() { "wss" } else { "ws" };
+    eprintln!("listening on {} ({scheme}://{}/)", server.local_addr(), server.local_addr());
+    loop {
+        std::thread::park();
+    }
+}
+
+fn run_connect(args: ConnectArgs) -> Result<ExitCode, String> {
+    let mut options = ConnectOptions {
+        protocol: match args.protocol {
+            ClientProtocol::Draft76 => Protocol::Draft76(args.framing.into()),
+            ClientProtocol::Rfc6455 => Protocol::Rfc6455,
+        },
+        subprotocols: args.subprotocol,
+        deflate: args.deflate.then(DeflateConfig::default),
+        ..ConnectOptions::default()
+    };
+    for header in &args.headers {
+        let (name, value) =
+            header.split_once(':').ok_or_else(|| format!("header {header:?} is not `Name: value`"))?;
+        options.headers.push(Header::new(name.trim(), value.trim_start()));
+    }
+    if let Some(ca) = &args.ca {
+        #[cfg(feature = "tls")]
+        {
+            options.extra_roots_pem =
+                std::fs::read(ca).map_err(|e| format!("reading {}: {e}", ca.display()))?;
+        }
+        #[cfg(not(feature = "tls"))]
+        return Err(format!("cannot use {}: built without the `tls` feature", ca.display()));
+    }
+    let conn =
+        connect_with(&args.url, options).map_err(|e| format!("cannot connect to {}: {e}", args.url))?;
+    eprintln!("connected to {} ({})", args.url, describe(conn.protocol()));
+
+    let closing = Arc::new(AtomicBool::new(false));
+    let receiver = {
+        let conn = conn.clone();
+        let closing = Arc::clone(&closing);
+        std::thread::spawn(move || {
+            let outcome = print_messages(&conn);
+            if !closing.load(Ordering::SeqCst) {
+                // The server ended it while we still read stdin.
+                std::process::exit(report(&conn, &outcome));
+            }
+            outcome
+        })
+    };
+
+    let stdin = io::stdin();
+    for line in stdin.lock().split(b'\n') {
+        let Ok(mut line) = line else { break };
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        if conn.send_text(&String::from_utf8_lossy(&line)).is_err() {
+            // The receiving side reports why.
+            break;
+        }
+    }
+    closing.store(true, Ordering::SeqCst);
+    let closed = conn.close();
+    let outcome = receiver.join().unwrap_or_else(|_| Err("receiving thread panicked".into()));
+    let outcome = outcome.and(closed.map_err(|e| e.to_string()));
+    Ok(ExitCode::from(u8::try_from(report(&conn, &outcome)).unwrap_or(1)))
+}
+
+/// Prints every message as a line until the connection ends.
+fn print_messages(conn: &Connection) -> Result<(), String> {
+    let stdout = io::stdout();
+    loop {
+        match conn.recv() {
+            Ok(Some(message)) => {
+                let mut out = stdout.lock();
+                let _ = out.write_all(message.as_bytes());
+                let _ = out.write_all(b"\n");
+                let _ = out.flush();
+            }
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// Says how the connection ended; the exit code.
+fn report(conn: &Connection, outcome: &Result<(), String>) -> i32 {
+    let _ = io::stdout().flush();
+    match outcome {
+        Ok(()) => {
+            if let Some(code) = conn.close_status().and_then(|c| c.code) {
+                eprintln!("closed: code {code}");
+            }
+            0
+        }
+        Err(reason) => {
+            eprintln!("hybi: connection failed: {reason}");
+            1
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! The client (the seed's `ws-connect`): URL to socket (directly or through
+//! a CONNECT proxy), TLS for `wss://`, then the core's opening handshake.
+
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use hybi_core::{
+    ClientRequest, Config, DeflateConfig, Event, Header, InvalidUtf8, Limits, Protocol, Target, Timeouts,
+};
+use url::{Host, Url};
+
+use crate::clock::Clock;
+use crate::conn::{Connection, Shared};
+use crate::entropy::OsEntropy;
+use crate::error::{Error, ErrorKind};
+use crate::proxy::{self, Proxy};
+use crate::transport;
+
+/// How a client connects: everything [`connect_with`] takes besides the URL.
+///
+/// Build it from the default, which speaks the seed's protocol (draft-76
+/// with 'old' framing):
+///
+/// ```
+/// use hybi::{ConnectOptions, Protocol};
+/// let options = ConnectOptions {
+///     protocol: Protocol::Rfc6455,
+///     subprotocols: vec!["chat".into()],
+///     ..ConnectOptions::default()
+/// }
+/// .header("Origin", "http://example.com");
+/// # let _ = options;
+/// ```
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    /// The protocol to speak. Default draft-76 'old', as the seed.
+    pub protocol: Protocol,
+    /// Headers added to the opening request (`Origin`, `Cookie`, ...).
+    pub headers: Vec<Header>,
+    /// Subprotocols to offer, most preferred first (draft-76: at most one).
+    pub subprotocols: Vec<String>,
+    /// RFC 6455: offer permessage-deflate with these parameters. Default
+    /// none.
+    pub deflate: Option<DeflateConfig>,
+    /// Size limits on what the server may send.
+    pub limits: Limits,
+    /// The core's handshake, close, idle and keepalive deadlines.
+    pub timeouts: Timeouts,
+    /// Draft-76 text that is not UTF-8: fail (default) or replace.
+    pub invalid_utf8: InvalidUtf8,
+    /// How long a TCP connect (to the server or the proxy) may take.
+    /// Default 30 s.
+    pub connect_timeout: Option<Duration>,
+    /// See [`Connection::set_read_timeout`]. Default none.
+    pub read_timeout: Option<Duration>,
+    /// See [`Connection::set_write_timeout`]. Default none.
+    pub write_timeout: Option<Duration>,
+    /// Which HTTP CONNECT proxy to go through. Default: the environment's.
+    pub proxy: Proxy,
+    /// Root certificates (PEM) trusted for `wss://` besides webpki-roots.
+    #[cfg(feature = "tls")]
+    pub extra_roots_pem: Vec<u8>,
+    /// A complete rustls configuration for `wss://`, replacing the one built
+    /// from webpki-roots and `extra_roots_pem`.
+    #[cfg(feature = "tls")]
+    pub tls_config: Option<std::sync::Arc<rustls::ClientConfig>>,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            protocol: Protocol::default(),
+            headers: Vec::new(),
+            subprotocols: Vec::new(),
+            deflate: None,
+            limits: Limits::default(),
+            timeouts: Timeouts::default(),
+            invalid_utf8: InvalidUtf8::default(),
+            connect_timeout: Some(Duration::from_secs(30)),
+            read_timeout: None,
+            write_timeout: None,
+            proxy: Proxy::default(),
+            #[cfg(feature = "tls")]
+            extra_roots_pem: Vec::new(),
+            #[cfg(feature = "tls")]
+            tls_config: None,
+        }
+    }
+}
+
+impl ConnectOptions {
+    /// The defaults; see each field.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a header to the opening request.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push(Header::new(name, value));
+        self
+    }
+}
+
+/// Connects to a `ws://` or `wss://` URL with extra request headers and
+/// the seed's protocol, draft-76 with 'old' framing (the seed's
+/// `ws-connect`). For RFC 6455, subprotocols and the rest, use
+/// [`connect_with`].
+///
+/// ```no_run
+/// let conn = hybi::connect("ws://localhost:8080/echo", &[("Origin", "http://localhost")])?;
+/// conn.send_text("hello")?;
+/// println!("{:?}", conn.recv()?);
+/// conn.close()?;
+/// # Ok::<(), hybi::Error>(())
+/// ```
+pub fn connect(url: &str, headers: &[(&str, &str)]) -> Result<Connection, Error> {
+    let headers = headers.iter().map(|(name, value)| Header::new(*name, *value)).collect();
+    connect_with(url, ConnectOptions { headers, ..ConnectOptions::default() })
+}
+
+/// Where a URL points, in the forms the socket, TLS and the core need.
+#[derive(Debug)]
+struct Endpoint {
+    target: Target,
+    /// Host without IPv6 brackets (for TLS and `NO_PROXY`).
+    bare_host: String,
+    port: u16,
+    /// `host:port` with IPv6 in brackets (for CONNECT).
+    authority: String,
+}
+
+fn endpoint(raw: &str) -> Result<Endpoint, Error> {
+    let url = Url::parse(raw).map_err(|e| Error::invalid_url(raw, e))?;
+    let secure = match url.scheme() {
+        "ws" => false,
+        "wss" => true,
+        other => return Err(Error::invalid_url(raw, format!("scheme {other:?} is not ws or wss"))),
+    };
+    if url.fragment().is_some() {
+        // RFC 6455 §3: fragment identifiers are meaningless in these URLs.
+        return Err(Error::invalid_url(raw, "WebSocket URLs have no #fragment"));
+    }
+    let (host, bare_host) = match url.host() {
+        Some(Host::Domain(d)) => (d.to_owned(), d.to_owned()),
+        Some(Host::Ipv4(ip)) => (ip.to_string(), ip.to_string()),
+        Some(Host::Ipv6(ip)) => (format!("[{ip}]"), ip.to_string()),
+        None => return Err(Error::invalid_url(raw, "no host")),
+    };
+    let port = url.port_or_known_default().unwrap_or(if secure { 443 } else { 80 });
+    let mut resource = url.path().to_owned();
+    if let Some(query) = url.query() {
+        resource.push('?');
+        resource.push_str(query);
+    }
+    let authority = format!("{host}:{port}");
+    Ok(Endpoint { target: Target { host, port: url.port(), resource, secure }, bare_host, port, authority })
+}
+
+fn tcp_connect(host: &str, port: u16, timeout: Option<Duration>) -> Result<TcpStream, Error> {
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| {
+            Error::io_as(ErrorKind::Io, std::io::Error::new(e.kind(), format!("resolving {host}: {e}")))
+        })?
+        .collect();
+    let mut last = None;
+    for addr in &addrs {
+        let attempt = match timeout {
+            Some(t) => TcpStream::connect_timeout(addr, t),
+            None => TcpStream::connect(addr),
+        };
+        match attempt {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = Some(std::io::Error::new(e.kind(), format!("connecting to {addr}: {e}"))),
+        }
+    }
+    Err(match last {
+        Some(e) => e.into(),
+        None => Error::new(ErrorKind::Io, format!("no address found for {host}")),
+    })
+}
+
+/// Connects to a `ws://` or `wss://` URL as `options` say, through an HTTP
+/// CONNECT proxy if one applies, and completes the opening handshake.
+///
+/// A server answering with another status than 101 gives an error of kind
+/// [`ErrorKind::HandshakeRefused`] whose [`Error::status`] is that status.
+pub fn connect_with(url: &str, options: ConnectOptions) -> Result<Connection, Error> {
+    let endpoint = endpoint(url)?;
+    let secure = endpoint.target.secure;
+    let proxy = proxy::choose(&options.proxy, secure, &endpoint.bare_host, endpoint.port)?;
+    let stream = match &proxy {
+        Some(proxy_url) => {
+            let host = proxy_url.host_str().unwrap_or_default().trim_matches(|c| c == '[' || c == ']');
+            let port = proxy_url.port_or_known_default().unwrap_or(80);
+            let mut stream = tcp_connect(host, port, options.connect_timeout)
+                .map_err(|e| Error::proxy(format!("cannot reach {host}:{port}: {e}")))?;
+            stream.set_read_timeout(options.timeouts.handshake)?;
+            proxy::tunnel(&mut stream, proxy_url, &endpoint.authority)?;
+            stream
+        }
+        None => tcp_connect(&endpoint.bare_host, endpoint.port, options.connect_timeout)?,
+    };
+    stream.set_nodelay(true)?;
+    let clock = Clock::new();
+    let control = stream.try_clone()?;
+    let halves = if secure { tls_handshake(stream, &endpoint, &options)? } else { transport::plain(stream)? };
+    // The handshake's own timeouts are over: from here the core's deadlines
+    // set the read timeout, and the option the write timeout.
+    control.set_read_timeout(None)?;
+    control.set_write_timeout(options.write_timeout.filter(|t| !t.is_zero()))?;
+
+    let config = Config {
+        protocol: options.protocol,
+        secure,
+        invalid_utf8: options.invalid_utf8,
+        limits: options.limits,
+        timeouts: options.timeouts,
+        deflate: options.deflate,
+        ..Config::default()
+    };
+    let request = ClientRequest {
+        target: endpoint.target,
+        subprotocols: options.subprotocols,
+        headers: options.headers,
+    };
+    let core = hybi_core::Connection::client(clock.now(), config, request, Box::new(OsEntropy::new()))?;
+    let shared = Shared::new(core, clock, halves, control)?;
+    // Sends the request the core queued.
+    shared.command(|_| Ok(()))?;
+    match shared.next_handshake_event()? {
+        Event::Open => {
+            let conn = Connection::from_shared(shared);
+            conn.set_read_timeout(options.read_timeout);
+            Ok(conn)
+        }
+        Event::Error(e) => Err(e.into()),
+        other => Err(Error::new(ErrorKind::Protocol, format!("unexpected handshake event {other:?}"))),
+    }
+}
+
+#[cfg(feature = "tls")]
+fn tls_handshake(
+    stream: TcpStream,
+    endpoint: &Endpoint,
+    options: &ConnectOptions,
+) -> Result<(transport::ReadHalf, transport::WriteHalf), Error> {
+    let config = match &options.tls_config {
+        Some(config) => std::sync::Arc::clone(config),
+        None => crate::tls::client_config(&options.extra_roots_pem)?,
+    };
+    let session = crate::tls::client_session(config, &endpoint.bare_host)?;
+    stream.set_read_timeout(options.timeouts.handshake)?;
+    stream.set_write_timeout(options.timeouts.handshake)?;
+    let halves = transport::tls(stream, session).map_err(|e| {
+        let error = Error::from(e);
+        match error.kind() {
+            ErrorKind::Timeout => error,
+            _ => {
+                Error::io_as(ErrorKind::Tls, std::io::Error::other(format!("TLS handshake failed: {error}")))
+            }
+        }
+    })?;
+    Ok(halves)
+}
+
+#[cfg(not(feature = "tls"))]
+fn tls_handshake(
+    _: TcpStream,
+    _: &Endpoint,
+    _: &ConnectOptions,
+) -> Result<(transport::ReadHalf, transport::WriteHalf), Error> {
+    Err(Error::new(ErrorKind::Tls, "wss:// needs hybi's `tls` feature"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_become_targets() {
+        let e = endpoint("ws://example.com/chat?room=1").unwrap();
+        assert_eq!(
+            e.target,
+            Target { host: "example.com".into(), port: None, resource: "/chat?room=1".into(), secure: false }
+        );
+        assert_eq!((e.port, e.authority.as_str()), (80, "example.com:80"));
+        let e = endpoint("wss://[::1]:8443").unwrap();
+        assert_eq!(e.target.host, "[::1]");
+        assert_eq!(e.target.port, Some(8443));
+        assert_eq!(e.target.resource, "/");
+        assert_eq!(e.bare_host, "::1");
+        assert_eq!(e.authority, "[::1]:8443");
+        let e = endpoint("wss://example.com:443/").unwrap();
+        assert_eq!((e.target.port, e.port), (None, 443));
+    }
+
+    #[test]
+    fn bad_urls_are_invalid_url_errors() {
+        for bad in ["http://example.com/", "ws://", "not a url", "ws://example.com/#frag"] {
+            let e = endpoint(bad).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidUrl, "{bad}");
+            assert!(e.to_string().contains(bad) || bad == "ws://", "{e}");
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! One error type for everything the driver does: what the core reports,
+//! what the socket and TLS report, and what the driver itself checks (URLs,
+//! proxies).
+
+use std::fmt;
+use std::io;
+
+/// What kind of failure an [`Error`] is, for callers that branch on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The socket failed (connection refused or reset, address in use, ...).
+    Io,
+    /// The server answered the opening handshake with an HTTP status other
+    /// than 101 ([`Error::status`] says which), or a server's `conn_headers`
+    /// hook refused the request.
+    HandshakeRefused,
+    /// The peer broke the WebSocket protocol, in the handshake or after it.
+    Protocol,
+    /// The peer went past a configured limit ([`hybi_core::Limits`]).
+    LimitExceeded,
+    /// The TLS layer failed: bad certificate, handshake failure, alert.
+    Tls,
+    /// The connection is closed: nothing more can be sent on it.
+    Closed,
+    /// The transport ended without the protocol's closing handshake (the
+    /// peer vanished, possibly in the middle of a frame).
+    UnexpectedEof,
+    /// A deadline passed: the handshake, close, idle or keepalive timer of
+    /// the core, a read timeout, a write timeout or the connect timeout.
+    Timeout,
+    /// The URL is not a usable `ws://` or `wss://` URL.
+    InvalidUrl,
+    /// The HTTP CONNECT proxy could not be reached or refused the tunnel.
+    Proxy,
+    /// The application asked for something the connection cannot do (a
+    /// binary message or a ping in draft-76, a close code that may not be
+    /// sent, an invalid header); never caused by the peer.
+    Misuse,
+}
+
+/// An error from a connection, a client connect or a server.
+///
+/// [`kind`](Error::kind) says what failed; `Display` says why, naming the
+/// cause. The core's own error (a protocol violation with its close code,
+/// a refused handshake, a timer) is kept whole in [`core`](Error::core).
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+    repr: Repr,
+}
+
+#[derive(Debug)]
+enum Repr {
+    Core(hybi_core::Error),
+    Io(io::Error),
+    Message(String),
+}
+
+impl Error {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The core's error, when the WebSocket layer is what failed.
+    pub fn core(&self) -> Option<&hybi_core::Error> {
+        match &self.repr {
+            Repr::Core(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The I/O error, when the socket (or TLS, reported through it) failed.
+    pub fn io(&self) -> Option<&io::Error> {
+        match &self.repr {
+            Repr::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status of a refused handshake ([`ErrorKind::HandshakeRefused`]).
+    pub fn status(&self) -> Option<u16> {
+        match &self.repr {
+            Repr::Core(hybi_core::Error::Rejected { status }) => Some(*status),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error { kind, repr: Repr::Message(message.into()) }
+    }
+
+    pub(crate) fn closed() -> Self {
+        Error::new(ErrorKind::Closed, "connection is closed")
+    }
+
+    pub(crate) fn invalid_url(url: &str, why: impl fmt::Display) -> Self {
+        Error::new(ErrorKind::InvalidUrl, format!("invalid WebSocket URL {url:?}: {why}"))
+    }
+
+    pub(crate) fn proxy(why: impl fmt::Display) -> Self {
+        Error::new(ErrorKind::Proxy, format!("proxy: {why}"))
+    }
+
+    /// An I/O error with a kind chosen by the caller (e.g. a TLS setup
+    /// failure reported as [`ErrorKind::Tls`]).
+    pub(crate) fn io_as(kind: ErrorKind, error: io::Error) -> Self {
+        Error { kind, repr: Repr::Io(error) }
+    }
+}
+
+impl From<hybi_core::Error> for Error {
+    fn from(error: hybi_core::Error) -> Self {
+        use hybi_core::{Error as E, Misuse};
+        let kind = match &error {
+            E::Handshake(_) | E::Protocol(_) => ErrorKind::Protocol,
+            E::Limit(_) => ErrorKind::LimitExceeded,
+            E::Rejected { .. } => ErrorKind::HandshakeRefused,
+            E::UnexpectedEof(_) => ErrorKind::UnexpectedEof,
+            E::Timeout(_) => ErrorKind::Timeout,
+            E::Misuse(Misuse::NotOpen) => ErrorKind::Closed,
+            E::Misuse(_) => ErrorKind::Misuse,
+            _ => ErrorKind::Protocol,
+        };
+        Error { kind, repr: Repr::Core(error) }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(error: io::Error) -> Self {
+        let kind = match error.kind() {
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => ErrorKind::Timeout,
+            io::ErrorKind::UnexpectedEof => ErrorKind::UnexpectedEof,
+            _ if is_tls(&error) => ErrorKind::Tls,
+            _ => ErrorKind::Io,
+        };
+        Error { kind, repr: Repr::Io(error) }
+    }
+}
+
+#[cfg(feature = "tls")]
+fn is_tls(error: &io::Error) -> bool {
+    error.get_ref().is_some_and(|inner| inner.is::<rustls::Error>())
+}
+
+#[cfg(not(feature = "tls"))]
+fn is_tls(_: &io::Error) -> bool {
+    false
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.repr, self.kind) {
+            (Repr::Core(e), _) => write!(f, "{e}"),
+            (Repr::Io(e), ErrorKind::Tls) => write!(f, "TLS: {e}"),
+            (Repr::Io(e), ErrorKind::Timeout) => write!(f, "timed out: {e}"),
+            (Repr::Io(e), _) => write!(f, "I/O: {e}"),
+            (Repr::Message(m), _) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.repr {
+            Repr::Core(e) => Some(e),
+            Repr::Io(e) => Some(e),
+            Repr::Message(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hybi_core::{Misuse, Stage, Timer};
+
+    #[test]
+    fn core_errors_map_to_kinds() {
+        let kind = |e: hybi_core::Error| Error::from(e).kind();
+        assert_eq!(kind(hybi_core::Error::Rejected { status: 403 }), ErrorKind::HandshakeRefused);
+        assert_eq!(Error::from(hybi_core::Error::Rejected { status: 403 }).status(), Some(403));
+        assert_eq!(kind(hybi_core::Error::Timeout(Timer::Idle)), ErrorKind::Timeout);
+        assert_eq!(kind(hybi_core::Error::UnexpectedEof(Stage::Frame)), ErrorKind::UnexpectedEof);
+        assert_eq!(kind(Misuse::NotOpen.into()), ErrorKind::Closed);
+        assert_eq!(kind(Misuse::BinaryUnsupported.into()), ErrorKind::Misuse);
+        assert_eq!(kind(hybi_core::ProtocolError::InvalidUtf8.into()), ErrorKind::Protocol);
+    }
+
+    #[test]
+    fn io_errors_map_to_kinds_and_name_the_cause() {
+        let e = Error::from(io::Error::new(io::ErrorKind::TimedOut, "write timed out"));
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+        assert_eq!(e.to_string(), "timed out: write timed out");
+        let e = Error::from(io::Error::from(io::ErrorKind::ConnectionRefused));
+        assert_eq!(e.kind(), ErrorKind::Io);
+        assert!(e.to_string().starts_with("I/O: "), "{e}");
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn rustls_errors_inside_io_are_tls() {
+        let inner = rustls::Error::General("bad".into());
+        let e = Error::from(io::Error::new(io::ErrorKind::InvalidData, inner));
+        assert_eq!(e.kind(), ErrorKind::Tls);
+    }
+}

@@ -1,0 +1,118 @@
+//! `hybi`: WebSocket clients and servers over `std::net`, with TLS through
+//! rustls: the 2010 draft-76 handshake with both of Racket's framings ('old'
+//! and 'new'), and RFC 6455 with permessage-deflate.
+//!
+//! The API mirrors Racket's `net/websocket` (the seed): [`connect`] is
+//! `ws-connect`, [`serve`] is `ws-serve`, and a [`Connection`] has the
+//! `ws-send!` / `ws-recv` / `ws-close!` operations, with `None` for the
+//! seed's eof.
+//!
+//! ```text
+//!   application   connect / serve, Connection::{send_text, recv, close}
+//!        │                              ▲ Message / None / Error
+//!   ┌────┴─────────────────────────────────────────────────────────┐
+//!   │ hybi (this crate): sockets, TLS, threads, the clock, entropy  │
+//!   │   moves bytes, time and randomness; translates types          │
+//!   ├───────────────────────────────────────────────────────────────┤
+//!   │ hybi-core: handshakes, framings, the connection state machine │
+//!   └───────────────────────────────────────────────────────────────┘
+//!        ▲ bytes read                                 bytes written ▼
+//!                                network
+//! ```
+//!
+//! This crate holds no protocol logic: every byte on the wire is decided by
+//! [`hybi_core::Connection`]; this crate reads sockets, keeps time (the
+//! socket's read timeout is the core's next deadline), supplies randomness
+//! (the OS generator, pooled), and runs threads.
+//!
+//! # An echo server and a client
+//!
+//! ```
+//! use hybi::{connect_with, serve, ConnectOptions, Message, Protocol, ServeOptions};
+//!
+//! let server = serve(
+//!     |conn, ()| {
+//!         while let Ok(Some(message)) = conn.recv() {
+//!             conn.send(&message).ok();
+//!         }
+//!     },
+//!     ServeOptions { port: 0, listen_ip: Some([127, 0, 0, 1].into()), ..ServeOptions::default() },
+//! )?;
+//! let url = format!("ws://{}/echo", server.local_addr());
+//!
+//! // The seed's protocol: draft-76, 'old' framing.
+//! let conn = hybi::connect(&url, &[("Origin", "http://localhost")])?;
+//! conn.send_text("hello")?;
+//! assert_eq!(conn.recv()?, Some(Message::Text("hello".into())));
+//! conn.close()?;
+//! assert_eq!(conn.recv()?, None);
+//!
+//! // RFC 6455, with binary messages.
+//! let options = ConnectOptions { protocol: Protocol::Rfc6455, ..ConnectOptions::default() };
+//! let conn = connect_with(&url, options)?;
+//! conn.send_binary(&[1, 2, 3])?;
+//! assert_eq!(conn.recv()?, Some(Message::Binary(vec![1, 2, 3])));
+//! conn.close()?;
+//!
+//! server.stop();
+//! # Ok::<(), hybi::Error>(())
+//! ```
+//!
+//! # Threads
+//!
+//! A [`Connection`] is a handle: clone it to receive on one thread and send
+//! on another. The two never wait on each other (see the `conn` module
+//! notes in the source). A server runs one thread per connection, up to
+//! [`ServeOptions::max_connections`].
+//!
+//! # Features
+//!
+//! - `tls` (default): `wss://` clients (trusting webpki-roots plus any roots
+//!   you add) and TLS servers from PEM, with rustls and its `ring` provider.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod client;
+mod clock;
+mod conn;
+mod entropy;
+mod error;
+mod proxy;
+mod server;
+#[cfg(feature = "tls")]
+mod tls;
+mod transport;
+
+pub use client::{connect, connect_with, ConnectOptions};
+pub use conn::{Connection, Message};
+pub use entropy::OsEntropy;
+pub use error::{Error, ErrorKind};
+pub use proxy::Proxy;
+pub use server::{serve, ConnHeaders, ErrorHook, HttpHandler, ServeOptions, ServerHandle};
+#[cfg(feature = "tls")]
+pub use tls::ServerTls;
+
+/// The core's vocabulary, re-exported so applications need not depend on
+/// `hybi-core` themselves.
+pub use hybi_core::{
+    Accept, Close, DeflateConfig, DeflateParams, Framing, Header, Headers, HttpResponse, InvalidUtf8, Limits,
+    Protocol, ProtocolSet, RequestHead, ResponseHead, Timeouts,
+};
+
+/// The core crate itself, for what the re-exports above leave out.
+pub use hybi_core as core;
+
+/// The URL crate, for [`Proxy::Url`].
+pub use url;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn handles_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<crate::Connection>();
+        send_sync::<crate::ServerHandle>();
+        send_sync::<crate::Error>();
+        send_sync::<crate::ConnectOptions>();
+    }
+}

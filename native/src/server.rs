@@ -1,0 +1,713 @@
+//! The server (the seed's `ws-serve`): a listener, a thread per connection,
+//! the `conn_headers` hook, and a handle that stops it all.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Sender, SyncSender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use hybi_core::{
+    Accept, Config, DeflateConfig, Event, Framing, HttpResponse, InvalidUtf8, Limits, ProtocolSet,
+    RequestHead, RequestKind, Timeouts,
+};
+
+use crate::clock::Clock;
+use crate::conn::{Connection, Shared};
+use crate::error::{Error, ErrorKind};
+use crate::transport;
+
+/// The `conn_headers` hook: given the opening request (line and headers),
+/// accept it, with the headers (and RFC 6455 subprotocol) to answer with and
+/// the per-connection state for the handler, or refuse it with an HTTP
+/// response.
+pub type ConnHeaders<S> = Box<dyn Fn(&RequestHead) -> Result<(Accept, S), HttpResponse> + Send + Sync>;
+
+/// Answers a plain HTTP request (one that is not a WebSocket upgrade).
+pub type HttpHandler = Box<dyn Fn(&RequestHead) -> HttpResponse + Send + Sync>;
+
+/// Told of every connection that failed before or outside the handler (a
+/// bad handshake, a TLS failure), with the peer's address.
+pub type ErrorHook = Box<dyn Fn(SocketAddr, &Error) + Send + Sync>;
+
+/// How [`serve`] listens and treats each connection. The seed's `ws-serve`
+/// arguments, with its defaults, and a few more.
+///
+/// `S` is the per-connection state `conn_headers` hands the handler; with
+/// the default hook it is `S::default()`. To use a hook with a state type
+/// that has no default, start from [`ServeOptions::default`] and call
+/// [`with_conn_headers`](Self::with_conn_headers).
+pub struct ServeOptions<S = ()> {
+    /// TCP port; 0 picks a free one (see `confirm`). Default 80.
+    pub port: u16,
+    /// Address to listen on. Default `None`: every IPv4 interface
+    /// (`0.0.0.0`).
+    pub listen_ip: Option<IpAddr>,
+    /// Listen backlog: connections the OS queues before `accept`. Default 4.
+    pub max_waiting: u32,
+    /// Idle timeout per connection: one that receives nothing for this long
+    /// is failed. Default one hour. (Sets `timeouts.idle`.)
+    pub timeout: Duration,
+    /// Receives the bound address once the server listens, or the bind
+    /// error.
+    pub confirm: Option<Sender<Result<SocketAddr, io::Error>>>,
+    /// Serve TLS (`wss://`) with this identity. Default none.
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::tls::ServerTls>,
+    /// Draft-76 framing ('old' or 'new'): nothing in a request says which,
+    /// so the server is told. Default 'old'.
+    pub framing: Framing,
+    /// Which protocols to accept; each request says which it speaks.
+    /// Default all.
+    pub protocols: ProtocolSet,
+    /// Most connections served at once (one thread each). Past it, a new
+    /// connection is answered with HTTP 503 and closed. Default 1024.
+    pub max_connections: usize,
+    /// The seed's `conn-headers`. Default: accept every request, add no
+    /// headers, state `S::default()`.
+    pub conn_headers: ConnHeaders<S>,
+    /// Answers plain HTTP requests. Default (`None`): a short text page
+    /// naming hybi for `GET`, 405 for other methods.
+    pub http_handler: Option<HttpHandler>,
+    /// Told of connections that failed outside the handler. Default none.
+    pub on_error: Option<ErrorHook>,
+    /// RFC 6455: accept a client's permessage-deflate offer with these
+    /// parameters. Default none.
+    pub deflate: Option<DeflateConfig>,
+    /// Size limits on what clients may send.
+    pub limits: Limits,
+    /// The handshake, close and keepalive deadlines (`idle` comes from
+    /// `timeout`).
+    pub timeouts: Timeouts,
+    /// Draft-76 text that is not UTF-8: fail (default) or replace.
+    pub invalid_utf8: InvalidUtf8,
+}
+
+impl<S: Default + 'static> Default for ServeOptions<S> {
+    fn default() -> Self {
+        ServeOptions {
+            port: 80,
+            listen_ip: None,
+            max_waiting: 4,
+            timeout: Duration::from_secs(60 * 60),
+            confirm: None,
+            #[cfg(feature = "tls")]
+            tls: None,
+            framing: Framing::default(),
+            protocols: ProtocolSet::default(),
+            max_connections: 1024,
+            conn_headers: Box::new(|_| Ok((Accept::default(), S::default()))),
+            http_handler: None,
+            on_error: None,
+            deflate: None,
+            limits: Limits::default(),
+            timeouts: Timeouts::default(),
+            invalid_utf8: InvalidUtf8::default(),
+        }
+    }
+}
+
+impl<S> ServeOptions<S> {
+    /// The same options with another `conn_headers` hook, and so another
+    /// state type.
+    pub fn with_conn_headers<T>(
+        self,
+        hook: impl Fn(&RequestHead) -> Result<(Accept, T), HttpResponse> + Send + Sync + 'static,
+    ) -> ServeOptions<T> {
+        ServeOptions {
+            port: self.port,
+            listen_ip: self.listen_ip,
+            max_waiting: self.max_waiting,
+            timeout: self.timeout,
+            confirm: self.confirm,
+            #[cfg(feature = "tls")]
+            tls: self.tls,
+            framing: self.framing,
+            protocols: self.protocols,
+            max_connections: self.max_connections,
+            conn_headers: Box::new(hook),
+            http_handler: self.http_handler,
+            on_error: self.on_error,
+            deflate: self.deflate,
+            limits: self.limits,
+            timeouts: self.timeouts,
+            invalid_utf8: self.invalid_utf8,
+        }
+    }
+
+    fn core_config(&self) -> Config {
+        Config {
+            accept: self.protocols,
+            framing: self.framing,
+            secure: self.is_tls(),
+            invalid_utf8: self.invalid_utf8,
+            limits: self.limits,
+            timeouts: Timeouts { idle: Some(self.timeout).filter(|t| !t.is_zero()), ..self.timeouts },
+            deflate: self.deflate,
+            ..Config::default()
+        }
+    }
+
+    fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+}
+
+impl<S> std::fmt::Debug for ServeOptions<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeOptions")
+            .field("port", &self.port)
+            .field("listen_ip", &self.listen_ip)
+            .field("max_waiting", &self.max_waiting)
+            .field("timeout", &self.timeout)
+            .field("tls", &self.is_tls())
+            .field("framing", &self.framing)
+            .field("protocols", &self.protocols)
+            .field("max_connections", &self.max_connections)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A running server: [`stop`](Self::stop) it (or drop it) to stop accepting,
+/// close every open connection with a close frame, and join every thread
+/// (the seed returns a procedure that does this).
+#[derive(Debug)]
+pub struct ServerHandle {
+    local_addr: SocketAddr,
+    state: Arc<ServerState>,
+    listener: TcpListener,
+    accept_thread: Option<JoinHandle<()>>,
+}
+
+/// What the accept loop, the connection threads and the handle share.
+struct ServerState {
+    stopping: AtomicBool,
+    /// Connection threads running, and their sockets.
+    live: Mutex<Live>,
+    /// Signalled when a connection thread ends.
+    thread_ended: Condvar,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    close_timeout: Duration,
+}
+
+#[derive(Default)]
+struct Live {
+    next_id: u64,
+    conns: HashMap<u64, LiveConn>,
+}
+
+struct LiveConn {
+    /// For shutdown while the handshake is still under way.
+    stream: TcpStream,
+    /// Once the connection exists.
+    shared: Option<Weak<Shared>>,
+}
+
+impl std::fmt::Debug for ServerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerState")
+            .field("stopping", &self.stopping)
+            .field("live", &lock(&self.live).conns.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Everything a connection thread needs, shared by all of them.
+struct Context<S> {
+    config: Config,
+    conn_headers: ConnHeaders<S>,
+    http_handler: Option<HttpHandler>,
+    on_error: Option<ErrorHook>,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::ServerTls>,
+    handshake_timeout: Option<Duration>,
+}
+
+/// Starts a WebSocket server (the seed's `ws-serve`): each connection gets
+/// its own thread, runs the opening handshake (any protocol in
+/// `options.protocols`, told apart by its request), asks
+/// `options.conn_headers` what to answer, and then calls `handler` with the
+/// open connection and the hook's state. When the handler returns, the
+/// connection is closed (if it is still open).
+///
+/// Returns once the server listens. Plain HTTP requests are answered by
+/// `options.http_handler`.
+///
+/// ```no_run
+/// use hybi::{serve, ServeOptions};
+/// let server = serve(
+///     |conn, ()| {
+///         while let Ok(Some(message)) = conn.recv() {
+///             let _ = conn.send(&message);
+///         }
+///     },
+///     ServeOptions { port: 8080, ..ServeOptions::default() },
+/// )?;
+/// println!("listening on {}", server.local_addr());
+/// # server.stop();
+/// # Ok::<(), hybi::Error>(())
+/// ```
+pub fn serve<S, H>(handler: H, options: ServeOptions<S>) -> Result<ServerHandle, Error>
+where
+    S: Send + 'static,
+    H: Fn(Connection, S) + Send + Sync + 'static,
+{
+    let ip = options.listen_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let addr = SocketAddr::new(ip, options.port);
+    let listener = match bind(addr, options.max_waiting) {
+        Ok(listener) => listener,
+        Err(e) => {
+            let e = io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"));
+            if let Some(confirm) = &options.confirm {
+                let _ = confirm.send(Err(io::Error::new(e.kind(), e.to_string())));
+            }
+            return Err(e.into());
+        }
+    };
+    let local_addr = listener.local_addr()?;
+    let state = Arc::new(ServerState {
+        stopping: AtomicBool::new(false),
+        live: Mutex::new(Live::default()),
+        thread_ended: Condvar::new(),
+        threads: Mutex::new(Vec::new()),
+        close_timeout: options.timeouts.close.unwrap_or(Duration::from_secs(5)),
+    });
+    let context = Arc::new(Context {
+        config: options.core_config(),
+        conn_headers: options.conn_headers,
+        http_handler: options.http_handler,
+        on_error: options.on_error,
+        #[cfg(feature = "tls")]
+        tls: options.tls,
+        handshake_timeout: options.timeouts.handshake,
+    });
+    let handler = Arc::new(handler);
+    let accept_listener = listener.try_clone()?;
+    let accept_state = Arc::clone(&state);
+    let max_connections = options.max_connections.max(1);
+    let accept_thread = thread::Builder::new()
+        .name(format!("hybi-accept-{local_addr}"))
+        .spawn(move || accept_loop(accept_listener, accept_state, context, handler, max_connections))?;
+    if let Some(confirm) = &options.confirm {
+        let _ = confirm.send(Ok(local_addr));
+    }
+    Ok(ServerHandle { local_addr, state, listener, accept_thread: Some(accept_thread) })
+}
+
+fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // Restarting a server must not wait out TIME_WAIT of its old sockets.
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(i32::try_from(backlog.max(1)).unwrap_or(i32::MAX))?;
+    Ok(socket.into())
+}
+
+fn accept_loop<S, H>(
+    listener: TcpListener,
+    state: Arc<ServerState>,
+    context: Arc<Context<S>>,
+    handler: Arc<H>,
+    max_connections: usize,
+) where
+    S: Send + 'static,
+    H: Fn(Connection, S) + Send + Sync + 'static,
+{
+    let rejecter = Rejecter::start(context.is_plain());
+    loop {
+        let (stream, peer) = match listener.accept() {
+            Ok(accepted) => accepted,
+            Err(_) if state.stopping.load(Ordering::SeqCst) => break,
+            Err(e)
+                if e.kind() == io::ErrorKind::Interrupted || e.kind() == io::ErrorKind::ConnectionAborted =>
+            {
+                continue
+            }
+            Err(_) => {
+                // Out of file descriptors, typically: wait for some to close.
+                thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+        };
+        if state.stopping.load(Ordering::SeqCst) {
+            break;
+        }
+        lock(&state.threads).retain(|t| !t.is_finished());
+        let Ok(control) = stream.try_clone() else { continue };
+        let id = {
+            let mut live = lock(&state.live);
+            if live.conns.len() >= max_connections {
+                drop(live);
+                rejecter.reject(stream);
+                continue;
+            }
+            let id = live.next_id;
+            live.next_id += 1;
+            live.conns.insert(id, LiveConn { stream: control, shared: None });
+            id
+        };
+        let thread_state = Arc::clone(&state);
+        let thread_context = Arc::clone(&context);
+        let thread_handler = Arc::clone(&handler);
+        let spawned = thread::Builder::new().name(format!("hybi-conn-{peer}")).spawn(move || {
+            let _registration = Registration { state: &thread_state, id };
+            if let Err(e) = serve_one(stream, peer, &thread_state, id, &thread_context, &*thread_handler) {
+                if let Some(hook) = &thread_context.on_error {
+                    hook(peer, &e);
+                }
+            }
+        });
+        match spawned {
+            Ok(thread) => lock(&state.threads).push(thread),
+            Err(_) => {
+                // No thread to serve it: refuse it like any connection over
+                // the limit.
+                if let Some(conn) = lock(&state.live).conns.remove(&id) {
+                    rejecter.reject(conn.stream);
+                }
+            }
+        }
+    }
+    drop(rejecter);
+}
+
+/// Removes a connection from the live set when its thread ends, even by a
+/// panic in the handler.
+struct Registration<'a> {
+    state: &'a ServerState,
+    id: u64,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        lock(&self.state.live).conns.remove(&self.id);
+        self.state.thread_ended.notify_all();
+    }
+}
+
+impl<S> Context<S> {
+    fn is_plain(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_none();
+        #[cfg(not(feature = "tls"))]
+        true
+    }
+}
+
+fn serve_one<S, H>(
+    stream: TcpStream,
+    peer: SocketAddr,
+    state: &ServerState,
+    id: u64,
+    context: &Context<S>,
+    handler: &H,
+) -> Result<(), Error>
+where
+    H: Fn(Connection, S),
+{
+    let _ = peer;
+    stream.set_nodelay(true)?;
+    let clock = Clock::new();
+    let control = stream.try_clone()?;
+    let halves = handshake_transport(stream, context)?;
+    control.set_read_timeout(None)?;
+    control.set_write_timeout(None)?;
+    let core = hybi_core::Connection::server(clock.now(), context.config.clone());
+    let shared = Shared::new(core, clock, halves, control)?;
+    if let Some(conn) = lock(&state.live).conns.get_mut(&id) {
+        conn.shared = Some(Arc::downgrade(&shared));
+    }
+    if state.stopping.load(Ordering::SeqCst) {
+        shared.abort();
+        return Ok(());
+    }
+    let kind = match shared.next_handshake_event()? {
+        Event::Request(kind) => kind,
+        Event::Error(e) => {
+            // The core queued its HTTP error answer and it went out.
+            shared.linger();
+            return Err(e.into());
+        }
+        other => {
+            return Err(Error::new(ErrorKind::Protocol, format!("unexpected handshake event {other:?}")))
+        }
+    };
+    let request = shared.request().expect("a request event comes with its request");
+    let decision = match kind {
+        RequestKind::Http => Err(match &context.http_handler {
+            Some(answer) => answer(&request),
+            None => default_page(&request),
+        }),
+        RequestKind::WebSocket(_) => (context.conn_headers)(&request),
+    };
+    let user_state = match decision {
+        Ok((accept, user_state)) => match shared.command(|core| core.accept(accept)) {
+            Ok(()) => user_state,
+            Err(e) if e.kind() == ErrorKind::Misuse => {
+                // The hook asked for something the handshake cannot carry.
+                let response = HttpResponse::text(500, &format!("{e}\n"));
+                shared.command(|core| core.respond(response))?;
+                shared.linger();
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        },
+        Err(response) => {
+            shared.command(|core| core.respond(response))?;
+            shared.linger();
+            return Ok(());
+        }
+    };
+    match shared.next_handshake_event()? {
+        Event::Open => {}
+        Event::Error(e) => return Err(e.into()),
+        other => {
+            return Err(Error::new(ErrorKind::Protocol, format!("unexpected handshake event {other:?}")))
+        }
+    }
+    let conn = Connection::from_shared(shared);
+    handler(conn.clone(), user_state);
+    // The seed: the handler is in control until it returns; then the
+    // connection is done.
+    conn.close()
+}
+
+fn handshake_transport<S>(
+    stream: TcpStream,
+    context: &Context<S>,
+) -> Result<(transport::ReadHalf, transport::WriteHalf), Error> {
+    #[cfg(feature = "tls")]
+    if let Some(tls) = &context.tls {
+        stream.set_read_timeout(context.handshake_timeout)?;
+        stream.set_write_timeout(context.handshake_timeout)?;
+        let halves = transport::tls(stream.try_clone()?, tls.session()?).map_err(|e| {
+            let error = Error::from(e);
+            match error.kind() {
+                ErrorKind::Timeout => error,
+                _ => Error::io_as(ErrorKind::Tls, io::Error::other(format!("TLS handshake failed: {error}"))),
+            }
+        })?;
+        return Ok(halves);
+    }
+    let _ = context.handshake_timeout;
+    Ok(transport::plain(stream)?)
+}
+
+/// The answer to a plain HTTP request when the application gave none.
+fn default_page(request: &RequestHead) -> HttpResponse {
+    if request.method != "GET" {
+        let mut response = HttpResponse::text(405, "method not allowed\n");
+        response.headers.push(hybi_core::Header::new("Allow", "GET"));
+        return response;
+    }
+    HttpResponse::text(
+        200,
+        concat!(
+            "hybi ",
+            env!("CARGO_PKG_VERSION"),
+            ": a WebSocket server (draft-76 and RFC 6455).\n",
+            "Connect with a WebSocket client, e.g. `hybi connect ws://HOST:PORT/`.\n"
+        ),
+    )
+}
+
+/// Answers connections over the limit with 503 on a thread of its own, so
+/// the accept loop never waits on a client. Draws on the core for the bytes
+/// of the response (see `overload_response`).
+struct Rejecter {
+    queue: Option<SyncSender<TcpStream>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Rejecter {
+    fn start(plain: bool) -> Rejecter {
+        let (queue, incoming) = mpsc::sync_channel::<TcpStream>(64);
+        let response = if plain { overload_response() } else { Vec::new() };
+        let thread = thread::Builder::new()
+            .name("hybi-reject".into())
+            .spawn(move || {
+                for mut stream in incoming {
+                    let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
+                    if !response.is_empty() {
+                        let _ = stream.write_all(&response);
+                    }
+                    let _ = stream.shutdown(Shutdown::Write);
+                    linger_raw(&mut stream, Duration::from_millis(200));
+                }
+            })
+            .ok();
+        Rejecter { queue: thread.as_ref().map(|_| queue), thread }
+    }
+
+    fn reject(&self, stream: TcpStream) {
+        // A full queue means a flood: those are just closed.
+        if let Some(queue) = &self.queue {
+            let _ = queue.try_send(stream);
+        }
+    }
+}
+
+impl Drop for Rejecter {
+    fn drop(&mut self) {
+        self.queue = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Reads and drops what a client sent, up to `wait`, so that closing the
+/// socket does not reset the connection before the client read our answer.
+pub(crate) fn linger_raw(stream: &mut TcpStream, wait: Duration) {
+    use std::io::Read;
+    let deadline = Instant::now() + wait;
+    let mut sink = [0u8; 4096];
+    let mut total = 0usize;
+    while total < 64 * 1024 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => total += n,
+        }
+    }
+}
+
+/// The bytes of a 503 answer for a connection over the limit, made by the
+/// core: it writes HTTP responses only for a request it has read, so it is
+/// given a minimal one. (A core API to encode an `HttpResponse` without a
+/// request would make this direct.)
+fn overload_response() -> Vec<u8> {
+    let now = hybi_core::Instant::ZERO;
+    let mut core = hybi_core::Connection::server(now, Config::default());
+    core.handle_input(now, b"GET / HTTP/1.1\r\nHost: hybi\r\n\r\n");
+    while core.poll_event().is_some() {}
+    let mut out = Vec::new();
+    if core.respond(HttpResponse::text(503, "server is at its connection limit\n")).is_ok() {
+        let _ = core.poll_transmit(&mut out);
+    }
+    out
+}
+
+impl ServerHandle {
+    /// The address the server listens on (with the port picked when asked
+    /// for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// How many connections are being served now.
+    pub fn connections(&self) -> usize {
+        lock(&self.state.live).conns.len()
+    }
+
+    /// Stops the server: stops accepting, sends every open connection a
+    /// close (RFC 6455 code 1001, going away), waits up to the close timeout
+    /// for handlers to finish, shuts the sockets of any still running (their
+    /// `recv` ends), and joins every thread. A handler that ignores its
+    /// connection ending keeps `stop` waiting.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        let Some(accept_thread) = self.accept_thread.take() else { return };
+        let state = &self.state;
+        state.stopping.store(true, Ordering::SeqCst);
+        wake_accept(&self.listener, self.local_addr);
+        let _ = accept_thread.join();
+
+        let conns: Vec<(TcpStream, Option<Arc<Shared>>)> = lock(&state.live)
+            .conns
+            .values()
+            .filter_map(|c| Some((c.stream.try_clone().ok()?, c.shared.as_ref().and_then(Weak::upgrade))))
+            .collect();
+        for (stream, shared) in &conns {
+            match shared {
+                Some(shared) if shared.try_begin_close(Some(1001), "server shutting down") => {}
+                // Still in the handshake, or its writer is stuck: cut it.
+                Some(shared) => shared.abort(),
+                None => {
+                    let _ = stream.shutdown(Shutdown::Both);
+                }
+            }
+        }
+        drop(conns);
+
+        let deadline = Instant::now() + state.close_timeout + Duration::from_millis(500);
+        let mut live = lock(&state.live);
+        while !live.conns.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            live = state.thread_ended.wait_timeout(live, left).unwrap_or_else(PoisonError::into_inner).0;
+        }
+        for conn in live.conns.values() {
+            if let Some(shared) = conn.shared.as_ref().and_then(Weak::upgrade) {
+                shared.abort();
+            }
+            let _ = conn.stream.shutdown(Shutdown::Both);
+        }
+        drop(live);
+        let threads = std::mem::take(&mut *lock(&state.threads));
+        for thread in threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Wakes an accept loop blocked in `accept` by connecting to it.
+fn wake_accept(listener: &TcpListener, addr: SocketAddr) {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    if TcpStream::connect_timeout(&SocketAddr::new(ip, addr.port()), Duration::from_secs(1)).is_err() {
+        // Linux wakes `accept` on a listener shut down for reading.
+        let _ = socket2::SockRef::from(listener).shutdown(Shutdown::Read);
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overload_response_is_a_503() {
+        let bytes = overload_response();
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.starts_with("HTTP/1.1 503 "), "{text}");
+        assert!(text.contains("Connection: close"), "{text}");
+    }
+
+    #[test]
+    fn default_options_follow_the_seed() {
+        let options = ServeOptions::<()>::default();
+        assert_eq!((options.port, options.max_waiting), (80, 4));
+        assert_eq!(options.timeout, Duration::from_secs(3600));
+        assert_eq!(options.listen_ip, None);
+        assert_eq!(options.core_config().timeouts.idle, Some(Duration::from_secs(3600)));
+    }
+}

@@ -1,0 +1,84 @@
+//! Helpers shared by the integration tests: servers on 127.0.0.1 port 0,
+//! certificates made at test time, and a guard against hangs.
+
+#![allow(dead_code)]
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use hybi::{serve, ConnectOptions, Connection, Framing, Protocol, ServeOptions, ServerHandle};
+
+/// Options for a server on 127.0.0.1 with a port the OS picks.
+pub fn local_options<S: Default + 'static>() -> ServeOptions<S> {
+    ServeOptions { port: 0, listen_ip: Some([127, 0, 0, 1].into()), ..ServeOptions::default() }
+}
+
+/// Echoes every message until the connection ends.
+pub fn echo(conn: Connection) {
+    while let Ok(Some(message)) = conn.recv() {
+        if conn.send(&message).is_err() {
+            break;
+        }
+    }
+}
+
+/// An echo server.
+pub fn echo_server(options: ServeOptions) -> ServerHandle {
+    serve(|conn, ()| echo(conn), options).expect("server starts")
+}
+
+pub fn ws_url(server: &ServerHandle, secure: bool) -> String {
+    format!("{}://{}/echo", if secure { "wss" } else { "ws" }, server.local_addr())
+}
+
+pub fn client_options(protocol: Protocol) -> ConnectOptions {
+    ConnectOptions { protocol, proxy: hybi::Proxy::None, ..ConnectOptions::default() }
+}
+
+/// What a server with the default ('old') draft-76 framing can talk to.
+pub const OLD_SERVER_PROTOCOLS: [Protocol; 2] = [Protocol::Draft76(Framing::Old), Protocol::Rfc6455];
+
+pub const ALL_PROTOCOLS: [Protocol; 3] =
+    [Protocol::Draft76(Framing::Old), Protocol::Draft76(Framing::New), Protocol::Rfc6455];
+
+/// Runs `f` on a thread and fails the test if it takes longer than `limit`
+/// (a hang is a failure, not a stuck test run).
+pub fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(value) => {
+            thread.join().unwrap();
+            value
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            // The closure panicked: surface its message.
+            match thread.join() {
+                Err(panic) => std::panic::resume_unwind(panic),
+                Ok(()) => unreachable!("sent nothing yet returned"),
+            }
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("did not finish within {limit:?}"),
+    }
+}
+
+/// A test CA and a certificate for `localhost` and 127.0.0.1 signed by it.
+pub struct TestPki {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+pub fn test_pki() -> TestPki {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "hybi test CA");
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    let cert = params.signed_by(&key, &ca).unwrap();
+    TestPki { ca_pem: ca.pem(), cert_pem: cert.pem(), key_pem: key.serialize_pem() }
+}

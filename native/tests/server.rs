@@ -1,0 +1,514 @@
+//! The server's options and lifecycle, and connections under stress: stop
+//! with open connections, refusals, limits, vanishing and slow peers,
+//! timeouts, two threads on one connection, a CONNECT proxy.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+use hybi::{
+    connect_with, serve, Accept, ConnectOptions, ErrorKind, Framing, HttpResponse, Message, Protocol, Proxy,
+    ServeOptions, Timeouts,
+};
+
+#[test]
+fn confirm_channel_reports_the_port_picked_for_port_zero() {
+    let (tx, rx) = mpsc::channel();
+    let server = echo_server(ServeOptions { confirm: Some(tx), ..local_options() });
+    let addr = rx.recv_timeout(Duration::from_secs(5)).unwrap().unwrap();
+    assert_ne!(addr.port(), 0);
+    assert_eq!(addr, server.local_addr());
+    let conn = connect_with(&format!("ws://{addr}/"), client_options(Protocol::Rfc6455)).unwrap();
+    conn.send_text("ok").unwrap();
+    assert_eq!(conn.recv().unwrap(), Some(Message::Text("ok".into())));
+    conn.close().unwrap();
+    server.stop();
+}
+
+#[test]
+fn bind_error_goes_to_the_confirm_channel_and_the_result() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    let options: ServeOptions = ServeOptions { port, confirm: Some(tx), ..local_options() };
+    let error = serve(|conn, ()| echo(conn), options).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Io);
+    assert!(error.to_string().contains(&port.to_string()), "{error}");
+    let confirmed = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(confirmed.unwrap_err().kind(), std::io::ErrorKind::AddrInUse);
+}
+
+#[test]
+fn conn_headers_can_refuse_with_a_status() {
+    let options = local_options::<()>().with_conn_headers(|request| {
+        if request.path() == "/private" {
+            Err(HttpResponse::text(403, "not for you\n"))
+        } else {
+            Ok((Accept::default(), ()))
+        }
+    });
+    let server = serve(|conn, ()| echo(conn), options).unwrap();
+    for protocol in OLD_SERVER_PROTOCOLS {
+        let url = format!("ws://{}/private", server.local_addr());
+        let error = connect_with(&url, client_options(protocol)).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::HandshakeRefused, "{protocol:?}: {error}");
+        assert_eq!(error.status(), Some(403));
+        assert!(error.to_string().contains("403"), "{error}");
+        // The same server accepts other paths.
+        let url = format!("ws://{}/public", server.local_addr());
+        connect_with(&url, client_options(protocol)).unwrap().close().unwrap();
+    }
+    server.stop();
+}
+
+fn http_get(addr: std::net::SocketAddr, request: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn plain_http_requests_are_answered() {
+    let server = echo_server(local_options());
+    let page = http_get(server.local_addr(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(page.starts_with("HTTP/1.1 200 "), "{page}");
+    assert!(page.contains("hybi"), "{page}");
+    let post = http_get(server.local_addr(), "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    assert!(post.starts_with("HTTP/1.1 405 "), "{post}");
+    server.stop();
+
+    let options = ServeOptions {
+        http_handler: Some(Box::new(|request| HttpResponse::text(404, &format!("no {}\n", request.path())))),
+        ..local_options()
+    };
+    let server = echo_server(options);
+    let page = http_get(server.local_addr(), "GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(page.starts_with("HTTP/1.1 404 ") && page.ends_with("no /nothing\n"), "{page}");
+    // A broken request is answered with a status too, not dropped.
+    let bad = http_get(server.local_addr(), "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n");
+    assert!(bad.starts_with("HTTP/1.1 4"), "{bad}");
+    server.stop();
+}
+
+#[test]
+fn connections_over_the_limit_get_503() {
+    let server = echo_server(ServeOptions { max_connections: 1, ..local_options() });
+    let url = ws_url(&server, false);
+    let first = connect_with(&url, client_options(Protocol::Rfc6455)).unwrap();
+    let error = connect_with(&url, client_options(Protocol::Rfc6455)).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::HandshakeRefused, "{error}");
+    assert_eq!(error.status(), Some(503));
+    first.close().unwrap();
+    // Once the first connection's thread is done, there is room again.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match connect_with(&url, client_options(Protocol::Rfc6455)) {
+            Ok(conn) => break conn.close().unwrap(),
+            Err(e) if e.status() == Some(503) && Instant::now() < deadline => {
+                thread::sleep(Duration::from_millis(20))
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    server.stop();
+}
+
+#[test]
+fn stop_closes_open_connections_and_joins_every_thread() {
+    let finished = Arc::new(AtomicUsize::new(0));
+    let handlers = Arc::clone(&finished);
+    let server = serve(
+        move |conn, ()| {
+            if conn.request().path() == "/idle" {
+                // A handler that does not read: stop still ends it.
+                while conn.is_open() {
+                    thread::sleep(Duration::from_millis(5));
+                }
+            } else {
+                echo(conn);
+            }
+            handlers.fetch_add(1, Ordering::SeqCst);
+        },
+        local_options(),
+    )
+    .unwrap();
+    let addr = server.local_addr();
+    let mut clients = Vec::new();
+    for (i, protocol) in OLD_SERVER_PROTOCOLS.iter().cycle().take(6).enumerate() {
+        let path = if i == 5 { "idle" } else { "echo" };
+        let conn = connect_with(&format!("ws://{addr}/{path}"), client_options(*protocol)).unwrap();
+        if path == "echo" {
+            conn.send_text("before stop").unwrap();
+            assert_eq!(conn.recv().unwrap(), Some(Message::Text("before stop".into())));
+        }
+        clients.push(conn);
+    }
+    // Each client reads until the end of the stream, as an application would.
+    let readers: Vec<_> = clients
+        .into_iter()
+        .map(|conn| {
+            thread::spawn(move || {
+                let end = conn.recv();
+                (conn.protocol(), end.map_err(|e| e.to_string()), conn.close_status())
+            })
+        })
+        .collect();
+    // And a client stuck before its handshake: it is cut, not waited for.
+    let mut silent = TcpStream::connect(addr).unwrap();
+    silent.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+    thread::sleep(Duration::from_millis(50));
+    let start = Instant::now();
+    within(Duration::from_secs(15), move || server.stop());
+    assert!(start.elapsed() < Duration::from_secs(3), "stop took {:?}", start.elapsed());
+    assert_eq!(finished.load(Ordering::SeqCst), 6, "every handler returned");
+    let mut rest = Vec::new();
+    silent.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // Cut: the end of the stream (or a reset), not a wait.
+    if let Err(e) = silent.read_to_end(&mut rest) {
+        assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
+    }
+    for reader in readers {
+        let (protocol, end, status) = reader.join().unwrap();
+        assert_eq!(end, Ok(None), "{protocol:?}");
+        if protocol == Protocol::Rfc6455 {
+            assert_eq!(status.and_then(|s| s.code), Some(1001));
+        }
+    }
+    assert!(TcpStream::connect(addr).is_err(), "listener is closed");
+}
+
+/// Writes an RFC 6455 opening request by hand and reads the 101.
+fn raw_rfc6455(addr: std::net::SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(
+            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .unwrap();
+    read_head(&mut stream);
+    stream
+}
+
+/// Writes the draft's own example request (PROTOCOLS.md §1) and reads the
+/// head and 16-byte answer.
+fn raw_draft76(addr: std::net::SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(
+            b"GET /demo HTTP/1.1\r\nHost: example.com\r\nConnection: Upgrade\r\nUpgrade: WebSocket\r\n\
+              Sec-WebSocket-Key1: 4 @1  46546xW%0l 1 5\r\nSec-WebSocket-Key2: 12998 5 Y3 1  .P00\r\n\
+              Origin: http://example.com\r\n\r\n^n:ds[4U",
+        )
+        .unwrap();
+    read_head(&mut stream);
+    let mut answer = [0u8; 16];
+    stream.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"8jKS'y:G*Co,Wxa-");
+    stream
+}
+
+fn read_head(stream: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+    head
+}
+
+#[test]
+fn a_peer_vanishing_mid_frame_is_an_error_not_a_hang() {
+    for framing in [Framing::Old, Framing::New] {
+        let (tx, rx) = mpsc::channel();
+        let server = serve(
+            move |conn, ()| {
+                let _ = tx.send((conn.protocol(), conn.recv().map_err(|e| e.kind())));
+            },
+            ServeOptions { framing, ..local_options() },
+        )
+        .unwrap();
+        let addr = server.local_addr();
+
+        // RFC 6455: a masked text frame declaring 100 bytes, 10 sent.
+        let mut stream = raw_rfc6455(addr);
+        stream.write_all(&[0x81, 0x80 | 100, 1, 2, 3, 4]).unwrap();
+        stream.write_all(&[0x55; 10]).unwrap();
+        drop(stream);
+        let (protocol, result) = rx.recv_timeout(Duration::from_secs(5)).expect("handler returned");
+        assert_eq!(protocol, Protocol::Rfc6455);
+        assert_eq!(result, Err(ErrorKind::UnexpectedEof));
+
+        // Draft-76: a frame started and never ended.
+        let mut stream = raw_draft76(addr);
+        match framing {
+            Framing::Old => stream.write_all(b"\x00half a mess").unwrap(),
+            Framing::New => stream.write_all(b"\xff\x00\x00\x00\x00\x00\x00\x00\x64only ten b").unwrap(),
+        }
+        drop(stream);
+        let (protocol, result) = rx.recv_timeout(Duration::from_secs(5)).expect("handler returned");
+        assert_eq!(protocol, Protocol::Draft76(framing));
+        assert_eq!(result, Err(ErrorKind::UnexpectedEof), "{framing:?}");
+        server.stop();
+    }
+}
+
+#[test]
+fn idle_timeout_fails_a_silent_peer() {
+    let (tx, rx) = mpsc::channel();
+    let server = serve(
+        move |conn, ()| {
+            let start = Instant::now();
+            let result = conn.recv().map_err(|e| (e.kind(), e.to_string()));
+            let _ = tx.send((result, start.elapsed()));
+        },
+        ServeOptions { timeout: Duration::from_millis(200), ..local_options() },
+    )
+    .unwrap();
+    for protocol in [Protocol::Rfc6455, Protocol::Draft76(Framing::Old)] {
+        let conn = connect_with(&ws_url(&server, false), client_options(protocol)).unwrap();
+        let (result, waited) = rx.recv_timeout(Duration::from_secs(5)).expect("idle timeout fired");
+        let (kind, message) = result.unwrap_err();
+        assert_eq!(kind, ErrorKind::Timeout, "{message}");
+        assert!(message.contains("idle"), "{message}");
+        assert!(waited >= Duration::from_millis(190) && waited < Duration::from_secs(3), "{waited:?}");
+        // The client learns the connection is over rather than hanging.
+        let end = within(Duration::from_secs(5), move || conn.recv().map(|m| m.is_none()));
+        assert!(end.unwrap_or(true));
+    }
+    server.stop();
+}
+
+#[test]
+fn keepalive_fails_a_peer_that_stops_answering_and_keeps_one_that_answers() {
+    let (tx, rx) = mpsc::channel();
+    let timeouts = Timeouts {
+        keepalive: Some(Duration::from_millis(50)),
+        keepalive_timeout: Some(Duration::from_millis(300)),
+        ..Timeouts::default()
+    };
+    let server = serve(
+        move |conn, ()| {
+            let result = conn.recv().map_err(|e| e.to_string());
+            let _ = tx.send(result);
+        },
+        ServeOptions { timeouts, ..local_options() },
+    )
+    .unwrap();
+    // A client that never calls recv never answers the pings.
+    let silent = connect_with(&ws_url(&server, false), client_options(Protocol::Rfc6455)).unwrap();
+    let result = rx.recv_timeout(Duration::from_secs(5)).expect("keepalive timeout fired");
+    assert!(result.unwrap_err().contains("keepalive"));
+    drop(silent);
+
+    // A client inside recv answers them: the server keeps waiting for a
+    // message, which then arrives.
+    let conn = connect_with(&ws_url(&server, false), client_options(Protocol::Rfc6455)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_millis(800)));
+    assert_eq!(conn.recv().unwrap_err().kind(), ErrorKind::Timeout);
+    assert!(conn.is_open(), "a read timeout leaves the connection open");
+    conn.send_text("still here").unwrap();
+    let result = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(result, Ok(Some(Message::Text("still here".into()))));
+    // The handler returned and closed; our close meets its close.
+    conn.close().unwrap();
+    server.stop();
+}
+
+#[test]
+fn recv_and_send_on_two_threads_at_once() {
+    let server = echo_server(ServeOptions { framing: Framing::New, ..local_options() });
+    for protocol in [Protocol::Rfc6455, Protocol::Draft76(Framing::New)] {
+        let conn = connect_with(&ws_url(&server, false), client_options(protocol)).unwrap();
+        const COUNT: usize = 300;
+        let message = |i: usize| format!("{i:05}").repeat(16 * 1024 / 5);
+        let sender = conn.clone();
+        // Both directions full at once: the echo server blocks writing to
+        // us unless we read while we write.
+        let sending = thread::spawn(move || {
+            for i in 0..COUNT {
+                sender.send_text(&message(i)).unwrap();
+            }
+        });
+        within(Duration::from_secs(60), move || {
+            for i in 0..COUNT {
+                assert_eq!(conn.recv().unwrap(), Some(Message::Text(message(i))), "message {i}");
+            }
+            conn.close().unwrap();
+        });
+        sending.join().unwrap();
+    }
+    server.stop();
+}
+
+#[test]
+fn a_write_timeout_fails_a_send_to_a_peer_that_does_not_read() {
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let release_rx = Arc::new(std::sync::Mutex::new(release_rx));
+    let server = serve(
+        move |_conn, ()| {
+            // Never reads; holds the connection until the test is done.
+            let _ = release_rx.lock().unwrap().recv_timeout(Duration::from_secs(30));
+        },
+        local_options(),
+    )
+    .unwrap();
+    let options = ConnectOptions {
+        write_timeout: Some(Duration::from_millis(300)),
+        ..client_options(Protocol::Rfc6455)
+    };
+    let conn = connect_with(&ws_url(&server, false), options).unwrap();
+    let error = within(Duration::from_secs(60), move || {
+        let chunk = vec![7u8; 256 * 1024];
+        loop {
+            if let Err(e) = conn.send_binary(&chunk) {
+                return (e, conn.is_closed());
+            }
+        }
+    });
+    assert_eq!(error.0.kind(), ErrorKind::Timeout, "{}", error.0);
+    assert!(error.1, "a half-written frame ends the connection");
+    drop(release_tx);
+    server.stop();
+}
+
+/// A minimal HTTP CONNECT proxy for one tunnel; reports the request line.
+fn test_proxy(answer: &'static str) -> (std::net::SocketAddr, mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let (mut client, _) = listener.accept().unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8];
+        while !head.ends_with(b"\r\n\r\n") {
+            client.read_exact(&mut byte).unwrap();
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8(head).unwrap();
+        let line = head.lines().next().unwrap().to_string();
+        let _ = tx.send(head.clone());
+        client.write_all(answer.as_bytes()).unwrap();
+        if !answer.starts_with("HTTP/1.1 200") {
+            return;
+        }
+        let target = line.split(' ').nth(1).unwrap().to_string();
+        let upstream = TcpStream::connect(target).unwrap();
+        let (mut up_read, mut up_write) = (upstream.try_clone().unwrap(), upstream);
+        let (mut down_read, mut down_write) = (client.try_clone().unwrap(), client);
+        let forward = thread::spawn(move || {
+            let _ = std::io::copy(&mut down_read, &mut up_write);
+            let _ = up_write.shutdown(std::net::Shutdown::Write);
+        });
+        let _ = std::io::copy(&mut up_read, &mut down_write);
+        let _ = down_write.shutdown(std::net::Shutdown::Write);
+        let _ = forward.join();
+    });
+    (addr, rx)
+}
+
+#[test]
+fn clients_go_through_an_http_connect_proxy() {
+    let server = echo_server(local_options());
+    let (proxy_addr, requests) = test_proxy("HTTP/1.1 200 Connection established\r\n\r\n");
+    let proxy = hybi::url::Url::parse(&format!("http://user:p%40ss@{proxy_addr}")).unwrap();
+    let options = ConnectOptions { proxy: Proxy::Url(proxy), ..client_options(Protocol::Rfc6455) };
+    let conn = connect_with(&ws_url(&server, false), options).unwrap();
+    conn.send_text("through the tunnel").unwrap();
+    assert_eq!(conn.recv().unwrap(), Some(Message::Text("through the tunnel".into())));
+    conn.close().unwrap();
+    let head = requests.recv().unwrap();
+    let target = server.local_addr();
+    assert!(head.starts_with(&format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n")), "{head}");
+    // user:p@ss in base64.
+    assert!(head.contains("Proxy-Authorization: Basic dXNlcjpwQHNz\r\n"), "{head}");
+
+    let (proxy_addr, _) =
+        test_proxy("HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n");
+    let proxy = hybi::url::Url::parse(&format!("http://{proxy_addr}")).unwrap();
+    let options = ConnectOptions { proxy: Proxy::Url(proxy), ..client_options(Protocol::Rfc6455) };
+    let error = connect_with(&ws_url(&server, false), options).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Proxy);
+    assert!(error.to_string().contains("407"), "{error}");
+    server.stop();
+}
+
+#[test]
+fn connect_errors_name_their_cause() {
+    let error = connect_with("http://example.com/", ConnectOptions::default()).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidUrl);
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    let error = connect_with(&format!("ws://{addr}/"), client_options(Protocol::Rfc6455)).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Io);
+    assert!(error.to_string().contains(&addr.to_string()), "{error}");
+}
+
+#[test]
+fn close_while_another_thread_receives() {
+    let server = echo_server(local_options());
+    for protocol in OLD_SERVER_PROTOCOLS {
+        let conn = connect_with(&ws_url(&server, false), client_options(protocol)).unwrap();
+        let receiver = conn.clone();
+        let receiving = thread::spawn(move || {
+            let mut messages = Vec::new();
+            loop {
+                match receiver.recv() {
+                    Ok(Some(message)) => messages.push(message),
+                    Ok(None) => return Ok(messages),
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+        });
+        conn.send_text("one").unwrap();
+        // Let the echo arrive while the other thread is inside recv.
+        thread::sleep(Duration::from_millis(50));
+        within(Duration::from_secs(5), move || conn.close()).unwrap();
+        let messages = receiving.join().unwrap().unwrap();
+        assert_eq!(messages, vec![Message::Text("one".into())], "{protocol:?}");
+    }
+    server.stop();
+}
+
+#[test]
+fn close_keeps_its_deadline_while_another_thread_receives() {
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let release_rx = Arc::new(std::sync::Mutex::new(release_rx));
+    // A handler that never reads: nobody answers the client's close.
+    let server = serve(
+        move |_conn, ()| {
+            let _ = release_rx.lock().unwrap().recv_timeout(Duration::from_secs(30));
+        },
+        local_options(),
+    )
+    .unwrap();
+    let timeouts = Timeouts { close: Some(Duration::from_millis(300)), ..Timeouts::default() };
+    let options = ConnectOptions { timeouts, ..client_options(Protocol::Rfc6455) };
+    let conn = connect_with(&ws_url(&server, false), options).unwrap();
+    let receiver = conn.clone();
+    let receiving = thread::spawn(move || receiver.recv().map_err(|e| e.kind()));
+    thread::sleep(Duration::from_millis(50));
+    let start = Instant::now();
+    let error = within(Duration::from_secs(5), move || conn.close()).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
+    assert!(error.to_string().contains("close"), "{error}");
+    assert!(start.elapsed() >= Duration::from_millis(290), "{:?}", start.elapsed());
+    // The receiving thread was woken, not left blocked.
+    let received = within(Duration::from_secs(5), move || receiving.join().unwrap());
+    assert!(matches!(received, Err(ErrorKind::Timeout) | Ok(None)), "{received:?}");
+    drop(release_tx);
+    server.stop();
+}
