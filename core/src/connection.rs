@@ -978,11 +978,8 @@ impl Connection {
     }
 
     fn write_http_response(&mut self, response: HttpResponse) {
-        let out = &mut self.transmit;
         let reason = http::reason_phrase(response.status);
         let status_line = alloc::format!("HTTP/1.1 {} {reason}", response.status);
-        out.extend_from_slice(status_line.as_bytes());
-        out.extend_from_slice(b"\r\n");
         let mut headers = response.headers;
         let has = |headers: &[Header], name: &str| headers.iter().any(|h| h.name.eq_ignore_ascii_case(name));
         if !has(&headers, "Content-Length") {
@@ -991,11 +988,8 @@ impl Connection {
         if !has(&headers, "Connection") {
             headers.push(Header::new("Connection", "close"));
         }
-        for h in &headers {
-            http::write_header(out, &h.name, &h.value);
-        }
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(&response.body);
+        http::write_head(&mut self.transmit, &status_line, &headers);
+        self.transmit.extend_from_slice(&response.body);
         self.response = Some(ResponseHead {
             minor_version: 1,
             status: response.status,

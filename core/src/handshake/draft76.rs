@@ -7,7 +7,9 @@ use core::fmt::Write;
 
 use md5::{Digest, Md5};
 
-use super::http::{trim_ows, write_header, Header, RequestHead, ResponseHead};
+use super::http::{
+    check_connection_upgrade, trim_ows, write_head, write_header, Header, RequestHead, ResponseHead,
+};
 use crate::entropy::{uniform_below, Entropy};
 use crate::error::{HandshakeError, KeyName, KeyProblem};
 
@@ -212,13 +214,7 @@ pub(crate) fn check_response_head(
     if !upgrade.eq_ignore_ascii_case(b"WebSocket") {
         return Err(HandshakeError::BadUpgrade);
     }
-    if !headers.has_token("Connection", "Upgrade") {
-        return Err(if headers.contains("Connection") {
-            HandshakeError::BadConnection
-        } else {
-            HandshakeError::MissingHeader("Connection")
-        });
-    }
+    check_connection_upgrade(headers)?;
     if let Some(origin) = headers.unique("Sec-WebSocket-Origin")? {
         if expected.origin.as_deref().is_some_and(|ours| ours != origin) {
             return Err(HandshakeError::OriginMismatch);
@@ -269,13 +265,7 @@ pub(crate) fn check_request_head(request: &RequestHead) -> Result<ServerKeys, Ha
     if !trim_ows(headers.required("Upgrade")?).eq_ignore_ascii_case(b"WebSocket") {
         return Err(HandshakeError::BadUpgrade);
     }
-    if !headers.has_token("Connection", "Upgrade") {
-        return Err(if headers.contains("Connection") {
-            HandshakeError::BadConnection
-        } else {
-            HandshakeError::MissingHeader("Connection")
-        });
-    }
+    check_connection_upgrade(headers)?;
     headers.required("Host")?;
     let key = |name: KeyName| -> Result<u32, HandshakeError> {
         let header = match name {
@@ -319,11 +309,7 @@ pub(crate) fn write_server_response(
     }
     headers.extend_from_slice(app_headers);
 
-    out.extend_from_slice(b"HTTP/1.1 101 WebSocket Protocol Handshake\r\n");
-    for h in &headers {
-        write_header(out, &h.name, &h.value);
-    }
-    out.extend_from_slice(b"\r\n");
+    write_head(out, "HTTP/1.1 101 WebSocket Protocol Handshake", &headers);
     out.extend_from_slice(&answer(keys.part1, keys.part2, key3));
     headers
 }

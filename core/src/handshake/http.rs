@@ -345,6 +345,27 @@ pub(crate) fn write_header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// Appends a whole head: the start line, the headers and the blank line.
+pub(crate) fn write_head(out: &mut Vec<u8>, start_line: &str, headers: &[Header]) {
+    out.extend_from_slice(start_line.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for h in headers {
+        write_header(out, &h.name, &h.value);
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Both handshakes need `Connection` to list the `Upgrade` token.
+pub(crate) fn check_connection_upgrade(headers: &Headers) -> Result<(), HandshakeError> {
+    if headers.has_token("Connection", "Upgrade") {
+        Ok(())
+    } else if headers.contains("Connection") {
+        Err(HandshakeError::BadConnection)
+    } else {
+        Err(HandshakeError::MissingHeader("Connection"))
+    }
+}
+
 /// Checks application-supplied headers before they are written.
 pub(crate) fn check_writable(headers: &[Header]) -> Result<(), Misuse> {
     if headers.iter().all(Header::is_writable) {

@@ -9,7 +9,9 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use sha1::{Digest, Sha1};
 
-use super::http::{trim_ows, write_header, Header, Headers, RequestHead, ResponseHead};
+use super::http::{
+    check_connection_upgrade, trim_ows, write_head, write_header, Header, Headers, RequestHead, ResponseHead,
+};
 use crate::deflate::{self, DeflateConfig, DeflateParams};
 use crate::entropy::Entropy;
 use crate::error::HandshakeError;
@@ -135,13 +137,7 @@ fn check_upgrade_headers(headers: &Headers) -> Result<(), HandshakeError> {
     if !header_tokens(headers, "Upgrade").any(|t| t.eq_ignore_ascii_case(b"websocket")) {
         return Err(HandshakeError::BadUpgrade);
     }
-    if !headers.has_token("Connection", "Upgrade") {
-        return Err(if headers.contains("Connection") {
-            HandshakeError::BadConnection
-        } else {
-            HandshakeError::MissingHeader("Connection")
-        });
-    }
+    check_connection_upgrade(headers)?;
     Ok(())
 }
 
@@ -212,11 +208,7 @@ pub(crate) fn write_server_response(
         headers.push(Header::new("Sec-WebSocket-Extensions", e));
     }
     headers.extend_from_slice(app_headers);
-    out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\n");
-    for h in &headers {
-        write_header(out, &h.name, &h.value);
-    }
-    out.extend_from_slice(b"\r\n");
+    write_head(out, "HTTP/1.1 101 Switching Protocols", &headers);
     headers
 }
 
