@@ -174,6 +174,12 @@ pub struct Connection {
     /// The stream ended while the server application was deciding.
     deferred_eof: bool,
     sent_close: bool,
+    /// The peer's close was read and its [`Event::Close`] is queued. Our
+    /// answer goes out when the application takes that event, so messages
+    /// that arrived before the close (in the same read) can still be
+    /// answered: RFC 6455 §5.5.1 lets an endpoint finish what it is sending
+    /// before it echoes the close.
+    peer_closed: bool,
     handshake_deadline: Option<Instant>,
     close_deadline: Option<Instant>,
     last_input: Instant,
@@ -285,6 +291,7 @@ impl Connection {
             deferred: Vec::new(),
             deferred_eof: false,
             sent_close: false,
+            peer_closed: false,
             close_deadline: None,
             last_input: now,
             keepalive_sent: None,
@@ -339,9 +346,20 @@ impl Connection {
     // ----- pollers -------------------------------------------------------
 
     /// The next event, oldest first.
+    ///
+    /// Taking the peer's [`Event::Close`] is what answers it (unless the
+    /// application already sent its own close): until then the connection
+    /// is still open for sending, so replies to the messages before the
+    /// close are not lost.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if let Some(Event::Close(close)) = &event {
+            if self.peer_closed {
+                self.answer_peer_close(close.code);
+            }
+        }
+        event
     }
 
     /// Moves every byte queued for the peer to the end of `buf` and returns
@@ -383,6 +401,8 @@ impl Connection {
                 after(self.last_input, t.idle).map(|at| (at, Fail(Timer::Idle))),
             ),
             State::Closed => (None, None),
+            // Nothing is awaited from a peer that has closed.
+            _ if self.peer_closed => (None, None),
             State::Open => {
                 let idle = after(self.last_input, t.idle).map(|at| (at, Fail(Timer::Idle)));
                 let keepalive = match self.keepalive_sent {
@@ -428,6 +448,8 @@ impl Connection {
                 return;
             }
             Phase::Done => return,
+            // The stream may end right after the peer's close.
+            _ if self.peer_closed => return,
             // Draft-76 peers may hang up between frames (and Racket does
             // right after its close frame): that is the end of the stream.
             Phase::Open(Codec::Old(d)) => d.check_eof().map(|()| self.finish_clean(Close::default())),
@@ -725,6 +747,11 @@ impl Connection {
     /// connection stops taking it.
     fn process(&mut self, input: &mut &[u8]) -> Result<(), Error> {
         while !input.is_empty() {
+            if self.peer_closed {
+                // After its close, the peer has nothing more to say.
+                *input = &[];
+                break;
+            }
             match &mut self.phase {
                 Phase::ClientHead { reader, .. } | Phase::ServerHead { reader } => {
                     let HeadProgress::Complete(used) = reader.read(input)? else {
@@ -886,19 +913,7 @@ impl Connection {
                 };
                 self.events.push_back(Event::Text(text));
             }
-            Draft76Frame::Close => {
-                // The draft: a peer that has not sent its own close answers
-                // with one. Racket does not, and that is fine too.
-                if !self.sent_close {
-                    match &self.phase {
-                        Phase::Open(Codec::Old(_)) => old::encode_close(&mut self.transmit),
-                        Phase::Open(Codec::New(_)) => new::encode_close(&mut self.transmit),
-                        _ => {}
-                    }
-                    self.sent_close = true;
-                }
-                self.finish_clean(Close::default());
-            }
+            Draft76Frame::Close => self.on_peer_close(Close::default()),
         }
         Ok(())
     }
@@ -919,21 +934,39 @@ impl Connection {
             }
             Incoming::Pong(payload) => Event::Pong(payload),
             Incoming::Close(close) => {
-                // §5.5.1: answer a close we did not start, echoing its code.
-                if !self.sent_close {
-                    let payload = match &close {
-                        Some((code, _)) => code.to_be_bytes().to_vec(),
-                        None => Vec::new(),
-                    };
-                    self.write_frame(wire::OpCode::Close, &payload, true, false);
-                    self.sent_close = true;
-                }
                 let (code, reason) = close.map_or((None, String::new()), |(c, r)| (Some(c), r));
-                self.finish_clean(Close { code, reason });
+                self.on_peer_close(Close { code, reason });
                 return;
             }
         };
         self.events.push_back(event);
+    }
+
+    /// The peer's close frame: report it now, answer it when the
+    /// application takes the event ([`poll_event`](Self::poll_event)).
+    fn on_peer_close(&mut self, close: Close) {
+        self.peer_closed = true;
+        self.events.push_back(Event::Close(close));
+    }
+
+    /// Answers the peer's close unless we sent ours (RFC 6455 §5.5.1 echoes
+    /// its code; the draft answers with a close too, though Racket does
+    /// not, and that is fine) and ends the connection.
+    fn answer_peer_close(&mut self, code: Option<u16>) {
+        self.peer_closed = false;
+        if !self.sent_close {
+            match &self.phase {
+                Phase::Open(Codec::Old(_)) => old::encode_close(&mut self.transmit),
+                Phase::Open(Codec::New(_)) => new::encode_close(&mut self.transmit),
+                Phase::Open(Codec::Rfc6455(_)) => {
+                    let payload = code.map_or(Vec::new(), |c| c.to_be_bytes().to_vec());
+                    self.write_frame(wire::OpCode::Close, &payload, true, false);
+                }
+                _ => {}
+            }
+            self.sent_close = true;
+        }
+        self.phase = Phase::Done;
     }
 
     fn finish_clean(&mut self, close: Close) {

@@ -180,6 +180,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+fn is_message(event: &Event) -> bool {
+    matches!(event, Event::Text(_) | Event::Binary(_))
+}
+
 fn is_timeout(e: &io::Error) -> bool {
     matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
 }
@@ -350,9 +354,21 @@ impl Shared {
     }
 
     /// Moves the core's events to our queue, noting how it ended.
+    ///
+    /// While the connection is open this stops once a message waits for
+    /// `recv`: the core answers the peer's close when its event is taken, so
+    /// a close that arrived behind messages stays in the core until the
+    /// application has read them, and it can still answer them (an echo
+    /// server echoes every message that came in with the close).
     fn drain(&self, inner: &mut Inner) {
         let was_ended = inner.end.is_some();
-        while let Some(event) = inner.core.poll_event() {
+        loop {
+            if inner.core.state() == State::Open && inner.events.iter().any(is_message) {
+                break;
+            }
+            let Some(event) = inner.core.poll_event() else {
+                break;
+            };
             match &event {
                 Event::Ping(_) | Event::Pong(_) => continue,
                 Event::Close(close) if inner.end.is_none() => inner.end = Some(End::Clean(close.clone())),
@@ -668,19 +684,29 @@ impl Connection {
         let give_up = lock(&shared.inner).read_timeout.map(|t| Instant::now() + t);
         let mut gave_up = false;
         loop {
-            {
+            loop {
                 let mut inner = lock(&shared.inner);
-                while let Some(event) = inner.events.pop_front() {
-                    match event {
-                        Event::Text(text) => return Ok(Some(Message::Text(text))),
-                        Event::Binary(data) => return Ok(Some(Message::Binary(data))),
-                        Event::Close(_) => return Ok(None),
-                        Event::Error(e) => return Err(e.into()),
-                        _ => {}
-                    }
+                if inner.events.is_empty() {
+                    // The core may hold more (see `drain`); taking a peer's
+                    // close from it queues the answer, written here.
+                    shared.drain(&mut inner);
                 }
-                if inner.end.is_some() || inner.dead {
-                    return Ok(None);
+                let event = inner.events.pop_front();
+                let answer = inner.core.pending_transmit() > 0 || matches!(event, Some(Event::Close(_)));
+                let ended = inner.end.is_some() || inner.dead;
+                drop(inner);
+                if answer {
+                    shared.needs_flush.store(true, Ordering::SeqCst);
+                    shared.flush_if_needed()?;
+                }
+                match event {
+                    Some(Event::Text(text)) => return Ok(Some(Message::Text(text))),
+                    Some(Event::Binary(data)) => return Ok(Some(Message::Binary(data))),
+                    Some(Event::Close(_)) => return Ok(None),
+                    Some(Event::Error(e)) => return Err(e.into()),
+                    Some(_) => {}
+                    None if ended => return Ok(None),
+                    None => break,
                 }
             }
             if gave_up {

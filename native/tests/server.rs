@@ -512,3 +512,33 @@ fn close_keeps_its_deadline_while_another_thread_receives() {
     drop(release_tx);
     server.stop();
 }
+
+/// Messages and the close in one segment: the echo server reads them all at
+/// once and must still echo every message before it answers the close.
+#[test]
+fn echo_server_answers_messages_that_arrive_with_the_close() {
+    let server = echo_server(local_options());
+    let addr = server.local_addr();
+    within(Duration::from_secs(10), move || {
+        // RFC 6455, masked with a zero key: payloads are sent as they are.
+        let mut stream = raw_rfc6455(addr);
+        let mut wire = Vec::new();
+        for text in [&b"one"[..], b"two", b"three"] {
+            wire.extend_from_slice(&[0x81, 0x80 | text.len() as u8, 0, 0, 0, 0]);
+            wire.extend_from_slice(text);
+        }
+        wire.extend_from_slice(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]);
+        stream.write_all(&wire).unwrap();
+        let mut back = Vec::new();
+        stream.read_to_end(&mut back).unwrap();
+        assert_eq!(back, b"\x81\x03one\x81\x03two\x81\x05three\x88\x02\x03\xe8");
+
+        // Draft-76 'old' (the server's default framing).
+        let mut stream = raw_draft76(addr);
+        stream.write_all(b"\x00one\xff\x00two\xff\xff\x00").unwrap();
+        let mut back = Vec::new();
+        stream.read_to_end(&mut back).unwrap();
+        assert_eq!(back, b"\x00one\xff\x00two\xff\xff\x00");
+    });
+    server.stop();
+}
