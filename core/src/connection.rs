@@ -89,6 +89,46 @@ impl HttpResponse {
             body: body.as_bytes().to_vec(),
         }
     }
+
+    /// Appends the response to `out` as it goes on the wire and returns its
+    /// head. This needs no connection: a server over its connection limit
+    /// answers 503 before it reads a byte. Fails, writing nothing, on a
+    /// status outside 100–599 or 101, or on a header that cannot be written.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<ResponseHead, Error> {
+        self.check()?;
+        Ok(self.write(out))
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        if !(100..=599).contains(&self.status) || self.status == 101 {
+            return Err(Misuse::InvalidStatus.into());
+        }
+        Ok(http::check_writable(&self.headers)?)
+    }
+
+    /// Writes a response already checked (or built by the core itself),
+    /// adding `Content-Length` and `Connection: close` unless present.
+    fn write(&self, out: &mut Vec<u8>) -> ResponseHead {
+        let reason = http::reason_phrase(self.status);
+        let line = alloc::format!("HTTP/1.1 {} {reason}", self.status);
+        let mut headers = self.headers.clone();
+        let has = |headers: &[Header], name: &str| headers.iter().any(|h| h.name.eq_ignore_ascii_case(name));
+        if !has(&headers, "Content-Length") {
+            headers.push(Header::new("Content-Length", alloc::format!("{}", self.body.len())));
+        }
+        if !has(&headers, "Connection") {
+            headers.push(Header::new("Connection", "close"));
+        }
+        http::write_head(out, &line, &headers);
+        out.extend_from_slice(&self.body);
+        ResponseHead {
+            minor_version: 1,
+            status: self.status,
+            reason: reason.into(),
+            line,
+            headers: Headers(headers),
+        }
+    }
 }
 
 /// What a client must check in the response, per protocol.
@@ -566,11 +606,8 @@ impl Connection {
         if !matches!(self.phase, Phase::ServerDecision { .. }) {
             return Err(Misuse::NoPendingRequest.into());
         }
-        if !(100..=599).contains(&response.status) || response.status == 101 {
-            return Err(Misuse::InvalidStatus.into());
-        }
-        http::check_writable(&response.headers)?;
-        self.write_http_response(response);
+        response.check()?;
+        self.response = Some(response.write(&mut self.transmit));
         self.phase = Phase::Done;
         self.deferred = Vec::new();
         Ok(())
@@ -994,7 +1031,7 @@ impl Connection {
                         405 => response.headers.push(Header::new("Allow", "GET")),
                         _ => {}
                     }
-                    self.write_http_response(response);
+                    self.response = Some(response.write(&mut self.transmit));
                 }
             }
             Phase::Open(Codec::Rfc6455(_)) if !self.sent_close => {
@@ -1008,28 +1045,6 @@ impl Connection {
         self.phase = Phase::Done;
         self.deferred = Vec::new();
         self.events.push_back(Event::Error(error));
-    }
-
-    fn write_http_response(&mut self, response: HttpResponse) {
-        let reason = http::reason_phrase(response.status);
-        let status_line = alloc::format!("HTTP/1.1 {} {reason}", response.status);
-        let mut headers = response.headers;
-        let has = |headers: &[Header], name: &str| headers.iter().any(|h| h.name.eq_ignore_ascii_case(name));
-        if !has(&headers, "Content-Length") {
-            headers.push(Header::new("Content-Length", alloc::format!("{}", response.body.len())));
-        }
-        if !has(&headers, "Connection") {
-            headers.push(Header::new("Connection", "close"));
-        }
-        http::write_head(&mut self.transmit, &status_line, &headers);
-        self.transmit.extend_from_slice(&response.body);
-        self.response = Some(ResponseHead {
-            minor_version: 1,
-            status: response.status,
-            reason: reason.into(),
-            line: status_line,
-            headers: Headers(headers),
-        });
     }
 }
 
@@ -1059,4 +1074,35 @@ fn close_payload(code: Option<u16>, reason: &str) -> Result<Vec<u8>, Error> {
         })?,
     }
     Ok(payload)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_response_encodes_without_a_connection() {
+        let mut out = b"kept".to_vec();
+        let head = HttpResponse::text(503, "busy\n").encode(&mut out).unwrap();
+        assert_eq!(
+            out,
+            b"keptHTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n\
+              Content-Length: 5\r\nConnection: close\r\n\r\nbusy\n"
+        );
+        assert_eq!((head.status, head.line.as_str()), (503, "HTTP/1.1 503 Service Unavailable"));
+        assert_eq!(head.headers.get_str("Content-Length"), Some("5"));
+    }
+
+    #[test]
+    fn http_response_encode_refuses_what_cannot_be_written() {
+        let mut out = Vec::new();
+        for status in [0, 99, 101, 600] {
+            let error = HttpResponse::text(status, "").encode(&mut out).unwrap_err();
+            assert_eq!(error, Error::Misuse(Misuse::InvalidStatus), "{status}");
+        }
+        let mut split = HttpResponse::text(200, "");
+        split.headers.push(Header::new("X-Injected", "a\r\nSet-Cookie: b"));
+        assert!(matches!(split.encode(&mut out), Err(Error::Misuse(_))));
+        assert!(out.is_empty(), "a refused response writes nothing");
+    }
 }
