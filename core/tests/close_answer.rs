@@ -44,7 +44,10 @@ fn echo_server_answers_messages_read_with_the_close() {
             }
             seen.push(event);
         }
-        assert_eq!(seen, [Event::Text("first".into()), Event::Text("second".into()), Event::Close(close.clone())]);
+        assert_eq!(
+            seen,
+            [Event::Text("first".into()), Event::Text("second".into()), Event::Close(close.clone())]
+        );
         assert_eq!(pair.server.state(), State::Closed, "{name}: closed once the close is taken");
         // The echoes go out before the close's answer.
         let back = transmit(&mut pair.server);
