@@ -78,6 +78,7 @@ pub mod error;
 pub mod event;
 pub mod framing;
 pub mod handshake;
+pub mod inspect;
 pub mod time;
 mod utf8;
 
