@@ -20,6 +20,12 @@ const PIECE: usize = 32 * 1024;
 /// ~16 KiB of output, so a piece stays under `PIECE` plus one step.
 const STREAM_INFLATE_STEP: usize = 8;
 
+/// Largest payload [`Reader::read_small_message`] takes. Up to here the
+/// message is built straight from the input with one allocation and std's
+/// UTF-8 check; beyond it the general path's piecewise, SIMD-validated
+/// assembly wins.
+const SMALL_MESSAGE: u64 = 1024;
+
 /// What the reader produced.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Incoming {
@@ -145,6 +151,11 @@ impl Reader {
     /// Consumes bytes from the front of `input` until something complete
     /// (or, in streaming mode, a piece) is ready, or `input` is used up.
     pub fn read(&mut self, input: &mut &[u8]) -> Result<Option<Incoming>, Error> {
+        if self.at_boundary() && !self.config.streaming {
+            if let Some(incoming) = self.read_small_message(input)? {
+                return Ok(Some(incoming));
+            }
+        }
         loop {
             if self.frame.is_none() {
                 let Some(header) = self.read_header(input)? else {
@@ -186,6 +197,38 @@ impl Reader {
         }
     }
 
+    /// The common case, taken in one step: a small, whole, unfragmented,
+    /// uncompressed data frame lies entirely in `input`. It is checked like
+    /// any frame and unmasked straight into the message's own buffer,
+    /// without the per-frame bookkeeping. Returns `None`, consuming
+    /// nothing, for anything else (the general path then reads it).
+    fn read_small_message(&mut self, input: &mut &[u8]) -> Result<Option<Incoming>, Error> {
+        let Some((header, used)) = FrameHeader::parse(input).map_err(header_error)? else {
+            return Ok(None);
+        };
+        let len = header.payload_len;
+        let whole = header.fin && !header.rsv1 && len <= SMALL_MESSAGE && len <= (input.len() - used) as u64;
+        if !whole || !matches!(header.opcode, OpCode::Text | OpCode::Binary) {
+            return Ok(None);
+        }
+        self.check_header(&header)?;
+        if len > self.config.max_message_size as u64 {
+            return Err(LimitError::MessageTooLarge { limit: self.config.max_message_size }.into());
+        }
+        let (payload, rest) = input[used..].split_at(len as usize);
+        *input = rest;
+        let mut data = Vec::with_capacity(payload.len());
+        match header.mask {
+            Some(key) => wire::unmask_into(&mut data, payload, key, 0),
+            None => data.extend_from_slice(payload),
+        }
+        Ok(Some(if header.opcode == OpCode::Text {
+            Incoming::Text(String::from_utf8(data).map_err(|_| ProtocolError::InvalidUtf8)?)
+        } else {
+            Incoming::Binary(data)
+        }))
+    }
+
     /// Streaming a compressed message: inflated output must be handed out
     /// in bounded pieces.
     fn streaming_inflate(&self) -> bool {
@@ -220,28 +263,9 @@ impl Reader {
     /// Checks a header against §5 and the agreed extensions and sets up for
     /// its payload.
     fn start_frame(&mut self, header: FrameHeader) -> Result<(), Error> {
-        if header.rsv2 || header.rsv3 {
-            return Err(ProtocolError::ReservedBits.into());
-        }
-        if header.mask.is_some() != self.config.expect_masked {
-            return Err(if self.config.expect_masked {
-                ProtocolError::UnmaskedFrame
-            } else {
-                ProtocolError::MaskedFrame
-            }
-            .into());
-        }
-        if header.payload_len > self.config.max_frame_size as u64 {
-            return Err(LimitError::FrameTooLarge { limit: self.config.max_frame_size }.into());
-        }
-        let first_of_message = matches!(header.opcode, OpCode::Text | OpCode::Binary);
-        // RFC 7692 §6: RSV1 marks the first frame of a compressed message;
-        // anywhere else, or without the extension, it is a violation.
-        if header.rsv1 && !(first_of_message && self.inflater.is_some()) {
-            return Err(ProtocolError::ReservedBits.into());
-        }
+        self.check_header(&header)?;
         match header.opcode {
-            OpCode::Reserved(code) => return Err(ProtocolError::ReservedOpcode(code).into()),
+            OpCode::Reserved(_) => unreachable!("check_header refuses reserved opcodes"),
             OpCode::Close | OpCode::Ping | OpCode::Pong => self.control.clear(),
             OpCode::Continuation => {
                 let Some(message) = &self.message else {
@@ -267,6 +291,35 @@ impl Reader {
             }
         }
         self.frame = Some(Frame { remaining: header.payload_len, done: 0, header });
+        Ok(())
+    }
+
+    /// The rules any frame header must meet whatever came before it:
+    /// reserved bits and opcodes, masking by role, the frame size limit.
+    fn check_header(&self, header: &FrameHeader) -> Result<(), Error> {
+        if header.rsv2 || header.rsv3 {
+            return Err(ProtocolError::ReservedBits.into());
+        }
+        if header.mask.is_some() != self.config.expect_masked {
+            return Err(if self.config.expect_masked {
+                ProtocolError::UnmaskedFrame
+            } else {
+                ProtocolError::MaskedFrame
+            }
+            .into());
+        }
+        if header.payload_len > self.config.max_frame_size as u64 {
+            return Err(LimitError::FrameTooLarge { limit: self.config.max_frame_size }.into());
+        }
+        let first_of_message = matches!(header.opcode, OpCode::Text | OpCode::Binary);
+        // RFC 7692 §6: RSV1 marks the first frame of a compressed message;
+        // anywhere else, or without the extension, it is a violation.
+        if header.rsv1 && !(first_of_message && self.inflater.is_some()) {
+            return Err(ProtocolError::ReservedBits.into());
+        }
+        if let OpCode::Reserved(code) = header.opcode {
+            return Err(ProtocolError::ReservedOpcode(code).into());
+        }
         Ok(())
     }
 
