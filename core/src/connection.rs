@@ -1024,7 +1024,13 @@ impl Connection {
             | Phase::Done
                 if unanswered =>
             {
-                if let Some(status) = error.http_status() {
+                // A request that timed out while the application decided
+                // did arrive: the server, not the client, was too slow.
+                let status = match (&self.phase, &error) {
+                    (Phase::ServerDecision { .. }, Error::Timeout(_)) => Some(503),
+                    _ => error.http_status(),
+                };
+                if let Some(status) = status {
                     let mut response = HttpResponse::text(status, &alloc::format!("{error}\n"));
                     match status {
                         426 => response.headers.push(Header::new("Sec-WebSocket-Version", hs6455::VERSION)),

@@ -45,14 +45,18 @@ impl Error {
             Error::Handshake(e) => Some(e.http_status()),
             Error::Limit(LimitError::HandshakeTooLarge { .. }) => Some(431),
             Error::Limit(LimitError::TooManyHeaders { .. }) => Some(431),
+            // The request did not arrive in time.
+            Error::Timeout(Timer::Handshake) => Some(408),
             _ => None,
         }
     }
 
     /// The RFC 6455 close code this error sends, where the protocol has
-    /// codes (1002 protocol error, 1007 invalid data, 1009 too big).
+    /// codes (1002 protocol error, 1007 invalid data, 1009 too big, 1001
+    /// going away when an idle or keepalive deadline gives up on the peer).
     pub fn close_code(&self) -> Option<u16> {
         match self {
+            Error::Timeout(Timer::Idle | Timer::Keepalive) => Some(1001),
             Error::Protocol(ProtocolError::InvalidUtf8 | ProtocolError::BadCompressedData) => Some(1007),
             Error::Protocol(_) => Some(1002),
             Error::Limit(LimitError::MessageTooLarge { .. } | LimitError::FrameTooLarge { .. }) => Some(1009),

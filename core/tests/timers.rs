@@ -148,10 +148,10 @@ fn server_handshake_timeout_while_reading_the_request() {
     nothing_before(&mut s, 30_000);
     s.handle_timeout(at(30_000));
     assert_eq!(events(&mut s), [Event::Error(Error::Timeout(Timer::Handshake))]);
-    // What the code does: a server timed out in the handshake answers
-    // nothing (`Error::http_status` is `None` for timeouts), not 408.
-    assert_eq!(take(&mut s), b"", "a timed-out server handshake sends no HTTP response");
-    assert_eq!(s.response(), None);
+    // The request did not arrive in time: 408.
+    let answer = String::from_utf8(take(&mut s)).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{answer}");
+    assert_eq!(s.response().map(|r| r.status), Some(408));
     over(&mut s);
     s.handle_input(at(30_001), &request[request.len() - 3..]);
     assert_eq!(events(&mut s), []);
@@ -167,7 +167,9 @@ fn server_handshake_timeout_while_the_application_decides() {
     nothing_before(&mut s, 30_000);
     s.handle_timeout(at(30_000));
     assert_eq!(events(&mut s), [Event::Error(Error::Timeout(Timer::Handshake))]);
-    assert_eq!(take(&mut s), b"", "a timed-out server handshake sends no HTTP response");
+    // The request arrived; the application was too slow: 503, not 408.
+    let answer = String::from_utf8(take(&mut s)).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{answer}");
     over(&mut s);
     assert_eq!(s.accept(Accept::default()), Err(Error::Misuse(Misuse::NoPendingRequest)));
 }
@@ -184,7 +186,7 @@ fn draft76_server_handshake_timeout_while_waiting_for_key3() {
     nothing_before(&mut s, 30_000);
     s.handle_timeout(at(30_000));
     assert_eq!(events(&mut s), [Event::Error(Error::Timeout(Timer::Handshake))]);
-    assert_eq!(take(&mut s), b"");
+    assert!(take(&mut s).starts_with(b"HTTP/1.1 408 "));
     over(&mut s);
 }
 
@@ -328,13 +330,21 @@ fn idle_timeout_resets_on_every_input() {
         assert_eq!(s.poll_timeout(), Some(at(160_000)));
         s.handle_timeout(at(160_000));
         assert_eq!(events(&mut s), [Event::Error(Error::Timeout(Timer::Idle))], "{protocol:?}");
-        // What the code does: no close frame on a timeout.
-        assert_eq!(take(&mut s), b"", "{protocol:?}: nothing sent on an idle timeout");
+        // RFC 6455 says goodbye with 1001 (going away); draft-76 just ends.
+        let goodbye: &[u8] = if protocol == Protocol::Rfc6455 { &[0x88, 0x02, 0x03, 0xe9] } else { b"" };
+        assert_eq!(take(&mut s), goodbye, "{protocol:?}: sent on an idle timeout");
         over(&mut s);
         // The client, which heard nothing since the handshake, times out at 60 s.
         nothing_before(&mut c, 60_000);
         c.handle_timeout(at(60_000));
         assert_eq!(events(&mut c), [Event::Error(Error::Timeout(Timer::Idle))]);
+        let goodbye = take(&mut c);
+        let expected: &[u8] = if protocol == Protocol::Rfc6455 { &[0x88, 0x82] } else { b"" };
+        assert_eq!(
+            &goodbye[..goodbye.len().min(2)],
+            expected,
+            "{protocol:?}: a masked close 1001 or nothing"
+        );
         over(&mut c);
     }
 }
@@ -422,7 +432,8 @@ fn server_keepalive_ping_answered_then_unanswered() {
     nothing_before(&mut s, 27_000);
     s.handle_timeout(at(27_000));
     assert_eq!(events(&mut s), [Event::Error(Error::Timeout(Timer::Keepalive))]);
-    assert_eq!(take(&mut s), b"", "what the code does: no close frame on a keepalive timeout");
+    // A close (1001, going away) in case the peer is only slow.
+    assert_eq!(take(&mut s), [0x88, 0x02, 0x03, 0xe9]);
     over(&mut s);
 }
 
@@ -478,6 +489,8 @@ fn client_keepalive_ping_is_masked() {
     nothing_before(&mut c, 27_000);
     c.handle_timeout(at(27_100));
     assert_eq!(events(&mut c), [Event::Error(Error::Timeout(Timer::Keepalive))]);
+    let goodbye = take(&mut c);
+    assert_eq!((goodbye.len(), &goodbye[..2]), (8, &[0x88, 0x82][..]), "a masked close: {goodbye:02x?}");
     over(&mut c);
 }
 
@@ -506,6 +519,7 @@ fn keepalive_and_idle_together() {
     nothing_before(&mut s, 12_000);
     s.handle_timeout(at(12_000));
     assert_eq!(events(&mut s), [Event::Error(Error::Timeout(Timer::Idle))]);
+    assert_eq!(take(&mut s), [0x88, 0x02, 0x03, 0xe9], "close 1001");
     over(&mut s);
 }
 

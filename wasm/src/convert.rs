@@ -1,0 +1,496 @@
+//! Type translation between the core and JavaScript, and nothing else.
+//!
+//! Configuration and requests come in as plain objects and are deserialized
+//! with serde; events, heads and errors go out as plain objects built with
+//! `serde-wasm-bindgen`. Names are camelCase, as JS expects. Every value
+//! maps one to one onto a core type: defaults are the core's own (a field
+//! left out keeps [`hybi_core::Config::default`]'s value), so the bindings
+//! decide nothing.
+
+use hybi_core::{
+    Close, Config, DeflateConfig, Error, Event, Framing, Header, Headers, InvalidUtf8, Limits, Protocol,
+    ProtocolSet, RequestHead, RequestKind, ResponseHead, Timeouts,
+};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::time::Duration;
+use wasm_bindgen::JsValue;
+
+// ----- into the core -------------------------------------------------------
+
+/// `"draft76"` or `"rfc6455"`.
+#[derive(Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ProtocolName {
+    Draft76,
+    Rfc6455,
+}
+
+/// `"old"` or `"new"`.
+#[derive(Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum FramingName {
+    Old,
+    New,
+}
+
+impl From<FramingName> for Framing {
+    fn from(name: FramingName) -> Self {
+        match name {
+            FramingName::Old => Framing::Old,
+            FramingName::New => Framing::New,
+        }
+    }
+}
+
+/// `"fail"` or `"replace"`.
+#[derive(Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum InvalidUtf8Name {
+    Fail,
+    Replace,
+}
+
+/// A present field, even `null`: `Some(None)`. With `#[serde(default)]` an
+/// absent one is `None`, so "absent: the default" and "null: off" differ.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// [`hybi_core::Limits`]; an absent field keeps the core's default.
+#[derive(Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct JsLimits {
+    max_handshake_bytes: Option<usize>,
+    max_headers: Option<usize>,
+    max_message_size: Option<usize>,
+    max_frame_size: Option<usize>,
+}
+
+/// [`hybi_core::Timeouts`] in milliseconds. Absent: the core's default;
+/// `null` or `0`: off (a zero deadline would fire at once, so it can only
+/// mean "none", as in Node's `socket.setTimeout(0)`).
+#[derive(Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct JsTimeouts {
+    #[serde(deserialize_with = "present")]
+    handshake: Option<Option<u64>>,
+    #[serde(deserialize_with = "present")]
+    close: Option<Option<u64>>,
+    #[serde(deserialize_with = "present")]
+    idle: Option<Option<u64>>,
+    #[serde(deserialize_with = "present")]
+    keepalive: Option<Option<u64>>,
+    #[serde(deserialize_with = "present")]
+    keepalive_timeout: Option<Option<u64>>,
+}
+
+/// [`hybi_core::DeflateConfig`]; an absent field keeps its default.
+#[derive(Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct JsDeflate {
+    server_no_context_takeover: Option<bool>,
+    client_no_context_takeover: Option<bool>,
+    #[serde(deserialize_with = "present")]
+    server_max_window_bits: Option<Option<u8>>,
+    #[serde(deserialize_with = "present")]
+    client_max_window_bits: Option<Option<u8>>,
+    compression_level: Option<u8>,
+}
+
+/// [`hybi_core::Config`] as a plain object, every field optional:
+///
+/// ```js
+/// { protocol: "rfc6455" | "draft76",      // client; default "draft76"
+///   framing: "old" | "new",               // draft-76 framing; default "old"
+///   accept: ["draft76", "rfc6455"],       // server; default both
+///   secure: false,                        // server behind TLS
+///   invalidUtf8: "fail" | "replace",
+///   limits: { maxHandshakeBytes, maxHeaders, maxMessageSize, maxFrameSize },
+///   timeouts: { handshake, close, idle, keepalive, keepaliveTimeout }, // ms; null or 0: off
+///   deflate: null | { serverNoContextTakeover, clientNoContextTakeover,
+///                     serverMaxWindowBits, clientMaxWindowBits, compressionLevel },
+///   autoPong: true, streaming: false }
+/// ```
+#[derive(Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(crate) struct JsConfig {
+    protocol: Option<ProtocolName>,
+    framing: Option<FramingName>,
+    accept: Option<Vec<ProtocolName>>,
+    secure: Option<bool>,
+    invalid_utf8: Option<InvalidUtf8Name>,
+    limits: JsLimits,
+    timeouts: JsTimeouts,
+    deflate: Option<JsDeflate>,
+    auto_pong: Option<bool>,
+    streaming: Option<bool>,
+}
+
+fn millis(value: Option<Option<u64>>, default: Option<Duration>) -> Option<Duration> {
+    match value {
+        None => default,
+        Some(None | Some(0)) => None,
+        Some(Some(ms)) => Some(Duration::from_millis(ms)),
+    }
+}
+
+impl JsConfig {
+    /// The core configuration: the core's defaults, with what JS set.
+    pub(crate) fn into_core(self) -> Config {
+        let base = Config::default();
+        let framing = self.framing.map_or(base.framing, Framing::from);
+        let protocol = match self.protocol {
+            None => base.protocol,
+            Some(ProtocolName::Draft76) => Protocol::Draft76(framing),
+            Some(ProtocolName::Rfc6455) => Protocol::Rfc6455,
+        };
+        // A client asking for draft-76 without saying which framing still
+        // gets `framing`.
+        let protocol = match protocol {
+            Protocol::Draft76(_) => Protocol::Draft76(framing),
+            other => other,
+        };
+        let accept = match self.accept {
+            None => base.accept,
+            Some(list) => ProtocolSet {
+                draft76: list.iter().any(|p| matches!(p, ProtocolName::Draft76)),
+                rfc6455: list.iter().any(|p| matches!(p, ProtocolName::Rfc6455)),
+            },
+        };
+        let l = Limits::default();
+        let limits = Limits {
+            max_handshake_bytes: self.limits.max_handshake_bytes.unwrap_or(l.max_handshake_bytes),
+            max_headers: self.limits.max_headers.unwrap_or(l.max_headers),
+            max_message_size: self.limits.max_message_size.unwrap_or(l.max_message_size),
+            max_frame_size: self.limits.max_frame_size.unwrap_or(l.max_frame_size),
+        };
+        let t = Timeouts::default();
+        let js = self.timeouts;
+        let timeouts = Timeouts {
+            handshake: millis(js.handshake, t.handshake),
+            close: millis(js.close, t.close),
+            idle: millis(js.idle, t.idle),
+            keepalive: millis(js.keepalive, t.keepalive),
+            keepalive_timeout: millis(js.keepalive_timeout, t.keepalive_timeout),
+        };
+        let deflate = self.deflate.map(|js| {
+            let d = DeflateConfig::default();
+            DeflateConfig {
+                server_no_context_takeover: js
+                    .server_no_context_takeover
+                    .unwrap_or(d.server_no_context_takeover),
+                client_no_context_takeover: js
+                    .client_no_context_takeover
+                    .unwrap_or(d.client_no_context_takeover),
+                server_max_window_bits: js.server_max_window_bits.unwrap_or(d.server_max_window_bits),
+                client_max_window_bits: js.client_max_window_bits.unwrap_or(d.client_max_window_bits),
+                compression_level: js.compression_level.unwrap_or(d.compression_level),
+            }
+        });
+        Config {
+            protocol,
+            accept,
+            framing,
+            secure: self.secure.unwrap_or(base.secure),
+            invalid_utf8: match self.invalid_utf8 {
+                None => base.invalid_utf8,
+                Some(InvalidUtf8Name::Fail) => InvalidUtf8::Fail,
+                Some(InvalidUtf8Name::Replace) => InvalidUtf8::Replace,
+            },
+            limits,
+            timeouts,
+            deflate,
+            auto_pong: self.auto_pong.unwrap_or(base.auto_pong),
+            streaming: self.streaming.unwrap_or(base.streaming),
+        }
+    }
+}
+
+/// A header list as JS writes it: `[[name, value], ...]`, values as
+/// strings (sent as their UTF-8 bytes).
+pub(crate) type JsHeaders = Vec<(String, String)>;
+
+pub(crate) fn headers_into_core(headers: JsHeaders) -> Vec<Header> {
+    headers.into_iter().map(|(name, value)| Header::new(name, value)).collect()
+}
+
+/// What a client asks for ([`hybi_core::ClientRequest`] and its
+/// [`hybi_core::Target`]): the driver splits the URL, the core writes the
+/// request.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct JsRequest {
+    /// Host name or address literal (IPv6 in brackets), without port.
+    pub(crate) host: String,
+    /// Port, when it is not the scheme's default.
+    #[serde(default)]
+    pub(crate) port: Option<u16>,
+    /// Path and query, starting with `/`.
+    pub(crate) resource: String,
+    /// `wss://`.
+    #[serde(default)]
+    pub(crate) secure: bool,
+    #[serde(default)]
+    pub(crate) subprotocols: Vec<String>,
+    #[serde(default)]
+    pub(crate) headers: JsHeaders,
+}
+
+/// A server's acceptance ([`hybi_core::Accept`]).
+#[derive(Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(crate) struct JsAccept {
+    pub(crate) subprotocol: Option<String>,
+    pub(crate) headers: JsHeaders,
+}
+
+// ----- out of the core -----------------------------------------------------
+
+/// Bytes that become a `Uint8Array` (serde's default would be an array of
+/// numbers, one JS value per byte).
+pub(crate) struct Bytes(pub(crate) Vec<u8>);
+
+impl Serialize for Bytes {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+/// A header value as a JS string: its text when it is UTF-8, otherwise one
+/// character per byte (Latin-1, as Node's `http` reads headers), so that no
+/// byte is lost or replaced.
+fn header_value(value: &[u8]) -> String {
+    match core::str::from_utf8(value) {
+        Ok(text) => text.to_owned(),
+        Err(_) => value.iter().map(|&b| char::from(b)).collect(),
+    }
+}
+
+fn headers_out(headers: &Headers) -> Vec<(&str, String)> {
+    headers.iter().map(|h| (h.name.as_str(), header_value(&h.value))).collect()
+}
+
+/// [`hybi_core::RequestHead`] as `{ line, method, target, headers }`.
+#[derive(Serialize)]
+pub(crate) struct JsRequestHead<'a> {
+    line: &'a str,
+    method: &'a str,
+    target: &'a str,
+    headers: Vec<(&'a str, String)>,
+}
+
+impl<'a> From<&'a RequestHead> for JsRequestHead<'a> {
+    fn from(head: &'a RequestHead) -> Self {
+        JsRequestHead {
+            line: &head.line,
+            method: &head.method,
+            target: &head.target,
+            headers: headers_out(&head.headers),
+        }
+    }
+}
+
+/// [`hybi_core::ResponseHead`] as `{ line, status, reason, headers }`.
+#[derive(Serialize)]
+pub(crate) struct JsResponseHead<'a> {
+    line: &'a str,
+    status: u16,
+    reason: &'a str,
+    headers: Vec<(&'a str, String)>,
+}
+
+impl<'a> From<&'a ResponseHead> for JsResponseHead<'a> {
+    fn from(head: &'a ResponseHead) -> Self {
+        JsResponseHead {
+            line: &head.line,
+            status: head.status,
+            reason: &head.reason,
+            headers: headers_out(&head.headers),
+        }
+    }
+}
+
+/// A protocol's names: `"draft76"` with its framing, or `"rfc6455"`.
+pub(crate) fn protocol_names(protocol: Protocol) -> (&'static str, Option<&'static str>) {
+    match protocol {
+        Protocol::Draft76(Framing::Old) => ("draft76", Some("old")),
+        Protocol::Draft76(Framing::New) => ("draft76", Some("new")),
+        Protocol::Rfc6455 => ("rfc6455", None),
+    }
+}
+
+/// A core [`Error`] as `{ kind, message, status?, closeCode? }`.
+///
+/// `kind` sorts errors by who caused them, as the core does: `"handshake"`,
+/// `"protocol"`, `"limit"`, `"rejected"` (the server's status is
+/// `status`), `"eof"`, `"timeout"`, `"misuse"` (the application's own
+/// mistake). `status` is the HTTP status a server answered a failed
+/// handshake with; `closeCode` the RFC 6455 close code sent because of it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct JsError {
+    kind: &'static str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    close_code: Option<u16>,
+}
+
+impl From<&Error> for JsError {
+    fn from(error: &Error) -> Self {
+        let kind = match error {
+            Error::Handshake(_) => "handshake",
+            Error::Protocol(_) => "protocol",
+            Error::Limit(_) => "limit",
+            Error::Rejected { .. } => "rejected",
+            Error::UnexpectedEof(_) => "eof",
+            Error::Timeout(_) => "timeout",
+            Error::Misuse(_) => "misuse",
+            _ => "other",
+        };
+        let status = match error {
+            Error::Rejected { status } => Some(*status),
+            other => other.http_status(),
+        };
+        JsError { kind, message: error.to_string(), status, close_code: error.close_code() }
+    }
+}
+
+/// A core [`Error`] as a thrown JS value (a plain object; the `hybi` npm
+/// package wraps it in its `HybiError` class).
+pub(crate) fn throw(error: &Error) -> JsValue {
+    to_js(&JsError::from(error))
+}
+
+/// A binding's own refusal (bad configuration from JS) as a thrown value of
+/// kind `"config"`.
+pub(crate) fn config_error(message: String) -> JsValue {
+    to_js(&JsError { kind: "config", message, status: None, close_code: None })
+}
+
+/// [`hybi_core::Event`] as `{ type, ... }`:
+///
+/// | `type` | fields |
+/// | --- | --- |
+/// | `"request"` | `kind` (`"websocket"` or `"http"`), `protocol`, `framing` |
+/// | `"open"` | |
+/// | `"text"`, `"binary"` | `data` (string or `Uint8Array`) |
+/// | `"textFragment"`, `"binaryFragment"` | `data`, `fin` |
+/// | `"ping"`, `"pong"` | `data` |
+/// | `"close"` | `code` (or absent), `reason` |
+/// | `"error"` | `error` (see [`JsError`]) |
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub(crate) enum JsEvent {
+    Request {
+        kind: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        protocol: Option<&'static str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        framing: Option<&'static str>,
+    },
+    Open,
+    Text {
+        data: String,
+    },
+    Binary {
+        data: Bytes,
+    },
+    TextFragment {
+        data: String,
+        fin: bool,
+    },
+    BinaryFragment {
+        data: Bytes,
+        fin: bool,
+    },
+    Ping {
+        data: Bytes,
+    },
+    Pong {
+        data: Bytes,
+    },
+    Close {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        code: Option<u16>,
+        reason: String,
+    },
+    Error {
+        error: JsError,
+    },
+    /// An event kind this version of the bindings does not know (the core's
+    /// `Event` is `#[non_exhaustive]`): passed on by name, never dropped.
+    Unknown {
+        debug: String,
+    },
+}
+
+impl JsEvent {
+    /// A message or a piece of one: what the application reads.
+    pub(crate) fn is_message(&self) -> bool {
+        matches!(
+            self,
+            JsEvent::Text { .. }
+                | JsEvent::Binary { .. }
+                | JsEvent::TextFragment { .. }
+                | JsEvent::BinaryFragment { .. }
+        )
+    }
+}
+
+impl From<Event> for JsEvent {
+    fn from(event: Event) -> Self {
+        match event {
+            Event::Request(RequestKind::WebSocket(protocol)) => {
+                let (protocol, framing) = protocol_names(protocol);
+                JsEvent::Request { kind: "websocket", protocol: Some(protocol), framing }
+            }
+            Event::Request(RequestKind::Http) => {
+                JsEvent::Request { kind: "http", protocol: None, framing: None }
+            }
+            Event::Open => JsEvent::Open,
+            Event::Text(data) => JsEvent::Text { data },
+            Event::Binary(data) => JsEvent::Binary { data: Bytes(data) },
+            Event::TextFragment { text, fin } => JsEvent::TextFragment { data: text, fin },
+            Event::BinaryFragment { data, fin } => JsEvent::BinaryFragment { data: Bytes(data), fin },
+            Event::Ping(data) => JsEvent::Ping { data: Bytes(data) },
+            Event::Pong(data) => JsEvent::Pong { data: Bytes(data) },
+            Event::Close(Close { code, reason }) => JsEvent::Close { code, reason },
+            Event::Error(error) => JsEvent::Error { error: JsError::from(&error) },
+            other => JsEvent::Unknown { debug: format!("{other:?}") },
+        }
+    }
+}
+
+/// Serializes a value the bindings built; our own types always serialize,
+/// so a failure is a bug in this crate.
+pub(crate) fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
+    serde_wasm_bindgen::to_value(value).expect("hybi-wasm's output types serialize to JS")
+}
+
+/// Deserializes an argument from JS, or says what is wrong with it.
+pub(crate) fn from_js<T: serde::de::DeserializeOwned>(value: JsValue, what: &str) -> Result<T, JsValue> {
+    serde_wasm_bindgen::from_value(value).map_err(|e| config_error(format!("invalid {what}: {e}")))
+}
+
+/// [`hybi_core::DeflateParams`], the negotiated agreement.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct JsDeflateParams {
+    server_no_context_takeover: bool,
+    client_no_context_takeover: bool,
+    server_max_window_bits: u8,
+    client_max_window_bits: u8,
+}
+
+impl From<&hybi_core::DeflateParams> for JsDeflateParams {
+    fn from(p: &hybi_core::DeflateParams) -> Self {
+        JsDeflateParams {
+            server_no_context_takeover: p.server_no_context_takeover,
+            client_no_context_takeover: p.client_no_context_takeover,
+            server_max_window_bits: p.server_max_window_bits,
+            client_max_window_bits: p.client_max_window_bits,
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! `hybi-wasm`: the [`hybi_core`] WebSocket state machine for JavaScript,
+//! through wasm-bindgen.
+//!
+//! ```text
+//!   application   (JS: connect / serve, conn.send / recv / close)
+//!        │                                   ▲ messages, errors
+//!   ┌────┴──────────────────────────────────────────────────────────┐
+//!   │ driver: the `hybi` npm package (www/lib), Node `net`/`tls`,     │
+//!   │   setTimeout, performance.now(); or the browser page           │
+//!   ├────────────────────────────────────────────────────────────────┤
+//!   │ hybi-wasm (this crate): Machine = one core Connection for JS;  │
+//!   │   types in and out, crypto.getRandomValues for entropy         │
+//!   ├────────────────────────────────────────────────────────────────┤
+//!   │ hybi-core: handshakes, framings, the connection state machine  │
+//!   └────────────────────────────────────────────────────────────────┘
+//!        ▲ Uint8Array chunks read                bytes to write ▼
+//!                                 network
+//! ```
+//!
+//! This crate translates types and nothing else: every byte on the wire and
+//! every decision is the core's. Bytes come in as `Uint8Array`s; events,
+//! heads and errors go out as plain objects (serde and
+//! `serde-wasm-bindgen`); configuration comes in as a plain object. Every
+//! input returns, in one crossing, all the events it caused, all the bytes
+//! to write and the next deadline (see [`Machine`]), because each crossing
+//! between JS and wasm costs more than the work for a small message.
+//!
+//! The crate builds for the host too (so that clippy, rustdoc and unit
+//! tests run there); it is only useful on `wasm32-unknown-unknown`.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod convert;
+mod entropy;
+mod machine;
+
+pub use machine::Machine;

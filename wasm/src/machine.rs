@@ -1,0 +1,343 @@
+//! [`Machine`]: one core [`Connection`] as a JavaScript class.
+
+use hybi_core::{Accept, ClientRequest, Connection, HttpResponse, Instant, State, Target};
+use js_sys::Uint8Array;
+use serde::{Serialize, Serializer};
+use wasm_bindgen::prelude::*;
+
+use crate::convert::{
+    self, from_js, headers_into_core, protocol_names, throw, to_js, JsAccept, JsConfig, JsEvent, JsHeaders,
+    JsRequest, JsRequestHead, JsResponseHead,
+};
+use crate::entropy::{self, JsEntropy};
+
+/// The JS clock reading (milliseconds, any epoch that never goes backwards,
+/// e.g. `performance.now()`) as the core's [`Instant`]. Fractions are
+/// dropped; `as` saturates, so NaN and negative readings are the epoch.
+fn instant(now: f64) -> Instant {
+    Instant::from_millis(now as u64)
+}
+
+fn state_name(state: State) -> &'static str {
+    match state {
+        State::Handshaking => "handshaking",
+        State::Open => "open",
+        State::Closing => "closing",
+        State::Closed => "closed",
+    }
+}
+
+/// Borrowed bytes that become a `Uint8Array` (one copy, out of wasm memory).
+struct BytesRef<'a>(&'a [u8]);
+
+impl Serialize for BytesRef<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(self.0)
+    }
+}
+
+/// What one input (a socket chunk, the end of the stream, a timer) or a
+/// command that may change the connection's course came to, in one object so
+/// that one crossing from JS returns all of it:
+///
+/// `{ events: Event[], output?: Uint8Array, timeout?: number, state, more }`:
+/// every event the core produced (see `JsEvent` in the source for their
+/// shapes), every byte to write to the socket, in order, the next deadline
+/// (same clock as `now`; call [`Machine::tick`] then), and the state
+/// (`"handshaking"`, `"open"`, `"closing"` or `"closed"`: once `"closed"`
+/// and `output` is written, close the socket), and whether events may be
+/// left in the core (`more`: call [`Machine::poll`] once the application has
+/// consumed these; see `Machine::step` in the source for why).
+#[derive(Serialize)]
+struct Step<'a> {
+    events: Vec<JsEvent>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output: Option<BytesRef<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timeout: Option<f64>,
+    state: &'static str,
+    more: bool,
+}
+
+/// One WebSocket connection's protocol state, without I/O: the core's
+/// [`Connection`] for JavaScript.
+///
+/// A driver (the `hybi` npm package's `lib/connection.js`) owns the socket,
+/// the clock and the timer, and calls:
+///
+/// - inputs, each returning a step (`{ events, output, timeout, state }`):
+///   [`feed`](Self::feed) with each chunk the socket read, whole (one call
+///   per chunk, however many frames it holds), [`eof`](Self::eof) when the
+///   socket ended, [`tick`](Self::tick) when the step's `timeout` passed;
+/// - commands: [`sendText`](Self::send_text),
+///   [`sendBinary`](Self::send_binary), [`sendFragment`](Self::send_fragment),
+///   [`sendPing`](Self::send_ping), [`sendPong`](Self::send_pong), which
+///   return the bytes to write (`Uint8Array`) and change no deadline and no
+///   event, so the hot path crosses once and builds no object;
+///   [`close`](Self::close), [`accept`](Self::accept) and
+///   [`respond`](Self::respond), which return a step;
+/// - getters for the handshake's outcome.
+///
+/// Errors the core reports as events (the peer's doing) come in the step's
+/// `events`; commands the core refuses throw `{ kind: "misuse", message }`,
+/// and malformed arguments `{ kind: "config", message }`.
+///
+/// Time is passed in as milliseconds (`now`, a `number`), on any clock that
+/// never goes backwards. Randomness for a client comes from
+/// `crypto.getRandomValues`, which the bindings call themselves (see the
+/// `entropy` module for why).
+#[wasm_bindgen]
+pub struct Machine {
+    conn: Connection,
+    /// Output buffer; traded with the core's on every poll, so that in
+    /// steady state no output allocates.
+    out: Vec<u8>,
+}
+
+impl Machine {
+    fn step(&mut self) -> JsValue {
+        let mut events = Vec::new();
+        let mut more = false;
+        loop {
+            // The core answers the peer's close when its event is taken, so
+            // that the application can still reply to the messages that came
+            // before it. The core cannot be asked whether the next event is
+            // that close, so once a message is out, the rest stay in the
+            // core while the connection is open, until the driver asks with
+            // `poll` (when its application has read up to here).
+            if events.iter().any(JsEvent::is_message) && self.conn.state() == State::Open {
+                more = true;
+                break;
+            }
+            let Some(event) = self.conn.poll_event() else { break };
+            events.push(JsEvent::from(event));
+        }
+        self.out.clear();
+        let _ = self.conn.poll_transmit(&mut self.out);
+        to_js(&Step {
+            events,
+            output: (!self.out.is_empty()).then_some(BytesRef(&self.out)),
+            timeout: self.conn.poll_timeout().map(|at| at.as_millis() as f64),
+            state: state_name(self.conn.state()),
+            more,
+        })
+    }
+
+    fn output(&mut self) -> Uint8Array {
+        self.out.clear();
+        let _ = self.conn.poll_transmit(&mut self.out);
+        Uint8Array::from(&self.out[..])
+    }
+
+    fn command(&mut self, result: Result<(), hybi_core::Error>) -> Result<Uint8Array, JsValue> {
+        result.map_err(|e| throw(&e))?;
+        Ok(self.output())
+    }
+}
+
+#[wasm_bindgen]
+impl Machine {
+    /// A client, its opening request already queued: write
+    /// [`takeOutput`](Self::take_output) to the socket. `config` is a plain
+    /// object (see the `convert` module: `{ protocol, framing, limits,
+    /// timeouts, deflate, ... }`, all optional); `request` is
+    /// `{ host, port?, resource, secure?, subprotocols?, headers? }`, the
+    /// URL split by the driver, with `headers` as `[[name, value], ...]`.
+    pub fn client(now: f64, config: JsValue, request: JsValue) -> Result<Machine, JsValue> {
+        let config = from_js::<Option<JsConfig>>(config, "config")?.unwrap_or_default().into_core();
+        let request: JsRequest = from_js(request, "request")?;
+        entropy::ensure_available()?;
+        let target = Target {
+            host: request.host,
+            port: request.port,
+            resource: request.resource,
+            secure: request.secure,
+        };
+        let request = ClientRequest {
+            target,
+            subprotocols: request.subprotocols,
+            headers: headers_into_core(request.headers),
+        };
+        let conn =
+            Connection::client(instant(now), config, request, Box::new(JsEntropy)).map_err(|e| throw(&e))?;
+        Ok(Machine { conn, out: Vec::new() })
+    }
+
+    /// A server waiting for its client's request. `config` as for
+    /// [`client`](Self::client) (`accept`, `framing`, `secure`, limits,
+    /// timeouts, `deflate` apply).
+    pub fn server(now: f64, config: JsValue) -> Result<Machine, JsValue> {
+        let config = from_js::<Option<JsConfig>>(config, "config")?.unwrap_or_default().into_core();
+        Ok(Machine { conn: Connection::server(instant(now), config), out: Vec::new() })
+    }
+
+    /// Feeds one chunk the socket read, at time `now`; returns the step.
+    pub fn feed(&mut self, now: f64, input: &[u8]) -> JsValue {
+        self.conn.handle_input(instant(now), input);
+        self.step()
+    }
+
+    /// The events a previous step left in the core (it said `more`), with
+    /// what taking them queued (the answer to the peer's close); returns the
+    /// step.
+    pub fn poll(&mut self) -> JsValue {
+        self.step()
+    }
+
+    /// The socket ended (the peer will send nothing more); returns the step.
+    pub fn eof(&mut self) -> JsValue {
+        self.conn.handle_eof();
+        self.step()
+    }
+
+    /// The time is `now` (a step's `timeout` passed); returns the step.
+    pub fn tick(&mut self, now: f64) -> JsValue {
+        self.conn.handle_timeout(instant(now));
+        self.step()
+    }
+
+    /// Server: accepts the pending WebSocket request with
+    /// `{ subprotocol?, headers? }` (the seed's `conn-headers` result);
+    /// returns the step (the 101 response, `open`, and whatever arrived
+    /// after the request).
+    pub fn accept(&mut self, accept: JsValue) -> Result<JsValue, JsValue> {
+        let accept = from_js::<Option<JsAccept>>(accept, "accept")?.unwrap_or_default();
+        let accept = Accept { subprotocol: accept.subprotocol, headers: headers_into_core(accept.headers) };
+        self.conn.accept(accept).map_err(|e| throw(&e))?;
+        Ok(self.step())
+    }
+
+    /// Server: answers the pending request with a plain HTTP response (a
+    /// refusal, or a page for a plain request) and ends the connection;
+    /// returns the step. `headers` is `[[name, value], ...]` or undefined.
+    pub fn respond(&mut self, status: u16, headers: JsValue, body: &[u8]) -> Result<JsValue, JsValue> {
+        let headers: Option<JsHeaders> = from_js(headers, "headers")?;
+        let response = HttpResponse {
+            status,
+            headers: headers_into_core(headers.unwrap_or_default()),
+            body: body.to_vec(),
+        };
+        self.conn.respond(response).map_err(|e| throw(&e))?;
+        Ok(self.step())
+    }
+
+    /// Queues a text message; returns the bytes to write.
+    #[wasm_bindgen(js_name = sendText)]
+    pub fn send_text(&mut self, text: &str) -> Result<Uint8Array, JsValue> {
+        let result = self.conn.send_text(text);
+        self.command(result)
+    }
+
+    /// Queues a binary message (RFC 6455 only); returns the bytes to write.
+    #[wasm_bindgen(js_name = sendBinary)]
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<Uint8Array, JsValue> {
+        let result = self.conn.send_binary(data);
+        self.command(result)
+    }
+
+    /// Queues one fragment of a message sent in pieces (RFC 6455 only);
+    /// returns the bytes to write.
+    #[wasm_bindgen(js_name = sendFragment)]
+    pub fn send_fragment(&mut self, binary: bool, data: &[u8], fin: bool) -> Result<Uint8Array, JsValue> {
+        let result = self.conn.send_fragment(binary, data, fin);
+        self.command(result)
+    }
+
+    /// Queues a ping (RFC 6455 only, at most 125 bytes); returns the bytes
+    /// to write.
+    #[wasm_bindgen(js_name = sendPing)]
+    pub fn send_ping(&mut self, data: &[u8]) -> Result<Uint8Array, JsValue> {
+        let result = self.conn.send_ping(data);
+        self.command(result)
+    }
+
+    /// Queues an unsolicited pong (RFC 6455 only); returns the bytes to
+    /// write.
+    #[wasm_bindgen(js_name = sendPong)]
+    pub fn send_pong(&mut self, data: &[u8]) -> Result<Uint8Array, JsValue> {
+        let result = self.conn.send_pong(data);
+        self.command(result)
+    }
+
+    /// Starts the closing handshake at time `now` (which starts the close
+    /// deadline, hence the step): `code` and `reason` where the protocol has
+    /// them (draft-76: none, or 1000 with no reason).
+    pub fn close(&mut self, now: f64, code: Option<u16>, reason: &str) -> Result<JsValue, JsValue> {
+        self.conn.close(instant(now), code, reason).map_err(|e| throw(&e))?;
+        Ok(self.step())
+    }
+
+    /// Every byte queued for the peer (a new client's request).
+    #[wasm_bindgen(js_name = takeOutput)]
+    pub fn take_output(&mut self) -> Uint8Array {
+        self.output()
+    }
+
+    /// `"handshaking"`, `"open"`, `"closing"` or `"closed"`.
+    #[wasm_bindgen(getter)]
+    pub fn state(&self) -> String {
+        state_name(self.conn.state()).into()
+    }
+
+    /// `"client"` or `"server"`.
+    #[wasm_bindgen(getter)]
+    pub fn role(&self) -> String {
+        match self.conn.role() {
+            hybi_core::Role::Client => "client".into(),
+            hybi_core::Role::Server => "server".into(),
+        }
+    }
+
+    /// `"draft76"` or `"rfc6455"`, once known (a server learns it from the
+    /// request).
+    #[wasm_bindgen(getter)]
+    pub fn protocol(&self) -> Option<String> {
+        self.conn.protocol().map(|p| protocol_names(p).0.into())
+    }
+
+    /// The draft-76 framing, `"old"` or `"new"` (undefined for RFC 6455).
+    #[wasm_bindgen(getter)]
+    pub fn framing(&self) -> Option<String> {
+        self.conn.protocol().and_then(|p| protocol_names(p).1).map(Into::into)
+    }
+
+    /// The opening request, `{ line, method, target, headers }`: received
+    /// (server) or sent (client, without the headers the handshake adds).
+    #[wasm_bindgen(getter)]
+    pub fn request(&self) -> JsValue {
+        self.conn.request().map_or(JsValue::UNDEFINED, |head| to_js(&JsRequestHead::from(head)))
+    }
+
+    /// The opening response, `{ line, status, reason, headers }`: sent
+    /// (server) or received (client).
+    #[wasm_bindgen(getter)]
+    pub fn response(&self) -> JsValue {
+        self.conn.response().map_or(JsValue::UNDEFINED, |head| to_js(&JsResponseHead::from(head)))
+    }
+
+    /// The subprotocol both ends agreed on.
+    #[wasm_bindgen(getter)]
+    pub fn subprotocol(&self) -> Option<String> {
+        self.conn.subprotocol().map(Into::into)
+    }
+
+    /// The permessage-deflate agreement, `{ serverNoContextTakeover,
+    /// clientNoContextTakeover, serverMaxWindowBits, clientMaxWindowBits }`,
+    /// or undefined without compression.
+    #[wasm_bindgen(getter)]
+    pub fn deflate(&self) -> JsValue {
+        self.conn.deflate().map_or(JsValue::UNDEFINED, |p| to_js(&convert::JsDeflateParams::from(p)))
+    }
+
+    /// The next deadline (call [`tick`](Self::tick) then), if any.
+    #[wasm_bindgen(js_name = pollTimeout)]
+    pub fn poll_timeout(&self) -> Option<f64> {
+        self.conn.poll_timeout().map(|at| at.as_millis() as f64)
+    }
+
+    /// Bytes queued for the peer and not yet taken.
+    #[wasm_bindgen(getter, js_name = pendingTransmit)]
+    pub fn pending_transmit(&self) -> usize {
+        self.conn.pending_transmit()
+    }
+}

@@ -1,0 +1,549 @@
+// An open WebSocket connection (the seed's `ws-conn`): one hybi-wasm Machine
+// (the core's state machine), one Node socket, and the loop between them.
+//
+// The driver moves bytes, time and nothing else:
+// - every chunk the socket reads goes to `machine.feed` whole, and the step
+//   it returns (events, bytes to write, next deadline, state) is applied at
+//   once: one crossing into wasm per chunk, however many frames it holds;
+// - the core's deadline is one `setTimeout`, re-armed lazily: input pushes
+//   an idle deadline later without touching the timer, which on firing
+//   calls `machine.tick` and re-arms for whatever the core says next;
+// - writes within one tick are corked into one system call, and `send`'s
+//   promise waits for 'drain' when the socket's buffer is over its
+//   high-water mark;
+// - received messages wait in a queue for `recv`; past `maxBuffered` bytes
+//   (or while the core holds events back, see `#apply`) the socket is
+//   paused, so a receiver that does not read stops the peer instead of
+//   growing memory.
+
+import { HybiError, fromCore, fromSocket, now, payload } from './util.js';
+
+const RESOLVED = Promise.resolve();
+
+/** Default bound on received bytes waiting for `recv` before reading pauses. */
+export const DEFAULT_MAX_BUFFERED = 1024 * 1024;
+
+/** Messages kept for `recv` while our close waits for its answer (as native). */
+const MAX_BUFFERED_WHILE_CLOSING = 16 * 1024 * 1024;
+
+/** How long a finished connection waits for the peer to close its side. */
+const LINGER_MS = 2000;
+
+// Internal entry points for client.js and server.js.
+export const kStart = Symbol('hybi.start');
+export const kAccept = Symbol('hybi.accept');
+export const kRespond = Symbol('hybi.respond');
+export const kShutdown = Symbol('hybi.shutdown');
+
+const sizeOf = (message) => (typeof message === 'string' ? message.length : message.byteLength);
+
+/**
+ * One WebSocket connection, handed out open by `connect` and to the `serve`
+ * handler. Not constructed by applications.
+ *
+ * | seed (Racket) | here |
+ * | --- | --- |
+ * | `ws-send!` | `send(text or bytes)` (a Promise: backpressure) |
+ * | `ws-recv` (string or eof) | `recv()` (a Promise of a message, or `null`), `for await` |
+ * | `ws-close!` | `close(code?, reason?)` |
+ * | `ws-conn-line`, `ws-conn-headers` | `line`, `headers` (and `request`, `response`) |
+ * | `ws-conn-closed?`, `open-ws-conn?` | `closed`, `open` |
+ */
+export class Connection {
+  #machine;
+  #socket;
+  #hooks;
+  #role;
+  #maxBuffered;
+
+  /** Received messages not yet taken by `recv`, oldest first. */
+  #queue = [];
+  #buffered = 0;
+  /** `recv` calls waiting for a message. */
+  #readers = [];
+  /** The last step said the core may hold more events (see `#apply`). */
+  #more = false;
+  #paused = false;
+  /** `close` was called: read on, whatever the queue holds. */
+  #closing = false;
+  /** How the connection ended, once it has: `{ close }` or `{ error }`. */
+  #end = null;
+  #errorReported = false;
+  #opened = false;
+  /** The core is done (state "closed"): our side of the socket is ended. */
+  #finished = false;
+  #eofFed = false;
+  /** The socket emitted 'close'. */
+  #transportDone = false;
+  #socketError = null;
+  #corked = false;
+  #drainWaiters = [];
+  #timer = null;
+  #timerAt = Infinity;
+  #linger = null;
+  #closedPromise;
+  #resolveClosed;
+  #info = null;
+  /** Server: the headers `connHeaders` returned (the seed's `ws-conn-headers`). */
+  #seedHeaders = undefined;
+
+  constructor(machine, socket, hooks) {
+    this.#machine = machine;
+    this.#socket = socket;
+    this.#hooks = hooks;
+    this.#role = hooks.role;
+    this.#maxBuffered = hooks.maxBuffered ?? DEFAULT_MAX_BUFFERED;
+    this.#closedPromise = new Promise((resolve) => {
+      this.#resolveClosed = resolve;
+    });
+    socket.on('data', (chunk) => this.#apply(this.#machine.feed(now(), chunk)));
+    socket.on('end', () => this.#feedEof());
+    socket.on('error', (error) => {
+      this.#socketError ??= error;
+    });
+    socket.on('close', () => this.#onSocketClose());
+    socket.on('drain', () => this.#onDrain());
+  }
+
+  // ----- the seed's operations --------------------------------------------
+
+  /**
+   * Sends a text message (a string) or a binary one (`Uint8Array`,
+   * `ArrayBuffer` or a view; RFC 6455 only). The promise resolves once the
+   * socket took the bytes (at once, or at its 'drain' when its buffer is
+   * over the high-water mark), and rejects with a `HybiError` if the
+   * connection cannot send (kind `"misuse"`: not open, or binary over
+   * draft-76) or the socket is gone (kind `"io"`).
+   */
+  send(message) {
+    let out;
+    try {
+      const data = payload(message);
+      out = typeof data === 'string' ? this.#machine.sendText(data) : this.#machine.sendBinary(data);
+    } catch (error) {
+      return Promise.reject(fromCore(error));
+    }
+    return this.#writeAndWait(out);
+  }
+
+  /** Sends a ping (RFC 6455 only, at most 125 bytes); the core takes in the pong. */
+  ping(data = new Uint8Array(0)) {
+    let out;
+    try {
+      out = this.#machine.sendPing(payload(data));
+    } catch (error) {
+      return Promise.reject(fromCore(error));
+    }
+    return this.#writeAndWait(out);
+  }
+
+  /**
+   * The next message: a string (text) or a `Uint8Array` (binary), or `null`
+   * once the connection has ended cleanly (the seed's eof: the peer's close
+   * arrived, or ours was answered), and forever after. If it ended
+   * otherwise (a protocol violation, a limit, a timeout, the peer vanishing
+   * mid-frame), the promise rejects with that `HybiError` once; later calls
+   * give `null`.
+   *
+   * Read to the end: the peer's close is answered when `recv` reaches it,
+   * so that the messages that came before it can still be answered.
+   */
+  recv() {
+    for (;;) {
+      if (this.#queue.length > 0) {
+        const message = this.#queue.shift();
+        this.#buffered -= sizeOf(message);
+        this.#flow();
+        return Promise.resolve(message);
+      }
+      if (!this.#more) break;
+      this.#apply(this.#machine.poll());
+    }
+    if (this.#end !== null || this.#transportDone) return this.#endResult();
+    return new Promise((resolve, reject) => {
+      this.#readers.push({ resolve, reject });
+    });
+  }
+
+  /** `for await (const message of conn)`: every message until the end. */
+  [Symbol.asyncIterator]() {
+    return {
+      next: () => this.recv().then((value) => (value === null ? { done: true, value: undefined } : { done: false, value })),
+      return: () => Promise.resolve({ done: true, value: undefined }),
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
+  }
+
+  /**
+   * Closes the connection: sends a close (RFC 6455: `code`, default 1000,
+   * and `reason`; `null` sends none; draft-76 closes carry neither, so only
+   * 1000 or `null` with no reason fit it) and waits for the peer's answer or
+   * the end of its stream, up to the close timeout, then for the socket to
+   * close. Messages arriving meanwhile stay queued for `recv` (up to
+   * 16 MiB). Resolves once the socket is closed; rejects if the closing
+   * handshake itself failed (e.g. timed out). Closing a connection that is
+   * over already resolves.
+   */
+  close(code = 1000, reason = '') {
+    const overAlready = this.#end !== null || this.#transportDone;
+    if (!overAlready && this.#machine.state === 'open') {
+      this.#closing = true;
+      try {
+        this.#apply(this.#machine.close(now(), code ?? undefined, reason));
+      } catch (error) {
+        this.#closing = false;
+        return Promise.reject(fromCore(error));
+      }
+    }
+    return this.#closedPromise.then(() => {
+      const error = this.#end?.error;
+      if (!overAlready && error !== undefined && !this.#errorReported) {
+        this.#errorReported = true;
+        throw error;
+      }
+    });
+  }
+
+  // ----- getters ------------------------------------------------------------
+
+  /**
+   * The seed's `ws-conn-line`: the request line on a server (`GET /chat
+   * HTTP/1.1`), the response's status line on a client.
+   */
+  get line() {
+    return this.#info?.line;
+  }
+
+  /**
+   * The seed's `ws-conn-headers`, `[[name, value], ...]`: on a server the
+   * headers `connHeaders` returned (and the 101 response carried), on a
+   * client the response's headers.
+   */
+  get headers() {
+    return this.#info?.headers;
+  }
+
+  /** The opening request, `{ line, method, target, headers }`: received (server) or sent (client, without the headers the handshake adds). */
+  get request() {
+    return this.#info?.request ?? this.#machine.request;
+  }
+
+  /** The 101 response, `{ line, status, reason, headers }`: sent (server) or received (client). */
+  get response() {
+    return this.#info?.response ?? this.#machine.response;
+  }
+
+  /** `"draft76"` or `"rfc6455"`. */
+  get protocol() {
+    return this.#info?.protocol;
+  }
+
+  /** The draft-76 framing, `"old"` or `"new"`; `undefined` for RFC 6455. */
+  get framing() {
+    return this.#info?.framing;
+  }
+
+  /** The subprotocol both ends agreed on, or `undefined`. */
+  get subprotocol() {
+    return this.#info?.subprotocol;
+  }
+
+  /** The permessage-deflate agreement, or `undefined` without compression. */
+  get deflate() {
+    return this.#info?.deflate;
+  }
+
+  /** `"client"` or `"server"`. */
+  get role() {
+    return this.#role;
+  }
+
+  /** Whether the connection is over (the seed's `ws-conn-closed?`). */
+  get closed() {
+    return this.#end !== null || this.#transportDone || this.#machine.state === 'closed';
+  }
+
+  /** Whether messages can still be sent (the seed's `open-ws-conn?`). */
+  get open() {
+    return !this.#transportDone && this.#machine.state === 'open';
+  }
+
+  /** The close code and reason, `{ code, reason }`, once the connection ended cleanly. */
+  get closeStatus() {
+    return this.#end?.close;
+  }
+
+  /** The peer's address and port. */
+  get remoteAddress() {
+    return this.#socket.remoteAddress;
+  }
+
+  get remotePort() {
+    return this.#socket.remotePort;
+  }
+
+  /** Bytes given to the socket and not yet written by it. */
+  get bufferedAmount() {
+    return this.#socket.writableLength;
+  }
+
+  // ----- internal entry points ------------------------------------------------
+
+  /** Client: writes the opening request the machine queued and arms its deadline. */
+  [kStart]() {
+    this.#write(this.#machine.takeOutput());
+    const at = this.#machine.pollTimeout();
+    if (at !== undefined) this.#arm(at);
+  }
+
+  /**
+   * Server: accepts the pending request (`{ subprotocol, headers }`);
+   * throws the core's refusal (e.g. a subprotocol the client did not offer).
+   */
+  [kAccept](accept) {
+    this.#seedHeaders = accept.headers;
+    this.#apply(this.#machine.accept(accept));
+  }
+
+  /** Server: answers the pending request with a plain HTTP response. */
+  [kRespond](status, headers, body) {
+    this.#apply(this.#machine.respond(status, headers, body));
+  }
+
+  /** Server shutting down: close an open connection (1001), cut one still handshaking. */
+  [kShutdown]() {
+    const state = this.#machine.state;
+    if (state === 'open' && !this.#transportDone) {
+      const rfc = this.#machine.protocol === 'rfc6455';
+      this.close(rfc ? 1001 : null, rfc ? 'server shutting down' : '').catch(() => {});
+    } else if (state === 'handshaking') {
+      this.#socket.destroy();
+    }
+    return this.#closedPromise;
+  }
+
+  // ----- the loop --------------------------------------------------------------
+
+  /**
+   * Applies a step: writes its output, handles its events, re-arms the
+   * timer, ends our side once the core is done.
+   *
+   * `more`: the core answers the peer's close when its event is taken, so
+   * that replies to the messages before it can still go out; so hybi-wasm
+   * hands out events only up to the first message while the connection is
+   * open and says `more`. The rest are taken with `machine.poll()` when a
+   * reader needs them (`recv`), and the socket is paused meanwhile so that
+   * the core holds at most one read's worth.
+   */
+  #apply(step) {
+    for (;;) {
+      if (step.output !== undefined) this.#write(step.output);
+      this.#more = step.more;
+      const events = step.events;
+      for (let i = 0; i < events.length; i++) this.#event(events[i]);
+      if (step.timeout !== undefined) this.#arm(step.timeout);
+      if (!(this.#more && this.#readers.length > 0)) break;
+      step = this.#machine.poll();
+    }
+    if (step.state === 'closed') {
+      this.#finish();
+    } else {
+      this.#flow();
+    }
+  }
+
+  #event(event) {
+    switch (event.type) {
+      case 'text':
+      case 'binary':
+        this.#deliver(event.data);
+        break;
+      case 'close':
+        this.#setEnd({ close: { code: event.code, reason: event.reason } });
+        break;
+      case 'error':
+        this.#setEnd({ error: fromCore(event.error) });
+        break;
+      case 'open':
+        this.#onOpen();
+        break;
+      case 'request':
+        // Decided asynchronously (the hook may be async), never inside
+        // this loop.
+        queueMicrotask(() => this.#hooks.onRequest(this, event));
+        break;
+      default:
+        // Pings and pongs: the core answered. Fragments come only with
+        // `streaming`, which this driver does not turn on.
+        break;
+    }
+  }
+
+  #deliver(message) {
+    const reader = this.#readers.shift();
+    if (reader !== undefined) {
+      reader.resolve(message);
+      return;
+    }
+    if (this.#closing && this.#buffered > MAX_BUFFERED_WHILE_CLOSING) return;
+    this.#queue.push(message);
+    this.#buffered += sizeOf(message);
+  }
+
+  #onOpen() {
+    const machine = this.#machine;
+    const request = machine.request;
+    const response = machine.response;
+    const server = this.#role === 'server';
+    this.#info = {
+      line: server ? request.line : response.line,
+      headers: server ? (this.#seedHeaders ?? []) : response.headers,
+      request,
+      response,
+      protocol: machine.protocol,
+      framing: machine.framing,
+      subprotocol: machine.subprotocol,
+      deflate: machine.deflate,
+    };
+    this.#opened = true;
+    this.#hooks.onOpen?.(this);
+  }
+
+  #setEnd(end) {
+    if (this.#end !== null) return;
+    if (end.error !== undefined && end.error.kind === 'rejected') {
+      end.error.response = this.#machine.response;
+    }
+    this.#end = end;
+    const readers = this.#readers;
+    this.#readers = [];
+    for (const reader of readers) {
+      if (end.error !== undefined && !this.#errorReported) {
+        this.#errorReported = true;
+        reader.reject(end.error);
+      } else {
+        reader.resolve(null);
+      }
+    }
+    if (!this.#opened) this.#hooks.onEnd?.(this, end);
+  }
+
+  #endResult() {
+    const error = this.#end?.error ?? (this.#end === null ? this.#deadError() : undefined);
+    if (error !== undefined && !this.#errorReported) {
+      this.#errorReported = true;
+      return Promise.reject(error);
+    }
+    return Promise.resolve(null);
+  }
+
+  #deadError() {
+    return this.#socketError ? fromSocket(this.#socketError) : new HybiError('io', 'the connection is closed');
+  }
+
+  /** Pauses reading while the reader lags (see the module notes). */
+  #flow() {
+    const hold =
+      !this.#closing && !this.#finished && !this.#transportDone && (this.#more || this.#buffered >= this.#maxBuffered);
+    if (hold === this.#paused) return;
+    this.#paused = hold;
+    if (hold) this.#socket.pause();
+    else this.#socket.resume();
+  }
+
+  #write(bytes) {
+    const socket = this.#socket;
+    if (bytes.length === 0) return true;
+    if (this.#transportDone || socket.destroyed || socket.writableEnded) return false;
+    if (!this.#corked) {
+      // Every write of this tick (replies to a whole chunk of messages,
+      // a burst of sends) goes out in one system call.
+      this.#corked = true;
+      socket.cork();
+      process.nextTick(this.#uncork);
+    }
+    return socket.write(bytes);
+  }
+
+  #uncork = () => {
+    this.#corked = false;
+    this.#socket.uncork();
+  };
+
+  #writeAndWait(bytes) {
+    if (this.#transportDone || this.#socket.destroyed) return Promise.reject(this.#deadError());
+    if (this.#write(bytes)) return RESOLVED;
+    return new Promise((resolve, reject) => this.#drainWaiters.push({ resolve, reject }));
+  }
+
+  #onDrain() {
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const waiter of waiters) waiter.resolve();
+  }
+
+  #arm(at) {
+    if (this.#finished || this.#transportDone) return;
+    if (this.#timer !== null && at >= this.#timerAt) return;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timerAt = at;
+    // +1: the core counts whole milliseconds; firing a hair early would
+    // only re-arm.
+    this.#timer = setTimeout(this.#onTimer, Math.max(0, at - now()) + 1);
+    this.#timer.unref();
+  }
+
+  #onTimer = () => {
+    this.#timer = null;
+    this.#timerAt = Infinity;
+    if (this.#finished || this.#transportDone) return;
+    this.#apply(this.#machine.tick(now()));
+  };
+
+  #feedEof() {
+    if (this.#eofFed) return;
+    this.#eofFed = true;
+    this.#apply(this.#machine.eof());
+  }
+
+  /** The core is done: everything it sends is written; end our direction. */
+  #finish() {
+    if (this.#finished) return;
+    this.#finished = true;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    if (this.#paused) {
+      this.#paused = false;
+      this.#socket.resume();
+    }
+    if (this.#transportDone) return;
+    this.#socket.end();
+    // The peer closes its side in turn; one that does not is cut.
+    this.#linger = setTimeout(() => this.#socket.destroy(), LINGER_MS);
+    this.#linger.unref();
+  }
+
+  #onSocketClose() {
+    this.#transportDone = true;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    if (this.#linger !== null) clearTimeout(this.#linger);
+    this.#timer = null;
+    if (this.#socketError !== null && this.#end === null) {
+      // A reset or a refused connection says more than "ended early".
+      this.#setEnd({ error: fromSocket(this.#socketError) });
+    }
+    // The core tells how the stream ended (between frames, mid-frame, ...),
+    // and with nothing left to answer, every event it holds is handed out.
+    this.#feedEof();
+    while (this.#more) this.#apply(this.#machine.poll());
+    if (this.#end === null) this.#setEnd({ error: this.#deadError() });
+    const error = this.#deadError();
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const waiter of waiters) waiter.reject(error);
+    this.#resolveClosed();
+    this.#hooks.onClose?.(this);
+  }
+}

@@ -1,0 +1,221 @@
+// The server (the seed's `ws-serve`): a `net` (or `tls`) listener, the
+// `connHeaders` hook, the handler, and a handle that stops it all.
+
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
+
+import { Connection, kAccept, kRespond, kShutdown } from './connection.js';
+import { HybiError, clean, deflateConfig, fromCore, headerList, now } from './util.js';
+import { Machine } from './wasm.js';
+
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+
+const encoder = new TextEncoder();
+
+/** The answer to a plain HTTP request when the application gave none. */
+function defaultPage(request) {
+  if (request.method !== 'GET') {
+    return { status: 405, headers: [['Allow', 'GET']], body: 'method not allowed\n' };
+  }
+  return {
+    status: 200,
+    body:
+      `hybi ${version} (Node): a WebSocket server (draft-76 and RFC 6455).\n` +
+      'Connect with a WebSocket client, e.g. `hybi connect ws://HOST:PORT/`.\n',
+  };
+}
+
+/** `{ status, headers?, body? }` (body a string or bytes) as `respond`'s arguments. */
+function responseParts(response) {
+  if (typeof response === 'number') response = { status: response };
+  const headers = headerList(response.headers);
+  let body = response.body ?? '';
+  if (typeof body === 'string') {
+    if (!headers.some(([name]) => name.toLowerCase() === 'content-type')) {
+      headers.push(['Content-Type', 'text/plain; charset=utf-8']);
+    }
+    body = encoder.encode(body);
+  }
+  return [response.status, headers, body];
+}
+
+/** Whether a `connHeaders` result refuses the request. */
+const isRefusal = (result) =>
+  typeof result === 'number' || (result !== null && typeof result === 'object' && typeof result.status === 'number');
+
+/**
+ * A running server, from `serve`.
+ */
+export class Server {
+  #server;
+  #conns;
+  #closing = null;
+
+  constructor(server, conns) {
+    this.#server = server;
+    this.#conns = conns;
+  }
+
+  /** The address it listens on, `{ address, family, port }` (with the port picked for port 0). */
+  address() {
+    return this.#server.address();
+  }
+
+  /** How many connections are being served (handshaking, open or closing). */
+  get connections() {
+    return this.#conns.size;
+  }
+
+  /**
+   * Stops the server: stops accepting, sends every open connection a close
+   * (RFC 6455 code 1001, going away), cuts those still handshaking, and
+   * resolves once every socket is closed.
+   */
+  close() {
+    if (this.#closing === null) {
+      const stopped = new Promise((resolve) => this.#server.close(() => resolve()));
+      const conns = [...this.#conns].map((conn) => conn[kShutdown]());
+      this.#closing = Promise.all([stopped, ...conns]).then(() => undefined);
+    }
+    return this.#closing;
+  }
+}
+
+/**
+ * Starts a WebSocket server (the seed's `ws-serve`): every protocol in
+ * `protocols` on one port, each request saying which it speaks. For each
+ * WebSocket request, `connHeaders(line, headers, request)` decides:
+ * return `{ headers, subprotocol, state }` (all optional) to accept, with
+ * the headers to add to the 101 response, or a status number or
+ * `{ status, headers, body }` to refuse; it may be async. Then
+ * `handler(conn, state)` runs with the open connection; when it returns
+ * (or its promise settles), the connection is closed if still open.
+ *
+ * Resolves to a `Server` once it listens. Options (all optional):
+ * - `port` (default 80, as the seed; 0 picks a free one), `listenIp`
+ *   (default: every interface), `maxWaiting` (listen backlog, default 4),
+ *   `timeout` (idle seconds per connection, default 3600; 0: none);
+ * - `connHeaders`: the hook above (default: accept everything);
+ * - `tls`: options for `tls.createServer` (`key`, `cert`, ...) to serve
+ *   wss://;
+ * - `framing`: draft-76 framing, `"old"` (default) or `"new"`: nothing in a
+ *   request says which;
+ * - `protocols`: accepted, default `["draft76", "rfc6455"]`;
+ * - `compression`: accept RFC 6455 permessage-deflate (`true` or its
+ *   parameters);
+ * - `limits`, `timeouts` (ms; `idle` comes from `timeout`), `invalidUtf8`,
+ *   `maxBuffered`: as for `connect`;
+ * - `httpHandler(request)`: answers plain HTTP requests with
+ *   `{ status, headers, body }` (default: a short text page for GET, 405
+ *   otherwise);
+ * - `onError(error, conn?)`: told of handshakes that failed and of
+ *   handlers and hooks that threw.
+ */
+export function serve(handler, options = {}) {
+  const {
+    port = 80,
+    listenIp,
+    maxWaiting = 4,
+    timeout = 3600,
+    connHeaders = () => ({}),
+    framing,
+    protocols,
+    onError,
+    httpHandler,
+  } = options;
+  const config = clean({
+    accept: protocols,
+    framing,
+    secure: options.tls !== undefined,
+    invalidUtf8: options.invalidUtf8,
+    limits: options.limits,
+    timeouts: { ...options.timeouts, idle: timeout > 0 ? timeout * 1000 : null },
+    deflate: deflateConfig(options.compression),
+  });
+  // Fails early (and synchronously) on a malformed configuration.
+  try {
+    Machine.server(now(), config).free();
+  } catch (error) {
+    return Promise.reject(fromCore(error));
+  }
+  const conns = new Set();
+  const report = (error, conn) => {
+    if (onError) onError(error, conn);
+  };
+
+  async function decide(conn, event) {
+    const request = conn.request;
+    try {
+      if (event.kind === 'http') {
+        const response = httpHandler ? await httpHandler(request) : defaultPage(request);
+        conn[kRespond](...responseParts(response));
+        return;
+      }
+      const result = await connHeaders(request.line, request.headers, request);
+      if (isRefusal(result)) {
+        conn[kRespond](...responseParts(result));
+        return;
+      }
+      conn[kState] = result?.state;
+      conn[kAccept]({ subprotocol: result?.subprotocol, headers: headerList(result?.headers) });
+    } catch (error) {
+      // The hook threw, or asked for what the handshake cannot carry.
+      report(fromCore(error), conn);
+      try {
+        conn[kRespond](500, [['Content-Type', 'text/plain; charset=utf-8']], encoder.encode('internal server error\n'));
+      } catch {
+        // Already answered.
+      }
+    }
+  }
+
+  function run(conn) {
+    Promise.resolve()
+      .then(() => handler(conn, conn[kState]))
+      .then(
+        () => conn.close(),
+        (error) => {
+          report(error, conn);
+          return conn.protocol === 'rfc6455' ? conn.close(1011, '') : conn.close(null);
+        },
+      )
+      .catch(() => {
+        // How the close went is the handler's business (recv reported it).
+      });
+  }
+
+  function onSocket(socket) {
+    socket.setNoDelay(true);
+    const machine = Machine.server(now(), config);
+    const conn = new Connection(machine, socket, {
+      role: 'server',
+      maxBuffered: options.maxBuffered,
+      onRequest: decide,
+      onOpen: run,
+      onEnd: (c, end) => {
+        if (end.error !== undefined) report(end.error, c);
+      },
+      onClose: (c) => conns.delete(c),
+    });
+    conns.add(conn);
+  }
+
+  const server = options.tls
+    ? tls.createServer({ ...options.tls, allowHalfOpen: true })
+    : net.createServer({ allowHalfOpen: true });
+  server.on(options.tls ? 'secureConnection' : 'connection', onSocket);
+  if (options.tls) {
+    server.on('tlsClientError', (error) => report(new HybiError('io', `TLS handshake failed: ${error.message}`, { cause: error })));
+  }
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port, host: listenIp, backlog: maxWaiting }, () => {
+      server.off('error', reject);
+      server.on('error', (error) => report(new HybiError('io', error.message, { cause: error })));
+      resolve(new Server(server, conns));
+    });
+  });
+}
+
+const kState = Symbol('hybi.state');
