@@ -77,6 +77,7 @@ mod clock;
 mod conn;
 mod entropy;
 mod error;
+pub mod page;
 mod proxy;
 mod server;
 #[cfg(feature = "tls")]

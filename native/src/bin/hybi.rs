@@ -30,8 +30,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve WebSocket connections: echo every message back, or with
-    /// --broadcast send it to every open connection. Logs connections to
-    /// stderr, starting with `listening on ADDR`.
+    /// --broadcast send it to every open connection. A plain GET of `/`
+    /// gets a page with a live console and a frame inspector. Logs
+    /// connections to stderr, starting with `listening on ADDR`.
     Serve(ServeArgs),
     /// Connect to a WebSocket server: each line of stdin is sent as a text
     /// message, each message received is printed as a line. At the end of
@@ -172,6 +173,8 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode, String> {
         },
         deflate: args.deflate.then(DeflateConfig::default),
         max_waiting: 128,
+        // A plain GET of `/` gets the console and frame inspector page.
+        http_handler: Some(Box::new(hybi::page::respond)),
         on_error: Some(Box::new(|peer, error| eprintln!("{peer} failed: {error}"))),
         ..ServeOptions::default()
     };
@@ -225,6 +228,10 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode, String> {
     let server = serve(handler, options).map_err(|e| e.to_string())?;
     let scheme = if args.tls_cert.is_some() { "wss" } else { "ws" };
     eprintln!("listening on {} ({scheme}://{}/)", server.local_addr(), server.local_addr());
+    let http = if args.tls_cert.is_some() { "https" } else { "http" };
+    let inspector =
+        if hybi::page::has_inspector() { "" } else { "; inspector not built, see ./scripts/serve" };
+    eprintln!("page at {http}://{}/ (console and frame inspector{inspector})", server.local_addr());
     loop {
         std::thread::park();
     }
