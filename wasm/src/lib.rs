@@ -32,6 +32,7 @@
 
 mod convert;
 mod entropy;
+pub mod inspect;
 mod machine;
 
 pub use machine::Machine;
