@@ -16,8 +16,8 @@
 
 use hybi_core::handshake::rfc6455::offered_subprotocols;
 use hybi_core::{
-    Accept, Config, Connection, DeflateConfig, Event, Framing, HttpResponse, Instant, InvalidUtf8, Misuse,
-    Protocol, ProtocolSet, RequestKind, State,
+    Accept, Config, Connection, DeflateConfig, Error, Event, Framing, HttpResponse, Instant, InvalidUtf8,
+    Misuse, Protocol, ProtocolSet, RequestKind, State,
 };
 use hybi_fuzz::{chunks, Watch, SMALL, TINY};
 use libfuzzer_sys::fuzz_target;
@@ -57,7 +57,13 @@ impl Run {
                     Event::Open => assert!(self.answered, "Event::Open before accept"),
                     Event::Error(error) if !self.answered => {
                         self.collect();
-                        if let Some(status) = error.http_status() {
+                        // A deadline that passes while the application
+                        // decides is the server's fault: 503, not 408.
+                        let status = match error {
+                            Error::Timeout(_) if self.pending.is_some() => Some(503),
+                            _ => error.http_status(),
+                        };
+                        if let Some(status) = status {
                             let line = format!("HTTP/1.1 {status} ");
                             assert!(
                                 self.sent.starts_with(line.as_bytes()),
