@@ -1285,5 +1285,66 @@ mod tests {
                 }
             }
         }
+
+        /// Frame sequences a peer could send, right or wrong (fragments,
+        /// interleaved controls, bad UTF-8, compression, cut anywhere):
+        /// the inspector delivers exactly what a reader fed the same bytes
+        /// whole delivers, and fails with the same error.
+        #[test]
+        fn frame_sequences_agree_with_the_reader(
+            frames in proptest::collection::vec((0u8..6, any::<bool>(), proptest::collection::vec(prop_oneof![Just(b'a'), Just(0xc3), Just(0xa9), Just(0xff), any::<u8>()], 0..12)), 0..6),
+            client: bool,
+            compress: bool,
+            cut in 0usize..200,
+        ) {
+            let sender = if client { Role::Client } else { Role::Server };
+            let params = compress.then(DeflateParams::default);
+            let mut wire = Vec::new();
+            let mut compressor = params.map(|p| Compressor::new(&p, sender, 6));
+            for (which, fin, payload) in &frames {
+                let opcode = [OpCode::Text, OpCode::Binary, OpCode::Continuation, OpCode::Ping, OpCode::Close, OpCode::Reserved(3)][*which as usize];
+                let (rsv1, payload) = match (&mut compressor, opcode) {
+                    (Some(c), OpCode::Text | OpCode::Binary) if *fin => {
+                        let mut out = Vec::new();
+                        c.compress_message(payload, &mut out);
+                        (true, out)
+                    }
+                    _ => (false, payload.clone()),
+                };
+                let mask = client.then_some(KEY);
+                wire::encode_frame(&mut wire, *fin || opcode.is_control(), rsv1, opcode, &payload, mask);
+            }
+            let wire = &wire[..cut.min(wire.len())];
+            let options = Options { deflate: params, ..rfc(sender) };
+            let got = inspect(wire, &options);
+
+            let receiver = if client { Role::Server } else { Role::Client };
+            let config = ReaderConfig { expect_masked: client, max_message_size: 16 << 20, max_frame_size: 16 << 20, streaming: false };
+            let mut reader = rfc6455::Reader::new(config, params.map(|p| Decompressor::new(&p, receiver)));
+            let mut input = wire;
+            let mut expected = Vec::new();
+            let mut error = None;
+            while !input.is_empty() {
+                match reader.read(&mut input) {
+                    Ok(Some(incoming)) => {
+                        let close = matches!(incoming, Incoming::Close(_));
+                        expected.push(delivered(incoming));
+                        if close { break }
+                    }
+                    Ok(None) => {}
+                    Err(e) => { error = Some(e); break }
+                }
+            }
+            let delivered: Vec<Event> = got.frames.iter().filter_map(|f| f.delivered.clone()).collect();
+            prop_assert_eq!(delivered, expected);
+            match (&got.end, error) {
+                (End::Failed { error, offset }, Some(e)) => {
+                    prop_assert_eq!(error, &e);
+                    prop_assert!(*offset < wire.len(), "offset {} of {} bytes", offset, wire.len());
+                }
+                (end, None) => prop_assert!(!matches!(end, End::Failed { .. }), "{end:?}"),
+                (end, Some(e)) => prop_assert!(false, "reader failed with {e:?}, inspector said {end:?}"),
+            }
+        }
     }
 }

@@ -215,6 +215,26 @@ test('the inspector shows the exact protocol error and its offset', async () => 
   assert.equal(short.summary, '6 bytes, 1 frame: incomplete (needs 254 more bytes).');
 });
 
+test('the inspector reads hex dumps and dropped or chosen files', async () => {
+  const dump = await decode('00000000: 8185 37fa 213d 7f9f 4d51 58  ..7.!=..MQX', 'rfc6455', 'client');
+  assert.equal(dump.summary, '11 bytes, 1 frame: complete.');
+  assert.equal(dump.frames[0].fields.Delivered, 'text message, 5 bytes: "Hello"');
+
+  // A capture file of raw bytes, through the file chooser.
+  await page.selectOption('#protocol', 'old');
+  await page.setInputFiles('#file', {
+    name: 'capture.bin',
+    mimeType: 'application/octet-stream',
+    buffer: Buffer.from([0x00, 0x6f, 0x6b, 0xff, 0xff, 0x00]),
+  });
+  await page.waitForFunction(() => document.getElementById('inspect-summary').textContent.startsWith('6 bytes'));
+  assert.equal(await page.textContent('#inspect-summary'), '6 bytes, 2 frames: complete.');
+  assert.equal(await page.inputValue('#bytes'), '00 6f 6b ff ff 00');
+
+  const bad = await decode('81 0g', 'rfc6455', 'server');
+  assert.equal(bad.summary, 'Cannot read the bytes: not hex: "g" at character 5.');
+});
+
 test("the inspector decodes draft-76 'old' and 'new' sequences", async () => {
   const old = await decode('00 48 69 ff 80 02 01 02 ff 00', 'old', 'client');
   assert.equal(old.summary, '10 bytes, 3 frames: complete.');
