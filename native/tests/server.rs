@@ -284,9 +284,18 @@ fn idle_timeout_fails_a_silent_peer() {
         assert_eq!(kind, ErrorKind::Timeout, "{message}");
         assert!(message.contains("idle"), "{message}");
         assert!(waited >= Duration::from_millis(190) && waited < Duration::from_secs(3), "{waited:?}");
-        // The client learns the connection is over rather than hanging.
-        let end = within(Duration::from_secs(5), move || conn.recv().map(|m| m.is_none()));
-        assert!(end.unwrap_or(true));
+        // The client learns the connection is over rather than hanging; in
+        // RFC 6455 the server said goodbye with 1001 (going away).
+        let (end, status) = within(Duration::from_secs(5), move || {
+            let end = conn.recv().map(|m| m.is_none());
+            (end, conn.close_status())
+        });
+        if protocol == Protocol::Rfc6455 {
+            assert!(matches!(end, Ok(true)), "{end:?}");
+            assert_eq!(status.and_then(|s| s.code), Some(1001));
+        } else {
+            assert!(end.unwrap_or(true));
+        }
     }
     server.stop();
 }
