@@ -52,9 +52,12 @@ export class Server {
   #conns;
   #closing = null;
 
-  constructor(server, conns) {
+  #handshaking;
+
+  constructor(server, conns, handshaking) {
     this.#server = server;
     this.#conns = conns;
+    this.#handshaking = handshaking;
   }
 
   /** The address it listens on, `{ address, family, port }` (with the port picked for port 0). */
@@ -76,6 +79,9 @@ export class Server {
     if (this.#closing === null) {
       const stopped = new Promise((resolve) => this.#server.close(() => resolve()));
       const conns = [...this.#conns].map((conn) => conn[kShutdown]());
+      // A client that half-closed in the middle of its TLS handshake leaves
+      // a socket nobody ends (the server allows half-open sockets).
+      for (const raw of this.#handshaking) raw.destroy();
       this.#closing = Promise.all([stopped, ...conns]).then(() => undefined);
     }
     return this.#closing;
@@ -201,19 +207,31 @@ export function serve(handler, options = {}) {
     conns.add(conn);
   }
 
+  // TLS sockets still in their TLS handshake: no Connection owns them yet.
+  const handshaking = new Set();
   const server = options.tls
-    ? tls.createServer({ ...options.tls, allowHalfOpen: true })
+    ? tls.createServer({ handshakeTimeout: options.timeouts?.handshake ?? 30000, ...options.tls, allowHalfOpen: true })
     : net.createServer({ allowHalfOpen: true });
   server.on(options.tls ? 'secureConnection' : 'connection', onSocket);
   if (options.tls) {
-    server.on('tlsClientError', (error) => report(new HybiError('io', `TLS handshake failed: ${error.message}`, { cause: error })));
+    server.on('connection', (raw) => {
+      handshaking.add(raw);
+      raw.once('close', () => handshaking.delete(raw));
+    });
+    server.on('secureConnection', (socket) => handshaking.delete(socket._parent));
+    server.on('tlsClientError', (error, socket) => {
+      // With a listener, Node leaves the failed socket open: it would keep
+      // `close` waiting forever.
+      socket.destroy();
+      report(new HybiError('io', `TLS handshake failed: ${error.message}`, { cause: error }));
+    });
   }
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen({ port, host: listenIp, backlog: maxWaiting }, () => {
       server.off('error', reject);
       server.on('error', (error) => report(new HybiError('io', error.message, { cause: error })));
-      resolve(new Server(server, conns));
+      resolve(new Server(server, conns, handshaking));
     });
   });
 }
