@@ -1069,7 +1069,7 @@ enum TimerAction {
 }
 
 /// The payload of a close frame we send, checked against RFC 6455 §7.4.
-fn close_payload(code: Option<u16>, reason: &str) -> Result<Vec<u8>, Error> {
+pub(crate) fn close_payload(code: Option<u16>, reason: &str) -> Result<Vec<u8>, Error> {
     let mut payload = Vec::new();
     match code {
         None if reason.is_empty() => {}

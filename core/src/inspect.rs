@@ -784,7 +784,7 @@ pub fn encode(message: Outgoing<'_>, options: &EncodeOptions) -> Result<Vec<u8>,
                 Outgoing::Ping(data) => (OpCode::Ping, data),
                 Outgoing::Pong(data) => (OpCode::Pong, data),
                 Outgoing::Close { code, reason } => {
-                    let payload = close_payload(code, reason)?;
+                    let payload = crate::connection::close_payload(code, reason)?;
                     wire::encode_frame(&mut out, true, false, OpCode::Close, &payload, mask);
                     return Ok(out);
                 }
@@ -807,21 +807,6 @@ pub fn encode(message: Outgoing<'_>, options: &EncodeOptions) -> Result<Vec<u8>,
 type TextWriter = fn(&str, &mut Vec<u8>);
 /// A draft-76 framing's close writer.
 type CloseWriter = fn(&mut Vec<u8>);
-
-/// A close payload as a connection checks it before sending (the same
-/// mapping as `Connection::close`).
-fn close_payload(code: Option<u16>, reason: &str) -> Result<Vec<u8>, Error> {
-    let mut payload = Vec::new();
-    match code {
-        None if reason.is_empty() => {}
-        None => return Err(Misuse::InvalidCloseCode.into()),
-        Some(code) => wire::encode_close_payload(code, reason, &mut payload).map_err(|e| match e {
-            wire::CloseError::ReasonTooLong { .. } => Misuse::CloseReasonTooLong,
-            _ => Misuse::InvalidCloseCode,
-        })?,
-    }
-    Ok(payload)
-}
 
 #[cfg(test)]
 mod tests {
