@@ -244,6 +244,16 @@ def run_exchange(cell, scripts, log):
 def check_exchange(cell, script, client, server):
     reasons = []
     n = len(script["messages"])
+    if cell.peer == "websocat" and cell.peer_role == cell.closer:
+        # websocat's quirk (README.md): at the end of its input it sends one
+        # empty text message before its close. Python websockets sees the
+        # same. Tolerated only when websocat closes, only once, only last.
+        ours = server if cell.peer_role == "client" else client
+        got = ours.get("received", [])
+        if len(got) == n + 1 and got[-1]["type"] == "text" and got[-1]["len"] == 0:
+            got.pop()
+            ours["errors"] = [e for e in ours.get("errors", [])
+                              if not e.startswith(f"message {n}: got text of 0 bytes")]
     expected_protocol = cell.protocol
     deflate = cell.deflate
     for side, rep in (("client", client), ("server", server)):
@@ -278,11 +288,12 @@ def check_exchange(cell, script, client, server):
             else:
                 reasons.append(f"{'server' if cell.closer == 'client' else 'client'} saw close {rclose}, "
                                f"expected code {want_code} reason {CLOSE_REASON!r}")
+        # RFC 6455 5.5.1: the reply "typically" echoes the code; websocat
+        # answers with its own configured code. Any valid code completes it.
         cclose = closer.get("close")
-        if not cclose and not closer.get("close_unobservable"):
-            reasons.append(f"the closing {cell.closer} saw no close reply ({cclose})")
-        elif cclose and cclose.get("code") not in (want_code, 1000, None):
-            reasons.append(f"the closing {cell.closer} saw close reply {cclose}")
+        if not cclose or not isinstance(cclose.get("code"), int) or not (
+                1000 <= cclose["code"] <= 1003 or 1007 <= cclose["code"] <= 1011 or 3000 <= cclose["code"] <= 4999):
+            reasons.append(f"the closing {cell.closer} saw no valid close reply ({cclose})")
     else:
         if not rclose or rclose.get("code") is not None:
             reasons.append(f"draft-76 {'server' if cell.closer == 'client' else 'client'} saw close {rclose}, "

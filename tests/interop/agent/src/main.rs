@@ -411,10 +411,19 @@ fn run_client(args: &Args) -> Result<(), String> {
                 report.errors.push(format!("close: {e}"));
             }
         } else {
-            match conn.recv() {
-                Ok(None) => {}
-                Ok(Some(m)) => report.errors.push(format!("unexpected message after the script: {m:?}")),
-                Err(e) => report.errors.push(format!("awaiting the server's close: {e}")),
+            // Anything before the close is recorded (and fails the check
+            // as "expected nothing"); the orchestrator decides.
+            loop {
+                match conn.recv() {
+                    Ok(None) => break,
+                    Ok(Some(m)) => {
+                        report.received(&script, &m);
+                    }
+                    Err(e) => {
+                        report.errors.push(format!("awaiting the server's close: {e}"));
+                        break;
+                    }
+                }
             }
         }
     }
