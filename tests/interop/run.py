@@ -103,6 +103,7 @@ class Cell:
     status: str = "pending"
     reasons: list = field(default_factory=list)
     seconds: float = 0.0
+    impls: set = field(default_factory=set)
 
     @property
     def name(self):
@@ -233,12 +234,23 @@ def run_exchange(cell, scripts, log):
         log.write(f"client: {' '.join(client_cmd + client_args)}\n")
         client = Proc(client_cmd + client_args, log, client_label)
         client_report = client.next(CELL_TIMEOUT)
-        server_report = server.next(15)
+        note_impl(cell, client_report)
+        try:
+            server_report = server.next(15)
+        except CellError as e:
+            # Say why the client gave up too: that is usually the cause.
+            return [f"{client_label}: {err}" for err in client_report.get("errors", [])] + [str(e)]
+        note_impl(cell, server_report)
     finally:
         for p in (client, server):
             if p is not None:
                 p.stop()
     return check_exchange(cell, script, client_report, server_report)
+
+
+def note_impl(cell, report):
+    if report.get("impl"):
+        cell.impls.add(report["impl"])
 
 
 def check_exchange(cell, script, client, server):
@@ -319,7 +331,11 @@ def run_refusal(cell, scripts, log):
         log.write(f"client: {' '.join(client_cmd)}\n")
         client = Proc(client_cmd, log, f"peer:{cell.peer}")
         rep = client.next(CELL_TIMEOUT)
-        refused = server.next(15, "refused")["refused"]
+        note_impl(cell, rep)
+        try:
+            refused = server.next(15, "refused")["refused"]
+        except CellError as e:
+            return [f"peer: {err}" for err in rep.get("errors", [])] + [str(e)]
         for e in rep.get("errors", []):
             reasons.append(f"peer: {e}")
         status = (rep.get("refused") or {}).get("status")
@@ -394,6 +410,9 @@ def render(cells, drivers, wall):
                 lines.append(f"| {peer} | " + " | ".join(
                     ("pass" if group[d].status == "pass" else "**FAIL**") if d in group else "—"
                     for d in drivers) + " |")
+    impls = sorted({i for c in cells for i in c.impls})
+    lines.append("")
+    lines.append("Implementations that reported: " + ", ".join(f"`{i}`" for i in impls) + ".")
     passed = sum(c.status == "pass" for c in cells)
     failed = len(cells) - passed
     lines.append("")
