@@ -13,6 +13,24 @@ const args = parseArgs();
 const { steps, pingEvery } = loadScript(args.script);
 const pmd = args.deflate ? { threshold: 0 } : false;
 
+// Messages of these sizes go out in three fragments split inside UTF-8
+// characters (bytes 7 and 33335 of the utf8 generator's 10-byte unit), with
+// a ping between the first two: reassembly, incremental UTF-8 across
+// fragments, and a control frame inside a message.
+const FRAGMENTED = new Set([65536, 70000]);
+function sendMessage(ws, data, isBinary, report, tag) {
+  const bytes = Buffer.from(data);
+  if (!FRAGMENTED.has(bytes.length)) {
+    ws.send(data, { binary: isBinary });
+    return;
+  }
+  ws.send(bytes.subarray(0, 7), { binary: isBinary, fin: false });
+  ws.ping(tag);
+  report.pings_sent += 1;
+  ws.send(bytes.subarray(7, 33335), { binary: isBinary, fin: false });
+  ws.send(bytes.subarray(33335), { binary: isBinary, fin: true });
+}
+
 function trackPings(ws, report) {
   report.pings_received = 0;
   report.pongs_received = 0;
@@ -34,7 +52,7 @@ async function server() {
         const i = report.received.length;
         report.got(data, isBinary);
         if (pingEvery && i % pingEvery === 2) { ws.ping(`s${i}`); report.pings_sent += 1; }
-        ws.send(data, { binary: isBinary });
+        sendMessage(ws, data, isBinary, report, `sf${i}`);
         if (args.closeAfter === i + 1) ws.close(SERVER_CLOSE_CODE, CLOSE_REASON);
       });
       ws.on('error', (e) => report.errors.push(`server: ${e.message}`));
@@ -78,7 +96,7 @@ async function client() {
   for (let i = 0; i < steps.length; i++) {
     if (pingEvery && i % pingEvery === 1) { ws.ping(`c${i}`); report.pings_sent += 1; }
     const step = steps[i];
-    ws.send(step.binary ? step.payload : step.payload.toString('utf8'), { binary: step.binary });
+    sendMessage(ws, step.binary ? step.payload : step.payload.toString('utf8'), step.binary, report, `cf${i}`);
     const m = await inbox.next();
     if (m.timeout || m.closed) { report.errors.push(`no echo for message ${i} (${m.timeout ? 'timeout' : 'closed'})`); break; }
     report.got(m.data, m.isBinary);

@@ -31,6 +31,28 @@ async def settle_pongs(report, waiters):
     report.pongs_received = sum(1 for w in done if not w.cancelled() and w.exception() is None)
 
 
+# Messages of these sizes go out in three fragments with a ping between the
+# first two: reassembly and a control frame inside a message. (websockets
+# takes text fragments as str, so text splits between characters.)
+FRAGMENTED = {65536, 70000}
+
+
+async def send_message(ws, data, report, waiters, tag):
+    size = len(data.encode() if isinstance(data, str) else data)
+    if size not in FRAGMENTED:
+        await ws.send(data)
+        return
+
+    async def fragments():
+        yield data[:7]
+        waiters.append(asyncio.ensure_future(await ws.ping(tag)))
+        report.pings_sent += 1
+        yield data[7:33335]
+        yield data[33335:]
+
+    await ws.send(fragments())
+
+
 def closed(report, ws):
     report.close = {"code": ws.close_code, "reason": ws.close_reason}
 
@@ -55,7 +77,7 @@ async def run_server(args):
                 if ping_every and i % ping_every == 2:
                     waiters.append(asyncio.ensure_future(await ws.ping(f"s{i}")))
                     report.pings_sent += 1
-                await ws.send(data)
+                await send_message(ws, data, report, waiters, f"sf{i}")
                 if args.close_after == i + 1:
                     await settle_pongs(report, waiters)
                     waiters = []
@@ -101,7 +123,7 @@ async def run_client(args):
             if ping_every and i % ping_every == 1:
                 waiters.append(asyncio.ensure_future(await ws.ping(f"c{i}")))
                 report.pings_sent += 1
-            await ws.send(step.message())
+            await send_message(ws, step.message(), report, waiters, f"cf{i}")
             data = await asyncio.wait_for(ws.recv(), 30)
             report.got(data)
         await settle_pongs(report, waiters)
