@@ -67,12 +67,13 @@ def node(name):
 # permessage-deflate, and notes on what they cannot report.
 PEER_DEFS = {
     "python-websockets": dict(cmd=py("py_websockets.py"), roles={"client": ["rfc6455"], "server": ["rfc6455"]},
-                              deflate=True),
-    "node-ws": dict(cmd=node("node_ws.mjs"), roles={"client": ["rfc6455"], "server": ["rfc6455"]}, deflate=True),
+                              deflate=True, tuned=True),
+    "node-ws": dict(cmd=node("node_ws.mjs"), roles={"client": ["rfc6455"], "server": ["rfc6455"]}, deflate=True,
+                    tuned=True),
     "node-websocket-driver": dict(cmd=node("node_driver.mjs"),
                                   roles={"client": ["rfc6455"], "server": ["draft76-old", "rfc6455"]},
                                   deflate=False),
-    "chromium": dict(cmd=node("browser.mjs"), roles={"client": ["rfc6455"]}, deflate=True, always_deflate=True),
+    "chromium": dict(cmd=node("browser.mjs"), roles={"client": ["rfc6455"]}, deflate=True, tuned=True),
     "websocat": dict(cmd=py("websocat.py"), roles={"client": ["rfc6455"], "server": ["rfc6455"]}, deflate=False),
     "draft76-py": dict(cmd=py("draft76.py"),
                        roles={"client": ["draft76-old", "draft76-new"], "server": ["draft76-old", "draft76-new"]},
@@ -84,11 +85,23 @@ DRIVERS = {
     "node": ["node", NODE_AGENT],
 }
 
-COLUMNS = [("draft76-old", False), ("draft76-new", False), ("rfc6455", False), ("rfc6455", True)]
+# Compression: False, True (both sides' defaults) or "tuned": our side asks
+# for every permessage-deflate parameter (no context takeover both ways,
+# server window 2^10, client window 2^9); the peer keeps its defaults.
+COLUMNS = [("draft76-old", False), ("draft76-new", False), ("rfc6455", False), ("rfc6455", True),
+           ("rfc6455", "tuned")]
+TUNED_PARAMS = {"server_no_context_takeover": True, "client_no_context_takeover": True,
+                "server_max_window_bits": 10, "client_max_window_bits": 9}
 
 
 def column_name(protocol, deflate):
-    return protocol + ("+pmd" if deflate else "")
+    return protocol + {False: "", True: "+pmd", "tuned": "+pmd-tuned"}[deflate]
+
+
+def deflate_args(cell, ours):
+    if not cell.deflate:
+        return []
+    return ["--deflate"] + (["--deflate-tuned"] if ours and cell.deflate == "tuned" else [])
 
 
 @dataclass
@@ -96,7 +109,7 @@ class Cell:
     peer: str
     peer_role: str
     protocol: str
-    deflate: bool
+    deflate: object  # False, True or "tuned"
     driver: str
     closer: str  # "client" or "server": who starts the closing handshake
     kind: str = "exchange"  # or "refusal"
@@ -212,7 +225,7 @@ def run_exchange(cell, scripts, log):
     peer = PEER_DEFS[cell.peer]
     ours = driver_cmd(cell)
     common = ["--script", script_path]
-    server_args = ["server"] + common + (["--deflate"] if cell.deflate else [])
+    server_args = ["server"] + common + deflate_args(cell, ours=cell.peer_role == "client")
     if cell.protocol.startswith("draft76"):
         server_args += ["--framing", cell.protocol.split("-")[1]]
     if cell.closer == "server":
@@ -230,7 +243,7 @@ def run_exchange(cell, scripts, log):
         port = server.next(30, "listening")["listening"]
         path = "/interop?cell=1" if cell.protocol == "rfc6455" else "/interop"
         client_args = (["client"] + common + ["--url", f"ws://127.0.0.1:{port}{path}", "--closer", cell.closer]
-                       + protocol_args(cell.protocol) + (["--deflate"] if cell.deflate else []))
+                       + protocol_args(cell.protocol) + deflate_args(cell, ours=cell.peer_role == "server"))
         log.write(f"client: {' '.join(client_cmd + client_args)}\n")
         client = Proc(client_cmd + client_args, log, client_label)
         client_report = client.next(CELL_TIMEOUT)
@@ -267,7 +280,7 @@ def check_exchange(cell, script, client, server):
             ours["errors"] = [e for e in ours.get("errors", [])
                               if not e.startswith(f"message {n}: got text of 0 bytes")]
     expected_protocol = cell.protocol
-    deflate = cell.deflate
+    deflate = bool(cell.deflate)
     for side, rep in (("client", client), ("server", server)):
         who = f"{side} ({rep.get('impl', '?')})"
         for e in rep.get("errors", []):
@@ -282,6 +295,8 @@ def check_exchange(cell, script, client, server):
             reasons.append(f"{who}: protocol {rep.get('protocol')}, expected {expected_protocol}")
         if rep.get("deflate") is not None and rep["deflate"] != deflate:
             reasons.append(f"{who}: permessage-deflate negotiated={rep['deflate']}, expected {deflate}")
+        if cell.deflate == "tuned" and "deflate_params" in rep and rep["deflate_params"] != TUNED_PARAMS:
+            reasons.append(f"{who}: permessage-deflate agreement {rep['deflate_params']}, expected {TUNED_PARAMS}")
         if rep.get("pongs_received") is not None and rep["pongs_received"] != rep.get("pings_sent"):
             reasons.append(f"{who}: {rep['pongs_received']} pongs for {rep.get('pings_sent')} pings")
     for sender, receiver, rname in ((client, server, "server"), (server, client, "client")):
@@ -362,8 +377,8 @@ def all_cells(drivers, peers):
                 for protocol, deflate in COLUMNS:
                     if protocol not in protocols or (deflate and not d["deflate"]):
                         continue
-                    if role == "client" and not deflate and d.get("always_deflate"):
-                        pass  # the browser always offers; our server declines: still a cell
+                    if deflate == "tuned" and not d.get("tuned"):
+                        continue
                     for closer in ("client", "server"):
                         cells.append(Cell(peer, role, protocol, deflate, driver, closer))
             if "client" in d["roles"]:

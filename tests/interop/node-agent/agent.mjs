@@ -20,10 +20,18 @@ try {
 }
 const { connect, serve, headerValue } = hybi;
 const IMPL = 'hybi-node';
+// --deflate-tuned: as agent/src/main.rs, every parameter with small windows.
+const TUNED = { serverNoContextTakeover: true, clientNoContextTakeover: true, serverMaxWindowBits: 10,
+  clientMaxWindowBits: 9 };
+const compression = args.deflateTuned ? TUNED : (args.deflate ? true : undefined);
 
 function opened(report, conn) {
   report.protocol = conn.protocol === 'rfc6455' ? 'rfc6455' : `draft76-${conn.framing}`;
   report.deflate = conn.deflate !== undefined && conn.deflate !== null;
+  const d = conn.deflate;
+  report.deflate_params = d ? { server_no_context_takeover: d.serverNoContextTakeover,
+    client_no_context_takeover: d.clientNoContextTakeover, server_max_window_bits: d.serverMaxWindowBits,
+    client_max_window_bits: d.clientMaxWindowBits } : null;
 }
 
 function closed(report, conn) {
@@ -70,7 +78,7 @@ async function server() {
     port: 0,
     listenIp: '127.0.0.1',
     framing: args.framing,
-    compression: args.deflate ? true : undefined,
+    compression,
     limits: { maxMessageSize: 16 * 1024 * 1024 },
     connHeaders: (line, headers) => {
       if (args.allowOrigin === undefined) return {};
@@ -92,7 +100,7 @@ async function client() {
   const protocol = args.protocol === 'draft76' ? 'draft76' : 'rfc6455';
   let conn;
   try {
-    conn = await connect(args.url, { protocol, framing: args.framing, compression: args.deflate ? true : undefined,
+    conn = await connect(args.url, { protocol, framing: args.framing, compression,
       headers: [['Origin', args.origin]], limits: { maxMessageSize: 16 * 1024 * 1024 } });
   } catch (e) {
     report.refused = { status: e.status ?? null, kind: e.kind };

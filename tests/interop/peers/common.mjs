@@ -39,7 +39,7 @@ export function parseArgs(argv = process.argv.slice(2)) {
     origin: 'http://127.0.0.1', deflate: false };
   for (let i = 1; i < argv.length; i++) {
     const name = argv[i].replace(/^--/, '').replace(/-([a-z])/g, (_, c) => c.toUpperCase());
-    if (name === 'deflate') args.deflate = true;
+    if (name === 'deflate' || name === 'deflateTuned') args[name] = true;
     else args[name] = argv[++i];
   }
   if (args.closeAfter !== undefined) args.closeAfter = Number(args.closeAfter);

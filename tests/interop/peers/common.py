@@ -48,6 +48,7 @@ def parse_args(argv=None):
     p.add_argument("--protocol", default="rfc6455")
     p.add_argument("--framing", default="old", choices=["old", "new"])
     p.add_argument("--deflate", action="store_true")
+    p.add_argument("--deflate-tuned", action="store_true")
     p.add_argument("--closer", default="client", choices=["client", "server"])
     p.add_argument("--close-after", type=int)
     p.add_argument("--origin", default="http://127.0.0.1")

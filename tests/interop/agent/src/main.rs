@@ -4,10 +4,10 @@
 //! user too.
 //!
 //! ```text
-//! interop-agent server --script FILE [--deflate] [--framing old|new]
+//! interop-agent server --script FILE [--deflate [--deflate-tuned]] [--framing old|new]
 //!     [--protocols any|draft76|rfc6455] [--allow-origin ORIGIN] [--close-after N]
 //! interop-agent client --script FILE --url URL --protocol draft76|rfc6455
-//!     [--framing old|new] [--deflate] [--closer client|server] [--origin ORIGIN]
+//!     [--framing old|new] [--deflate [--deflate-tuned]] [--closer client|server] [--origin ORIGIN]
 //!     [--expect-status N]
 //! ```
 //!
@@ -42,6 +42,24 @@ const CLIENT_CLOSE_CODE: u16 = 4000;
 const SERVER_CLOSE_CODE: u16 = 4001;
 /// Reason sent with either close, so reasons are checked too.
 const CLOSE_REASON: &str = "bye";
+
+/// `--deflate-tuned`: every permessage-deflate parameter asked for, with
+/// small windows (9 is the smallest zlib-based peers honour; see
+/// `DeflateConfig::client_max_window_bits`), so negotiation and
+/// no-context-takeover compression are tested against real peers.
+fn deflate_config(args: &Args) -> Option<DeflateConfig> {
+    if args.flag("--deflate-tuned") {
+        Some(DeflateConfig {
+            server_no_context_takeover: true,
+            client_no_context_takeover: true,
+            server_max_window_bits: Some(10),
+            client_max_window_bits: Some(9),
+            ..DeflateConfig::default()
+        })
+    } else {
+        args.flag("--deflate").then(DeflateConfig::default)
+    }
+}
 
 /// One message of the exchange script (`script-*.json`, written by run.py).
 #[derive(Clone, Debug)]
@@ -108,6 +126,7 @@ struct Report {
     role: &'static str,
     protocol: Option<String>,
     deflate: Option<bool>,
+    deflate_params: Value,
     received: Vec<Value>,
     pings_sent: usize,
     close: Option<Value>,
@@ -120,6 +139,7 @@ impl Report {
             role,
             protocol: None,
             deflate: None,
+            deflate_params: Value::Null,
             received: Vec::new(),
             pings_sent: 0,
             close: None,
@@ -134,6 +154,14 @@ impl Report {
             Protocol::Draft76(Framing::New) => "draft76-new".into(),
         });
         self.deflate = Some(conn.deflate().is_some());
+        self.deflate_params = conn.deflate().map_or(Value::Null, |p| {
+            json!({
+                "server_no_context_takeover": p.server_no_context_takeover,
+                "client_no_context_takeover": p.client_no_context_takeover,
+                "server_max_window_bits": p.server_max_window_bits,
+                "client_max_window_bits": p.client_max_window_bits,
+            })
+        });
     }
 
     /// Records message `index` against the script; false when it differs.
@@ -167,6 +195,7 @@ impl Report {
             "role": self.role,
             "protocol": self.protocol,
             "deflate": self.deflate,
+            "deflate_params": self.deflate_params,
             "received": self.received,
             "pings_sent": self.pings_sent,
             "pongs_received": Value::Null,
@@ -252,7 +281,7 @@ fn run_server(args: &Args) -> Result<(), String> {
         listen_ip: Some([127, 0, 0, 1].into()),
         framing: args.framing()?,
         protocols,
-        deflate: args.flag("--deflate").then(DeflateConfig::default),
+        deflate: deflate_config(args),
         ..ServeOptions::default()
     }
     // The seed's conn-headers hook decides on the Origin: a refusal is an
@@ -346,12 +375,8 @@ fn run_client(args: &Args) -> Result<(), String> {
         other => return Err(format!("--closer {other:?}")),
     };
     let origin = args.value("--origin").unwrap_or("http://127.0.0.1");
-    let options = ConnectOptions {
-        protocol,
-        deflate: args.flag("--deflate").then(DeflateConfig::default),
-        ..ConnectOptions::default()
-    }
-    .header("Origin", origin);
+    let options = ConnectOptions { protocol, deflate: deflate_config(args), ..ConnectOptions::default() }
+        .header("Origin", origin);
 
     let mut report = Report::new("client");
     let conn = match connect_with(url, options) {
