@@ -16,6 +16,10 @@ behaving on the wire as Racket's net/websocket does:
   at once, without waiting; receiving a close sends nothing back and hangs
   up.
 
+In 'old' framing it also sends, before the third message (or echo), the two
+kinds of frame the draft tells a receiver to discard: a length-prefixed
+one (type 0x80) and a sentinel one of type 0x05. They must change nothing.
+
 There are no pings or close codes in draft-76, and no binary messages.
 Usage and report format: ../README.md.
 """
@@ -132,6 +136,10 @@ class Framing:
             return b"\x00" + payload + b"\xff"
         return b"\xff" + struct.pack(">Q", len(payload)) + payload
 
+    def discardable(self):
+        """Frames a draft-76 'old' receiver must skip; none in 'new'."""
+        return b"\x80\x02ab" + b"\x05junk\xff" if self.mode == "old" else b""
+
     def close(self):
         return b"\xff\x00" if self.mode == "old" else b"\x00" + struct.pack(">Q", 0)
 
@@ -162,7 +170,7 @@ class Framing:
 
 def exchange_client(sock, stream, framing, steps, report, closer):
     for i, step in enumerate(steps):
-        sock.sendall(framing.text(step.payload))
+        sock.sendall((framing.discardable() if i == 2 else b"") + framing.text(step.payload))
         got = framing.read(stream)
         if got is Framing.CLOSE:
             report.errors.append(f"close instead of echo {i}")
@@ -287,7 +295,7 @@ def serve_one(conn, args, steps):
             except UnicodeDecodeError:
                 report.errors.append(f"message {i} is not UTF-8")
                 break
-            conn.sendall(framing.text(got))
+            conn.sendall((framing.discardable() if i == 2 else b"") + framing.text(got))
             if args.close_after == i + 1:
                 conn.sendall(framing.close())
                 report.close = {"code": None, "reason": ""}
