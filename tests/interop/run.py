@@ -12,6 +12,7 @@ import concurrent.futures
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -85,9 +86,9 @@ DRIVERS = {
     "node": ["node", NODE_AGENT],
 }
 
-# Compression: False, True (both sides' defaults) or "tuned": our side asks
+# Compression: False, True (both sides' defaults) or "tuned": both sides ask
 # for every permessage-deflate parameter (no context takeover both ways,
-# server window 2^10, client window 2^9); the peer keeps its defaults.
+# server window 2^10, client window 2^9); Chromium's offer is its own.
 COLUMNS = [("draft76-old", False), ("draft76-new", False), ("rfc6455", False), ("rfc6455", True),
            ("rfc6455", "tuned")]
 TUNED_PARAMS = {"server_no_context_takeover": True, "client_no_context_takeover": True,
@@ -98,10 +99,10 @@ def column_name(protocol, deflate):
     return protocol + {False: "", True: "+pmd", "tuned": "+pmd-tuned"}[deflate]
 
 
-def deflate_args(cell, ours):
+def deflate_args(cell):
     if not cell.deflate:
         return []
-    return ["--deflate"] + (["--deflate-tuned"] if ours and cell.deflate == "tuned" else [])
+    return ["--deflate"] + (["--deflate-tuned"] if cell.deflate == "tuned" else [])
 
 
 @dataclass
@@ -140,8 +141,10 @@ class Proc:
         self.log = log
         self.lines = queue.Queue()
         try:
+            # A session of its own, so that stopping it also ends what it
+            # started (Chromium under Playwright, websocat under its wrapper).
             self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                                      cwd=ROOT, text=True, bufsize=1)
+                                      cwd=ROOT, text=True, bufsize=1, start_new_session=True)
         except OSError as e:
             raise CellError(f"{label}: cannot start {cmd[0]}: {e}") from e
         self.t = threading.Thread(target=self._pump, daemon=True)
@@ -189,6 +192,11 @@ class Proc:
         except subprocess.TimeoutExpired:
             self.p.kill()
             self.p.wait()
+        # Whatever it left behind in its process group goes too.
+        try:
+            os.killpg(self.p.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 class CellError(Exception):
@@ -225,7 +233,7 @@ def run_exchange(cell, scripts, log):
     peer = PEER_DEFS[cell.peer]
     ours = driver_cmd(cell)
     common = ["--script", script_path]
-    server_args = ["server"] + common + deflate_args(cell, ours=cell.peer_role == "client")
+    server_args = ["server"] + common + deflate_args(cell)
     if cell.protocol.startswith("draft76"):
         server_args += ["--framing", cell.protocol.split("-")[1]]
     if cell.closer == "server":
@@ -243,7 +251,7 @@ def run_exchange(cell, scripts, log):
         port = server.next(30, "listening")["listening"]
         path = "/interop?cell=1" if cell.protocol == "rfc6455" else "/interop"
         client_args = (["client"] + common + ["--url", f"ws://127.0.0.1:{port}{path}", "--closer", cell.closer]
-                       + protocol_args(cell.protocol) + deflate_args(cell, ours=cell.peer_role == "server"))
+                       + protocol_args(cell.protocol) + deflate_args(cell))
         log.write(f"client: {' '.join(client_cmd + client_args)}\n")
         client = Proc(client_cmd + client_args, log, client_label)
         client_report = client.next(CELL_TIMEOUT)

@@ -11,7 +11,11 @@ const IMPL = `node-ws-${version}`;
 const MAX = 64 * 1024 * 1024;
 const args = parseArgs();
 const { steps, pingEvery } = loadScript(args.script);
-const pmd = args.deflate ? { threshold: 0 } : false;
+// --deflate-tuned: every parameter asked for, small windows (as our side).
+const pmd = args.deflateTuned
+  ? { threshold: 0, serverNoContextTakeover: true, clientNoContextTakeover: true, serverMaxWindowBits: 10,
+    clientMaxWindowBits: 9 }
+  : args.deflate ? { threshold: 0 } : false;
 
 // Messages of these sizes go out in three fragments split inside UTF-8
 // characters (bytes 7 and 33335 of the utf8 generator's 10-byte unit), with
@@ -47,6 +51,7 @@ async function server() {
       const report = new Report(IMPL, 'server', steps);
       report.protocol = 'rfc6455';
       report.deflate = ws.extensions.includes('permessage-deflate');
+      report.extensions = ws.extensions;
       trackPings(ws, report);
       ws.on('message', (data, isBinary) => {
         const i = report.received.length;
@@ -91,6 +96,7 @@ async function client() {
   if (args.expectStatus !== undefined) report.errors.push('connected, but the server was expected to refuse');
   report.protocol = 'rfc6455';
   report.deflate = ws.extensions.includes('permessage-deflate');
+  report.extensions = ws.extensions;
   trackPings(ws, report);
   ws.on('message', (data, isBinary) => inbox.push({ data, isBinary }));
   for (let i = 0; i < steps.length; i++) {

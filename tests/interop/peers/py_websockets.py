@@ -9,6 +9,8 @@ import websockets
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.extensions.permessage_deflate import (ClientPerMessageDeflateFactory,
+                                                      ServerPerMessageDeflateFactory)
 
 from common import (CLIENT_CLOSE_CODE, CLOSE_REASON, SERVER_CLOSE_CODE,
                     Report, emit, load_script, parse_args)
@@ -17,6 +19,18 @@ IMPL = f"python-websockets-{websockets.__version__}"
 # Messages up to the script's 1 MiB (the library's default max_size is
 # exactly 1 MiB, which the test must not sit on the edge of).
 MAX_SIZE = 16 * 1024 * 1024
+
+
+# --deflate-tuned: every parameter asked for, small windows (as our side).
+TUNED = dict(server_no_context_takeover=True, client_no_context_takeover=True, server_max_window_bits=10,
+             client_max_window_bits=9)
+
+
+def compression_options(args, factory):
+    """`compression` and `extensions` arguments for serve/connect."""
+    if args.deflate_tuned:
+        return {"compression": None, "extensions": [factory(**TUNED)]}
+    return {"compression": "deflate" if args.deflate else None}
 
 
 def deflate_of(headers):
@@ -65,6 +79,7 @@ async def run_server(args):
         report = Report(IMPL, "server", steps)
         report.protocol = "rfc6455"
         report.deflate = deflate_of(ws.response.headers)
+        report.extra["extensions"] = ws.response.headers.get("Sec-WebSocket-Extensions")
         waiters = []
         try:
             while True:
@@ -92,8 +107,8 @@ async def run_server(args):
         if not finished.done():
             finished.set_result(None)
 
-    async with serve(handler, "127.0.0.1", 0, compression="deflate" if args.deflate else None,
-                     max_size=MAX_SIZE, ping_interval=None) as server:
+    async with serve(handler, "127.0.0.1", 0, max_size=MAX_SIZE, ping_interval=None,
+                     **compression_options(args, ServerPerMessageDeflateFactory)) as server:
         port = next(iter(server.sockets)).getsockname()[1]
         emit({"listening": port})
         stdin_closed = asyncio.ensure_future(asyncio.to_thread(sys.stdin.read))
@@ -104,8 +119,8 @@ async def run_client(args):
     steps, ping_every = load_script(args.script)
     report = Report(IMPL, "client", steps)
     try:
-        ws = await connect(args.url, origin=args.origin, compression="deflate" if args.deflate else None,
-                           max_size=MAX_SIZE, ping_interval=None, open_timeout=10)
+        ws = await connect(args.url, origin=args.origin, max_size=MAX_SIZE, ping_interval=None, open_timeout=10,
+                           **compression_options(args, ClientPerMessageDeflateFactory))
     except InvalidStatus as e:
         status = e.response.status_code
         report.extra["refused"] = {"status": status}
@@ -117,6 +132,7 @@ async def run_client(args):
         report.errors.append("connected, but the server was expected to refuse")
     report.protocol = "rfc6455"
     report.deflate = deflate_of(ws.response.headers)
+    report.extra["extensions"] = ws.response.headers.get("Sec-WebSocket-Extensions")
     waiters = []
     try:
         for i, step in enumerate(steps):
