@@ -12,6 +12,7 @@ use hybi_core::{
     ProtocolSet, RequestHead, RequestKind, ResponseHead, Timeouts,
 };
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::cell::RefCell;
 use std::time::Duration;
 use wasm_bindgen::JsValue;
 
@@ -380,14 +381,10 @@ pub(crate) fn config_error(message: String) -> JsValue {
 /// | `"ping"`, `"pong"` | `data` |
 /// | `"close"` | `code` (or absent), `reason` |
 /// | `"error"` | `error` (see [`JsError`]) |
-#[derive(Serialize)]
-#[serde(tag = "type", rename_all = "camelCase")]
 pub(crate) enum JsEvent {
     Request {
         kind: &'static str,
-        #[serde(skip_serializing_if = "Option::is_none")]
         protocol: Option<&'static str>,
-        #[serde(skip_serializing_if = "Option::is_none")]
         framing: Option<&'static str>,
     },
     Open,
@@ -412,7 +409,6 @@ pub(crate) enum JsEvent {
         data: Bytes,
     },
     Close {
-        #[serde(skip_serializing_if = "Option::is_none")]
         code: Option<u16>,
         reason: String,
     },
@@ -424,6 +420,88 @@ pub(crate) enum JsEvent {
     Unknown {
         debug: String,
     },
+}
+
+impl Serialize for JsEvent {
+    /// By hand rather than derived, so that `type` and the other fixed
+    /// strings are [`Word`]s: made into JS strings once, not per event.
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let (tag, fields) = match self {
+            JsEvent::Request { .. } => ("request", 3),
+            JsEvent::Open => ("open", 0),
+            JsEvent::Text { .. } => ("text", 1),
+            JsEvent::Binary { .. } => ("binary", 1),
+            JsEvent::TextFragment { .. } => ("textFragment", 2),
+            JsEvent::BinaryFragment { .. } => ("binaryFragment", 2),
+            JsEvent::Ping { .. } => ("ping", 1),
+            JsEvent::Pong { .. } => ("pong", 1),
+            JsEvent::Close { .. } => ("close", 2),
+            JsEvent::Error { .. } => ("error", 1),
+            JsEvent::Unknown { .. } => ("unknown", 1),
+        };
+        let mut st = s.serialize_struct("Event", fields + 1)?;
+        st.serialize_field("type", &Word(tag))?;
+        match self {
+            JsEvent::Request { kind, protocol, framing } => {
+                st.serialize_field("kind", &Word(kind))?;
+                if let Some(protocol) = protocol {
+                    st.serialize_field("protocol", &Word(protocol))?;
+                }
+                if let Some(framing) = framing {
+                    st.serialize_field("framing", &Word(framing))?;
+                }
+            }
+            JsEvent::Open => {}
+            JsEvent::Text { data } => st.serialize_field("data", data)?,
+            JsEvent::Binary { data } | JsEvent::Ping { data } | JsEvent::Pong { data } => {
+                st.serialize_field("data", data)?
+            }
+            JsEvent::TextFragment { data, fin } => {
+                st.serialize_field("data", data)?;
+                st.serialize_field("fin", fin)?;
+            }
+            JsEvent::BinaryFragment { data, fin } => {
+                st.serialize_field("data", data)?;
+                st.serialize_field("fin", fin)?;
+            }
+            JsEvent::Close { code, reason } => {
+                if let Some(code) = code {
+                    st.serialize_field("code", code)?;
+                }
+                st.serialize_field("reason", reason)?;
+            }
+            JsEvent::Error { error } => st.serialize_field("error", error)?,
+            JsEvent::Unknown { debug } => st.serialize_field("debug", debug)?,
+        }
+        st.end()
+    }
+}
+
+/// A fixed string of the bindings' vocabulary (`"text"`, `"open"`, ...),
+/// serialized as a JS string made once per instance and reused: making a JS
+/// string from wasm decodes UTF-8 in JS (`TextDecoder`), which costs about
+/// a microsecond however short the string, more than all the rest of a
+/// small message's event.
+pub(crate) struct Word(pub(crate) &'static str);
+
+thread_local! {
+    /// The words made so far; a few dozen at most.
+    static WORDS: RefCell<Vec<(&'static str, JsValue)>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Serialize for Word {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let value = WORDS.with_borrow_mut(|words| {
+            if let Some((_, value)) = words.iter().find(|(word, _)| *word == self.0) {
+                return value.clone();
+            }
+            let value = JsValue::from_str(self.0);
+            words.push((self.0, value.clone()));
+            value
+        });
+        serde_wasm_bindgen::preserve::serialize(&value, s)
+    }
 }
 
 impl JsEvent {

@@ -7,7 +7,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::convert::{
     self, from_js, headers_into_core, protocol_names, throw, to_js, JsAccept, JsConfig, JsEvent, JsHeaders,
-    JsRequest, JsRequestHead, JsResponseHead,
+    JsRequest, JsRequestHead, JsResponseHead, Word,
 };
 use crate::entropy::{self, JsEntropy};
 
@@ -55,7 +55,7 @@ struct Step<'a> {
     output: Option<BytesRef<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     timeout: Option<f64>,
-    state: &'static str,
+    state: Word,
     more: bool,
 }
 
@@ -65,7 +65,7 @@ struct Step<'a> {
 /// A driver (the `hybi` npm package's `lib/connection.js`) owns the socket,
 /// the clock and the timer, and calls:
 ///
-/// - inputs, each returning a step (`{ events, output, timeout, state }`):
+/// - inputs, each returning a step (`{ events, output, timeout, state, more }`):
 ///   [`feed`](Self::feed) with each chunk the socket read, whole (one call
 ///   per chunk, however many frames it holds), [`eof`](Self::eof) when the
 ///   socket ended, [`tick`](Self::tick) when the step's `timeout` passed;
@@ -118,7 +118,7 @@ impl Machine {
             events,
             output: (!self.out.is_empty()).then_some(BytesRef(&self.out)),
             timeout: self.conn.poll_timeout().map(|at| at.as_millis() as f64),
-            state: state_name(self.conn.state()),
+            state: Word(state_name(self.conn.state())),
             more,
         })
     }

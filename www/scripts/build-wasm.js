@@ -14,7 +14,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 
 const www = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -72,22 +72,37 @@ run('wasm-bindgen', [
 ]);
 
 const wasmFile = join(pkg, 'hybi_wasm_bg.wasm');
+
+/** Whether the bindings load `file` and a machine answers a request with it. */
+function works(file) {
+  const check = `
+    import { readFileSync } from 'node:fs';
+    import { initSync, Machine } from ${JSON.stringify(pathToFileURL(join(pkg, 'hybi_wasm.js')).href)};
+    initSync({ module: readFileSync(${JSON.stringify(file)}) });
+    const step = Machine.server(0, {}).feed(0, new TextEncoder().encode('GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'));
+    if (step.events[0]?.kind !== 'http') process.exit(1);`;
+  return spawnSync(process.execPath, ['--input-type=module', '-e', check], { stdio: 'ignore' }).status === 0;
+}
+
 if (output('wasm-opt', ['--version']) !== null) {
-  // Optional: a smaller file, same behaviour. An old binaryen that cannot
-  // read what rustc emits leaves the wasm-bindgen output as it is.
+  // Optional: a smaller file, same behaviour. A binaryen too old for what
+  // rustc and wasm-bindgen emit (Debian 12's 108 breaks the externref table)
+  // fails the check, and the wasm-bindgen output stays.
   const optimised = `${wasmFile}.opt`;
   const result = spawnSync('wasm-opt', ['-Oz', '--enable-bulk-memory', '--enable-sign-ext',
     '--enable-mutable-globals', '--enable-nontrapping-float-to-int', '--enable-reference-types',
     '--enable-multivalue', wasmFile, '-o', optimised], { cwd: root, stdio: 'inherit' });
-  if (result.status === 0) {
+  if (result.status === 0 && works(optimised)) {
     copyFileSync(optimised, wasmFile);
+    console.error('wasm-opt -Oz applied');
   } else {
-    console.error('wasm-opt failed; keeping the unoptimised module');
+    console.error(`wasm-opt (${output('wasm-opt', ['--version'])}) output does not load; keeping the unoptimised module`);
   }
   rmSync(optimised, { force: true });
 } else {
-  console.error('wasm-opt not found (Debian: apt-get install binaryen); skipping it');
+  console.error('wasm-opt not found (optional; binaryen); skipping it');
 }
+if (!works(wasmFile)) throw new Error('the built module does not load');
 
 // The package is ESM ("type": "module" in www/package.json), and so is
 // wasm-bindgen's web target: nothing to adapt. Record what was built.

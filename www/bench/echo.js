@@ -1,0 +1,170 @@
+// Echo benchmark: hybi (Node client → Node server, both driving the core
+// compiled to wasm) against ws (ws client → ws server), same load, same
+// machine, in the same run. RFC 6455, no compression, binary messages.
+//
+// Load: the client keeps `window` messages in flight (each echo received
+// sends the next) for `seconds`, after a warm-up; the server runs in a
+// child process, so client and server each have a core. Reported:
+// messages echoed per second, hybi / ws, and the CPU time client and server
+// spent per message (user + system, both processes): on a machine shared
+// with other work, throughput varies with the neighbours and CPU time per
+// message much less.
+//
+// Usage: npm run bench [-- --seconds 3 --sizes 16,16384,1048576 --text]
+
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+import { WebSocket } from 'ws';
+
+import { connect } from '../index.js';
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '3' },
+    warmup: { type: 'string', default: '1' },
+    sizes: { type: 'string', default: '16,16384,1048576' },
+    rounds: { type: 'string', default: '1' },
+    text: { type: 'boolean', default: false },
+  },
+});
+const seconds = Number(values.seconds);
+const warmup = Number(values.warmup);
+const sizes = values.sizes.split(',').map(Number);
+const rounds = Number(values.rounds);
+
+/** Messages in flight per size: enough to keep both processes busy. */
+const windowFor = (size) => (size <= 64 ? 256 : size <= 65536 ? 32 : 4);
+
+function message(size) {
+  if (values.text) return 'x'.repeat(size);
+  const bytes = new Uint8Array(size);
+  for (let i = 0; i < size; i++) bytes[i] = (i * 31) & 0xff;
+  return bytes;
+}
+
+async function startServer(impl) {
+  const child = spawn(process.execPath, [fileURLToPath(new URL('server.js', import.meta.url)), impl], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const lines = child.stdout.setEncoding('utf8');
+  const [line] = await once(lines, 'data');
+  const cpu = async () => {
+    child.stdin.write('\n');
+    const [answer] = await once(lines, 'data');
+    return Number(answer.trim());
+  };
+  return { port: Number(line.trim()), cpu, stop: () => child.kill() };
+}
+
+const cpuNow = () => {
+  const { user, system } = process.cpuUsage();
+  return user + system;
+};
+
+/**
+ * Runs the windowed echo loop on `send`/`onMessage`; resolves to
+ * `{ rate, cpu }`: messages/s and CPU µs per message (both processes).
+ */
+function measure(send, onMessage, size, serverCpu) {
+  return new Promise((resolve) => {
+    const payload = message(size);
+    const window = windowFor(size);
+    let counting = false;
+    let count = 0;
+    let start = 0;
+    let done = false;
+    let cpuStart = 0;
+    let serverStart = 0;
+    onMessage(() => {
+      if (done) return;
+      if (counting) count++;
+      send(payload);
+    });
+    setTimeout(async () => {
+      serverStart = await serverCpu();
+      counting = true;
+      start = performance.now();
+      cpuStart = cpuNow();
+      setTimeout(async () => {
+        const elapsed = (performance.now() - start) / 1000;
+        const counted = count;
+        const clientCpu = cpuNow() - cpuStart;
+        done = true;
+        const server = (await serverCpu()) - serverStart;
+        resolve({ rate: counted / elapsed, cpu: (clientCpu + server) / counted });
+      }, seconds * 1000);
+    }, warmup * 1000);
+    for (let i = 0; i < window; i++) send(payload);
+  });
+}
+
+async function benchWs({ port, cpu }, size) {
+  const socket = new WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false, maxPayload: 64 << 20 });
+  await once(socket, 'open');
+  const result = await measure((data) => socket.send(data), (handler) => socket.on('message', handler), size, cpu);
+  socket.terminate();
+  return result;
+}
+
+async function benchHybi({ port, cpu }, size) {
+  const conn = await connect(`ws://127.0.0.1:${port}/`, {
+    protocol: 'rfc6455',
+    limits: { maxMessageSize: 64 << 20, maxFrameSize: 64 << 20 },
+  });
+  let handler = () => {};
+  const reading = (async () => {
+    for await (const _ of conn) handler();
+  })().catch(() => {});
+  const ignore = () => {};
+  const result = await measure(
+    (data) => conn.send(data).catch(ignore),
+    (h) => {
+      handler = h;
+    },
+    size,
+    cpu,
+  );
+  handler = () => {};
+  await conn.close().catch(ignore);
+  await reading;
+  return result;
+}
+
+const results = [];
+for (let round = 0; round < rounds; round++) {
+  for (const size of sizes) {
+    const row = { size, window: windowFor(size) };
+    for (const impl of ['ws', 'hybi']) {
+      const server = await startServer(impl);
+      try {
+        row[impl] = impl === 'ws' ? await benchWs(server, size) : await benchHybi(server, size);
+      } finally {
+        server.stop();
+      }
+    }
+    results.push(row);
+    const cpu = (us) => (us >= 100 ? us.toFixed(0) : us.toFixed(1)).padStart(7);
+    console.log(
+      `${String(size).padStart(8)} B  window ${String(row.window).padStart(3)}` +
+        `  ws ${row.ws.rate.toFixed(0).padStart(7)} msg/s ${cpu(row.ws.cpu)} µs CPU/msg` +
+        `  hybi ${row.hybi.rate.toFixed(0).padStart(7)} msg/s ${cpu(row.hybi.cpu)} µs CPU/msg` +
+        `  hybi/ws: throughput ${(row.hybi.rate / row.ws.rate).toFixed(2)}, CPU efficiency ${(row.ws.cpu / row.hybi.cpu).toFixed(2)}`,
+    );
+  }
+}
+const require = createRequire(new URL('../node_modules/ws/', import.meta.url));
+let bufferutil = 'without bufferutil (JS masking)';
+try {
+  require.resolve('bufferutil');
+  bufferutil = 'with bufferutil';
+} catch {
+  // ws masks in JS.
+}
+console.log(
+  `node ${process.version}, ws ${require('ws/package.json').version} ${bufferutil}, ` +
+    `${values.text ? 'text' : 'binary'} messages, ${seconds} s per run after ${warmup} s warm-up`,
+);

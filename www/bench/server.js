@@ -1,0 +1,34 @@
+// The echo server of bench/echo.js, in a process of its own (one core for
+// the server, one for the client). Usage: node bench/server.js ws|hybi;
+// prints the port, echoes every message until killed. Each line on stdin
+// is answered with the process's CPU time so far (µs, user + system), so
+// the client can count what the server spent.
+
+import { WebSocketServer } from 'ws';
+
+import { serve } from '../index.js';
+
+const impl = process.argv[2];
+if (impl === 'ws') {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, maxPayload: 64 << 20 });
+  wss.on('connection', (socket) => {
+    socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary }));
+  });
+  wss.on('listening', () => console.log(wss.address().port));
+} else if (impl === 'hybi') {
+  const server = await serve(
+    async (conn) => {
+      for await (const message of conn) await conn.send(message);
+    },
+    { port: 0, listenIp: '127.0.0.1', maxWaiting: 128, limits: { maxMessageSize: 64 << 20, maxFrameSize: 64 << 20 } },
+  );
+  console.log(server.address().port);
+} else {
+  throw new Error(`usage: node bench/server.js ws|hybi (got ${impl})`);
+}
+
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', () => {
+  const { user, system } = process.cpuUsage();
+  console.log(user + system);
+});

@@ -1,0 +1,290 @@
+// Type declarations of the `hybi` package (hand-written; the JavaScript is
+// plain ES modules).
+
+import type { ConnectionOptions as TlsConnectOptions, TlsOptions } from 'node:tls';
+
+/** `[[name, value], ...]`, in order; names compare case-insensitively. */
+export type HeaderList = [string, string][];
+
+/** Headers as a list of pairs or as an object. */
+export type HeadersInit = HeaderList | Record<string, string>;
+
+/** A received message: text as a string, binary (RFC 6455) as bytes. */
+export type Message = string | Uint8Array;
+
+/** What `send` takes: text, or bytes (binary, RFC 6455 only). */
+export type Sendable = string | Uint8Array | ArrayBuffer | ArrayBufferView;
+
+export type Protocol = 'draft76' | 'rfc6455';
+export type Framing = 'old' | 'new';
+
+/** Bounds on what a peer can make a connection hold (the core's `Limits`). */
+export interface Limits {
+  /** Handshake head bytes. Default 16 KiB. */
+  maxHandshakeBytes?: number;
+  /** Handshake header lines. Default 64. */
+  maxHeaders?: number;
+  /** One message, reassembled (and inflated). Default 16 MiB. */
+  maxMessageSize?: number;
+  /** One frame's declared payload. Default 16 MiB. */
+  maxFrameSize?: number;
+}
+
+/** The core's deadlines, in milliseconds; `null` or 0 turns one off. */
+export interface Timeouts {
+  /** The opening handshake. Default 30 s. */
+  handshake?: number | null;
+  /** Waiting for the peer's answer to our close. Default 5 s. */
+  close?: number | null;
+  /** Nothing received for this long fails the connection. Default none (servers: `timeout`). */
+  idle?: number | null;
+  /** RFC 6455: ping after this long without input. Default none. */
+  keepalive?: number | null;
+  /** RFC 6455: fail if a keepalive ping gets no answer within this long. Default 30 s. */
+  keepaliveTimeout?: number | null;
+}
+
+/** RFC 7692 permessage-deflate parameters (the core's `DeflateConfig`). */
+export interface Compression {
+  serverNoContextTakeover?: boolean;
+  clientNoContextTakeover?: boolean;
+  /** 8–15, or `null` to leave it to the peer. */
+  serverMaxWindowBits?: number | null;
+  /** 8–15, or `null` to leave it out of an offer. Default 15. */
+  clientMaxWindowBits?: number | null;
+  /** 0–9. Default 6. */
+  compressionLevel?: number;
+}
+
+/** The negotiated permessage-deflate agreement. */
+export interface DeflateParams {
+  serverNoContextTakeover: boolean;
+  clientNoContextTakeover: boolean;
+  serverMaxWindowBits: number;
+  clientMaxWindowBits: number;
+}
+
+export interface RequestHead {
+  /** The request line as sent, e.g. `GET /chat HTTP/1.1`. */
+  line: string;
+  method: string;
+  /** Path and query. */
+  target: string;
+  headers: HeaderList;
+}
+
+export interface ResponseHead {
+  /** The status line as sent. */
+  line: string;
+  status: number;
+  reason: string;
+  headers: HeaderList;
+}
+
+export interface CloseStatus {
+  /** The close code, when the protocol has one and the peer sent it. */
+  code?: number;
+  reason: string;
+}
+
+/** Every failure hybi reports; `kind` says who caused it. */
+export class HybiError extends Error {
+  readonly name: 'HybiError';
+  /**
+   * `handshake`, `protocol`, `limit`: the peer broke a rule or a limit;
+   * `rejected`: the server refused the handshake (`status`, `response`);
+   * `eof`: the stream ended where the protocol does not allow it;
+   * `timeout`: a deadline passed; `io`: the socket failed (`cause`);
+   * `misuse`: the application asked for what the connection cannot do;
+   * `config`: an option is malformed.
+   */
+  readonly kind: 'handshake' | 'protocol' | 'limit' | 'rejected' | 'eof' | 'timeout' | 'io' | 'misuse' | 'config' | 'other';
+  /** The HTTP status a failed handshake was answered with. */
+  readonly status?: number;
+  /** The RFC 6455 close code sent because of this error. */
+  readonly closeCode?: number;
+  /** `rejected`: the server's whole response. */
+  readonly response?: ResponseHead;
+}
+
+/** One open WebSocket connection (the seed's `ws-conn`). */
+export class Connection implements AsyncIterable<Message> {
+  private constructor();
+  /** Sends text or (RFC 6455) binary; resolves once the socket took the bytes (after 'drain' when its buffer is full). */
+  send(message: Sendable): Promise<void>;
+  /** RFC 6455: a ping of at most 125 bytes. */
+  ping(data?: Sendable): Promise<void>;
+  /** The next message, or `null` once the connection ended cleanly; rejects once with how it ended otherwise. */
+  recv(): Promise<Message | null>;
+  /** Every message until the end (throws how it ended, if not cleanly). */
+  [Symbol.asyncIterator](): AsyncIterator<Message>;
+  /** Sends a close (default 1000; `null`: no code) and waits for the end; draft-76 takes only 1000 or `null` with no reason. */
+  close(code?: number | null, reason?: string): Promise<void>;
+  /** Server: the request line; client: the response's status line (the seed's `ws-conn-line`). */
+  readonly line: string;
+  /** Server: the headers `connHeaders` returned; client: the response's headers (the seed's `ws-conn-headers`). */
+  readonly headers: HeaderList;
+  readonly request: RequestHead;
+  readonly response: ResponseHead;
+  readonly protocol: Protocol;
+  /** Draft-76 only. */
+  readonly framing: Framing | undefined;
+  readonly subprotocol: string | undefined;
+  readonly deflate: DeflateParams | undefined;
+  readonly role: 'client' | 'server';
+  /** Over (the seed's `ws-conn-closed?`). */
+  readonly closed: boolean;
+  /** Messages can still be sent (the seed's `open-ws-conn?`). */
+  readonly open: boolean;
+  /** Once ended cleanly. */
+  readonly closeStatus: CloseStatus | undefined;
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
+  /** Bytes given to the socket and not yet written. */
+  readonly bufferedAmount: number;
+}
+
+export interface ConnectOptions {
+  /** Extra request headers (`Origin`, `Cookie`, ...). */
+  headers?: HeadersInit;
+  /** Default `draft76`, as the seed. */
+  protocol?: Protocol;
+  /** Draft-76 framing. Default `old`. */
+  framing?: Framing;
+  /** Subprotocols to offer, most preferred first (draft-76: at most one). */
+  subprotocols?: string[];
+  /** RFC 6455 permessage-deflate: `true` for the defaults. */
+  compression?: boolean | Compression;
+  limits?: Limits;
+  timeouts?: Timeouts;
+  /** Draft-76 text that is not UTF-8. Default `fail`. */
+  invalidUtf8?: 'fail' | 'replace';
+  /** Received bytes held for `recv` before reading pauses. Default 1 MiB. */
+  maxBuffered?: number;
+  /** For wss://: options of `tls.connect` (`ca`, `rejectUnauthorized`, ...). */
+  tls?: TlsConnectOptions;
+}
+
+/** Accepts a request: headers for the 101 response, the subprotocol, the handler's state. */
+export interface Acceptance<S = unknown> {
+  headers?: HeadersInit;
+  subprotocol?: string;
+  state?: S;
+}
+
+/** A plain HTTP response: a refusal, or the answer to a plain request. */
+export interface HttpAnswer {
+  status: number;
+  headers?: HeadersInit;
+  /** A string is sent as UTF-8 text/plain unless a Content-Type is given. */
+  body?: string | Uint8Array;
+}
+
+export interface ServeOptions<S = unknown> {
+  /** Default 80, as the seed; 0 picks a free port. */
+  port?: number;
+  /** Default: every interface. */
+  listenIp?: string;
+  /** Listen backlog. Default 4, as the seed. */
+  maxWaiting?: number;
+  /** Idle seconds per connection. Default 3600, as the seed; 0: none. */
+  timeout?: number;
+  /** The seed's `conn-headers`: accept (`{ headers, subprotocol, state }`) or refuse (a status or `{ status, headers, body }`). */
+  connHeaders?: (
+    line: string,
+    headers: HeaderList,
+    request: RequestHead,
+  ) => Acceptance<S> | HttpAnswer | number | void | Promise<Acceptance<S> | HttpAnswer | number | void>;
+  /** Serve wss:// with these `tls.createServer` options (`key`, `cert`, ...). */
+  tls?: TlsOptions;
+  /** Draft-76 framing (a request cannot say). Default `old`. */
+  framing?: Framing;
+  /** Default both. */
+  protocols?: Protocol[];
+  /** Accept RFC 6455 permessage-deflate. */
+  compression?: boolean | Compression;
+  limits?: Limits;
+  /** `idle` comes from `timeout`. */
+  timeouts?: Timeouts;
+  invalidUtf8?: 'fail' | 'replace';
+  maxBuffered?: number;
+  /** Answers plain HTTP requests. Default: a short text page for GET, 405 otherwise. */
+  httpHandler?: (request: RequestHead) => HttpAnswer | Promise<HttpAnswer>;
+  /** Told of failed handshakes and of hooks and handlers that threw. */
+  onError?: (error: Error, conn?: Connection) => void;
+}
+
+/** A running server. */
+export class Server {
+  private constructor();
+  address(): { address: string; family: string; port: number };
+  /** Connections being served. */
+  readonly connections: number;
+  /** Stops accepting, closes every connection (RFC 6455: 1001), resolves when all sockets are closed. */
+  close(): Promise<void>;
+}
+
+/** The seed's `ws-connect`. */
+export function connect(url: string, options?: ConnectOptions): Promise<Connection>;
+
+/** The seed's `ws-serve`. */
+export function serve<S = unknown>(
+  handler: (conn: Connection, state: S) => void | Promise<void>,
+  options?: ServeOptions<S>,
+): Promise<Server>;
+
+/** The first value of header `name` (case-insensitive), like Racket's `headers-assq*`. */
+export function headerValue(headers: HeaderList, name: string): string | undefined;
+
+/** A step of the core: what one input or command came to. */
+export interface Step {
+  events: MachineEvent[];
+  output?: Uint8Array;
+  /** The next deadline, on the clock passed in. */
+  timeout?: number;
+  state: 'handshaking' | 'open' | 'closing' | 'closed';
+  /** Events may be left in the core: call `poll()` once these are consumed. */
+  more: boolean;
+}
+
+export type MachineEvent =
+  | { type: 'request'; kind: 'websocket' | 'http'; protocol?: Protocol; framing?: Framing }
+  | { type: 'open' }
+  | { type: 'text'; data: string }
+  | { type: 'binary'; data: Uint8Array }
+  | { type: 'textFragment'; data: string; fin: boolean }
+  | { type: 'binaryFragment'; data: Uint8Array; fin: boolean }
+  | { type: 'ping' | 'pong'; data: Uint8Array }
+  | { type: 'close'; code?: number; reason: string }
+  | { type: 'error'; error: { kind: string; message: string; status?: number; closeCode?: number } };
+
+/** The core's state machine, compiled to wasm (hybi-wasm), for drivers of other transports. */
+export class Machine {
+  private constructor();
+  static client(now: number, config: object | undefined, request: object): Machine;
+  static server(now: number, config?: object): Machine;
+  feed(now: number, input: Uint8Array): Step;
+  poll(): Step;
+  eof(): Step;
+  tick(now: number): Step;
+  accept(accept?: { subprotocol?: string; headers?: HeaderList }): Step;
+  respond(status: number, headers: HeaderList | undefined, body: Uint8Array): Step;
+  sendText(text: string): Uint8Array;
+  sendBinary(data: Uint8Array): Uint8Array;
+  sendFragment(binary: boolean, data: Uint8Array, fin: boolean): Uint8Array;
+  sendPing(data: Uint8Array): Uint8Array;
+  sendPong(data: Uint8Array): Uint8Array;
+  close(now: number, code: number | undefined, reason: string): Step;
+  takeOutput(): Uint8Array;
+  pollTimeout(): number | undefined;
+  readonly state: Step['state'];
+  readonly role: 'client' | 'server';
+  readonly protocol: Protocol | undefined;
+  readonly framing: Framing | undefined;
+  readonly request: RequestHead | undefined;
+  readonly response: ResponseHead | undefined;
+  readonly subprotocol: string | undefined;
+  readonly deflate: DeflateParams | undefined;
+  readonly pendingTransmit: number;
+  free(): void;
+}

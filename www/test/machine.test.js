@@ -1,0 +1,140 @@
+// hybi-wasm's Machine on its own: a client and a server wired in memory,
+// on a fake clock, as the core's own tests do.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { Machine } from '../index.js';
+
+const request = { host: 'example.com', resource: '/chat', headers: [['Origin', 'http://example.com']] };
+
+/** Moves a step's output to the other machine; returns the other's step. */
+function pump(step, to, now = 0) {
+  assert.ok(step.output instanceof Uint8Array, 'the step has output');
+  return to.feed(now, step.output);
+}
+
+function pair(config = {}) {
+  const client = Machine.client(0, { protocol: 'rfc6455', ...config }, request);
+  const server = Machine.server(0, config);
+  const head = server.feed(0, client.takeOutput());
+  assert.deepEqual(head.events, [{ type: 'request', kind: 'websocket', protocol: 'rfc6455' }]);
+  assert.equal(head.state, 'handshaking');
+  const accepted = server.accept({ headers: [['X-Hello', 'yes']] });
+  assert.deepEqual(accepted.events, [{ type: 'open' }]);
+  assert.equal(accepted.state, 'open');
+  const opened = pump(accepted, client);
+  assert.deepEqual(opened.events, [{ type: 'open' }]);
+  return { client, server };
+}
+
+test('a step carries every event and every output byte of one input', () => {
+  const { client, server } = pair();
+  assert.equal(server.request.line, 'GET /chat HTTP/1.1');
+  assert.deepEqual(client.response.headers.find(([name]) => name === 'X-Hello'), ['X-Hello', 'yes']);
+  // Three frames in one chunk. While the connection is open a step stops
+  // after the first message (a close behind it must wait until the
+  // application has read that far, and the core cannot be asked whether
+  // one follows), and says `more`; `poll` hands out the rest.
+  const chunk = Buffer.concat([client.sendText('one'), client.sendBinary(new Uint8Array([1, 2])), client.sendText('three')]);
+  const first = server.feed(1, chunk);
+  assert.deepEqual(first.events, [{ type: 'text', data: 'one' }]);
+  assert.equal(first.more, true);
+  const second = server.poll();
+  assert.equal(second.events[0].type, 'binary');
+  assert.deepEqual([...second.events[0].data], [1, 2]);
+  assert.deepEqual(server.poll().events, [{ type: 'text', data: 'three' }]);
+  const last = server.poll();
+  assert.deepEqual(last.events, []);
+  assert.equal(last.more, false);
+});
+
+test("a peer's close alone is answered in the same step", () => {
+  const { client, server } = pair();
+  const closeStep = client.close(5, 1000, 'bye');
+  assert.equal(closeStep.state, 'closing');
+  assert.equal(typeof closeStep.timeout, 'number', 'the close deadline is armed');
+  const got = server.feed(6, closeStep.output);
+  assert.deepEqual(got.events, [{ type: 'close', code: 1000, reason: 'bye' }]);
+  assert.equal(got.state, 'closed');
+  const answer = client.feed(7, got.output);
+  assert.deepEqual(answer.events, [{ type: 'close', code: 1000, reason: '' }]);
+  assert.equal(answer.state, 'closed');
+});
+
+test('messages that arrive with the close can still be answered', () => {
+  const { client, server } = pair();
+  const text = client.sendText('question');
+  const close = client.close(1, 1000, '').output;
+  const step = server.feed(2, Buffer.concat([text, close]));
+  assert.deepEqual(step.events, [{ type: 'text', data: 'question' }]);
+  assert.equal(step.output, undefined, 'no answer to the close yet');
+  const reply = server.sendText('answer');
+  assert.ok(reply.length > 0);
+  const end = server.poll();
+  assert.deepEqual(end.events, [{ type: 'close', code: 1000, reason: '' }]);
+  assert.equal(end.state, 'closed');
+  // The client is closing (it sent its close): nothing is held back then.
+  const back = client.feed(3, Buffer.concat([reply, end.output]));
+  assert.deepEqual(back.events, [
+    { type: 'text', data: 'answer' },
+    { type: 'close', code: 1000, reason: '' },
+  ]);
+  assert.equal(back.more, false);
+  assert.equal(back.state, 'closed');
+});
+
+test('commands the core refuses throw { kind: "misuse" }; bad arguments { kind: "config" }', () => {
+  const draft = Machine.client(0, { protocol: 'draft76' }, request);
+  assert.throws(() => draft.sendText('too early'), (e) => e.kind === 'misuse' && /not open/.test(e.message));
+  assert.throws(() => Machine.client(0, { timeouts: { idle: 'soon' } }, request), (e) => e.kind === 'config');
+  assert.throws(() => Machine.client(0, {}, { host: 'x' }), (e) => e.kind === 'config' && /resource/.test(e.message));
+  assert.throws(
+    () => Machine.client(0, { protocol: 'draft76' }, { ...request, subprotocols: ['a', 'b'] }),
+    (e) => e.kind === 'misuse',
+  );
+  const { client } = pair();
+  assert.throws(() => client.close(0, 1005, ''), (e) => e.kind === 'misuse');
+  assert.throws(() => client.sendPing(new Uint8Array(126)), (e) => e.kind === 'misuse');
+});
+
+test('a client masks every frame with fresh bytes from crypto.getRandomValues', () => {
+  const { client } = pair();
+  const masks = new Set();
+  for (let i = 0; i < 2000; i++) {
+    const frame = client.sendText('same text');
+    assert.equal(frame[1] & 0x80, 0x80, 'masked');
+    masks.add(Buffer.from(frame.subarray(2, 6)).toString('hex'));
+  }
+  // 2000 draws of 32 bits: a repeat is possible but vanishingly rare.
+  assert.ok(masks.size >= 1995, `${masks.size} distinct masks`);
+});
+
+test('timers run on the clock the driver passes in', () => {
+  const client = Machine.client(1000, { protocol: 'rfc6455', timeouts: { handshake: 500 } }, request);
+  client.takeOutput();
+  assert.equal(client.pollTimeout(), 1500);
+  assert.deepEqual(client.tick(1499).events, []);
+  const fired = client.tick(1500);
+  assert.equal(fired.events.length, 1);
+  assert.equal(fired.events[0].type, 'error');
+  assert.equal(fired.events[0].error.kind, 'timeout');
+  assert.equal(fired.state, 'closed');
+  // Absent keeps the default (30 s); null or 0 turns a timer off.
+  const off = Machine.client(0, { timeouts: { handshake: null } }, request);
+  assert.equal(off.pollTimeout(), undefined);
+  const zero = Machine.client(0, { timeouts: { handshake: 0 } }, request);
+  assert.equal(zero.pollTimeout(), undefined);
+  const byDefault = Machine.client(0, {}, request);
+  assert.equal(byDefault.pollTimeout(), 30000);
+});
+
+test('permessage-deflate is negotiated from plain-object parameters', () => {
+  const { client, server } = pair({ deflate: { clientMaxWindowBits: 12, compressionLevel: 1 } });
+  assert.deepEqual(client.deflate, server.deflate);
+  assert.equal(client.deflate.clientMaxWindowBits, 12);
+  const big = 'abc'.repeat(10000);
+  const frame = client.sendText(big);
+  assert.ok(frame.length < 1000, `compressed to ${frame.length} bytes`);
+  assert.deepEqual(server.feed(1, frame).events, [{ type: 'text', data: big }]);
+});
