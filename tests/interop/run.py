@@ -30,7 +30,7 @@ PEERS = os.path.join(HERE, "peers")
 
 CLIENT_CLOSE_CODE = 4000
 SERVER_CLOSE_CODE = 4001
-CLOSE_REASON = "bye"
+CLOSE_REASON = "bye ✓"  # multi-byte UTF-8 on purpose
 CELL_TIMEOUT = 90  # seconds; a hung peer fails its cell, never the suite
 GOOD_ORIGIN = "http://good.interop.test"
 EVIL_ORIGIN = "http://evil.interop.test"

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 
 export const CLIENT_CLOSE_CODE = 4000;
 export const SERVER_CLOSE_CODE = 4001;
-export const CLOSE_REASON = 'bye';
+export const CLOSE_REASON = 'bye ✓'; // multi-byte UTF-8 on purpose
 
 export function generate(gen, len) {
   const out = Buffer.alloc(len);

@@ -8,7 +8,7 @@ import sys
 
 CLIENT_CLOSE_CODE = 4000
 SERVER_CLOSE_CODE = 4001
-CLOSE_REASON = "bye"
+CLOSE_REASON = "bye ✓"  # multi-byte UTF-8 on purpose
 
 
 def generate(gen, length):

@@ -40,8 +40,8 @@ use serde_json::{json, Value};
 const CLIENT_CLOSE_CODE: u16 = 4000;
 /// Close code the server sends when it closes.
 const SERVER_CLOSE_CODE: u16 = 4001;
-/// Reason sent with either close, so reasons are checked too.
-const CLOSE_REASON: &str = "bye";
+/// Reason sent with either close, so reasons (and their UTF-8) are checked too.
+const CLOSE_REASON: &str = "bye ✓";
 
 /// `--deflate-tuned`: every permessage-deflate parameter asked for, with
 /// small windows (9 is the smallest zlib-based peers honour; see
