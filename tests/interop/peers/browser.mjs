@@ -108,7 +108,9 @@ async function client() {
     await page.goto(`${origin}/`);
     report = await page.evaluate(inPage, { url: args.url, script, closer: args.closer, clientCode: CLIENT_CLOSE_CODE,
       reason: CLOSE_REASON });
-    report.impl += `-playwright-${PW}`;
+    // The user agent's version is reduced (156.0.0.0); DevTools has the real one.
+    const product = (await cdp.send('Browser.getVersion')).product;
+    report.impl = `chromium-${product.split('/')[1]}-playwright-${PW}`;
     report.origin = origin;
     pages.close();
     if (args.expectStatus !== undefined) {

@@ -35,7 +35,7 @@ TIMEOUT = 30
 
 def version():
     out = subprocess.run([WEBSOCAT, "--version"], capture_output=True, text=True, check=True).stdout
-    return out.strip().replace(" ", "-")
+    return out.strip().replace("websocat ", "")  # "websocat 1.14.1" -> "1.14.1"
 
 
 class Websocat:
