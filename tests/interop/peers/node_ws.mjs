@@ -29,17 +29,31 @@ function sendMessage(ws, data, isBinary, report, tag) {
     return;
   }
   ws.send(bytes.subarray(0, 7), { binary: isBinary, fin: false });
-  ws.ping(tag);
+  ws.ping(pingPayload(tag));
   report.pings_sent += 1;
   ws.send(bytes.subarray(7, 33335), { binary: isBinary, fin: false });
   ws.send(bytes.subarray(33335), { binary: isBinary, fin: true });
+}
+
+// Pings carry their tag, the first one padded to the 125 bytes a control
+// frame may hold; a pong counts only if it echoes a ping we sent.
+const outstanding = new Set();
+function pingPayload(tag) {
+  const payload = outstanding.size === 0 && !pingPayload.used ? tag.padEnd(125, '.') : tag;
+  pingPayload.used = true;
+  outstanding.add(payload);
+  return payload;
 }
 
 function trackPings(ws, report) {
   report.pings_received = 0;
   report.pongs_received = 0;
   ws.on('ping', () => { report.pings_received += 1; });
-  ws.on('pong', () => { report.pongs_received += 1; });
+  ws.on('pong', (data) => {
+    const payload = data.toString();
+    if (outstanding.delete(payload)) report.pongs_received += 1;
+    else report.errors.push(`pong with a payload we did not send: ${JSON.stringify(payload.slice(0, 40))}`);
+  });
 }
 
 async function server() {
@@ -56,7 +70,7 @@ async function server() {
       ws.on('message', (data, isBinary) => {
         const i = report.received.length;
         report.got(data, isBinary);
-        if (pingEvery && i % pingEvery === 2) { ws.ping(`s${i}`); report.pings_sent += 1; }
+        if (pingEvery && i % pingEvery === 2) { ws.ping(pingPayload(`s${i}`)); report.pings_sent += 1; }
         sendMessage(ws, data, isBinary, report, `sf${i}`);
         if (args.closeAfter === i + 1) ws.close(SERVER_CLOSE_CODE, CLOSE_REASON);
       });
@@ -100,7 +114,7 @@ async function client() {
   trackPings(ws, report);
   ws.on('message', (data, isBinary) => inbox.push({ data, isBinary }));
   for (let i = 0; i < steps.length; i++) {
-    if (pingEvery && i % pingEvery === 1) { ws.ping(`c${i}`); report.pings_sent += 1; }
+    if (pingEvery && i % pingEvery === 1) { ws.ping(pingPayload(`c${i}`)); report.pings_sent += 1; }
     const step = steps[i];
     sendMessage(ws, step.binary ? step.payload : step.payload.toString('utf8'), step.binary, report, `cf${i}`);
     const m = await inbox.next();
