@@ -270,6 +270,8 @@ export class Machine {
   accept(accept?: { subprotocol?: string; headers?: HeaderList }): Step;
   respond(status: number, headers: HeaderList | undefined, body: Uint8Array): Step;
   sendText(text: string): Uint8Array;
+  /** Text given as its UTF-8 bytes (faster for long ASCII texts); throws kind `misuse` if not UTF-8. */
+  sendTextUtf8(text: Uint8Array): Uint8Array;
   sendBinary(data: Uint8Array): Uint8Array;
   sendFragment(binary: boolean, data: Uint8Array, fin: boolean): Uint8Array;
   sendPing(data: Uint8Array): Uint8Array;

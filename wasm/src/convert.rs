@@ -364,6 +364,12 @@ pub(crate) fn throw(error: &Error) -> JsValue {
     to_js(&JsError::from(error))
 }
 
+/// An argument the bindings refuse before the core sees it, as a thrown
+/// value of kind `"misuse"`.
+pub(crate) fn misuse(message: &str) -> JsValue {
+    to_js(&JsError { kind: "misuse", message: message.into(), status: None, close_code: None })
+}
+
 /// A binding's own refusal (bad configuration from JS) as a thrown value of
 /// kind `"config"`.
 pub(crate) fn config_error(message: String) -> JsValue {

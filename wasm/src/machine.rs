@@ -228,6 +228,20 @@ impl Machine {
         self.command(result)
     }
 
+    /// Queues a text message given as its UTF-8 bytes (what
+    /// `Buffer.from(text)` or a `TextEncoder` gives); returns the bytes to
+    /// write. For long texts: passing a JS string into wasm copies it one
+    /// character at a time in JS (wasm-bindgen's ASCII loop, some 10 ns a
+    /// character, 10 ms for 1 MiB), where the encoder and this copy are
+    /// bulk operations. Throws `{ kind: "misuse" }` if the bytes are not
+    /// UTF-8.
+    #[wasm_bindgen(js_name = sendTextUtf8)]
+    pub fn send_text_utf8(&mut self, text: &[u8]) -> Result<Uint8Array, JsValue> {
+        let text = core::str::from_utf8(text).map_err(|_| convert::misuse("text message is not UTF-8"))?;
+        let result = self.conn.send_text(text);
+        self.command(result)
+    }
+
     /// Queues a binary message (RFC 6455 only); returns the bytes to write.
     #[wasm_bindgen(js_name = sendBinary)]
     pub fn send_binary(&mut self, data: &[u8]) -> Result<Uint8Array, JsValue> {

@@ -38,6 +38,32 @@ export const kShutdown = Symbol('hybi.shutdown');
 const sizeOf = (message) => (typeof message === 'string' ? message.length : message.byteLength);
 
 /**
+ * Texts this long or longer go into wasm as UTF-8 bytes when they are
+ * ASCII: wasm-bindgen copies a JS string in with a JS loop over its ASCII
+ * characters (some 3 ns each, 3 ms for 1 MiB), where `encodeInto` and a
+ * byte copy take a tenth of that. Texts with other characters keep the
+ * string path, whose `encodeInto` takes over at the first of them.
+ */
+const LONG_TEXT = 1024;
+const encoder = new TextEncoder();
+let scratch = new Uint8Array(64 * 1024);
+
+/** Queues `text` on `machine`; returns the bytes to write. */
+function sendText(machine, text) {
+  if (text.length < LONG_TEXT) return machine.sendText(text);
+  let buffer = scratch;
+  if (buffer.length < text.length) {
+    buffer = new Uint8Array(text.length);
+    // Kept for next time up to 1 MiB; larger ones are one-offs.
+    if (text.length <= 1024 * 1024) scratch = buffer;
+  }
+  const { read, written } = encoder.encodeInto(text, buffer);
+  // Every character one byte: ASCII.
+  if (read === text.length && written === text.length) return machine.sendTextUtf8(buffer.subarray(0, written));
+  return machine.sendText(text);
+}
+
+/**
  * One WebSocket connection, handed out open by `connect` and to the `serve`
  * handler. Not constructed by applications.
  *
@@ -63,6 +89,10 @@ export class Connection {
   #readers = [];
   /** The last step said the core may hold more events (see `#apply`). */
   #more = false;
+  /** Chunks read while the core held events back, fed once they are taken. */
+  #pending = [];
+  /** The socket ended while chunks were pending. */
+  #eofPending = false;
   #paused = false;
   /** `close` was called: read on, whatever the queue holds. */
   #closing = false;
@@ -96,8 +126,8 @@ export class Connection {
     this.#closedPromise = new Promise((resolve) => {
       this.#resolveClosed = resolve;
     });
-    socket.on('data', (chunk) => this.#apply(this.#machine.feed(now(), chunk)));
-    socket.on('end', () => this.#feedEof());
+    socket.on('data', (chunk) => this.#onData(chunk));
+    socket.on('end', () => this.#onEnd());
     socket.on('error', (error) => {
       this.#socketError ??= error;
     });
@@ -119,7 +149,7 @@ export class Connection {
     let out;
     try {
       const data = payload(message);
-      out = typeof data === 'string' ? this.#machine.sendText(data) : this.#machine.sendBinary(data);
+      out = typeof data === 'string' ? sendText(this.#machine, data) : this.#machine.sendBinary(data);
     } catch (error) {
       return Promise.reject(fromCore(error));
     }
@@ -149,15 +179,12 @@ export class Connection {
    * so that the messages that came before it can still be answered.
    */
   recv() {
-    for (;;) {
-      if (this.#queue.length > 0) {
-        const message = this.#queue.shift();
-        this.#buffered -= sizeOf(message);
-        this.#flow();
-        return Promise.resolve(message);
-      }
-      if (!this.#more) break;
-      this.#apply(this.#machine.poll());
+    if (this.#queue.length === 0) this.#advance(true);
+    if (this.#queue.length > 0) {
+      const message = this.#queue.shift();
+      this.#buffered -= sizeOf(message);
+      this.#flow();
+      return Promise.resolve(message);
     }
     if (this.#end !== null || this.#transportDone) return this.#endResult();
     return new Promise((resolve, reject) => {
@@ -196,6 +223,17 @@ export class Connection {
         this.#closing = false;
         return Promise.reject(fromCore(error));
       }
+      // Closing, nothing is held back any more (our close went out): what
+      // waited goes in, among it perhaps the peer's answer.
+      while (this.#more || this.#pending.length > 0) {
+        if (this.#more) this.#take(this.#machine.poll());
+        else this.#take(this.#machine.feed(now(), this.#pending.shift()));
+      }
+      if (this.#eofPending) {
+        this.#eofPending = false;
+        this.#feedEof();
+      }
+      this.#flow();
     }
     return this.#closedPromise.then(() => {
       const error = this.#end?.error;
@@ -326,32 +364,77 @@ export class Connection {
 
   // ----- the loop --------------------------------------------------------------
 
+  #onData(chunk) {
+    if (this.#more || this.#pending.length > 0) {
+      // The core holds events the application has not reached: what comes
+      // next waits with them (see `#apply`), and so does the socket.
+      this.#pending.push(chunk);
+      this.#flow();
+      return;
+    }
+    this.#apply(this.#machine.feed(now(), chunk));
+  }
+
+  #onEnd() {
+    if (this.#more || this.#pending.length > 0) {
+      this.#eofPending = true;
+      return;
+    }
+    this.#feedEof();
+  }
+
   /**
    * Applies a step: writes its output, handles its events, re-arms the
-   * timer, ends our side once the core is done.
+   * timer, ends our side once the core is done; then, while a reader waits,
+   * goes on with what was held back.
    *
    * `more`: the core answers the peer's close when its event is taken, so
    * that replies to the messages before it can still go out; so hybi-wasm
    * hands out events only up to the first message while the connection is
    * open and says `more`. The rest are taken with `machine.poll()` when a
-   * reader needs them (`recv`), and the socket is paused meanwhile so that
-   * the core holds at most one read's worth.
+   * reader needs them (`recv`). Chunks the socket reads meanwhile wait in
+   * `#pending` and the socket pauses, so the core and this queue hold at
+   * most a read's worth beyond what the application has been given.
    */
   #apply(step) {
+    this.#take(step);
+    if (this.#readers.length > 0) this.#advance(false);
+    this.#flow();
+  }
+
+  #take(step) {
+    if (step.output !== undefined) this.#write(step.output);
+    this.#more = step.more;
+    const events = step.events;
+    for (let i = 0; i < events.length; i++) this.#event(events[i]);
+    if (step.timeout !== undefined) this.#arm(step.timeout);
+    if (step.state === 'closed') this.#finish();
+  }
+
+  /**
+   * Takes what the core held back, then the chunks that waited, one step at
+   * a time: for `recv` (`forRecv`) until a message is queued, otherwise
+   * while readers wait. It stops as soon as the application has a message
+   * it has not processed, so that a close behind it stays unanswered until
+   * the application reads on.
+   */
+  #advance(forRecv) {
     for (;;) {
-      if (step.output !== undefined) this.#write(step.output);
-      this.#more = step.more;
-      const events = step.events;
-      for (let i = 0; i < events.length; i++) this.#event(events[i]);
-      if (step.timeout !== undefined) this.#arm(step.timeout);
-      if (!(this.#more && this.#readers.length > 0)) break;
-      step = this.#machine.poll();
+      if (this.#queue.length > 0) break;
+      if (!forRecv && this.#readers.length === 0) break;
+      if (this.#more) {
+        this.#take(this.#machine.poll());
+      } else if (this.#pending.length > 0) {
+        this.#take(this.#machine.feed(now(), this.#pending.shift()));
+      } else {
+        if (this.#eofPending) {
+          this.#eofPending = false;
+          this.#feedEof();
+        }
+        break;
+      }
     }
-    if (step.state === 'closed') {
-      this.#finish();
-    } else {
-      this.#flow();
-    }
+    this.#flow();
   }
 
   #event(event) {
@@ -446,7 +529,10 @@ export class Connection {
   /** Pauses reading while the reader lags (see the module notes). */
   #flow() {
     const hold =
-      !this.#closing && !this.#finished && !this.#transportDone && (this.#more || this.#buffered >= this.#maxBuffered);
+      !this.#closing &&
+      !this.#finished &&
+      !this.#transportDone &&
+      (this.#pending.length > 0 || this.#buffered >= this.#maxBuffered);
     if (hold === this.#paused) return;
     this.#paused = hold;
     if (hold) this.#socket.pause();
@@ -536,8 +622,14 @@ export class Connection {
     }
     // The core tells how the stream ended (between frames, mid-frame, ...),
     // and with nothing left to answer, every event it holds is handed out.
+    // Nothing can be answered any more, so nothing is held back.
+    while (this.#more || this.#pending.length > 0) {
+      if (this.#more) this.#take(this.#machine.poll());
+      else this.#take(this.#machine.feed(now(), this.#pending.shift()));
+    }
+    this.#eofPending = false;
     this.#feedEof();
-    while (this.#more) this.#apply(this.#machine.poll());
+    while (this.#more) this.#take(this.#machine.poll());
     if (this.#end === null) this.#setEnd({ error: this.#deadError() });
     const error = this.#deadError();
     const waiters = this.#drainWaiters;

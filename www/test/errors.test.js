@@ -380,6 +380,31 @@ describe('flow control', () => {
     }
   });
 
+  test('close() takes in what waited while the application was not reading', async () => {
+    const server = await serve(
+      async (conn) => {
+        await conn.send('a');
+        await sleep(100);
+        await conn.send('b');
+        assert.equal(await conn.recv(), null);
+      },
+      { port: 0, listenIp: '127.0.0.1' },
+    );
+    try {
+      const conn = await connect(`ws://127.0.0.1:${server.address().port}/`, { protocol: 'rfc6455' });
+      assert.equal(await conn.recv(), 'a');
+      await sleep(300);
+      const started = performance.now();
+      await conn.close();
+      assert.ok(performance.now() - started < 1000, 'no close timeout');
+      assert.equal(await conn.recv(), 'b', 'a message that waited stays readable');
+      assert.equal(await conn.recv(), null);
+      assert.equal(conn.closeStatus.code, 1000);
+    } finally {
+      await server.close();
+    }
+  });
+
   test('messages that arrive with the peer\'s close are still answered (the close waits for recv)', async () => {
     const { server, port } = await echoServer();
     try {

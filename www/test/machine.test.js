@@ -138,3 +138,10 @@ test('permessage-deflate is negotiated from plain-object parameters', () => {
   assert.ok(frame.length < 1000, `compressed to ${frame.length} bytes`);
   assert.deepEqual(server.feed(1, frame).events, [{ type: 'text', data: big }]);
 });
+
+test('sendTextUtf8 takes UTF-8 bytes and refuses others', () => {
+  const { client, server } = pair();
+  const frame = client.sendTextUtf8(Buffer.from('héllo'));
+  assert.deepEqual(server.feed(1, frame).events, [{ type: 'text', data: 'héllo' }]);
+  assert.throws(() => client.sendTextUtf8(new Uint8Array([0x68, 0xff])), (e) => e.kind === 'misuse');
+});

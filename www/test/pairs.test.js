@@ -34,7 +34,8 @@ for (const variant of variants) {
         assert.equal(conn.protocol, variant.client.protocol);
         assert.equal(conn.framing, rfc ? undefined : variant.client.framing);
         assert.equal(conn.deflate !== undefined, variant.client.compression === true);
-        const sent = ['hello', '', 'é ☃ 😀', text(1000)];
+        // Long texts go in as bytes when ASCII, as strings otherwise.
+        const sent = ['hello', '', 'é ☃ 😀', text(1000), 'a'.repeat(100000), `${'b'.repeat(5000)}é`];
         for (const message of sent) await conn.send(message);
         for (const message of sent) assert.equal(await conn.recv(), message);
         await conn.close();
