@@ -549,7 +549,11 @@ impl Shared {
     pub(crate) fn wait_closed(&self) -> Result<(), Error> {
         loop {
             let reader = {
-                let inner = lock(&self.inner);
+                let mut inner = lock(&self.inner);
+                // The peer's close may be in the core already, behind
+                // messages `recv` has not taken (see `drain`): with ours
+                // sent, draining takes it, and nothing needs reading.
+                self.drain(&mut inner);
                 if inner.end.is_some() || inner.dead {
                     break;
                 }
@@ -586,6 +590,9 @@ impl Shared {
             let slice = wait.map_or(TAKE_OVER_POLL, |w| w.min(TAKE_OVER_POLL));
             drop(self.ended.wait_timeout(inner, slice).unwrap_or_else(PoisonError::into_inner));
         }
+        // Over: end our direction of the stream if it is still open.
+        self.needs_flush.store(true, Ordering::SeqCst);
+        self.flush_if_needed()?;
         match &lock(&self.inner).end {
             Some(End::Clean(_)) | None => Ok(()),
             Some(End::Failed(e)) => Err(e.clone().into()),

@@ -551,3 +551,46 @@ fn echo_server_answers_messages_that_arrive_with_the_close() {
     });
     server.stop();
 }
+
+/// A peer whose close arrives right behind a message, in the read that
+/// finished the handshake, and which then hangs up without reading: our
+/// `close` only answers a close we already have, so it succeeds at once,
+/// and the message is still there for `recv`.
+#[test]
+fn close_after_the_peer_closed_behind_an_unread_message() {
+    use hybi::core::{Config, Connection as Machine, Event, Instant as At};
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut machine = Machine::server(At::ZERO, Config::default());
+        let mut buf = [0u8; 4096];
+        while !matches!(machine.poll_event(), Some(Event::Request(_))) {
+            let n = stream.read(&mut buf).unwrap();
+            machine.handle_input(At::ZERO, &buf[..n]);
+        }
+        machine.accept(Accept::default()).unwrap();
+        machine.send_text("hello").unwrap();
+        machine.close(At::ZERO, Some(1000), "").unwrap();
+        let mut wire = Vec::new();
+        let _ = machine.poll_transmit(&mut wire);
+        // 101, the message and the close in one write; then gone, unread.
+        stream.write_all(&wire).unwrap();
+        thread::sleep(Duration::from_millis(500));
+    });
+    let url = format!("ws://{addr}/");
+    let conn = connect_with(&url, client_options(Protocol::Rfc6455)).unwrap();
+    let (closed, status, rest) = within(Duration::from_secs(5), move || {
+        let started = Instant::now();
+        let closed = conn.close().map_err(|e| e.to_string());
+        assert!(started.elapsed() < Duration::from_millis(400), "close waited for the peer");
+        let status = conn.close_status();
+        let rest = (conn.recv().map_err(|e| e.to_string()), conn.recv().map_err(|e| e.to_string()));
+        (closed, status, rest)
+    });
+    assert_eq!(closed, Ok(()));
+    assert_eq!(status.and_then(|s| s.code), Some(1000));
+    assert_eq!(rest, (Ok(Some(Message::Text("hello".into()))), Ok(None)));
+    peer.join().unwrap();
+}
