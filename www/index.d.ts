@@ -204,7 +204,7 @@ export interface ServeOptions<S = unknown> {
   /** Accept RFC 6455 permessage-deflate. */
   compression?: boolean | Compression;
   limits?: Limits;
-  /** `idle` comes from `timeout`. */
+  /** `idle` (ms), when given, wins over `timeout`. */
   timeouts?: Timeouts;
   invalidUtf8?: 'fail' | 'replace';
   maxBuffered?: number;

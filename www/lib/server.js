@@ -110,7 +110,7 @@ export class Server {
  * - `protocols`: accepted, default `["draft76", "rfc6455"]`;
  * - `compression`: accept RFC 6455 permessage-deflate (`true` or its
  *   parameters);
- * - `limits`, `timeouts` (ms; `idle` comes from `timeout`), `invalidUtf8`,
+ * - `limits`, `timeouts` (ms; `idle` defaults to `timeout`), `invalidUtf8`,
  *   `maxBuffered`: as for `connect`;
  * - `httpHandler(request)`: answers plain HTTP requests with
  *   `{ status, headers, body }` (default: a short text page for GET, 405
@@ -136,7 +136,9 @@ export function serve(handler, options = {}) {
     secure: options.tls !== undefined,
     invalidUtf8: options.invalidUtf8,
     limits: options.limits,
-    timeouts: { ...options.timeouts, idle: timeout > 0 ? timeout * 1000 : null },
+    // `timeout` is the seed's idle timeout in seconds; `timeouts.idle`
+    // (milliseconds), when given, wins.
+    timeouts: { idle: timeout > 0 ? timeout * 1000 : null, ...options.timeouts },
     deflate: deflateConfig(options.compression),
   });
   // Fails early (and synchronously) on a malformed configuration.

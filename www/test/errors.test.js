@@ -300,15 +300,22 @@ describe('timers', () => {
   });
 
   test('keepalive pings keep a quiet connection alive past the idle timeout', async () => {
-    const { server, url } = await echoServer({ timeout: 0, timeouts: { idle: 300 } });
+    // Pings every 100 ms against a 1 s idle timeout: a wide margin for a
+    // loaded machine; 2.5 s is past two idle timeouts.
+    const { server, url } = await echoServer({ timeouts: { idle: 1000 } });
     try {
-      const conn = await connect(url, { protocol: 'rfc6455', timeouts: { keepalive: 100 } });
-      const reading = conn.recv();
-      await sleep(800);
-      assert.equal(conn.open, true, 'the server saw pings and stayed');
-      await conn.send('still here');
+      const pinging = await connect(url, { protocol: 'rfc6455', timeouts: { keepalive: 100 } });
+      const quiet = await connect(url, { protocol: 'rfc6455' });
+      const reading = pinging.recv();
+      const quietEnd = quiet.recv();
+      await sleep(2500);
+      // The quiet one was closed by the server's idle timeout (1001).
+      assert.equal(await quietEnd, null);
+      assert.equal(quiet.closeStatus.code, 1001);
+      assert.equal(pinging.open, true, 'the server saw pings and stayed');
+      await pinging.send('still here');
       assert.equal(await reading, 'still here');
-      await conn.close();
+      await pinging.close();
     } finally {
       await server.close();
     }
