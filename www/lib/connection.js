@@ -35,7 +35,12 @@ export const kAccept = Symbol('hybi.accept');
 export const kRespond = Symbol('hybi.respond');
 export const kShutdown = Symbol('hybi.shutdown');
 
-const sizeOf = (message) => (typeof message === 'string' ? message.length : message.byteLength);
+/**
+ * What a queued message counts against `maxBuffered`: its length, and a
+ * share for the object itself, so that a flood of tiny messages is bounded
+ * by memory too.
+ */
+const sizeOf = (message) => 64 + (typeof message === 'string' ? message.length : message.byteLength);
 
 /**
  * Texts this long or longer go into wasm as UTF-8 bytes when they are
