@@ -578,3 +578,68 @@ impl From<&hybi_core::DeflateParams> for JsDeflateParams {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_config_is_the_cores_default() {
+        assert_eq!(JsConfig::default().into_core(), Config::default());
+    }
+
+    #[test]
+    fn absent_keeps_the_default_null_and_zero_turn_a_timer_off() {
+        let default = Some(Duration::from_secs(30));
+        assert_eq!(millis(None, default), default);
+        assert_eq!(millis(Some(None), default), None);
+        assert_eq!(millis(Some(Some(0)), default), None);
+        assert_eq!(millis(Some(Some(1500)), default), Some(Duration::from_millis(1500)));
+    }
+
+    #[test]
+    fn a_draft76_client_takes_its_framing_from_framing() {
+        let config = JsConfig {
+            protocol: Some(ProtocolName::Draft76),
+            framing: Some(FramingName::New),
+            ..JsConfig::default()
+        };
+        assert_eq!(config.into_core().protocol, Protocol::Draft76(Framing::New));
+        let config = JsConfig { framing: Some(FramingName::New), ..JsConfig::default() };
+        assert_eq!(config.into_core().protocol, Protocol::Draft76(Framing::New), "draft-76 is the default");
+        let config = JsConfig {
+            protocol: Some(ProtocolName::Rfc6455),
+            framing: Some(FramingName::New),
+            ..JsConfig::default()
+        };
+        let core = config.into_core();
+        assert_eq!((core.protocol, core.framing), (Protocol::Rfc6455, Framing::New));
+    }
+
+    #[test]
+    fn accept_lists_the_protocols_a_server_takes() {
+        let config = JsConfig { accept: Some(vec![ProtocolName::Rfc6455]), ..JsConfig::default() };
+        assert_eq!(config.into_core().accept, ProtocolSet { draft76: false, rfc6455: true });
+        let config = JsConfig { accept: Some(vec![]), ..JsConfig::default() };
+        assert_eq!(config.into_core().accept, ProtocolSet { draft76: false, rfc6455: false });
+    }
+
+    #[test]
+    fn deflate_fields_left_out_keep_their_defaults() {
+        let config = JsConfig {
+            deflate: Some(JsDeflate { compression_level: Some(1), ..JsDeflate::default() }),
+            ..JsConfig::default()
+        };
+        assert_eq!(
+            config.into_core().deflate,
+            Some(DeflateConfig { compression_level: 1, ..DeflateConfig::default() })
+        );
+    }
+
+    #[test]
+    fn header_values_that_are_not_utf8_keep_every_byte() {
+        assert_eq!(header_value(b"plain"), "plain");
+        assert_eq!(header_value("é".as_bytes()), "é");
+        assert_eq!(header_value(&[0x61, 0xff, 0x62]), "a\u{ff}b");
+    }
+}

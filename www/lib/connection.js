@@ -352,7 +352,10 @@ export class Connection {
 
   /** Server: answers the pending request with a plain HTTP response. */
   [kRespond](status, headers, body) {
-    this.#apply(this.#machine.respond(status, headers, body));
+    const step = this.#machine.respond(status, headers, body);
+    // Answered as asked: the connection ends without an error.
+    this.#setEnd({ close: { code: undefined, reason: '' } });
+    this.#apply(step);
   }
 
   /** Server shutting down: close an open connection (1001), cut one still handshaking. */

@@ -187,6 +187,40 @@ describe('Node ↔ Node: the seed API', () => {
     }
   });
 
+  test('connHeaders may be async; one that throws or picks a subprotocol not offered gets a 500', async () => {
+    const errors = [];
+    const server = await serve(
+      async (conn, state) => {
+        await conn.send(`state ${state}`);
+      },
+      {
+        port: 0,
+        listenIp: '127.0.0.1',
+        onError: (error) => errors.push(error),
+        connHeaders: async (line) => {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          if (line.startsWith('GET /throw')) throw new Error('hook failed');
+          if (line.startsWith('GET /bad-sub')) return { subprotocol: 'never-offered' };
+          return { state: 'async' };
+        },
+      },
+    );
+    try {
+      const base = `ws://127.0.0.1:${server.address().port}`;
+      const conn = await connect(`${base}/ok`, { protocol: 'rfc6455' });
+      assert.equal(await conn.recv(), 'state async');
+      assert.equal(await conn.recv(), null);
+      await assert.rejects(connect(`${base}/throw`, { protocol: 'rfc6455' }), (e) => e.kind === 'rejected' && e.status === 500);
+      await assert.rejects(connect(`${base}/bad-sub`, { protocol: 'rfc6455', subprotocols: ['chat'] }), (e) => e.status === 500);
+      assert.deepEqual(
+        errors.map((e) => e.message),
+        ['hook failed', 'subprotocol was not offered by the client'],
+      );
+    } finally {
+      await server.close();
+    }
+  });
+
   test('50 concurrent connections, each with its own conversation', async () => {
     const { server, url } = await echoServer({ compression: true });
     try {
