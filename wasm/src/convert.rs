@@ -511,6 +511,18 @@ impl Serialize for Word {
 }
 
 impl JsEvent {
+    /// The event as a client reports it: a client answers a failed
+    /// handshake with no HTTP status, so an error keeps only the status the
+    /// server refused it with (`"rejected"`).
+    pub(crate) fn for_client(mut self) -> Self {
+        if let JsEvent::Error { error } = &mut self {
+            if error.kind != "rejected" {
+                error.status = None;
+            }
+        }
+        self
+    }
+
     /// A message or a piece of one: what the application reads.
     pub(crate) fn is_message(&self) -> bool {
         matches!(

@@ -1,6 +1,6 @@
 //! [`Machine`]: one core [`Connection`] as a JavaScript class.
 
-use hybi_core::{Accept, ClientRequest, Connection, HttpResponse, Instant, State, Target};
+use hybi_core::{Accept, ClientRequest, Connection, HttpResponse, Instant, Role, State, Target};
 use js_sys::Uint8Array;
 use serde::{Serialize, Serializer};
 use wasm_bindgen::prelude::*;
@@ -110,7 +110,8 @@ impl Machine {
                 break;
             }
             let Some(event) = self.conn.poll_event() else { break };
-            events.push(JsEvent::from(event));
+            let event = JsEvent::from(event);
+            events.push(if self.conn.role() == Role::Client { event.for_client() } else { event });
         }
         self.out.clear();
         let _ = self.conn.poll_transmit(&mut self.out);
@@ -297,8 +298,8 @@ impl Machine {
     #[wasm_bindgen(getter)]
     pub fn role(&self) -> String {
         match self.conn.role() {
-            hybi_core::Role::Client => "client".into(),
-            hybi_core::Role::Server => "server".into(),
+            Role::Client => "client".into(),
+            Role::Server => "server".into(),
         }
     }
 

@@ -130,6 +130,7 @@ describe('malformed handshakes are answered with their status', () => {
       await assert.rejects(connect(`ws://127.0.0.1:${server.address().port}/`), (e) => {
         assert.ok(e instanceof HybiError);
         assert.equal(e.kind, 'handshake');
+        assert.equal(e.status, undefined, 'a client answers with no status');
         return true;
       });
     } finally {
