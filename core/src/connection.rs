@@ -402,6 +402,15 @@ impl Connection {
         event
     }
 
+    /// The next event, without taking it: a driver that queues messages for
+    /// its application can leave the peer's [`Event::Close`] here until the
+    /// application has read the messages before it (taking the close is
+    /// what answers it).
+    #[must_use]
+    pub fn peek_event(&self) -> Option<&Event> {
+        self.events.front()
+    }
+
     /// Moves every byte queued for the peer to the end of `buf` and returns
     /// how many. Given an empty `buf`, the connection's own buffer is swapped
     /// in without copying.

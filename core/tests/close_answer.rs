@@ -101,3 +101,22 @@ fn application_close_before_taking_the_peer_close_is_not_doubled() {
         assert_eq!(drain(&mut pair.client), [Event::Close(expected)], "{name}");
     }
 }
+
+#[test]
+fn peeking_at_the_peer_close_does_not_answer_it() {
+    for (name, mut pair, close) in setups() {
+        let code = close.code.filter(|_| pair.client.protocol() == Some(Protocol::Rfc6455));
+        pair.client.send_text("last").unwrap();
+        pair.client.close(NOW, code, &close.reason).unwrap();
+        let wire = transmit(&mut pair.client);
+        pair.server.handle_input(NOW, &wire);
+        assert_eq!(pair.server.peek_event(), Some(&Event::Text("last".into())), "{name}");
+        assert_eq!(pair.server.poll_event(), Some(Event::Text("last".into())), "{name}");
+        assert_eq!(pair.server.peek_event(), Some(&Event::Close(close.clone())), "{name}");
+        assert_eq!(pair.server.state(), State::Open, "{name}: a peek answers nothing");
+        assert_eq!(pair.server.pending_transmit(), 0, "{name}");
+        assert_eq!(pair.server.poll_event(), Some(Event::Close(close)), "{name}");
+        assert_eq!(pair.server.peek_event(), None, "{name}");
+        assert!(pair.server.pending_transmit() > 0, "{name}: taking it answers it");
+    }
+}

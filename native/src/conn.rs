@@ -355,15 +355,18 @@ impl Shared {
 
     /// Moves the core's events to our queue, noting how it ended.
     ///
-    /// While the connection is open this stops once a message waits for
-    /// `recv`: the core answers the peer's close when its event is taken, so
-    /// a close that arrived behind messages stays in the core until the
-    /// application has read them, and it can still answer them (an echo
-    /// server echoes every message that came in with the close).
+    /// The core answers the peer's close when its event is taken, so while
+    /// the connection is open a close that arrived behind messages `recv`
+    /// has not returned yet stays in the core until the application has read
+    /// them, and it can still answer them (an echo server echoes every
+    /// message that came in with the close).
     fn drain(&self, inner: &mut Inner) {
         let was_ended = inner.end.is_some();
         loop {
-            if inner.core.state() == State::Open && inner.events.iter().any(is_message) {
+            if matches!(inner.core.peek_event(), Some(Event::Close(_)))
+                && inner.core.state() == State::Open
+                && inner.events.iter().any(is_message)
+            {
                 break;
             }
             let Some(event) = inner.core.poll_event() else {

@@ -1,6 +1,6 @@
 //! [`Machine`]: one core [`Connection`] as a JavaScript class.
 
-use hybi_core::{Accept, ClientRequest, Connection, HttpResponse, Instant, Role, State, Target};
+use hybi_core::{Accept, ClientRequest, Connection, Event, HttpResponse, Instant, Role, State, Target};
 use js_sys::Uint8Array;
 use serde::{Serialize, Serializer};
 use wasm_bindgen::prelude::*;
@@ -101,11 +101,13 @@ impl Machine {
         loop {
             // The core answers the peer's close when its event is taken, so
             // that the application can still reply to the messages that came
-            // before it. The core cannot be asked whether the next event is
-            // that close, so once a message is out, the rest stay in the
-            // core while the connection is open, until the driver asks with
-            // `poll` (when its application has read up to here).
-            if events.iter().any(JsEvent::is_message) && self.conn.state() == State::Open {
+            // before it: while the connection is open, a close behind
+            // messages stays in the core until the driver asks with `poll`
+            // (when its application has read up to here).
+            if matches!(self.conn.peek_event(), Some(Event::Close(_)))
+                && self.conn.state() == State::Open
+                && events.iter().any(JsEvent::is_message)
+            {
                 more = true;
                 break;
             }

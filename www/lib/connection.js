@@ -397,10 +397,10 @@ export class Connection {
    * goes on with what was held back.
    *
    * `more`: the core answers the peer's close when its event is taken, so
-   * that replies to the messages before it can still go out; so hybi-wasm
-   * hands out events only up to the first message while the connection is
-   * open and says `more`. The rest are taken with `machine.poll()` when a
-   * reader needs them (`recv`). Chunks the socket reads meanwhile wait in
+   * that replies to the messages before it can still go out; so while the
+   * connection is open hybi-wasm holds back a close that waits behind
+   * messages and says `more`. It is taken with `machine.poll()` when a
+   * reader needs it (`recv`). Chunks the socket reads meanwhile wait in
    * `#pending` and the socket pauses, so the core and this queue hold at
    * most a read's worth beyond what the application has been given.
    */

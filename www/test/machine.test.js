@@ -32,21 +32,17 @@ test('a step carries every event and every output byte of one input', () => {
   const { client, server } = pair();
   assert.equal(server.request.line, 'GET /chat HTTP/1.1');
   assert.deepEqual(client.response.headers.find(([name]) => name === 'X-Hello'), ['X-Hello', 'yes']);
-  // Three frames in one chunk. While the connection is open a step stops
-  // after the first message (a close behind it must wait until the
-  // application has read that far, and the core cannot be asked whether
-  // one follows), and says `more`; `poll` hands out the rest.
+  // Three frames in one chunk: one step hands out all three, and `more` is
+  // false (only a close waiting behind messages is held back).
   const chunk = Buffer.concat([client.sendText('one'), client.sendBinary(new Uint8Array([1, 2])), client.sendText('three')]);
-  const first = server.feed(1, chunk);
-  assert.deepEqual(first.events, [{ type: 'text', data: 'one' }]);
-  assert.equal(first.more, true);
-  const second = server.poll();
-  assert.equal(second.events[0].type, 'binary');
-  assert.deepEqual([...second.events[0].data], [1, 2]);
-  assert.deepEqual(server.poll().events, [{ type: 'text', data: 'three' }]);
-  const last = server.poll();
-  assert.deepEqual(last.events, []);
-  assert.equal(last.more, false);
+  const step = server.feed(1, chunk);
+  assert.equal(step.events.length, 3);
+  assert.deepEqual(step.events[0], { type: 'text', data: 'one' });
+  assert.equal(step.events[1].type, 'binary');
+  assert.deepEqual([...step.events[1].data], [1, 2]);
+  assert.deepEqual(step.events[2], { type: 'text', data: 'three' });
+  assert.equal(step.more, false);
+  assert.deepEqual(server.poll().events, []);
 });
 
 test("a peer's close alone is answered in the same step", () => {
