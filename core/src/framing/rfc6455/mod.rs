@@ -354,6 +354,11 @@ impl Reader {
             // These bytes have arrived (and passed the limit check): room
             // for them is not room for a merely declared length.
             message.assembly.reserve(chunk.len());
+            if let (Assembly::Binary(data), Some(key)) = (&mut message.assembly, mask) {
+                // Unmasked straight into the message: one copy, not two.
+                wire::unmask_into(data, chunk, key, phase);
+                return Ok(());
+            }
         }
         for piece in chunk.chunks(PIECE) {
             // Unmask into scratch only when there is a mask to remove, or
