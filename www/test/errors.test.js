@@ -178,19 +178,11 @@ describe('peers that vanish', () => {
   });
 
   test('a server that disconnects mid-frame: the client recv rejects, then returns null', async () => {
-    const server = net.createServer((socket) => {
-      socket.once('data', (data) => {
-        const key = /Sec-WebSocket-Key: (.*)\r\n/.exec(data.toString())[1];
-        socket.write(
-          'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-            `Sec-WebSocket-Accept: ${acceptFor(key)}\r\n\r\n`,
-        );
-        // One whole text frame, then half of one, then a reset.
-        socket.write(Buffer.from([0x81, 2, 0x68, 0x69, 0x81, 50, 0x61, 0x62]));
-        setTimeout(() => socket.resetAndDestroy(), 50);
-      });
+    const server = await handRolledServer((socket) => {
+      // One whole text frame, then half of one, then a reset.
+      socket.write(Buffer.from([0x81, 2, 0x68, 0x69, 0x81, 50, 0x61, 0x62]));
+      setTimeout(() => socket.resetAndDestroy(), 50);
     });
-    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
       const conn = await connect(`ws://127.0.0.1:${server.address().port}/`, { protocol: 'rfc6455' });
       assert.equal(await conn.recv(), 'hi');
@@ -326,18 +318,10 @@ describe('timers', () => {
   });
 
   test('a close the peer never answers times out', async () => {
-    const server = net.createServer((socket) => {
-      socket.once('data', (data) => {
-        const key = /Sec-WebSocket-Key: (.*)\r\n/.exec(data.toString())[1];
-        socket.write(
-          'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-            `Sec-WebSocket-Accept: ${acceptFor(key)}\r\n\r\n`,
-        );
-        // Reads and never answers.
-        socket.on('data', () => {});
-      });
+    const server = await handRolledServer((socket) => {
+      // Reads and never answers.
+      socket.on('data', () => {});
     });
-    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
       const conn = await connect(`ws://127.0.0.1:${server.address().port}/`, {
         protocol: 'rfc6455',
@@ -445,4 +429,23 @@ describe('flow control', () => {
 /** Sec-WebSocket-Accept for a key (what a server computes; test peers only). */
 function acceptFor(key) {
   return createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+}
+
+/**
+ * A misbehaving RFC 6455 server written by hand on 127.0.0.1 (port 0): it
+ * answers the first request with a 101, then hands the socket to `opened`.
+ */
+async function handRolledServer(opened) {
+  const server = net.createServer((socket) => {
+    socket.once('data', (data) => {
+      const key = /Sec-WebSocket-Key: (.*)\r\n/.exec(data.toString())[1];
+      socket.write(
+        'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+          `Sec-WebSocket-Accept: ${acceptFor(key)}\r\n\r\n`,
+      );
+      opened(socket);
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
 }
