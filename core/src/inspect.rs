@@ -330,6 +330,37 @@ impl Records {
         self.output <= self.max_output
     }
 
+    /// Adds the record of a whole draft-76 frame (`frame` is `None` for one
+    /// the decoder discards) with what a connection delivers for it, its
+    /// payload starting at `payload_at` and the next frame at `pos`. Returns
+    /// how the inspection ends if it ends here: invalid text, the output
+    /// limit, or a close.
+    fn push_draft76(
+        &mut self,
+        mut record: FrameRecord,
+        frame: Option<Draft76Frame>,
+        payload_at: usize,
+        pos: usize,
+        input: &[u8],
+    ) -> Option<End> {
+        record.complete = true;
+        let closed = frame == Some(Draft76Frame::Close);
+        if let Some(frame) = frame {
+            match draft76_event(frame, payload_at) {
+                Ok(event) => record.delivered = Some(event),
+                Err(end) => {
+                    record.complete = false;
+                    self.push(record);
+                    return Some(end);
+                }
+            }
+        }
+        if !self.push(record) {
+            return Some(End::OutputLimit { offset: pos, limit: self.max_output });
+        }
+        closed.then(|| after_close(pos, input))
+    }
+
     fn finish(self, end: End) -> Inspection {
         Inspection { frames: self.frames, end }
     }
@@ -535,7 +566,7 @@ fn inspect_new(input: &[u8], options: &Options) -> Inspection {
         let mut bytes = rest;
         let decoded = decoder.decode(&mut bytes);
         let used = rest.len() - bytes.len();
-        let mut record = FrameRecord {
+        let record = FrameRecord {
             offset: pos,
             len: used.max(9),
             header_len: 9,
@@ -558,22 +589,10 @@ fn inspect_new(input: &[u8], options: &Options) -> Inspection {
                 return records.finish(End::Incomplete { at: pos, needed, exact: true });
             }
             Ok(Some(frame)) => {
-                record.complete = true;
                 pos += used;
-                let closed = frame == Draft76Frame::Close;
-                match draft76_event(frame, pos - record.payload.len()) {
-                    Ok(event) => record.delivered = Some(event),
-                    Err(end) => {
-                        record.complete = false;
-                        records.push(record);
-                        return records.finish(end);
-                    }
-                }
-                if !records.push(record) {
-                    return records.finish(End::OutputLimit { offset: pos, limit: options.max_output });
-                }
-                if closed {
-                    return records.finish(after_close(pos, input));
+                let payload_at = pos - record.payload.len();
+                if let Some(end) = records.push_draft76(record, Some(frame), payload_at, pos, input) {
+                    return records.finish(end);
                 }
             }
         }
@@ -626,7 +645,7 @@ fn inspect_old(input: &[u8], options: &Options) -> Inspection {
                 break;
             }
         }
-        let mut record = old_record(&input[pos..end], pos);
+        let record = old_record(&input[pos..end], pos);
         if !decoder.at_boundary() {
             let (needed, exact) = match record.header {
                 FrameFields::Old { length: Some(length), .. } => (length - record.payload.len() as u64, true),
@@ -635,24 +654,10 @@ fn inspect_old(input: &[u8], options: &Options) -> Inspection {
             records.push(record);
             return records.finish(End::Incomplete { at: pos, needed, exact });
         }
-        record.complete = true;
         pos = end;
-        let closed = frame == Some(Draft76Frame::Close);
-        if let Some(frame) = frame {
-            match draft76_event(frame, record.offset + 1) {
-                Ok(event) => record.delivered = Some(event),
-                Err(end) => {
-                    record.complete = false;
-                    records.push(record);
-                    return records.finish(end);
-                }
-            }
-        }
-        if !records.push(record) {
-            return records.finish(End::OutputLimit { offset: pos, limit: options.max_output });
-        }
-        if closed {
-            return records.finish(after_close(pos, input));
+        let payload_at = record.offset + 1;
+        if let Some(end) = records.push_draft76(record, frame, payload_at, pos, input) {
+            return records.finish(end);
         }
     }
     records.finish(End::Complete)
