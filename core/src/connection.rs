@@ -943,12 +943,12 @@ impl Connection {
     fn on_draft76_frame(&mut self, frame: Draft76Frame) -> Result<(), Error> {
         match frame {
             Draft76Frame::Text(bytes) => {
-                let text = match (String::from_utf8(bytes), self.config.invalid_utf8) {
+                let text = match (crate::utf8::into_string(bytes), self.config.invalid_utf8) {
                     (Ok(text), _) => text,
-                    (Err(e), InvalidUtf8::Replace) => {
+                    (Err(bytes), InvalidUtf8::Replace) => {
                         // Each replaced byte may grow to three: the limit
                         // holds for what is delivered, not only what arrived.
-                        let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                        let text = String::from_utf8_lossy(&bytes).into_owned();
                         let limit = self.config.limits.max_message_size;
                         if text.len() > limit {
                             return Err(LimitError::MessageTooLarge { limit }.into());
