@@ -62,6 +62,15 @@
 //! ```
 //!
 //! See `ARCHITECTURE.md` at the repository root for how the modules fit.
+//!
+//! # Features
+//!
+//! - `std` (off): lets `simdutf8` and `memchr` pick SIMD code for the CPU at
+//!   run time. Without it, on a target built without `+avx2`/`+sse4.2`
+//!   (the default x86-64 target), text is validated by scalar code, several
+//!   times slower on large messages. Drivers with std (`hybi`) turn it on;
+//!   `no_std` users who care can build with
+//!   `-C target-feature=+avx2` instead.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
