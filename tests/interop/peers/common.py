@@ -4,7 +4,10 @@ command-line options and the report format (see ../README.md)."""
 
 import argparse
 import json
+import os
+import socket
 import sys
+import threading
 
 CLIENT_CLOSE_CODE = 4000
 SERVER_CLOSE_CODE = 4001
@@ -109,3 +112,16 @@ class Report:
 def emit(obj):
     sys.stdout.write(json.dumps(obj) + "\n")
     sys.stdout.flush()
+
+
+def accept_one():
+    """Listens on 127.0.0.1 (a port the OS picks), reports the port, and
+    returns the first connection. Stdin ending stops the process, as it does
+    every server of the suite."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    emit({"listening": listener.getsockname()[1]})
+    threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
+    conn, _ = listener.accept()
+    return conn

@@ -30,9 +30,8 @@ import random
 import socket
 import struct
 import sys
-import threading
 
-from common import Report, emit, load_script, parse_args
+from common import Report, accept_one, emit, load_script, parse_args
 
 IMPL = "draft76-py"
 SYMBOLS = [chr(c) for c in list(range(0x21, 0x30)) + list(range(0x3A, 0x7F))]
@@ -309,13 +308,7 @@ def serve_one(conn, args, steps):
 
 def run_server(args):
     steps, _ = load_script(args.script)
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(4)
-    emit({"listening": listener.getsockname()[1]})
-    # Stdin ending stops us, as it does every server of the suite.
-    threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
-    conn, _ = listener.accept()
+    conn = accept_one()
     emit(serve_one(conn, args, steps).to_json())
 
 

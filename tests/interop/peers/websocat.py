@@ -20,12 +20,11 @@ import os
 import queue
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
 
-from common import (CLIENT_CLOSE_CODE, CLOSE_REASON, SERVER_CLOSE_CODE, Report, emit, load_script,
+from common import (CLIENT_CLOSE_CODE, CLOSE_REASON, SERVER_CLOSE_CODE, Report, accept_one, emit, load_script,
                     parse_args)
 
 WEBSOCAT = os.environ.get("WEBSOCAT", shutil.which("websocat") or "websocat")
@@ -188,12 +187,7 @@ def run_server(args):
     report = Report(f"websocat-{version()}", "server", steps)
     report.protocol = "rfc6455"
     report.deflate = False
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(4)
-    emit({"listening": listener.getsockname()[1]})
-    threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
-    conn, _ = listener.accept()
+    conn = accept_one()
     fd = conn.fileno()
     ws = Websocat([f"ws-u:open-fd:{fd}", "-"], SERVER_CLOSE_CODE, pass_fds=(fd,))
     conn.close()  # websocat holds its own copy
