@@ -444,14 +444,14 @@ impl Connection {
         let t = &self.config.timeouts;
         let after = |base: Instant, d: Option<core::time::Duration>| d.map(|d| base + d);
         let (first, second) = match self.state() {
+            // Nothing is awaited from a peer that has closed.
+            _ if self.peer_closed => (None, None),
             State::Handshaking => (self.handshake_deadline.map(|at| (at, Fail(Timer::Handshake))), None),
             State::Closing => (
                 self.close_deadline.map(|at| (at, Fail(Timer::Close))),
                 after(self.last_input, t.idle).map(|at| (at, Fail(Timer::Idle))),
             ),
             State::Closed => (None, None),
-            // Nothing is awaited from a peer that has closed.
-            _ if self.peer_closed => (None, None),
             State::Open => {
                 let idle = after(self.last_input, t.idle).map(|at| (at, Fail(Timer::Idle)));
                 let keepalive = match self.keepalive_sent {

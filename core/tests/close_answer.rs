@@ -120,3 +120,23 @@ fn peeking_at_the_peer_close_does_not_answer_it() {
         assert!(pair.server.pending_transmit() > 0, "{name}: taking it answers it");
     }
 }
+
+#[test]
+fn an_answer_waiting_to_be_taken_outlives_every_deadline() {
+    for (name, mut pair, close) in setups() {
+        // The server closes first; the client's answer arrives but the
+        // application has not taken it when the close deadline passes.
+        let code = close.code.filter(|_| pair.server.protocol() == Some(Protocol::Rfc6455));
+        pair.server.close(NOW, code, "").unwrap();
+        let wire = transmit(&mut pair.server);
+        pair.client.handle_input(NOW, &wire);
+        assert!(matches!(drain(&mut pair.client).as_slice(), [Event::Close(_)]), "{name}");
+        let answer = transmit(&mut pair.client);
+        pair.server.handle_input(NOW, &answer);
+        assert_eq!(pair.server.poll_timeout(), None, "{name}: nothing is awaited");
+        pair.server.handle_timeout(hybi_core::Instant::from_millis(u64::MAX));
+        let events = drain(&mut pair.server);
+        assert!(matches!(events.as_slice(), [Event::Close(_)]), "{name}: one ending only: {events:?}");
+        assert_eq!(pair.server.state(), State::Closed, "{name}");
+    }
+}
