@@ -39,13 +39,43 @@ enum Code {
 
 #[derive(Arbitrary, Debug)]
 enum Op {
-    SendText { client: bool, text: String },
-    SendBinary { client: bool, data: Vec<u8> },
-    SendPing { client: bool, data: Vec<u8> },
-    SendFragment { client: bool, binary: bool, data: Vec<u8>, fin: bool },
-    Close { client: bool, code: Code, reason: String },
-    Deliver { from_client: bool, max_bytes: u16 },
-    Eof { client: bool },
+    SendText {
+        client: bool,
+        text: String,
+    },
+    SendBinary {
+        client: bool,
+        data: Vec<u8>,
+    },
+    SendPing {
+        client: bool,
+        data: Vec<u8>,
+    },
+    SendFragment {
+        client: bool,
+        binary: bool,
+        data: Vec<u8>,
+        fin: bool,
+    },
+    Close {
+        client: bool,
+        code: Code,
+        reason: String,
+    },
+    Deliver {
+        from_client: bool,
+        max_bytes: u16,
+    },
+    /// Like `Deliver`, but the receiver's application does not look at its
+    /// events until the next operation: a peer's close then waits to be
+    /// taken (and answered) while other operations (a tick, a send) happen.
+    DeliverLate {
+        from_client: bool,
+        max_bytes: u16,
+    },
+    Eof {
+        client: bool,
+    },
     Tick(u16),
 }
 
@@ -163,6 +193,11 @@ impl Pair {
     }
 
     fn deliver(&mut self, from: usize, max: usize) {
+        self.deliver_then(from, max, true);
+    }
+
+    /// Delivers up to `max` bytes; `look` drains the receiver's events.
+    fn deliver_then(&mut self, from: usize, max: usize, look: bool) {
         let bytes = self.wires[from].take(max);
         if bytes.is_empty() {
             return;
@@ -171,7 +206,9 @@ impl Pair {
         let finished = to.finished();
         let before = to.conn.pending_transmit();
         to.conn.handle_input(self.now, &bytes);
-        to.events();
+        if look {
+            to.events();
+        }
         if finished {
             assert_eq!(to.conn.pending_transmit(), before, "{}: finished end queued bytes", to.name);
         }
@@ -295,13 +332,21 @@ impl Pair {
                     end.close_sent = Some((code, reason));
                     end.sending = None;
                     end.carry.clear();
-                    assert_eq!(end.conn.state(), State::Closing);
+                    // Closed at once if the peer's close was waiting to
+                    // be taken (`DeliverLate`): ours answered it.
+                    let answered = end.close_seen.is_some() && end.conn.state() == State::Closed;
+                    assert!(end.conn.state() == State::Closing || answered, "{:?}", end.conn.state());
                 }
             }
             Op::Deliver { from_client, max_bytes } => {
                 self.collect();
                 let max = if max_bytes == 0 { usize::MAX } else { usize::from(max_bytes) };
                 self.deliver(side(from_client), max);
+            }
+            Op::DeliverLate { from_client, max_bytes } => {
+                self.collect();
+                let max = if max_bytes == 0 { usize::MAX } else { usize::from(max_bytes) };
+                self.deliver_then(side(from_client), max, false);
             }
             Op::Eof { client } => {
                 let end = &mut self.ends[side(client)];
@@ -351,6 +396,10 @@ impl Pair {
 
     /// Delivers every byte both ways until nothing moves.
     fn flush(&mut self) {
+        // What a `DeliverLate` left unread is read now.
+        for end in &mut self.ends {
+            end.events();
+        }
         for _ in 0..8 {
             self.collect();
             if self.wires.iter().all(|w| w.0.is_empty()) {
