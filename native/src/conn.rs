@@ -421,6 +421,13 @@ impl Shared {
         Ok(())
     }
 
+    /// Notes that the core queued output (or ended) and writes it, unless
+    /// another thread holds the writer (it writes it when it is done).
+    fn flush_queued(&self) -> Result<(), Error> {
+        self.needs_flush.store(true, Ordering::SeqCst);
+        self.flush_if_needed()
+    }
+
     /// Writes output a reader queued, unless another thread holds the
     /// writer (it writes them when it is done).
     fn flush_if_needed(&self) -> Result<(), Error> {
@@ -594,8 +601,7 @@ impl Shared {
             drop(self.ended.wait_timeout(inner, slice).unwrap_or_else(PoisonError::into_inner));
         }
         // Over: end our direction of the stream if it is still open.
-        self.needs_flush.store(true, Ordering::SeqCst);
-        self.flush_if_needed()?;
+        self.flush_queued()?;
         match &lock(&self.inner).end {
             Some(End::Clean(_)) | None => Ok(()),
             Some(End::Failed(e)) => Err(e.clone().into()),
@@ -706,8 +712,7 @@ impl Connection {
                 let ended = inner.end.is_some() || inner.dead;
                 drop(inner);
                 if answer {
-                    shared.needs_flush.store(true, Ordering::SeqCst);
-                    shared.flush_if_needed()?;
+                    shared.flush_queued()?;
                 }
                 match event {
                     Some(Event::Text(text)) => return Ok(Some(Message::Text(text))),
