@@ -27,11 +27,19 @@
 //!
 //! The crate builds for the host too (so that clippy, rustdoc and unit
 //! tests run there); it is only useful on `wasm32-unknown-unknown`.
+//!
+//! # Features
+//!
+//! - `inspect` (off): the page's frame inspector, `inspect` and
+//!   `encodeFrame` (module `inspect`). `scripts/build-page` turns it on;
+//!   the npm package is built without it, which keeps about a fifth of the
+//!   `.wasm` out of a download that never uses it.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod convert;
 mod entropy;
+#[cfg(feature = "inspect")]
 pub mod inspect;
 mod machine;
 
