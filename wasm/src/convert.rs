@@ -1,37 +1,62 @@
 //! Type translation between the core and JavaScript, and nothing else.
 //!
-//! Configuration and requests come in as plain objects and are deserialized
-//! with serde; events, heads and errors go out as plain objects built with
-//! `serde-wasm-bindgen`. Names are camelCase, as JS expects. Every value
-//! maps one to one onto a core type: defaults are the core's own (a field
-//! left out keeps [`hybi_core::Config::default`]'s value), so the bindings
-//! decide nothing.
+//! Configuration and requests come in as plain objects, read field by field
+//! (the `args` module); events, heads and errors go out as plain objects
+//! built with serde and `serde-wasm-bindgen`. Names are camelCase, as JS
+//! expects. Every value maps one to one onto a core type: defaults are the
+//! core's own (a field left out keeps [`hybi_core::Config::default`]'s
+//! value), so the bindings decide nothing.
 
 use hybi_core::{
     Close, Config, DeflateConfig, Error, Event, Framing, Header, Headers, InvalidUtf8, Limits, Protocol,
     ProtocolSet, RequestHead, RequestKind, ResponseHead, Timeouts,
 };
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Serialize, Serializer};
 use std::cell::RefCell;
 use std::time::Duration;
 use wasm_bindgen::JsValue;
 
+use crate::args::{self, Problem};
+
 // ----- into the core -------------------------------------------------------
 
 /// `"draft76"` or `"rfc6455"`.
-#[derive(Clone, Copy, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy)]
 enum ProtocolName {
     Draft76,
     Rfc6455,
 }
 
+impl ProtocolName {
+    fn read(value: &JsValue) -> Result<Self, Problem> {
+        let names = ["draft76", "rfc6455"];
+        args::one_of(value, &names, r#""draft76" or "rfc6455""#).map(|i| {
+            if i == 0 {
+                ProtocolName::Draft76
+            } else {
+                ProtocolName::Rfc6455
+            }
+        })
+    }
+}
+
 /// `"old"` or `"new"`.
-#[derive(Clone, Copy, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy)]
 enum FramingName {
     Old,
     New,
+}
+
+impl FramingName {
+    fn read(value: &JsValue) -> Result<Self, Problem> {
+        args::one_of(value, &["old", "new"], r#""old" or "new""#).map(|i| {
+            if i == 0 {
+                FramingName::Old
+            } else {
+                FramingName::New
+            }
+        })
+    }
 }
 
 impl From<FramingName> for Framing {
@@ -44,22 +69,26 @@ impl From<FramingName> for Framing {
 }
 
 /// `"fail"` or `"replace"`.
-#[derive(Clone, Copy, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy)]
 enum InvalidUtf8Name {
     Fail,
     Replace,
 }
 
-/// A present field, even `null`: `Some(None)`. With `#[serde(default)]` an
-/// absent one is `None`, so "absent: the default" and "null: off" differ.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
+impl InvalidUtf8Name {
+    fn read(value: &JsValue) -> Result<Self, Problem> {
+        args::one_of(value, &["fail", "replace"], r#""fail" or "replace""#).map(|i| {
+            if i == 0 {
+                InvalidUtf8Name::Fail
+            } else {
+                InvalidUtf8Name::Replace
+            }
+        })
+    }
 }
 
 /// [`hybi_core::Limits`]; an absent field keeps the core's default.
-#[derive(Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[derive(Default)]
 struct JsLimits {
     max_handshake_bytes: Option<usize>,
     max_headers: Option<usize>,
@@ -67,33 +96,25 @@ struct JsLimits {
     max_frame_size: Option<usize>,
 }
 
-/// [`hybi_core::Timeouts`] in milliseconds. Absent: the core's default;
-/// `null` or `0`: off (a zero deadline would fire at once, so it can only
-/// mean "none", as in Node's `socket.setTimeout(0)`).
-#[derive(Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+/// [`hybi_core::Timeouts`] in milliseconds. Absent: the core's default
+/// (`None`); `null` or `0`: off (`Some(None)`; a zero deadline would fire at
+/// once, so it can only mean "none", as in Node's `socket.setTimeout(0)`).
+#[derive(Default)]
 struct JsTimeouts {
-    #[serde(deserialize_with = "present")]
     handshake: Option<Option<u64>>,
-    #[serde(deserialize_with = "present")]
     close: Option<Option<u64>>,
-    #[serde(deserialize_with = "present")]
     idle: Option<Option<u64>>,
-    #[serde(deserialize_with = "present")]
     keepalive: Option<Option<u64>>,
-    #[serde(deserialize_with = "present")]
     keepalive_timeout: Option<Option<u64>>,
 }
 
-/// [`hybi_core::DeflateConfig`]; an absent field keeps its default.
-#[derive(Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+/// [`hybi_core::DeflateConfig`]; an absent field keeps its default, a
+/// window size of `null` is "no parameter" (`Some(None)`).
+#[derive(Default)]
 struct JsDeflate {
     server_no_context_takeover: Option<bool>,
     client_no_context_takeover: Option<bool>,
-    #[serde(deserialize_with = "present")]
     server_max_window_bits: Option<Option<u8>>,
-    #[serde(deserialize_with = "present")]
     client_max_window_bits: Option<Option<u8>>,
     compression_level: Option<u8>,
 }
@@ -112,8 +133,10 @@ struct JsDeflate {
 ///                     serverMaxWindowBits, clientMaxWindowBits, compressionLevel },
 ///   autoPong: true, streaming: false }
 /// ```
-#[derive(Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+///
+/// Absent, `undefined` and `null` fields keep the core's default, except
+/// that a `null` timeout is off and a `null` window size is no parameter.
+#[derive(Default)]
 pub(crate) struct JsConfig {
     protocol: Option<ProtocolName>,
     framing: Option<FramingName>,
@@ -125,6 +148,94 @@ pub(crate) struct JsConfig {
     deflate: Option<JsDeflate>,
     auto_pong: Option<bool>,
     streaming: Option<bool>,
+}
+
+impl JsConfig {
+    /// Reads the configuration object (`undefined` or `null`: all
+    /// defaults), or says which field is wrong.
+    pub(crate) fn read(value: &JsValue) -> Result<JsConfig, String> {
+        let mut c = JsConfig::default();
+        args::object(value, "config", |name, value| {
+            match name {
+                "protocol" => c.protocol = args::nullable(value, ProtocolName::read)?,
+                "framing" => c.framing = args::nullable(value, FramingName::read)?,
+                "accept" => {
+                    c.accept =
+                        args::nullable(value, |v| Ok(args::list(v, "config.accept", ProtocolName::read)?))?
+                }
+                "secure" => c.secure = args::nullable(value, args::boolean)?,
+                "invalidUtf8" => c.invalid_utf8 = args::nullable(value, InvalidUtf8Name::read)?,
+                "limits" => c.limits = JsLimits::read(value)?,
+                "timeouts" => c.timeouts = JsTimeouts::read(value)?,
+                "deflate" => c.deflate = JsDeflate::read(value)?,
+                "autoPong" => c.auto_pong = args::nullable(value, args::boolean)?,
+                "streaming" => c.streaming = args::nullable(value, args::boolean)?,
+                _ => {}
+            }
+            Ok(())
+        })?;
+        Ok(c)
+    }
+}
+
+impl JsLimits {
+    fn read(value: &JsValue) -> Result<JsLimits, String> {
+        let mut l = JsLimits::default();
+        args::object(value, "config.limits", |name, value| {
+            let field = match name {
+                "maxHandshakeBytes" => &mut l.max_handshake_bytes,
+                "maxHeaders" => &mut l.max_headers,
+                "maxMessageSize" => &mut l.max_message_size,
+                "maxFrameSize" => &mut l.max_frame_size,
+                _ => return Ok(()),
+            };
+            *field = args::nullable(value, args::size)?;
+            Ok(())
+        })?;
+        Ok(l)
+    }
+}
+
+impl JsTimeouts {
+    fn read(value: &JsValue) -> Result<JsTimeouts, String> {
+        let mut t = JsTimeouts::default();
+        args::object(value, "config.timeouts", |name, value| {
+            let field = match name {
+                "handshake" => &mut t.handshake,
+                "close" => &mut t.close,
+                "idle" => &mut t.idle,
+                "keepalive" => &mut t.keepalive,
+                "keepaliveTimeout" => &mut t.keepalive_timeout,
+                _ => return Ok(()),
+            };
+            *field = Some(args::nullable(value, args::millis)?);
+            Ok(())
+        })?;
+        Ok(t)
+    }
+}
+
+impl JsDeflate {
+    /// `undefined` or `null`: no compression.
+    fn read(value: &JsValue) -> Result<Option<JsDeflate>, String> {
+        let mut d = JsDeflate::default();
+        let present = args::object(value, "config.deflate", |name, value| {
+            match name {
+                "serverNoContextTakeover" => {
+                    d.server_no_context_takeover = args::nullable(value, args::boolean)?
+                }
+                "clientNoContextTakeover" => {
+                    d.client_no_context_takeover = args::nullable(value, args::boolean)?
+                }
+                "serverMaxWindowBits" => d.server_max_window_bits = Some(args::nullable(value, args::byte)?),
+                "clientMaxWindowBits" => d.client_max_window_bits = Some(args::nullable(value, args::byte)?),
+                "compressionLevel" => d.compression_level = args::nullable(value, args::byte)?,
+                _ => {}
+            }
+            Ok(())
+        })?;
+        Ok(present.then_some(d))
+    }
 }
 
 fn millis(value: Option<Option<u64>>, default: Option<Duration>) -> Option<Duration> {
@@ -207,42 +318,91 @@ impl JsConfig {
     }
 }
 
-/// A header list as JS writes it: `[[name, value], ...]`, values as
-/// strings (sent as their UTF-8 bytes).
-pub(crate) type JsHeaders = Vec<(String, String)>;
-
-pub(crate) fn headers_into_core(headers: JsHeaders) -> Vec<Header> {
-    headers.into_iter().map(|(name, value)| Header::new(name, value)).collect()
+/// A header list as JS writes it, `[[name, value], ...]` with string values
+/// (sent as their UTF-8 bytes); `undefined` or `null`: none.
+pub(crate) fn read_headers(value: &JsValue, path: &str) -> Result<Vec<Header>, String> {
+    args::list(value, path, |pair| {
+        let pair = js_sys::Array::is_array(pair).then(|| js_sys::Array::from(pair));
+        match pair.as_ref().map(|p| (p.length(), p.get(0).as_string(), p.get(1).as_string())) {
+            Some((2, Some(name), Some(value))) => Ok(Header::new(name, value)),
+            _ => Err(Problem::Expected("a [name, value] pair of strings")),
+        }
+    })
 }
 
 /// What a client asks for ([`hybi_core::ClientRequest`] and its
 /// [`hybi_core::Target`]): the driver splits the URL, the core writes the
-/// request.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// request. `{ host, port?, resource, secure?, subprotocols?, headers? }`.
 pub(crate) struct JsRequest {
     /// Host name or address literal (IPv6 in brackets), without port.
     pub(crate) host: String,
     /// Port, when it is not the scheme's default.
-    #[serde(default)]
     pub(crate) port: Option<u16>,
     /// Path and query, starting with `/`.
     pub(crate) resource: String,
     /// `wss://`.
-    #[serde(default)]
     pub(crate) secure: bool,
-    #[serde(default)]
     pub(crate) subprotocols: Vec<String>,
-    #[serde(default)]
-    pub(crate) headers: JsHeaders,
+    pub(crate) headers: Vec<Header>,
 }
 
-/// A server's acceptance ([`hybi_core::Accept`]).
-#[derive(Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+impl JsRequest {
+    pub(crate) fn read(value: &JsValue) -> Result<JsRequest, String> {
+        let (mut host, mut resource) = (None, None);
+        let mut request = JsRequest {
+            host: String::new(),
+            port: None,
+            resource: String::new(),
+            secure: false,
+            subprotocols: Vec::new(),
+            headers: Vec::new(),
+        };
+        let present = args::object(value, "request", |name, value| {
+            match name {
+                "host" => host = Some(args::string(value)?),
+                "port" => request.port = args::nullable(value, args::port)?,
+                "resource" => resource = Some(args::string(value)?),
+                "secure" => request.secure = args::nullable(value, args::boolean)?.unwrap_or(false),
+                "subprotocols" => {
+                    request.subprotocols = args::list(value, "request.subprotocols", args::string)?
+                }
+                "headers" => request.headers = read_headers(value, "request.headers")?,
+                _ => {}
+            }
+            Ok(())
+        })?;
+        if !present {
+            return Err(args::expected("request", "an object", value));
+        }
+        let missing =
+            |name: &str| args::expected(&format!("request.{name}"), "a string", &JsValue::UNDEFINED);
+        request.host = host.ok_or_else(|| missing("host"))?;
+        request.resource = resource.ok_or_else(|| missing("resource"))?;
+        Ok(request)
+    }
+}
+
+/// A server's acceptance ([`hybi_core::Accept`]): `{ subprotocol?, headers? }`.
+#[derive(Default)]
 pub(crate) struct JsAccept {
     pub(crate) subprotocol: Option<String>,
-    pub(crate) headers: JsHeaders,
+    pub(crate) headers: Vec<Header>,
+}
+
+impl JsAccept {
+    /// `undefined` or `null`: no subprotocol, no headers.
+    pub(crate) fn read(value: &JsValue) -> Result<JsAccept, String> {
+        let mut accept = JsAccept::default();
+        args::object(value, "accept", |name, value| {
+            match name {
+                "subprotocol" => accept.subprotocol = args::nullable(value, args::string)?,
+                "headers" => accept.headers = read_headers(value, "accept.headers")?,
+                _ => {}
+            }
+            Ok(())
+        })?;
+        Ok(accept)
+    }
 }
 
 // ----- out of the core -----------------------------------------------------
@@ -565,9 +725,13 @@ pub(crate) fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
     serde_wasm_bindgen::to_value(value).expect("hybi-wasm's output types serialize to JS")
 }
 
-/// Deserializes an argument from JS, or says what is wrong with it.
-pub(crate) fn from_js<T: serde::de::DeserializeOwned>(value: JsValue, what: &str) -> Result<T, JsValue> {
-    serde_wasm_bindgen::from_value(value).map_err(|e| config_error(format!("invalid {what}: {e}")))
+/// Reads an argument from JS with `read`, or throws a `"config"` error that
+/// says what is wrong with it.
+pub(crate) fn from_js<T>(
+    value: &JsValue,
+    read: impl FnOnce(&JsValue) -> Result<T, String>,
+) -> Result<T, JsValue> {
+    read(value).map_err(config_error)
 }
 
 /// [`hybi_core::DeflateParams`], the negotiated agreement.

@@ -49,7 +49,14 @@ use js_sys::Uint8Array;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
-use crate::convert::{config_error, from_js, throw, to_js, Bytes, JsError, JsEvent};
+use crate::convert::{config_error, throw, to_js, Bytes, JsError, JsEvent};
+
+/// Deserializes an argument with serde (the page's inspector, unlike
+/// `Machine`, is not in the npm package, whose size made `Machine` read its
+/// arguments by hand), or says what is wrong with it.
+fn from_js<T: serde::de::DeserializeOwned>(value: JsValue, what: &str) -> Result<T, JsValue> {
+    serde_wasm_bindgen::from_value(value).map_err(|e| config_error(format!("invalid {what}: {e}")))
+}
 
 /// `"client"` or `"server"`.
 #[derive(Clone, Copy, Default, Deserialize)]

@@ -20,10 +20,11 @@
 //! This crate translates types and nothing else: every byte on the wire and
 //! every decision is the core's. Bytes come in as `Uint8Array`s; events,
 //! heads and errors go out as plain objects (serde and
-//! `serde-wasm-bindgen`); configuration comes in as a plain object. Every
-//! input returns, in one crossing, all the events it caused, all the bytes
-//! to write and the next deadline (see [`Machine`]), because each crossing
-//! between JS and wasm costs more than the work for a small message.
+//! `serde-wasm-bindgen`); configuration comes in as a plain object, read
+//! field by field. Every input returns, in one crossing, all the events it
+//! caused, all the bytes to write and the next deadline (see [`Machine`]),
+//! because each crossing between JS and wasm costs more than the work for a
+//! small message.
 //!
 //! The crate builds for the host too (so that clippy, rustdoc and unit
 //! tests run there); it is only useful on `wasm32-unknown-unknown`.
@@ -37,6 +38,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod args;
 mod convert;
 mod entropy;
 #[cfg(feature = "inspect")]

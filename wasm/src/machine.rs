@@ -6,8 +6,8 @@ use serde::{Serialize, Serializer};
 use wasm_bindgen::prelude::*;
 
 use crate::convert::{
-    self, from_js, headers_into_core, protocol_names, throw, to_js, JsAccept, JsConfig, JsEvent, JsHeaders,
-    JsRequest, JsRequestHead, JsResponseHead, Word,
+    self, from_js, protocol_names, read_headers, throw, to_js, JsAccept, JsConfig, JsEvent, JsRequest,
+    JsRequestHead, JsResponseHead, Word,
 };
 use crate::entropy::{self, JsEntropy};
 
@@ -147,8 +147,8 @@ impl Machine {
     /// `{ host, port?, resource, secure?, subprotocols?, headers? }`, the
     /// URL split by the driver, with `headers` as `[[name, value], ...]`.
     pub fn client(now: f64, config: JsValue, request: JsValue) -> Result<Machine, JsValue> {
-        let config = from_js::<Option<JsConfig>>(config, "config")?.unwrap_or_default().into_core();
-        let request: JsRequest = from_js(request, "request")?;
+        let config = from_js(&config, JsConfig::read)?.into_core();
+        let request = from_js(&request, JsRequest::read)?;
         entropy::ensure_available()?;
         let target = Target {
             host: request.host,
@@ -156,11 +156,7 @@ impl Machine {
             resource: request.resource,
             secure: request.secure,
         };
-        let request = ClientRequest {
-            target,
-            subprotocols: request.subprotocols,
-            headers: headers_into_core(request.headers),
-        };
+        let request = ClientRequest { target, subprotocols: request.subprotocols, headers: request.headers };
         let conn =
             Connection::client(instant(now), config, request, Box::new(JsEntropy)).map_err(|e| throw(&e))?;
         Ok(Machine { conn, out: Vec::new() })
@@ -170,7 +166,7 @@ impl Machine {
     /// [`client`](Self::client) (`accept`, `framing`, `secure`, limits,
     /// timeouts, `deflate` apply).
     pub fn server(now: f64, config: JsValue) -> Result<Machine, JsValue> {
-        let config = from_js::<Option<JsConfig>>(config, "config")?.unwrap_or_default().into_core();
+        let config = from_js(&config, JsConfig::read)?.into_core();
         Ok(Machine { conn: Connection::server(instant(now), config), out: Vec::new() })
     }
 
@@ -204,8 +200,8 @@ impl Machine {
     /// returns the step (the 101 response, `open`, and whatever arrived
     /// after the request).
     pub fn accept(&mut self, accept: JsValue) -> Result<JsValue, JsValue> {
-        let accept = from_js::<Option<JsAccept>>(accept, "accept")?.unwrap_or_default();
-        let accept = Accept { subprotocol: accept.subprotocol, headers: headers_into_core(accept.headers) };
+        let accept = from_js(&accept, JsAccept::read)?;
+        let accept = Accept { subprotocol: accept.subprotocol, headers: accept.headers };
         self.conn.accept(accept).map_err(|e| throw(&e))?;
         Ok(self.step())
     }
@@ -214,12 +210,8 @@ impl Machine {
     /// refusal, or a page for a plain request) and ends the connection;
     /// returns the step. `headers` is `[[name, value], ...]` or undefined.
     pub fn respond(&mut self, status: u16, headers: JsValue, body: &[u8]) -> Result<JsValue, JsValue> {
-        let headers: Option<JsHeaders> = from_js(headers, "headers")?;
-        let response = HttpResponse {
-            status,
-            headers: headers_into_core(headers.unwrap_or_default()),
-            body: body.to_vec(),
-        };
+        let headers = from_js(&headers, |h| read_headers(h, "headers"))?;
+        let response = HttpResponse { status, headers, body: body.to_vec() };
         self.conn.respond(response).map_err(|e| throw(&e))?;
         Ok(self.step())
     }

@@ -52,8 +52,9 @@ export function fromSocket(error) {
 }
 
 /**
- * Drops `undefined` fields, deeply: hybi-wasm reads an absent field as "the
- * default" but a present one, even `undefined`, as a value (`null`: off).
+ * Drops `undefined` fields, deeply, so that what goes to hybi-wasm holds
+ * only what was set (hybi-wasm reads an `undefined` field as an absent one,
+ * "the default"; `null` is "off" for a timeout).
  */
 export function clean(value) {
   if (value === null || typeof value !== 'object' || Array.isArray(value) || ArrayBuffer.isView(value)) {

@@ -83,8 +83,27 @@ test('messages that arrive with the close can still be answered', () => {
 test('commands the core refuses throw { kind: "misuse" }; bad arguments { kind: "config" }', () => {
   const draft = Machine.client(0, { protocol: 'draft76' }, request);
   assert.throws(() => draft.sendText('too early'), (e) => e.kind === 'misuse' && /not open/.test(e.message));
-  assert.throws(() => Machine.client(0, { timeouts: { idle: 'soon' } }, request), (e) => e.kind === 'config');
+  // A config error names the field, what it takes and what it got.
+  assert.throws(
+    () => Machine.client(0, { timeouts: { idle: 'soon' } }, request),
+    (e) => e.kind === 'config' && e.message === 'config.timeouts.idle must be a whole number of milliseconds, or null (off), not "soon"',
+  );
+  assert.throws(
+    () => Machine.server(0, { limits: { maxMessageSize: 1.5 } }),
+    (e) => e.kind === 'config' && /^config\.limits\.maxMessageSize .* not 1\.5$/.test(e.message),
+  );
+  assert.throws(
+    () => Machine.server(0, { accept: ['rfc6455', 'hybi-07'] }),
+    (e) => e.kind === 'config' && /^config\.accept\[1\] must be "draft76" or "rfc6455", not "hybi-07"$/.test(e.message),
+  );
   assert.throws(() => Machine.client(0, {}, { host: 'x' }), (e) => e.kind === 'config' && /resource/.test(e.message));
+  assert.throws(
+    () => Machine.client(0, {}, { ...request, headers: [['X-A', 1]] }),
+    (e) => e.kind === 'config' && /^request\.headers\[0\] must be a \[name, value\] pair of strings/.test(e.message),
+  );
+  // undefined is absent (the default), null a timer off.
+  assert.equal(Machine.server(0, { timeouts: { handshake: undefined } }).pollTimeout(), 30000);
+  assert.equal(Machine.server(0, { timeouts: { handshake: null } }).pollTimeout(), undefined);
   assert.throws(
     () => Machine.client(0, { protocol: 'draft76' }, { ...request, subprotocols: ['a', 'b'] }),
     (e) => e.kind === 'misuse',
