@@ -17,8 +17,8 @@ use criterion::{
     criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion, SamplingMode, Throughput,
 };
 use hybi_core::{
-    Accept, ClientRequest, Config, Connection, DeflateConfig, Event, Instant, Limits, Protocol, RequestKind,
-    Target,
+    Accept, ClientRequest, Config, Connection, DeflateConfig, Event, EventRef, Instant, Limits, Protocol,
+    RequestKind, Target,
 };
 use tungstenite::protocol::{Role as TRole, WebSocket, WebSocketConfig};
 use tungstenite::{Message, Utf8Bytes};
@@ -325,6 +325,26 @@ fn decode_small(c: &mut Criterion) {
                 black_box(&event);
                 n += 1;
             }
+            assert_eq!(n, SMALL_FRAMES);
+        })
+    });
+    // The same input handed over as it is decoded, messages lent instead
+    // of allocated (`handle_input_with`): what a consumer that parses each
+    // message in place pays.
+    let mut lent = hybi_server();
+    let mut n = 0;
+    lent.handle_input_with(NOW, &input, &mut |event| {
+        assert_eq!(event, EventRef::Text(&texts[n]));
+        n += 1;
+    });
+    assert_eq!(n, SMALL_FRAMES);
+    g.bench_function("hybi_lent", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            lent.handle_input_with(NOW, black_box(&input), &mut |event| {
+                black_box(&event);
+                n += 1;
+            });
             assert_eq!(n, SMALL_FRAMES);
         })
     });

@@ -14,8 +14,8 @@ use crate::config::{Config, Framing, InvalidUtf8, Protocol, Role};
 use crate::deflate::{Compressor, Decompressor, DeflateParams};
 use crate::entropy::Entropy;
 use crate::error::{Error, HandshakeError, LimitError, Misuse, ProtocolError, Stage, Timer};
-use crate::event::{Close, Event, RequestKind};
-use crate::framing::rfc6455::{self, wire, Incoming, ReaderConfig};
+use crate::event::{Close, Event, EventRef, RequestKind};
+use crate::framing::rfc6455::{self, wire, Incoming, Lent, ReaderConfig};
 use crate::framing::{new, old, Draft76Frame};
 use crate::handshake::draft76::{self, Target, ANSWER_LEN, KEY3_LEN};
 use crate::handshake::http::{self, HeadProgress, HeadReader, Header, Headers, RequestHead, ResponseHead};
@@ -484,8 +484,43 @@ impl Connection {
         self.last_input = self.last_input.max(now);
         self.keepalive_sent = None;
         let mut input = data;
-        if let Err(error) = self.process(&mut input) {
+        if let Err(error) = self.process(&mut input, None) {
             self.fail(error);
+        }
+    }
+
+    /// [`handle_input`](Self::handle_input), handing every event to
+    /// `on_event` as it happens (after any events still queued) instead of
+    /// queueing it. Messages are lent rather than given: a small message
+    /// that arrived whole is read straight from `data` (or unmasked into a
+    /// buffer the connection reuses) without allocating, which is most of
+    /// the cost of a small message. For applications that consume each
+    /// message where it lands (parse it, forward it); `on_event` cannot
+    /// reach the connection, so replies are sent after this returns.
+    ///
+    /// Handing over the peer's [`Event::Close`] counts as taking it (see
+    /// [`poll_event`](Self::poll_event)).
+    pub fn handle_input_with(&mut self, now: Instant, data: &[u8], on_event: &mut dyn FnMut(EventRef<'_>)) {
+        self.drain_to(on_event);
+        if !data.is_empty() {
+            self.last_input = self.last_input.max(now);
+            self.keepalive_sent = None;
+            let mut input = data;
+            if let Err(error) = self.process(&mut input, Some(&mut *on_event)) {
+                self.fail(error);
+            }
+        }
+        self.drain_to(on_event);
+    }
+
+    /// Hands every queued event to `on_event`, as `poll_event` would.
+    fn drain_to(&mut self, on_event: &mut dyn FnMut(EventRef<'_>)) {
+        while let Some(event) = self.poll_event() {
+            match event {
+                Event::Text(text) => on_event(EventRef::Text(&text)),
+                Event::Binary(data) => on_event(EventRef::Binary(&data)),
+                other => on_event(EventRef::Other(other)),
+            }
         }
     }
 
@@ -599,7 +634,7 @@ impl Connection {
         self.open(codec);
         let deferred = core::mem::take(&mut self.deferred);
         let mut input = &deferred[..];
-        if let Err(error) = self.process(&mut input) {
+        if let Err(error) = self.process(&mut input, None) {
             self.fail(error);
         }
         if core::mem::take(&mut self.deferred_eof) {
@@ -790,9 +825,21 @@ impl Connection {
     }
 
     /// Runs the input through the phases until it is used up or the
-    /// connection stops taking it.
-    fn process(&mut self, input: &mut &[u8]) -> Result<(), Error> {
+    /// connection stops taking it. With `lend_to`, events go there as they
+    /// happen and small messages are lent (see
+    /// [`handle_input_with`](Self::handle_input_with)).
+    fn process(
+        &mut self,
+        input: &mut &[u8],
+        mut lend_to: Option<&mut dyn FnMut(EventRef<'_>)>,
+    ) -> Result<(), Error> {
         while !input.is_empty() {
+            if let Some(on_event) = lend_to.as_deref_mut() {
+                if !self.events.is_empty() {
+                    // Whatever the last step queued goes first.
+                    self.drain_to(on_event);
+                }
+            }
             if self.peer_closed {
                 // After its close, the peer has nothing more to say.
                 *input = &[];
@@ -852,6 +899,15 @@ impl Connection {
                         }
                     }
                     Codec::Rfc6455(c) => {
+                        if let Some(on_event) = lend_to.as_deref_mut() {
+                            if let Some(lent) = c.reader.read_lent(input)? {
+                                on_event(match lent {
+                                    Lent::Text(text) => EventRef::Text(text),
+                                    Lent::Binary(data) => EventRef::Binary(data),
+                                });
+                                continue;
+                            }
+                        }
                         if let Some(incoming) = c.reader.read(input)? {
                             self.on_rfc6455(incoming);
                         }

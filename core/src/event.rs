@@ -51,6 +51,29 @@ pub enum Event {
     Error(Error),
 }
 
+/// An event as [`crate::Connection::handle_input_with`] hands it over:
+/// whole messages lent, everything else given.
+#[derive(Debug, PartialEq, Eq)]
+pub enum EventRef<'a> {
+    /// A whole text message, valid for the call.
+    Text(&'a str),
+    /// A whole binary message (RFC 6455 only), valid for the call.
+    Binary(&'a [u8]),
+    /// Any other event (never [`Event::Text`] or [`Event::Binary`]).
+    Other(Event),
+}
+
+impl EventRef<'_> {
+    /// The event as [`crate::Connection::poll_event`] would have given it.
+    pub fn into_owned(self) -> Event {
+        match self {
+            EventRef::Text(text) => Event::Text(String::from(text)),
+            EventRef::Binary(data) => Event::Binary(data.to_vec()),
+            EventRef::Other(event) => event,
+        }
+    }
+}
+
 /// What a server received, so the application knows how to answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RequestKind {

@@ -61,6 +61,27 @@
 //! # Ok::<(), hybi_core::Error>(())
 //! ```
 //!
+//! # Messages without allocation
+//!
+//! [`Connection::handle_input_with`] takes input like `handle_input` but
+//! hands each event to a callback as it happens, whole messages lent as
+//! [`EventRef::Text`]`(&str)` / [`EventRef::Binary`]`(&[u8])`: a small
+//! message that arrived whole is read in place (or unmasked into a buffer
+//! the connection reuses) with no allocation, which is most of what a small
+//! message costs. The two ways of feeding input can be mixed freely.
+//!
+//! ```
+//! # use hybi_core::{Config, Connection, EventRef, Instant};
+//! # fn parse(_: &str) {}
+//! # fn run(conn: &mut Connection, bytes: &[u8]) {
+//! conn.handle_input_with(Instant::ZERO, bytes, &mut |event| match event {
+//!     EventRef::Text(text) => parse(text),
+//!     EventRef::Binary(_) => {}
+//!     EventRef::Other(event) => println!("{event:?}"),
+//! });
+//! # }
+//! ```
+//!
 //! See `ARCHITECTURE.md` at the repository root for how the modules fit.
 //!
 //! # Features
@@ -101,7 +122,7 @@ pub use error::{
     Error, HandshakeError, KeyName, KeyProblem, LimitError, Misuse, NegotiationError, ProtocolError, Stage,
     Timer,
 };
-pub use event::{Close, Event, RequestKind};
+pub use event::{Close, Event, EventRef, RequestKind};
 pub use handshake::draft76::Target;
 pub use handshake::http::{Header, Headers, RequestHead, ResponseHead};
 pub use time::Instant;

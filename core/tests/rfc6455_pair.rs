@@ -377,13 +377,28 @@ fn replay(setup: &Setup, receiver: Receiver, stream: &[u8], cuts: &[usize]) -> (
     };
     let mut events = Vec::new();
     let mut start = 0;
+    // Reads alternate between the two ways of taking input, starting with
+    // either (by the first cut), so each replay also checks that events a
+    // read leaves queued come out first through the lending one.
+    let mut lend = cuts.first().is_some_and(|c| c % 2 == 0);
     for &cut in cuts.iter().chain(std::iter::once(&stream.len())) {
         let cut = cut.min(stream.len());
         if cut <= start {
             continue;
         }
-        conn.handle_input(T0, &stream[start..cut]);
+        if lend {
+            let before = events.len();
+            conn.handle_input_with(T0, &stream[start..cut], &mut |event| events.push(event.into_owned()));
+            // A request cannot be accepted from inside the callback; the
+            // server keeps what follows it until it is.
+            if events[before..].iter().any(|e| matches!(e, Event::Request(RequestKind::WebSocket(_)))) {
+                conn.accept(setup.accept.clone()).expect("accept");
+            }
+        } else {
+            conn.handle_input(T0, &stream[start..cut]);
+        }
         drain(&mut conn, &setup.accept, &mut events);
+        lend = !lend;
         start = cut;
     }
     (events, conn.state())

@@ -461,8 +461,8 @@ pub const DEFLATE_RESPONSES: [&str; 8] = [
 // Feeding frames
 // ---------------------------------------------------------------------------
 
-/// Feeds `data` (cut by `split`) to an open connection and checks, after
-/// every read: the event invariants ([`Watch`]); that a closed connection
+/// Feeds `data` (cut by `split`, every other read through
+/// `handle_input_with`) to an open connection and checks, after every read: the event invariants ([`Watch`]); that a closed connection
 /// takes no input (no event, nothing queued); that what is queued for the
 /// peer stays within three times the input plus what our own commands
 /// queued. With `knobs.commands`, commands are tried between reads and must
@@ -473,12 +473,25 @@ pub fn feed_frames(conn: &mut Connection, watch: &mut Watch, data: &[u8], split:
     let mut own = 0usize;
     let rfc6455 = conn.protocol() == Some(Protocol::Rfc6455);
     let now = Instant::ZERO;
-    for chunk in chunks(data, split) {
+    for (i, chunk) in chunks(data, split).enumerate() {
         let closed = conn.state() == State::Closed;
         let before = conn.pending_transmit();
-        conn.handle_input(now, chunk);
         fed += chunk.len();
-        let events = watch.drain(conn);
+        // Every other read (which ones, by `split`) hands its events over
+        // as they happen, messages lent, instead of queueing them.
+        let events = if (i + usize::from(split)) % 2 == 1 {
+            let mut lent = Vec::new();
+            conn.handle_input_with(now, chunk, &mut |event| lent.push(event.into_owned()));
+            assert!(conn.peek_event().is_none(), "handle_input_with left {:?} queued", conn.peek_event());
+            for event in &lent {
+                watch.check(event);
+            }
+            watch.drain(conn);
+            lent
+        } else {
+            conn.handle_input(now, chunk);
+            watch.drain(conn)
+        };
         if closed {
             assert!(events.is_empty(), "closed connection emitted {events:?}");
             assert_eq!(conn.pending_transmit(), before, "closed connection queued bytes after input");

@@ -56,6 +56,15 @@ pub enum Incoming {
     Close(Option<(u16, String)>),
 }
 
+/// A whole message lent by [`Reader::read_lent`] instead of allocated.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Lent<'a> {
+    /// A whole text message.
+    Text(&'a str),
+    /// A whole binary message.
+    Binary(&'a [u8]),
+}
+
 /// How the reader should treat frames: which masking the peer must use, the
 /// limits, whether RSV1 means compression, and whether to deliver messages
 /// whole or in pieces.
@@ -203,6 +212,55 @@ impl Reader {
     /// without the per-frame bookkeeping. Returns `None`, consuming
     /// nothing, for anything else (the general path then reads it).
     fn read_small_message(&mut self, input: &mut &[u8]) -> Result<Option<Incoming>, Error> {
+        let Some((header, payload)) = self.small_frame(input)? else {
+            return Ok(None);
+        };
+        let mut data = Vec::with_capacity(payload.len());
+        match header.mask {
+            Some(key) => wire::unmask_into(&mut data, payload, key, 0),
+            None => data.extend_from_slice(payload),
+        }
+        Ok(Some(if header.opcode == OpCode::Text {
+            Incoming::Text(String::from_utf8(data).map_err(|_| ProtocolError::InvalidUtf8)?)
+        } else {
+            Incoming::Binary(data)
+        }))
+    }
+
+    /// A small, whole, unfragmented, uncompressed data message at the front
+    /// of `input`, taken without allocating: the message is lent, straight from `input` when it arrived unmasked,
+    /// from the reader's scratch buffer otherwise, and is gone at the next
+    /// call. `None`, consuming nothing, for anything the general path
+    /// ([`read`](Self::read)) must take, including everything in streaming
+    /// mode and any frame not wholly in `input`.
+    #[inline]
+    pub fn read_lent<'s, 'd: 's>(&'s mut self, input: &mut &'d [u8]) -> Result<Option<Lent<'s>>, Error> {
+        if !self.at_boundary() || self.config.streaming {
+            return Ok(None);
+        }
+        let Some((header, payload)) = self.small_frame(input)? else {
+            return Ok(None);
+        };
+        let data: &'s [u8] = match header.mask {
+            Some(key) => {
+                self.scratch.clear();
+                wire::unmask_into(&mut self.scratch, payload, key, 0);
+                &self.scratch
+            }
+            None => payload,
+        };
+        Ok(Some(if header.opcode == OpCode::Text {
+            Lent::Text(core::str::from_utf8(data).map_err(|_| ProtocolError::InvalidUtf8)?)
+        } else {
+            Lent::Binary(data)
+        }))
+    }
+
+    /// The header and payload of a small, whole, unfragmented, uncompressed
+    /// data frame at the front of `input`, checked and consumed; `None`,
+    /// consuming nothing, when the front of `input` is anything else.
+    #[inline]
+    fn small_frame<'d>(&self, input: &mut &'d [u8]) -> Result<Option<(FrameHeader, &'d [u8])>, Error> {
         let Some((header, used)) = FrameHeader::parse(input).map_err(header_error)? else {
             return Ok(None);
         };
@@ -217,16 +275,7 @@ impl Reader {
         }
         let (payload, rest) = input[used..].split_at(len as usize);
         *input = rest;
-        let mut data = Vec::with_capacity(payload.len());
-        match header.mask {
-            Some(key) => wire::unmask_into(&mut data, payload, key, 0),
-            None => data.extend_from_slice(payload),
-        }
-        Ok(Some(if header.opcode == OpCode::Text {
-            Incoming::Text(String::from_utf8(data).map_err(|_| ProtocolError::InvalidUtf8)?)
-        } else {
-            Incoming::Binary(data)
-        }))
+        Ok(Some((header, payload)))
     }
 
     /// Streaming a compressed message: inflated output must be handed out
@@ -296,6 +345,7 @@ impl Reader {
 
     /// The rules any frame header must meet whatever came before it:
     /// reserved bits and opcodes, masking by role, the frame size limit.
+    #[inline]
     fn check_header(&self, header: &FrameHeader) -> Result<(), Error> {
         if header.rsv2 || header.rsv3 {
             return Err(ProtocolError::ReservedBits.into());
@@ -487,5 +537,102 @@ fn inflate_error(e: InflateError, config: &ReaderConfig) -> Error {
     match e {
         InflateError::TooLarge => LimitError::MessageTooLarge { limit: config.max_message_size }.into(),
         _ => ProtocolError::BadCompressedData.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Role;
+    use crate::deflate::DeflateParams;
+
+    const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+    fn reader(expect_masked: bool, streaming: bool, deflate: bool) -> Reader {
+        let config = ReaderConfig { expect_masked, max_message_size: 100, max_frame_size: 2000, streaming };
+        let role = if expect_masked { Role::Server } else { Role::Client };
+        Reader::new(config, deflate.then(|| Decompressor::new(&DeflateParams::default(), role)))
+    }
+
+    fn frame(fin: bool, rsv1: bool, opcode: OpCode, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+        let mut out = Vec::new();
+        wire::encode_frame(&mut out, fin, rsv1, opcode, payload, mask);
+        out
+    }
+
+    #[test]
+    fn lends_an_unmasked_message_straight_from_the_input() {
+        let bytes = [frame(true, false, OpCode::Text, b"hi", None), b"next".to_vec()].concat();
+        let mut r = reader(false, false, false);
+        let mut input = &bytes[..];
+        let lent = r.read_lent(&mut input).unwrap();
+        let Some(Lent::Text(text)) = lent else { panic!("{lent:?}") };
+        assert_eq!(text, "hi");
+        assert!(core::ptr::eq(text.as_ptr(), bytes[2..].as_ptr()), "copied, not lent");
+        assert_eq!(input, b"next");
+    }
+
+    #[test]
+    fn lends_a_masked_message_unmasked_into_its_own_buffer() {
+        let mut r = reader(true, false, false);
+        for (opcode, payload) in [(OpCode::Binary, &b"\x00\xff\x10"[..]), (OpCode::Text, "é✓".as_bytes())]
+        {
+            let bytes = frame(true, false, opcode, payload, Some(KEY));
+            let mut input = &bytes[..];
+            let expected = match opcode {
+                OpCode::Text => Lent::Text(core::str::from_utf8(payload).unwrap()),
+                _ => Lent::Binary(payload),
+            };
+            assert_eq!(r.read_lent(&mut input).unwrap(), Some(expected));
+            assert!(input.is_empty());
+        }
+    }
+
+    #[test]
+    fn leaves_to_the_general_path_what_it_cannot_lend_whole() {
+        let text = |fin, rsv1| frame(fin, rsv1, OpCode::Text, b"abc", Some(KEY));
+        let cases: [(&str, Reader, Vec<u8>); 6] = [
+            ("a fragment", reader(true, false, false), text(false, false)),
+            ("a compressed frame", reader(true, false, true), text(true, true)),
+            ("a ping", reader(true, false, false), frame(true, false, OpCode::Ping, b"p", Some(KEY))),
+            ("a partial frame", reader(true, false, false), text(true, false)[..8].to_vec()),
+            ("streaming mode", reader(true, true, false), text(true, false)),
+            (
+                "a frame over the small size",
+                reader(true, false, false),
+                frame(true, false, OpCode::Binary, &[7; SMALL_MESSAGE as usize + 1], Some(KEY)),
+            ),
+        ];
+        for (what, mut r, bytes) in cases {
+            let mut input = &bytes[..];
+            assert_eq!(r.read_lent(&mut input).unwrap(), None, "{what}");
+            assert_eq!(input.len(), bytes.len(), "{what}: consumed input");
+        }
+        // Inside a message, even a whole small frame belongs to it.
+        let mut r = reader(true, false, false);
+        let first = text(false, false);
+        assert_eq!(r.read(&mut &first[..]).unwrap(), None);
+        let next = frame(true, false, OpCode::Continuation, b"d", Some(KEY));
+        let mut input = &next[..];
+        assert_eq!(r.read_lent(&mut input).unwrap(), None);
+        assert_eq!(r.read(&mut input).unwrap(), Some(Incoming::Text("abcd".into())));
+    }
+
+    #[test]
+    fn checks_what_it_lends_like_any_frame() {
+        let cases = [
+            (
+                frame(true, false, OpCode::Text, b"\xc3\x28", Some(KEY)),
+                Error::from(ProtocolError::InvalidUtf8),
+            ),
+            (frame(true, false, OpCode::Text, b"x", None), ProtocolError::UnmaskedFrame.into()),
+            (
+                frame(true, false, OpCode::Binary, &[0; 101], Some(KEY)),
+                LimitError::MessageTooLarge { limit: 100 }.into(),
+            ),
+        ];
+        for (bytes, error) in cases {
+            assert_eq!(reader(true, false, false).read_lent(&mut &bytes[..]), Err(error));
+        }
     }
 }
