@@ -38,6 +38,11 @@ use crate::clock::Clock;
 use crate::error::{Error, ErrorKind};
 use crate::transport::{ReadHalf, WriteHalf};
 
+/// Bytes [`Connection::queue`] lets pile up before it writes them itself:
+/// past this, a write costs little next to the copying, and memory stays
+/// bounded.
+const MAX_QUEUED: usize = 64 * 1024;
+
 /// Bytes read from the socket at once.
 const READ_BUF: usize = 32 * 1024;
 
@@ -235,6 +240,25 @@ impl Shared {
         drop(writer);
         self.flush_if_needed()?;
         Ok(value)
+    }
+
+    /// Runs `f` on the core (a send) and leaves what it queued there for a
+    /// later write, unless that makes more than `MAX_QUEUED` bytes.
+    fn enqueue(
+        &self,
+        f: impl FnOnce(&mut hybi_core::Connection) -> Result<(), hybi_core::Error>,
+    ) -> Result<(), Error> {
+        let mut inner = lock(&self.inner);
+        if inner.dead {
+            return Err(self.dead_error(&inner));
+        }
+        f(&mut inner.core)?;
+        let queued = inner.core.pending_transmit();
+        drop(inner);
+        if queued > MAX_QUEUED {
+            self.flush_blocking()?;
+        }
+        Ok(())
     }
 
     /// The next handshake event (`Request`, `Open` or `Error`), reading as
@@ -678,6 +702,40 @@ impl Connection {
         }
     }
 
+    /// Queues a message to be written later, with whatever is queued after
+    /// it, in as few writes as possible: by [`flush`](Self::flush), by any
+    /// send or [`close`](Self::close), by [`recv`](Self::recv) before it
+    /// waits for the peer, or by this call once more than 64 KiB is queued.
+    ///
+    /// For a connection that answers messages as it reads them (an echo, a
+    /// request/response server): `recv` returns messages that arrived
+    /// together without touching the socket, the answers queue up, and they
+    /// leave in one write when `recv` has to read again. Nothing queued
+    /// waits on the peer: the write happens before `recv` blocks. A thread
+    /// that queues and then stops calling `recv` must `flush`.
+    pub fn queue(&self, message: &Message) -> Result<(), Error> {
+        match message {
+            Message::Text(text) => self.queue_text(text),
+            Message::Binary(data) => self.queue_binary(data),
+        }
+    }
+
+    /// Queues a text message (see [`queue`](Self::queue)).
+    pub fn queue_text(&self, text: &str) -> Result<(), Error> {
+        self.shared.enqueue(|core| core.send_text(text))
+    }
+
+    /// Queues a binary message (RFC 6455 only; see [`queue`](Self::queue)).
+    pub fn queue_binary(&self, data: &[u8]) -> Result<(), Error> {
+        self.shared.enqueue(|core| core.send_binary(data))
+    }
+
+    /// Writes every queued message (see [`queue`](Self::queue)). Blocks
+    /// while the socket's buffer is full, like a send.
+    pub fn flush(&self) -> Result<(), Error> {
+        self.shared.command(|_| Ok(()))
+    }
+
     /// Sends a ping with up to 125 bytes of payload (RFC 6455 only). The
     /// peer's pong is taken in by `recv`.
     pub fn ping(&self, payload: &[u8]) -> Result<(), Error> {
@@ -702,13 +760,15 @@ impl Connection {
         loop {
             loop {
                 let mut inner = lock(&shared.inner);
+                let queued = inner.core.pending_transmit();
                 if inner.events.is_empty() {
                     // The core may hold more (see `drain`); taking a peer's
-                    // close from it queues the answer, written here.
+                    // close from it queues the answer, written here (with
+                    // what `queue` left, which must go first anyway).
                     shared.drain(&mut inner);
                 }
                 let event = inner.events.pop_front();
-                let answer = inner.core.pending_transmit() > 0 || matches!(event, Some(Event::Close(_)));
+                let answer = inner.core.pending_transmit() > queued || matches!(event, Some(Event::Close(_)));
                 let ended = inner.end.is_some() || inner.dead;
                 drop(inner);
                 if answer {
@@ -726,6 +786,11 @@ impl Connection {
             }
             if gave_up {
                 return Err(Error::new(ErrorKind::Timeout, "no message arrived within the read timeout"));
+            }
+            if lock(&shared.inner).core.pending_transmit() > 0 {
+                // Never wait on the peer with queued bytes unsent: it may be
+                // waiting for them.
+                shared.flush_queued()?;
             }
             gave_up = shared.pump(&mut reader, give_up)? == Pumped::GaveUp;
         }
