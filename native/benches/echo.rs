@@ -4,6 +4,18 @@
 //! connection). Then the memory of 1,000 idle connections on a `hybi serve`
 //! process.
 //!
+//! Two ways of writing, each a row:
+//! - `send`: every message is its own write (and flush), on both sides of
+//!   both libraries: hybi's `send`, tungstenite's `send`. Like for like.
+//! - `queued`: each library's way of writing many messages at once. The
+//!   clients write a window of messages with one flush (hybi's `queue` then
+//!   `recv`, which writes before it waits; tungstenite's `write` then
+//!   `flush`). The servers echo as they read: hybi's `queue`, which leaves
+//!   the write to `recv` once it has no more buffered input to return;
+//!   tungstenite's `send`, because its API cannot tell whether the next
+//!   `read` will block (a `write` without a flush would leave the echo
+//!   waiting on the client while the client waits on it).
+//!
 //! `cargo bench -p hybi --bench echo` (add `-- --quick` for a short run,
 //! `-- --test` for a smoke run without the memory figure). `ECHO_ONLY=hybi`
 //! or `ECHO_ONLY=tungstenite` and `ECHO_LOAD=0|1|2` narrow it for
@@ -28,11 +40,23 @@ fn window(size: usize) -> usize {
     (8 * 1024 * 1024 / size).clamp(1, 32)
 }
 
-fn hybi_server() -> hybi::ServerHandle {
+#[derive(Clone, Copy, PartialEq)]
+enum Writes {
+    /// One write per message.
+    Send,
+    /// Many messages per write.
+    Queued,
+}
+
+fn hybi_server(writes: Writes) -> hybi::ServerHandle {
     serve(
-        |conn, ()| {
+        move |conn, ()| {
             while let Ok(Some(message)) = conn.recv() {
-                if conn.send(&message).is_err() {
+                let echoed = match writes {
+                    Writes::Send => conn.send(&message),
+                    Writes::Queued => conn.queue(&message),
+                };
+                if echoed.is_err() {
                     break;
                 }
             }
@@ -47,7 +71,7 @@ fn hybi_server() -> hybi::ServerHandle {
     .expect("hybi server")
 }
 
-fn hybi_client(addr: SocketAddr, load: &Load) {
+fn hybi_client(addr: SocketAddr, load: &Load, writes: Writes) {
     let options =
         ConnectOptions { protocol: Protocol::Rfc6455, proxy: Proxy::None, ..ConnectOptions::default() };
     let conn = connect_with(&format!("ws://{addr}/"), options).expect("hybi connects");
@@ -57,7 +81,11 @@ fn hybi_client(addr: SocketAddr, load: &Load) {
     while sent < load.messages {
         let batch = window.min(load.messages - sent);
         for _ in 0..batch {
-            conn.send_binary(&payload).unwrap();
+            match writes {
+                Writes::Send => conn.send_binary(&payload).unwrap(),
+                // Written by the first `recv` below.
+                Writes::Queued => conn.queue_binary(&payload).unwrap(),
+            }
         }
         for _ in 0..batch {
             match conn.recv().unwrap() {
@@ -90,7 +118,7 @@ fn tungstenite_server() -> SocketAddr {
     addr
 }
 
-fn tungstenite_client(addr: SocketAddr, load: &Load) {
+fn tungstenite_client(addr: SocketAddr, load: &Load, writes: Writes) {
     let stream = TcpStream::connect(addr).unwrap();
     stream.set_nodelay(true).unwrap();
     let (mut ws, _) = tungstenite::client(format!("ws://{addr}/"), stream).expect("tungstenite connects");
@@ -100,8 +128,15 @@ fn tungstenite_client(addr: SocketAddr, load: &Load) {
     while sent < load.messages {
         let batch = window.min(load.messages - sent);
         for _ in 0..batch {
-            // `send` (write and flush), as hybi's `send_binary` does.
-            ws.send(tungstenite::Message::Binary(payload.clone())).unwrap();
+            let message = tungstenite::Message::Binary(payload.clone());
+            match writes {
+                // Write and flush, as hybi's `send_binary` does.
+                Writes::Send => ws.send(message).unwrap(),
+                Writes::Queued => ws.write(message).unwrap(),
+            }
+        }
+        if writes == Writes::Queued {
+            ws.flush().unwrap();
         }
         let mut got = 0;
         while got < batch {
@@ -117,11 +152,11 @@ fn tungstenite_client(addr: SocketAddr, load: &Load) {
 }
 
 /// Messages echoed per second under `load`.
-fn run(load: &Load, addr: SocketAddr, client: fn(SocketAddr, &Load)) -> f64 {
+fn run(load: &Load, writes: Writes, addr: SocketAddr, client: fn(SocketAddr, &Load, Writes)) -> f64 {
     let start = Instant::now();
     thread::scope(|scope| {
         for _ in 0..load.connections {
-            scope.spawn(|| client(addr, load));
+            scope.spawn(|| client(addr, load, writes));
         }
     });
     (load.connections * load.messages) as f64 / start.elapsed().as_secs_f64()
@@ -190,30 +225,45 @@ fn main() {
         Load { name: "4 x 16 KiB", connections: 4, size: 16 * 1024, messages: 20_000 / scale },
         Load { name: "2 x 4 MiB", connections: 2, size: 4 * 1024 * 1024, messages: (100 / scale).max(2) },
     ];
-    // `ECHO_ONLY=hybi` or `=tungstenite` runs one side (for profiling).
+    // `ECHO_ONLY=hybi` or `=tungstenite` runs one side (for profiling),
+    // `ECHO_WRITES=send` or `=queued` one way of writing.
     let only = std::env::var("ECHO_ONLY").unwrap_or_default();
-    let hybi = hybi_server();
-    let tung = tungstenite_server();
-    println!("{:<12} {:>14} {:>14} {:>7}", "load", "hybi msg/s", "tungstenite", "ratio");
+    let only_writes = std::env::var("ECHO_WRITES").unwrap_or_default();
     // `ECHO_LOAD=1` runs the second load only, and so on.
     let pick = std::env::var("ECHO_LOAD").ok().and_then(|v| v.parse::<usize>().ok());
+    let tung = tungstenite_server();
+    println!("{:<12} {:<7} {:>12} {:>12} {:>7}", "load", "writes", "hybi msg/s", "tungstenite", "ratio");
     for (i, load) in loads.iter().enumerate() {
         if pick.is_some_and(|p| p != i) {
             continue;
         }
-        // Alternate, best of three each, so neither gets a warmer machine.
-        let (mut best_h, mut best_t) = (0f64, 0f64);
-        for _ in 0..if quick { 1 } else { 3 } {
-            if only != "tungstenite" {
-                best_h = best_h.max(run(load, hybi.local_addr(), hybi_client));
+        for (writes, name) in [(Writes::Send, "send"), (Writes::Queued, "queued")] {
+            if !only_writes.is_empty() && only_writes != name {
+                continue;
             }
-            if only != "hybi" {
-                best_t = best_t.max(run(load, tung, tungstenite_client));
+            let hybi = hybi_server(writes);
+            // Alternate, best of three each, so neither gets a warmer
+            // machine.
+            let (mut best_h, mut best_t) = (0f64, 0f64);
+            for _ in 0..if quick { 1 } else { 3 } {
+                if only != "tungstenite" {
+                    best_h = best_h.max(run(load, writes, hybi.local_addr(), hybi_client));
+                }
+                if only != "hybi" {
+                    best_t = best_t.max(run(load, writes, tung, tungstenite_client));
+                }
             }
+            hybi.stop();
+            println!(
+                "{:<12} {:<7} {:>12.0} {:>12.0} {:>6.2}x",
+                load.name,
+                name,
+                best_h,
+                best_t,
+                best_h / best_t
+            );
         }
-        println!("{:<12} {:>14.0} {:>14.0} {:>6.2}x", load.name, best_h, best_t, best_h / best_t);
     }
-    hybi.stop();
     if only.is_empty() && !smoke {
         idle_memory();
     }

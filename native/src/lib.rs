@@ -65,6 +65,35 @@
 //! notes in the source). A server runs one thread per connection, up to
 //! [`ServeOptions::max_connections`].
 //!
+//! # Many small messages
+//!
+//! [`Connection::send`] writes each message at once: one system call per
+//! message, which is what small messages cost on loopback. A server that
+//! answers as it reads should [`queue`](Connection::queue) its answers
+//! instead: `recv` returns messages that arrived in one read without
+//! touching the socket, and writes everything queued, in one call, before
+//! it waits for more. A client sending a burst queues it and lets its next
+//! `recv` (or [`flush`](Connection::flush)) write it. `hybi serve` echoes
+//! this way; `BENCHMARKS.md` has what it is worth.
+//!
+//! ```
+//! # use hybi::{serve, ServeOptions};
+//! let server = serve(
+//!     |conn, ()| {
+//!         while let Ok(Some(message)) = conn.recv() {
+//!             // Written by the next `recv`, with every other echo queued
+//!             // by then.
+//!             if conn.queue(&message).is_err() {
+//!                 break;
+//!             }
+//!         }
+//!     },
+//!     ServeOptions { port: 0, listen_ip: Some([127, 0, 0, 1].into()), ..ServeOptions::default() },
+//! )?;
+//! # server.stop();
+//! # Ok::<(), hybi::Error>(())
+//! ```
+//!
 //! # Features
 //!
 //! - `tls` (default): `wss://` clients (trusting webpki-roots plus any roots

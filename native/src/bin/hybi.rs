@@ -205,7 +205,9 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode, String> {
         let outcome = loop {
             match conn.recv() {
                 Ok(Some(message)) if broadcast => room.broadcast(&message),
-                Ok(Some(message)) => match conn.send(&message) {
+                // Queued: echoes of messages that arrived together leave
+                // in one write, when `recv` has no more to return.
+                Ok(Some(message)) => match conn.queue(&message) {
                     // The peer's close came with this message: its end
                     // follows.
                     Err(e) if e.kind() == hybi::ErrorKind::Closed => {}
