@@ -711,8 +711,10 @@ impl Connection {
     /// request/response server): `recv` returns messages that arrived
     /// together without touching the socket, the answers queue up, and they
     /// leave in one write when `recv` has to read again. Nothing queued
-    /// waits on the peer: the write happens before `recv` blocks. A thread
-    /// that queues and then stops calling `recv` must `flush`.
+    /// waits on the peer: the write happens before `recv` blocks. That
+    /// holds for the thread that calls `recv`; a thread that queues while
+    /// another one is already waiting in `recv`, or that queues and then
+    /// stops calling `recv`, must `flush`.
     pub fn queue(&self, message: &Message) -> Result<(), Error> {
         match message {
             Message::Text(text) => self.queue_text(text),

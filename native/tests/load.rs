@@ -1,4 +1,7 @@
-//! 64 concurrent connections × 1,000 messages each, every echo checked.
+//! 64 concurrent connections × 1,000 messages each, every echo checked:
+//! half against a server that sends each echo, half against one that
+//! queues them, and half of each with a client that queues its messages in
+//! bursts on a second thread while the first waits in `recv`.
 
 mod common;
 
@@ -6,20 +9,35 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
-use hybi::{connect_with, Message, Protocol, ServeOptions};
+use hybi::{connect_with, serve, Message, Protocol, ServeOptions};
 
 const CONNECTIONS: usize = 64;
 const MESSAGES: usize = 1000;
 
+/// Messages a queueing client sends with one flush.
+const BURST: usize = 16;
+
 #[test]
 fn sixty_four_connections_a_thousand_messages_each() {
     let server = echo_server(ServeOptions { max_waiting: 128, ..local_options() });
-    let url = ws_url(&server, false);
+    let queueing = serve(
+        |conn, ()| {
+            while let Ok(Some(message)) = conn.recv() {
+                if conn.queue(&message).is_err() {
+                    break;
+                }
+            }
+        },
+        ServeOptions { max_waiting: 128, ..local_options() },
+    )
+    .expect("server starts");
+    let urls = [ws_url(&server, false), ws_url(&queueing, false)];
     let start = Instant::now();
     within(Duration::from_secs(120), move || {
         let clients: Vec<_> = (0..CONNECTIONS)
             .map(|c| {
-                let url = url.clone();
+                let url = urls[(c / 2) % 2].clone();
+                let bursts = (c / 4) % 2 == 1;
                 thread::spawn(move || {
                     // Half speak RFC 6455, half draft-76 'old'.
                     let protocol = OLD_SERVER_PROTOCOLS[c % 2];
@@ -30,7 +48,16 @@ fn sixty_four_connections_a_thousand_messages_each() {
                     let sender = conn.clone();
                     let sending = thread::spawn(move || {
                         for i in 0..MESSAGES {
-                            sender.send_text(&message(i)).unwrap();
+                            if bursts {
+                                // The receiving thread is waiting in
+                                // `recv`, which cannot write these: flush.
+                                sender.queue_text(&message(i)).unwrap();
+                                if (i + 1) % BURST == 0 || i + 1 == MESSAGES {
+                                    sender.flush().unwrap();
+                                }
+                            } else {
+                                sender.send_text(&message(i)).unwrap();
+                            }
                         }
                     });
                     for i in 0..MESSAGES {
@@ -48,4 +75,5 @@ fn sixty_four_connections_a_thousand_messages_each() {
     });
     eprintln!("{} echoes in {:?}", CONNECTIONS * MESSAGES, start.elapsed());
     server.stop();
+    queueing.stop();
 }
