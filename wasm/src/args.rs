@@ -7,7 +7,8 @@
 //! (serde's visitors, one deserializer per struct, and the float formatting
 //! behind serde's "invalid type: floating point" messages) for objects read
 //! once per connection, and their messages did not say which field was
-//! wrong. Values go the other way (events, heads, errors) through serde.
+//! wrong. Values going the other way (events, heads, errors) are built by
+//! hand too (the `out` module).
 //!
 //! The rules, for every object read here: a field that is absent or
 //! `undefined` keeps its default; unknown fields are ignored; `null` is

@@ -2,21 +2,20 @@
 //!
 //! Configuration and requests come in as plain objects, read field by field
 //! (the `args` module); events, heads and errors go out as plain objects
-//! built with serde and `serde-wasm-bindgen`. Names are camelCase, as JS
+//! built property by property (the `out` module). Names are camelCase, as JS
 //! expects. Every value maps one to one onto a core type: defaults are the
 //! core's own (a field left out keeps [`hybi_core::Config::default`]'s
 //! value), so the bindings decide nothing.
 
 use hybi_core::{
-    Close, Config, DeflateConfig, Error, Event, Framing, Header, Headers, InvalidUtf8, Limits, Protocol,
-    ProtocolSet, RequestHead, RequestKind, ResponseHead, Timeouts,
+    Close, Config, DeflateConfig, DeflateParams, Error, Event, Framing, Header, Headers, InvalidUtf8, Limits,
+    Protocol, ProtocolSet, RequestHead, RequestKind, ResponseHead, Timeouts,
 };
-use serde::{Serialize, Serializer};
-use std::cell::RefCell;
 use std::time::Duration;
 use wasm_bindgen::JsValue;
 
 use crate::args::{self, Problem};
+use crate::out::{self, Fields};
 
 // ----- into the core -------------------------------------------------------
 
@@ -407,16 +406,6 @@ impl JsAccept {
 
 // ----- out of the core -----------------------------------------------------
 
-/// Bytes that become a `Uint8Array` (serde's default would be an array of
-/// numbers, one JS value per byte).
-pub(crate) struct Bytes(pub(crate) Vec<u8>);
-
-impl Serialize for Bytes {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(&self.0)
-    }
-}
-
 /// A header value as a JS string: its text when it is UTF-8, otherwise one
 /// character per byte (Latin-1, as Node's `http` reads headers), so that no
 /// byte is lost or replaced.
@@ -427,48 +416,35 @@ fn header_value(value: &[u8]) -> String {
     }
 }
 
-fn headers_out(headers: &Headers) -> Vec<(&str, String)> {
-    headers.iter().map(|h| (h.name.as_str(), header_value(&h.value))).collect()
+/// `[[name, value], ...]`.
+fn headers_out(headers: &Headers) -> JsValue {
+    out::array(headers.iter(), |h| {
+        let pair = js_sys::Array::new();
+        pair.push(&JsValue::from_str(&h.name));
+        pair.push(&JsValue::from_str(&header_value(&h.value)));
+        pair.into()
+    })
+    .into()
 }
 
 /// [`hybi_core::RequestHead`] as `{ line, method, target, headers }`.
-#[derive(Serialize)]
-pub(crate) struct JsRequestHead<'a> {
-    line: &'a str,
-    method: &'a str,
-    target: &'a str,
-    headers: Vec<(&'a str, String)>,
-}
-
-impl<'a> From<&'a RequestHead> for JsRequestHead<'a> {
-    fn from(head: &'a RequestHead) -> Self {
-        JsRequestHead {
-            line: &head.line,
-            method: &head.method,
-            target: &head.target,
-            headers: headers_out(&head.headers),
-        }
-    }
+pub(crate) fn request_head(head: &RequestHead) -> JsValue {
+    let js = Fields::new();
+    js.set_str("line", &head.line);
+    js.set_str("method", &head.method);
+    js.set_str("target", &head.target);
+    js.set("headers", &headers_out(&head.headers));
+    js.into_js()
 }
 
 /// [`hybi_core::ResponseHead`] as `{ line, status, reason, headers }`.
-#[derive(Serialize)]
-pub(crate) struct JsResponseHead<'a> {
-    line: &'a str,
-    status: u16,
-    reason: &'a str,
-    headers: Vec<(&'a str, String)>,
-}
-
-impl<'a> From<&'a ResponseHead> for JsResponseHead<'a> {
-    fn from(head: &'a ResponseHead) -> Self {
-        JsResponseHead {
-            line: &head.line,
-            status: head.status,
-            reason: &head.reason,
-            headers: headers_out(&head.headers),
-        }
-    }
+pub(crate) fn response_head(head: &ResponseHead) -> JsValue {
+    let js = Fields::new();
+    js.set_str("line", &head.line);
+    js.set_number("status", head.status.into());
+    js.set_str("reason", &head.reason);
+    js.set("headers", &headers_out(&head.headers));
+    js.into_js()
 }
 
 /// A protocol's names: `"draft76"` with its framing, or `"rfc6455"`.
@@ -487,15 +463,11 @@ pub(crate) fn protocol_names(protocol: Protocol) -> (&'static str, Option<&'stat
 /// `status`), `"eof"`, `"timeout"`, `"misuse"` (the application's own
 /// mistake). `status` is the HTTP status a server answered a failed
 /// handshake with; `closeCode` the RFC 6455 close code sent because of it.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
 pub(crate) struct JsError {
-    kind: &'static str,
-    message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    status: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    close_code: Option<u16>,
+    pub(crate) kind: &'static str,
+    pub(crate) message: String,
+    pub(crate) status: Option<u16>,
+    pub(crate) close_code: Option<u16>,
 }
 
 impl From<&Error> for JsError {
@@ -518,22 +490,38 @@ impl From<&Error> for JsError {
     }
 }
 
+impl JsError {
+    /// The plain object.
+    pub(crate) fn to_js(&self) -> JsValue {
+        let js = Fields::new();
+        js.set_word("kind", self.kind);
+        js.set_str("message", &self.message);
+        if let Some(status) = self.status {
+            js.set_number("status", status.into());
+        }
+        if let Some(code) = self.close_code {
+            js.set_number("closeCode", code.into());
+        }
+        js.into_js()
+    }
+}
+
 /// A core [`Error`] as a thrown JS value (a plain object; the `hybi` npm
 /// package wraps it in its `HybiError` class).
 pub(crate) fn throw(error: &Error) -> JsValue {
-    to_js(&JsError::from(error))
+    JsError::from(error).to_js()
 }
 
 /// An argument the bindings refuse before the core sees it, as a thrown
 /// value of kind `"misuse"`.
 pub(crate) fn misuse(message: &str) -> JsValue {
-    to_js(&JsError { kind: "misuse", message: message.into(), status: None, close_code: None })
+    JsError { kind: "misuse", message: message.into(), status: None, close_code: None }.to_js()
 }
 
 /// A binding's own refusal (bad configuration from JS) as a thrown value of
 /// kind `"config"`.
 pub(crate) fn config_error(message: String) -> JsValue {
-    to_js(&JsError { kind: "config", message, status: None, close_code: None })
+    JsError { kind: "config", message, status: None, close_code: None }.to_js()
 }
 
 /// [`hybi_core::Event`] as `{ type, ... }`:
@@ -558,21 +546,21 @@ pub(crate) enum JsEvent {
         data: String,
     },
     Binary {
-        data: Bytes,
+        data: Vec<u8>,
     },
     TextFragment {
         data: String,
         fin: bool,
     },
     BinaryFragment {
-        data: Bytes,
+        data: Vec<u8>,
         fin: bool,
     },
     Ping {
-        data: Bytes,
+        data: Vec<u8>,
     },
     Pong {
-        data: Bytes,
+        data: Vec<u8>,
     },
     Close {
         code: Option<u16>,
@@ -588,89 +576,60 @@ pub(crate) enum JsEvent {
     },
 }
 
-impl Serialize for JsEvent {
-    /// By hand rather than derived, so that `type` and the other fixed
-    /// strings are [`Word`]s: made into JS strings once, not per event.
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let (tag, fields) = match self {
-            JsEvent::Request { .. } => ("request", 3),
-            JsEvent::Open => ("open", 0),
-            JsEvent::Text { .. } => ("text", 1),
-            JsEvent::Binary { .. } => ("binary", 1),
-            JsEvent::TextFragment { .. } => ("textFragment", 2),
-            JsEvent::BinaryFragment { .. } => ("binaryFragment", 2),
-            JsEvent::Ping { .. } => ("ping", 1),
-            JsEvent::Pong { .. } => ("pong", 1),
-            JsEvent::Close { .. } => ("close", 2),
-            JsEvent::Error { .. } => ("error", 1),
-            JsEvent::Unknown { .. } => ("unknown", 1),
+impl JsEvent {
+    /// The plain object: `type` first, then the fields in the order of the
+    /// table above, absent ones left out.
+    pub(crate) fn to_js(&self) -> JsValue {
+        let js = Fields::new();
+        let tag = match self {
+            JsEvent::Request { .. } => "request",
+            JsEvent::Open => "open",
+            JsEvent::Text { .. } => "text",
+            JsEvent::Binary { .. } => "binary",
+            JsEvent::TextFragment { .. } => "textFragment",
+            JsEvent::BinaryFragment { .. } => "binaryFragment",
+            JsEvent::Ping { .. } => "ping",
+            JsEvent::Pong { .. } => "pong",
+            JsEvent::Close { .. } => "close",
+            JsEvent::Error { .. } => "error",
+            JsEvent::Unknown { .. } => "unknown",
         };
-        let mut st = s.serialize_struct("Event", fields + 1)?;
-        st.serialize_field("type", &Word(tag))?;
+        js.set_word("type", tag);
         match self {
             JsEvent::Request { kind, protocol, framing } => {
-                st.serialize_field("kind", &Word(kind))?;
+                js.set_word("kind", kind);
                 if let Some(protocol) = protocol {
-                    st.serialize_field("protocol", &Word(protocol))?;
+                    js.set_word("protocol", protocol);
                 }
                 if let Some(framing) = framing {
-                    st.serialize_field("framing", &Word(framing))?;
+                    js.set_word("framing", framing);
                 }
             }
             JsEvent::Open => {}
-            JsEvent::Text { data } => st.serialize_field("data", data)?,
+            JsEvent::Text { data } => js.set_str("data", data),
             JsEvent::Binary { data } | JsEvent::Ping { data } | JsEvent::Pong { data } => {
-                st.serialize_field("data", data)?
+                js.set_bytes("data", data)
             }
             JsEvent::TextFragment { data, fin } => {
-                st.serialize_field("data", data)?;
-                st.serialize_field("fin", fin)?;
+                js.set_str("data", data);
+                js.set_bool("fin", *fin);
             }
             JsEvent::BinaryFragment { data, fin } => {
-                st.serialize_field("data", data)?;
-                st.serialize_field("fin", fin)?;
+                js.set_bytes("data", data);
+                js.set_bool("fin", *fin);
             }
             JsEvent::Close { code, reason } => {
                 if let Some(code) = code {
-                    st.serialize_field("code", code)?;
+                    js.set_number("code", (*code).into());
                 }
-                st.serialize_field("reason", reason)?;
+                js.set_str("reason", reason);
             }
-            JsEvent::Error { error } => st.serialize_field("error", error)?,
-            JsEvent::Unknown { debug } => st.serialize_field("debug", debug)?,
+            JsEvent::Error { error } => js.set("error", &error.to_js()),
+            JsEvent::Unknown { debug } => js.set_str("debug", debug),
         }
-        st.end()
+        js.into_js()
     }
-}
 
-/// A fixed string of the bindings' vocabulary (`"text"`, `"open"`, ...),
-/// serialized as a JS string made once per instance and reused: making a JS
-/// string from wasm decodes UTF-8 in JS (`TextDecoder`), which costs about
-/// a microsecond however short the string, more than all the rest of a
-/// small message's event.
-pub(crate) struct Word(pub(crate) &'static str);
-
-thread_local! {
-    /// The words made so far; a few dozen at most.
-    static WORDS: RefCell<Vec<(&'static str, JsValue)>> = const { RefCell::new(Vec::new()) };
-}
-
-impl Serialize for Word {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let value = WORDS.with_borrow_mut(|words| {
-            if let Some((_, value)) = words.iter().find(|(word, _)| *word == self.0) {
-                return value.clone();
-            }
-            let value = JsValue::from_str(self.0);
-            words.push((self.0, value.clone()));
-            value
-        });
-        serde_wasm_bindgen::preserve::serialize(&value, s)
-    }
-}
-
-impl JsEvent {
     /// The event as a client reports it: a client answers a failed
     /// handshake with no HTTP status, so an error keeps only the status the
     /// server refused it with (`"rejected"`).
@@ -707,22 +666,16 @@ impl From<Event> for JsEvent {
             }
             Event::Open => JsEvent::Open,
             Event::Text(data) => JsEvent::Text { data },
-            Event::Binary(data) => JsEvent::Binary { data: Bytes(data) },
+            Event::Binary(data) => JsEvent::Binary { data },
             Event::TextFragment { text, fin } => JsEvent::TextFragment { data: text, fin },
-            Event::BinaryFragment { data, fin } => JsEvent::BinaryFragment { data: Bytes(data), fin },
-            Event::Ping(data) => JsEvent::Ping { data: Bytes(data) },
-            Event::Pong(data) => JsEvent::Pong { data: Bytes(data) },
+            Event::BinaryFragment { data, fin } => JsEvent::BinaryFragment { data, fin },
+            Event::Ping(data) => JsEvent::Ping { data },
+            Event::Pong(data) => JsEvent::Pong { data },
             Event::Close(Close { code, reason }) => JsEvent::Close { code, reason },
             Event::Error(error) => JsEvent::Error { error: JsError::from(&error) },
             other => JsEvent::Unknown { debug: format!("{other:?}") },
         }
     }
-}
-
-/// Serializes a value the bindings built; our own types always serialize,
-/// so a failure is a bug in this crate.
-pub(crate) fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
-    serde_wasm_bindgen::to_value(value).expect("hybi-wasm's output types serialize to JS")
 }
 
 /// Reads an argument from JS with `read`, or throws a `"config"` error that
@@ -734,25 +687,16 @@ pub(crate) fn from_js<T>(
     read(value).map_err(config_error)
 }
 
-/// [`hybi_core::DeflateParams`], the negotiated agreement.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct JsDeflateParams {
-    server_no_context_takeover: bool,
-    client_no_context_takeover: bool,
-    server_max_window_bits: u8,
-    client_max_window_bits: u8,
-}
-
-impl From<&hybi_core::DeflateParams> for JsDeflateParams {
-    fn from(p: &hybi_core::DeflateParams) -> Self {
-        JsDeflateParams {
-            server_no_context_takeover: p.server_no_context_takeover,
-            client_no_context_takeover: p.client_no_context_takeover,
-            server_max_window_bits: p.server_max_window_bits,
-            client_max_window_bits: p.client_max_window_bits,
-        }
-    }
+/// [`hybi_core::DeflateParams`], the negotiated agreement, as
+/// `{ serverNoContextTakeover, clientNoContextTakeover,
+/// serverMaxWindowBits, clientMaxWindowBits }`.
+pub(crate) fn deflate_params(p: &DeflateParams) -> JsValue {
+    let js = Fields::new();
+    js.set_bool("serverNoContextTakeover", p.server_no_context_takeover);
+    js.set_bool("clientNoContextTakeover", p.client_no_context_takeover);
+    js.set_number("serverMaxWindowBits", p.server_max_window_bits.into());
+    js.set_number("clientMaxWindowBits", p.client_max_window_bits.into());
+    js.into_js()
 }
 
 #[cfg(test)]

@@ -49,7 +49,37 @@ use js_sys::Uint8Array;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
-use crate::convert::{config_error, throw, to_js, Bytes, JsError, JsEvent};
+use crate::convert::{config_error, throw, JsError, JsEvent};
+
+/// Bytes that become a `Uint8Array` (serde's default would be an array of
+/// numbers, one JS value per byte).
+struct Bytes(Vec<u8>);
+
+impl Serialize for Bytes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+/// The object `Machine` hands out for the same event, embedded as it is.
+impl Serialize for JsEvent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serde_wasm_bindgen::preserve::serialize(&self.to_js(), s)
+    }
+}
+
+/// The object `Machine` throws for the same error, embedded as it is.
+impl Serialize for JsError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serde_wasm_bindgen::preserve::serialize(&self.to_js(), s)
+    }
+}
+
+/// Serializes a value the inspector built; its types always serialize, so
+/// a failure is a bug in this crate.
+fn to_js<T: Serialize>(value: &T) -> JsValue {
+    serde_wasm_bindgen::to_value(value).expect("the inspector's output types serialize to JS")
+}
 
 /// Deserializes an argument with serde (the page's inspector, unlike
 /// `Machine`, is not in the npm package, whose size made `Machine` read its

@@ -19,9 +19,8 @@
 //!
 //! This crate translates types and nothing else: every byte on the wire and
 //! every decision is the core's. Bytes come in as `Uint8Array`s; events,
-//! heads and errors go out as plain objects (serde and
-//! `serde-wasm-bindgen`); configuration comes in as a plain object, read
-//! field by field. Every input returns, in one crossing, all the events it
+//! heads and errors go out as plain objects built property by property;
+//! configuration comes in as a plain object, read field by field. Every input returns, in one crossing, all the events it
 //! caused, all the bytes to write and the next deadline (see [`Machine`]),
 //! because each crossing between JS and wasm costs more than the work for a
 //! small message.
@@ -44,5 +43,6 @@ mod entropy;
 #[cfg(feature = "inspect")]
 pub mod inspect;
 mod machine;
+mod out;
 
 pub use machine::Machine;

@@ -1,15 +1,14 @@
 //! [`Machine`]: one core [`Connection`] as a JavaScript class.
 
 use hybi_core::{Accept, ClientRequest, Connection, Event, HttpResponse, Instant, Role, State, Target};
-use js_sys::Uint8Array;
-use serde::{Serialize, Serializer};
+use js_sys::{Array, Uint8Array};
 use wasm_bindgen::prelude::*;
 
 use crate::convert::{
-    self, from_js, protocol_names, read_headers, throw, to_js, JsAccept, JsConfig, JsEvent, JsRequest,
-    JsRequestHead, JsResponseHead, Word,
+    self, from_js, protocol_names, read_headers, throw, JsAccept, JsConfig, JsEvent, JsRequest,
 };
 use crate::entropy::{self, JsEntropy};
+use crate::out::Fields;
 
 /// The JS clock reading (milliseconds, any epoch that never goes backwards,
 /// e.g. `performance.now()`) as the core's [`Instant`]. Fractions are
@@ -27,15 +26,6 @@ fn state_name(state: State) -> &'static str {
     }
 }
 
-/// Borrowed bytes that become a `Uint8Array` (one copy, out of wasm memory).
-struct BytesRef<'a>(&'a [u8]);
-
-impl Serialize for BytesRef<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(self.0)
-    }
-}
-
 /// What one input (a socket chunk, the end of the stream, a timer) or a
 /// command that may change the connection's course came to, in one object so
 /// that one crossing from JS returns all of it:
@@ -47,16 +37,20 @@ impl Serialize for BytesRef<'_> {
 /// (`"handshaking"`, `"open"`, `"closing"` or `"closed"`: once `"closed"`
 /// and `output` is written, close the socket), and whether events may be
 /// left in the core (`more`: call [`Machine::poll`] once the application has
-/// consumed these; see `Machine::step` in the source for why).
-#[derive(Serialize)]
-struct Step<'a> {
-    events: Vec<JsEvent>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    output: Option<BytesRef<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    timeout: Option<f64>,
-    state: Word,
-    more: bool,
+/// consumed these; see `Machine::step` in the source for why). `output` and
+/// `timeout` are left out when there is none.
+fn step_object(events: &Array, output: &[u8], timeout: Option<f64>, state: State, more: bool) -> JsValue {
+    let js = Fields::new();
+    js.set("events", events);
+    if !output.is_empty() {
+        js.set_bytes("output", output);
+    }
+    if let Some(timeout) = timeout {
+        js.set_number("timeout", timeout);
+    }
+    js.set_word("state", state_name(state));
+    js.set_bool("more", more);
+    js.into_js()
 }
 
 /// One WebSocket connection's protocol state, without I/O: the core's
@@ -96,7 +90,8 @@ pub struct Machine {
 
 impl Machine {
     fn step(&mut self) -> JsValue {
-        let mut events = Vec::new();
+        let events = Array::new();
+        let mut messages = false;
         let mut more = false;
         loop {
             // The core answers the peer's close when its event is taken, so
@@ -106,24 +101,21 @@ impl Machine {
             // (when its application has read up to here).
             if matches!(self.conn.peek_event(), Some(Event::Close(_)))
                 && self.conn.state() == State::Open
-                && events.iter().any(JsEvent::is_message)
+                && messages
             {
                 more = true;
                 break;
             }
             let Some(event) = self.conn.poll_event() else { break };
             let event = JsEvent::from(event);
-            events.push(if self.conn.role() == Role::Client { event.for_client() } else { event });
+            messages |= event.is_message();
+            let event = if self.conn.role() == Role::Client { event.for_client() } else { event };
+            events.push(&event.to_js());
         }
         self.out.clear();
         let _ = self.conn.poll_transmit(&mut self.out);
-        to_js(&Step {
-            events,
-            output: (!self.out.is_empty()).then_some(BytesRef(&self.out)),
-            timeout: self.conn.poll_timeout().map(|at| at.as_millis() as f64),
-            state: Word(state_name(self.conn.state())),
-            more,
-        })
+        let timeout = self.conn.poll_timeout().map(|at| at.as_millis() as f64);
+        step_object(&events, &self.out, timeout, self.conn.state(), more)
     }
 
     fn output(&mut self) -> Uint8Array {
@@ -314,14 +306,14 @@ impl Machine {
     /// (server) or sent (client, without the headers the handshake adds).
     #[wasm_bindgen(getter)]
     pub fn request(&self) -> JsValue {
-        self.conn.request().map_or(JsValue::UNDEFINED, |head| to_js(&JsRequestHead::from(head)))
+        self.conn.request().map_or(JsValue::UNDEFINED, convert::request_head)
     }
 
     /// The opening response, `{ line, status, reason, headers }`: sent
     /// (server) or received (client).
     #[wasm_bindgen(getter)]
     pub fn response(&self) -> JsValue {
-        self.conn.response().map_or(JsValue::UNDEFINED, |head| to_js(&JsResponseHead::from(head)))
+        self.conn.response().map_or(JsValue::UNDEFINED, convert::response_head)
     }
 
     /// The subprotocol both ends agreed on.
@@ -335,7 +327,7 @@ impl Machine {
     /// or undefined without compression.
     #[wasm_bindgen(getter)]
     pub fn deflate(&self) -> JsValue {
-        self.conn.deflate().map_or(JsValue::UNDEFINED, |p| to_js(&convert::JsDeflateParams::from(p)))
+        self.conn.deflate().map_or(JsValue::UNDEFINED, convert::deflate_params)
     }
 
     /// The next deadline (call [`tick`](Self::tick) then), if any.
