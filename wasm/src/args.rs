@@ -62,11 +62,13 @@ fn describe(value: &JsValue) -> String {
 
 /// Reads the plain object `value` (its path in messages: `path`), calling
 /// `field(name, value)` for each of its own fields that is not `undefined`.
-/// `Ok(false)`: `value` is `undefined` or `null` (absent).
+/// `Ok(false)`: `value` is `undefined` or `null` (absent). `field` is a
+/// `dyn`, so that this code is in the `.wasm` once, not once per object
+/// (about 2 KB).
 pub(crate) fn object(
     value: &JsValue,
     path: &str,
-    mut field: impl FnMut(&str, &JsValue) -> Result<(), Problem>,
+    field: &mut dyn FnMut(&str, &JsValue) -> Result<(), Problem>,
 ) -> Result<bool, String> {
     if value.is_undefined() || value.is_null() {
         return Ok(false);
@@ -97,22 +99,37 @@ pub(crate) fn list<T>(
     path: &str,
     mut item: impl FnMut(&JsValue) -> Result<T, Problem>,
 ) -> Result<Vec<T>, String> {
+    let mut items = Vec::new();
+    each(value, path, &mut |value| {
+        items.push(item(value)?);
+        Ok(())
+    })?;
+    Ok(items)
+}
+
+/// Calls `item` with each element of the array `value` (its path: `path`);
+/// `undefined` and `null` have none. Not generic, so that its code is in
+/// the `.wasm` once, not once per element type.
+fn each(
+    value: &JsValue,
+    path: &str,
+    item: &mut dyn FnMut(&JsValue) -> Result<(), Problem>,
+) -> Result<(), String> {
     if value.is_undefined() || value.is_null() {
-        return Ok(Vec::new());
+        return Ok(());
     }
     if !Array::is_array(value) {
         return Err(expected(path, "an array", value));
     }
     let array: &Array = value.unchecked_ref();
-    (0..array.length())
-        .map(|i| {
-            let value = array.get(i);
-            item(&value).map_err(|problem| match problem {
-                Problem::Expected(what) => expected(&format!("{path}[{i}]"), what, &value),
-                Problem::Message(message) => message,
-            })
-        })
-        .collect()
+    for i in 0..array.length() {
+        let value = array.get(i);
+        item(&value).map_err(|problem| match problem {
+            Problem::Expected(what) => expected(&format!("{path}[{i}]"), what, &value),
+            Problem::Message(message) => message,
+        })?;
+    }
+    Ok(())
 }
 
 /// `null` as `None`, anything else read by `read`.

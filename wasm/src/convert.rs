@@ -154,7 +154,7 @@ impl JsConfig {
     /// defaults), or says which field is wrong.
     pub(crate) fn read(value: &JsValue) -> Result<JsConfig, String> {
         let mut c = JsConfig::default();
-        args::object(value, "config", |name, value| {
+        args::object(value, "config", &mut |name, value| {
             match name {
                 "protocol" => c.protocol = args::nullable(value, ProtocolName::read)?,
                 "framing" => c.framing = args::nullable(value, FramingName::read)?,
@@ -180,7 +180,7 @@ impl JsConfig {
 impl JsLimits {
     fn read(value: &JsValue) -> Result<JsLimits, String> {
         let mut l = JsLimits::default();
-        args::object(value, "config.limits", |name, value| {
+        args::object(value, "config.limits", &mut |name, value| {
             let field = match name {
                 "maxHandshakeBytes" => &mut l.max_handshake_bytes,
                 "maxHeaders" => &mut l.max_headers,
@@ -198,7 +198,7 @@ impl JsLimits {
 impl JsTimeouts {
     fn read(value: &JsValue) -> Result<JsTimeouts, String> {
         let mut t = JsTimeouts::default();
-        args::object(value, "config.timeouts", |name, value| {
+        args::object(value, "config.timeouts", &mut |name, value| {
             let field = match name {
                 "handshake" => &mut t.handshake,
                 "close" => &mut t.close,
@@ -218,7 +218,7 @@ impl JsDeflate {
     /// `undefined` or `null`: no compression.
     fn read(value: &JsValue) -> Result<Option<JsDeflate>, String> {
         let mut d = JsDeflate::default();
-        let present = args::object(value, "config.deflate", |name, value| {
+        let present = args::object(value, "config.deflate", &mut |name, value| {
             match name {
                 "serverNoContextTakeover" => {
                     d.server_no_context_takeover = args::nullable(value, args::boolean)?
@@ -356,7 +356,7 @@ impl JsRequest {
             subprotocols: Vec::new(),
             headers: Vec::new(),
         };
-        let present = args::object(value, "request", |name, value| {
+        let present = args::object(value, "request", &mut |name, value| {
             match name {
                 "host" => host = Some(args::string(value)?),
                 "port" => request.port = args::nullable(value, args::port)?,
@@ -392,7 +392,7 @@ impl JsAccept {
     /// `undefined` or `null`: no subprotocol, no headers.
     pub(crate) fn read(value: &JsValue) -> Result<JsAccept, String> {
         let mut accept = JsAccept::default();
-        args::object(value, "accept", |name, value| {
+        args::object(value, "accept", &mut |name, value| {
             match name {
                 "subprotocol" => accept.subprotocol = args::nullable(value, args::string)?,
                 "headers" => accept.headers = read_headers(value, "accept.headers")?,
