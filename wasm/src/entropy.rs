@@ -40,12 +40,16 @@ extern "C" {
 
 struct Pool {
     bytes: [u8; POOL_SIZE],
-    /// Bytes of `bytes` already handed out; `POOL_SIZE` when empty.
-    used: usize,
+    /// Bytes of `bytes` not yet handed out, at its end: `bytes[POOL_SIZE -
+    /// fresh..]`; 0 when empty. Counted this way round so that the empty
+    /// pool is all zero bytes, which the linker leaves out of the `.wasm`
+    /// (zeroed memory, `.bss`); counting the bytes used instead would start
+    /// at `POOL_SIZE` and store 4 KiB of zeros in the file's data section.
+    fresh: usize,
 }
 
 thread_local! {
-    static POOL: RefCell<Pool> = const { RefCell::new(Pool { bytes: [0; POOL_SIZE], used: POOL_SIZE }) };
+    static POOL: RefCell<Pool> = const { RefCell::new(Pool { bytes: [0; POOL_SIZE], fresh: 0 }) };
 }
 
 /// Fills `buf` from JS, at most [`MAX_DRAW`] bytes per call.
@@ -61,11 +65,11 @@ fn draw(buf: &mut [u8]) -> Result<(), JsValue> {
 /// is an error the caller sees instead of a trap in the middle of a send.
 pub(crate) fn ensure_available() -> Result<(), JsValue> {
     POOL.with_borrow_mut(|pool| {
-        if pool.used < POOL_SIZE {
+        if pool.fresh > 0 {
             return Ok(());
         }
         draw(&mut pool.bytes)?;
-        pool.used = 0;
+        pool.fresh = POOL_SIZE;
         Ok(())
     })
 }
@@ -85,12 +89,13 @@ impl Entropy for JsEntropy {
             return draw(buf).unwrap_or_else(|e| fail(e));
         }
         POOL.with_borrow_mut(|pool| {
-            if POOL_SIZE - pool.used < buf.len() {
+            if pool.fresh < buf.len() {
                 draw(&mut pool.bytes).unwrap_or_else(|e| fail(e));
-                pool.used = 0;
+                pool.fresh = POOL_SIZE;
             }
-            buf.copy_from_slice(&pool.bytes[pool.used..pool.used + buf.len()]);
-            pool.used += buf.len();
+            let start = POOL_SIZE - pool.fresh;
+            buf.copy_from_slice(&pool.bytes[start..start + buf.len()]);
+            pool.fresh -= buf.len();
         });
     }
 }
