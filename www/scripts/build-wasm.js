@@ -1,9 +1,22 @@
 #!/usr/bin/env node
 // Builds www/pkg/ from source: the hybi-wasm crate for wasm32-unknown-unknown
-// (Cargo profile `wasm-release`: size-optimised, LTO), then wasm-bindgen
-// (`--target web`: plain ES modules with a synchronous `initSync`, which
-// Node 20 loads without flags or bundlers, and which a page can load too),
-// then wasm-opt when binaryen is installed (optional: it only shrinks).
+// (Cargo profile `wasm-release`: size-optimised, LTO; without the page's
+// frame inspector, cargo feature `inspect`), then `wasm-opt -Oz` when
+// binaryen is installed (scripts/test-node installs Debian's), then
+// wasm-bindgen (`--target web`: plain ES modules with a synchronous
+// `initSync`, which Node 20 loads without flags or bundlers, and which a page
+// can load too).
+//
+// wasm-opt runs on rustc's output, before wasm-bindgen, not after it as
+// usual: Debian 12's binaryen (108) writes the export of wasm-bindgen's
+// externref table as the function table's, so that the module fails to
+// start ("WebAssembly.Table.grow(): failed to grow table"); rustc's output
+// has no externref table yet. wasm-bindgen's glue added afterwards is a few
+// hundred bytes of shims. wasm-opt is optional: without it, or if
+// wasm-bindgen refuses its output, or if the result does not load, the
+// package is the one built without it (about 14 KB larger, and under the
+// 200 KiB the package allows itself too: pkg/BUILD.json records both sizes
+// and test/size.test.js checks both).
 //
 // wasm-bindgen's CLI must be the very version of the `wasm-bindgen` crate in
 // Cargo.lock (the two share a private ABI), so it is read from the lock file
@@ -12,7 +25,7 @@
 // Usage: node scripts/build-wasm.js   (npm run build)
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -59,54 +72,59 @@ const version = lockedBindgenVersion();
 ensureBindgen(version);
 run('cargo', ['build', '-p', 'hybi-wasm', '--target', target, '--profile', profile, '--locked']);
 const built = join(targetDir(), target, profile, 'hybi_wasm.wasm');
-
-rmSync(pkg, { recursive: true, force: true });
-mkdirSync(pkg, { recursive: true });
-run('wasm-bindgen', [
-  '--target', 'web',
-  '--remove-name-section',
-  '--remove-producers-section',
-  '--out-dir', pkg,
-  '--out-name', 'hybi_wasm',
-  built,
-]);
-
 const wasmFile = join(pkg, 'hybi_wasm_bg.wasm');
 
-/** Whether the bindings load `file` and a machine answers a request with it. */
-function works(file) {
+/** wasm-bindgen on `input`, into a fresh `dir`; whether it succeeded. */
+function bindgen(input, dir) {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const args = ['--target', 'web', '--remove-name-section', '--remove-producers-section',
+    '--out-dir', dir, '--out-name', 'hybi_wasm', input];
+  console.error(`+ wasm-bindgen ${args.join(' ')}`);
+  return spawnSync('wasm-bindgen', args, { cwd: root, stdio: 'inherit' }).status === 0;
+}
+
+/** Whether the bindings in `dir` load and a machine answers a request. */
+function works(dir) {
   const check = `
     import { readFileSync } from 'node:fs';
-    import { initSync, Machine } from ${JSON.stringify(pathToFileURL(join(pkg, 'hybi_wasm.js')).href)};
-    initSync({ module: readFileSync(${JSON.stringify(file)}) });
+    import { initSync, Machine } from ${JSON.stringify(pathToFileURL(join(dir, 'hybi_wasm.js')).href)};
+    initSync({ module: readFileSync(${JSON.stringify(join(dir, 'hybi_wasm_bg.wasm'))}) });
     const step = Machine.server(0, {}).feed(0, new TextEncoder().encode('GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'));
     if (step.events[0]?.kind !== 'http') process.exit(1);`;
   return spawnSync(process.execPath, ['--input-type=module', '-e', check], { stdio: 'ignore' }).status === 0;
 }
 
-if (output('wasm-opt', ['--version']) !== null) {
-  // Optional: a smaller file, same behaviour. A binaryen too old for what
-  // rustc and wasm-bindgen emit (Debian 12's 108 breaks the externref table)
-  // fails the check, and the wasm-bindgen output stays.
-  const optimised = `${wasmFile}.opt`;
-  const result = spawnSync('wasm-opt', ['-Oz', '--enable-bulk-memory', '--enable-sign-ext',
-    '--enable-mutable-globals', '--enable-nontrapping-float-to-int', '--enable-reference-types',
-    '--enable-multivalue', wasmFile, '-o', optimised], { cwd: root, stdio: 'inherit' });
-  if (result.status === 0 && works(optimised)) {
-    copyFileSync(optimised, wasmFile);
-    console.error('wasm-opt -Oz applied');
-  } else {
-    console.error(`wasm-opt (${output('wasm-opt', ['--version'])}) output does not load; keeping the unoptimised module`);
+// Without wasm-opt first, next to rustc's output: what a machine without
+// binaryen builds, checked and measured whatever happens next.
+const plain = join(dirname(built), 'pkg-without-wasm-opt');
+if (!bindgen(built, plain)) throw new Error('wasm-bindgen failed');
+if (!works(plain)) throw new Error('the built module does not load');
+const sizeWithoutWasmOpt = statSync(join(plain, 'hybi_wasm_bg.wasm')).size;
+
+// The features rustc enables for wasm32-unknown-unknown (all of them since
+// 1.87; the workspace needs 1.88), so that wasm-opt may keep and use them.
+const features = ['--enable-bulk-memory', '--enable-sign-ext', '--enable-mutable-globals',
+  '--enable-nontrapping-float-to-int', '--enable-reference-types', '--enable-multivalue'];
+const wasmOpt = output('wasm-opt', ['--version']);
+let optimised = false;
+if (wasmOpt !== null) {
+  const file = built.replace(/\.wasm$/, '.opt.wasm');
+  console.error(`+ wasm-opt -Oz ${features.join(' ')} ${built} -o ${file}`);
+  const result = spawnSync('wasm-opt', ['-Oz', ...features, built, '-o', file], { cwd: root, stdio: 'inherit' });
+  optimised = result.status === 0 && bindgen(file, pkg) && works(pkg);
+  if (!optimised) {
+    console.error(`${wasmOpt} failed, or wasm-bindgen refused its output, or that does not load; building without it`);
   }
-  rmSync(optimised, { force: true });
 } else {
-  console.error('wasm-opt not found (optional; binaryen); skipping it');
+  console.error('wasm-opt not found (binaryen; scripts/test-node installs it); building without it');
 }
-if (!works(wasmFile)) throw new Error('the built module does not load');
+if (!optimised && !(bindgen(built, pkg) && works(pkg))) throw new Error('the built module does not load');
 
 // The package is ESM ("type": "module" in www/package.json), and so is
 // wasm-bindgen's web target: nothing to adapt. Record what was built.
 const size = statSync(wasmFile).size;
 const gzip = gzipSync(readFileSync(wasmFile), { level: 9 }).length;
-writeFileSync(join(pkg, 'BUILD.json'), `${JSON.stringify({ wasmBindgen: version, profile, size, gzip }, null, 2)}\n`);
-console.error(`pkg/hybi_wasm_bg.wasm: ${size} bytes (${(size / 1024).toFixed(1)} KiB), gzip -9 ${gzip} bytes`);
+const build = { wasmBindgen: version, profile, wasmOpt: optimised ? `${wasmOpt} -Oz` : null, size, gzip, sizeWithoutWasmOpt };
+writeFileSync(join(pkg, 'BUILD.json'), `${JSON.stringify(build, null, 2)}\n`);
+console.error(`pkg/hybi_wasm_bg.wasm: ${size} bytes (${(size / 1024).toFixed(1)} KiB), gzip -9 ${gzip} bytes; ${sizeWithoutWasmOpt} bytes without wasm-opt`);
