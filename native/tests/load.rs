@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
-use hybi::{connect_with, serve, Message, Protocol, ServeOptions};
+use hybi::{connect_with, Message, Protocol, ServeOptions};
 
 const CONNECTIONS: usize = 64;
 const MESSAGES: usize = 1000;
@@ -20,17 +20,7 @@ const BURST: usize = 16;
 #[test]
 fn sixty_four_connections_a_thousand_messages_each() {
     let server = echo_server(ServeOptions { max_waiting: 128, ..local_options() });
-    let queueing = serve(
-        |conn, ()| {
-            while let Ok(Some(message)) = conn.recv() {
-                if conn.queue(&message).is_err() {
-                    break;
-                }
-            }
-        },
-        ServeOptions { max_waiting: 128, ..local_options() },
-    )
-    .expect("server starts");
+    let queueing = queued_echo_server(ServeOptions { max_waiting: 128, ..local_options() });
     let urls = [ws_url(&server, false), ws_url(&queueing, false)];
     let start = Instant::now();
     within(Duration::from_secs(120), move || {

@@ -3,45 +3,13 @@
 
 mod common;
 
-use std::io::{ErrorKind as IoErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{ErrorKind as IoErrorKind, Read};
+use std::net::TcpStream;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use common::*;
-use hybi::{connect_with, serve, Message, Protocol, ServeOptions, ServerHandle};
-
-/// Echoes by queueing: answers leave when `recv` must read again.
-fn queued_echo(conn: hybi::Connection) {
-    while let Ok(Some(message)) = conn.recv() {
-        if conn.queue(&message).is_err() {
-            break;
-        }
-    }
-}
-
-fn queued_echo_server() -> ServerHandle {
-    serve(|conn, ()| queued_echo(conn), ServeOptions { max_waiting: 64, ..local_options() }).expect("server")
-}
-
-/// An RFC 6455 client written by hand: the 101 read, the socket returned.
-fn raw_client(addr: SocketAddr) -> TcpStream {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .write_all(
-            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        )
-        .unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8];
-    while !head.ends_with(b"\r\n\r\n") {
-        stream.read_exact(&mut byte).unwrap();
-        head.push(byte[0]);
-    }
-    assert!(head.starts_with(b"HTTP/1.1 101 "));
-    stream
-}
+use hybi::{connect_with, serve, Message, Protocol, ServeOptions};
 
 /// Whether anything arrives within `wait`.
 fn silent_for(stream: &mut TcpStream, wait: Duration) -> bool {
@@ -74,7 +42,7 @@ fn queued_messages_wait_for_flush() {
     .unwrap();
     let addr = server.local_addr();
     within(Duration::from_secs(10), move || {
-        let mut stream = raw_client(addr);
+        let mut stream = raw_rfc6455(addr);
         queued_rx.recv().unwrap();
         assert!(
             silent_for(&mut stream, Duration::from_millis(300)),
@@ -104,7 +72,7 @@ fn queue_writes_by_itself_past_64_kib() {
     .unwrap();
     let addr = server.local_addr();
     within(Duration::from_secs(10), move || {
-        let mut stream = raw_client(addr);
+        let mut stream = raw_rfc6455(addr);
         let mut small = [0u8; 7];
         stream.read_exact(&mut small).unwrap();
         assert_eq!(&small, b"\x81\x05small");
@@ -142,35 +110,13 @@ fn recv_writes_what_is_queued_before_it_waits() {
     server.stop();
 }
 
-/// Messages and the close in one segment to a queueing echo server: every
-/// echo goes out, then the answer to the close.
-#[test]
-fn queued_echoes_go_out_before_the_close_answer() {
-    let server = queued_echo_server();
-    let addr = server.local_addr();
-    within(Duration::from_secs(10), move || {
-        let mut stream = raw_client(addr);
-        let mut wire = Vec::new();
-        for text in [&b"one"[..], b"two", b"three"] {
-            wire.extend_from_slice(&[0x81, 0x80 | text.len() as u8, 0, 0, 0, 0]);
-            wire.extend_from_slice(text);
-        }
-        wire.extend_from_slice(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]);
-        stream.write_all(&wire).unwrap();
-        let mut back = Vec::new();
-        stream.read_to_end(&mut back).unwrap();
-        assert_eq!(back, b"\x81\x03one\x81\x03two\x81\x05three\x88\x02\x03\xe8");
-    });
-    server.stop();
-}
-
 /// Pipelined clients (up to 32 messages in flight) against a queueing echo
 /// server, over every protocol it speaks, with and without TLS is covered
 /// elsewhere; here every echo is checked in order, including messages that
 /// cross the 64 KiB mark.
 #[test]
 fn pipelined_clients_get_every_echo_from_a_queueing_server() {
-    let server = queued_echo_server();
+    let server = queued_echo_server(ServeOptions { max_waiting: 64, ..local_options() });
     let url = ws_url(&server, false);
     within(Duration::from_secs(60), move || {
         let clients: Vec<_> = (0..8)

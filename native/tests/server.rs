@@ -186,49 +186,6 @@ fn stop_closes_open_connections_and_joins_every_thread() {
     assert!(TcpStream::connect(addr).is_err(), "listener is closed");
 }
 
-/// Writes an RFC 6455 opening request by hand and reads the 101.
-fn raw_rfc6455(addr: std::net::SocketAddr) -> TcpStream {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .write_all(
-            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        )
-        .unwrap();
-    read_head(&mut stream);
-    stream
-}
-
-/// Writes the draft's own example request (PROTOCOLS.md §1) and reads the
-/// head and 16-byte answer.
-fn raw_draft76(addr: std::net::SocketAddr) -> TcpStream {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .write_all(
-            b"GET /demo HTTP/1.1\r\nHost: example.com\r\nConnection: Upgrade\r\nUpgrade: WebSocket\r\n\
-              Sec-WebSocket-Key1: 4 @1  46546xW%0l 1 5\r\nSec-WebSocket-Key2: 12998 5 Y3 1  .P00\r\n\
-              Origin: http://example.com\r\n\r\n^n:ds[4U",
-        )
-        .unwrap();
-    read_head(&mut stream);
-    let mut answer = [0u8; 16];
-    stream.read_exact(&mut answer).unwrap();
-    assert_eq!(&answer, b"8jKS'y:G*Co,Wxa-");
-    stream
-}
-
-fn read_head(stream: &mut TcpStream) -> String {
-    let mut head = Vec::new();
-    let mut byte = [0u8];
-    while !head.ends_with(b"\r\n\r\n") {
-        stream.read_exact(&mut byte).unwrap();
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8(head).unwrap();
-    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
-    head
-}
-
 #[test]
 fn a_peer_vanishing_mid_frame_is_an_error_not_a_hang() {
     for framing in [Framing::Old, Framing::New] {
@@ -523,10 +480,16 @@ fn close_keeps_its_deadline_while_another_thread_receives() {
 }
 
 /// Messages and the close in one segment: the echo server reads them all at
-/// once and must still echo every message before it answers the close.
+/// once and must still echo every message before it answers the close,
+/// whether it sends each echo or queues them.
 #[test]
 fn echo_server_answers_messages_that_arrive_with_the_close() {
-    let server = echo_server(local_options());
+    for server in [echo_server(local_options()), queued_echo_server(local_options())] {
+        echoes_messages_that_arrive_with_the_close(server);
+    }
+}
+
+fn echoes_messages_that_arrive_with_the_close(server: hybi::ServerHandle) {
     let addr = server.local_addr();
     within(Duration::from_secs(10), move || {
         // RFC 6455, masked with a zero key: payloads are sent as they are.

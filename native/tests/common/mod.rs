@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -20,6 +22,21 @@ pub fn echo(conn: Connection) {
             break;
         }
     }
+}
+
+/// Echoes every message by queueing it: the echoes leave when `recv` must
+/// read again.
+pub fn queued_echo(conn: Connection) {
+    while let Ok(Some(message)) = conn.recv() {
+        if conn.queue(&message).is_err() {
+            break;
+        }
+    }
+}
+
+/// An echo server that queues its echoes.
+pub fn queued_echo_server(options: ServeOptions) -> ServerHandle {
+    serve(|conn, ()| queued_echo(conn), options).expect("server starts")
 }
 
 /// An echo server.
@@ -81,4 +98,47 @@ pub fn test_pki() -> TestPki {
     let params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
     let cert = params.signed_by(&key, &ca).unwrap();
     TestPki { ca_pem: ca.pem(), cert_pem: cert.pem(), key_pem: key.serialize_pem() }
+}
+
+/// Writes an RFC 6455 opening request by hand and reads the 101.
+pub fn raw_rfc6455(addr: SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(
+            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .unwrap();
+    read_head(&mut stream);
+    stream
+}
+
+/// Writes the draft's own example request (PROTOCOLS.md §1) and reads the
+/// head and 16-byte answer.
+pub fn raw_draft76(addr: SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(
+            b"GET /demo HTTP/1.1\r\nHost: example.com\r\nConnection: Upgrade\r\nUpgrade: WebSocket\r\n\
+              Sec-WebSocket-Key1: 4 @1  46546xW%0l 1 5\r\nSec-WebSocket-Key2: 12998 5 Y3 1  .P00\r\n\
+              Origin: http://example.com\r\n\r\n^n:ds[4U",
+        )
+        .unwrap();
+    read_head(&mut stream);
+    let mut answer = [0u8; 16];
+    stream.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"8jKS'y:G*Co,Wxa-");
+    stream
+}
+
+pub fn read_head(stream: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+    head
 }
