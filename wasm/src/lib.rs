@@ -32,8 +32,9 @@
 //!
 //! - `inspect` (off): the page's frame inspector, `inspect` and
 //!   `encodeFrame` (module `inspect`). `scripts/build-page` turns it on;
-//!   the npm package is built without it, which keeps about a fifth of the
-//!   `.wasm` out of a download that never uses it.
+//!   the npm package is built without it, and without serde, which only
+//!   the inspector uses: about a third of the page's `.wasm` kept out of a
+//!   download that never uses it.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
