@@ -160,3 +160,29 @@ test('sendTextUtf8 takes UTF-8 bytes and refuses others', () => {
   assert.deepEqual(server.feed(1, frame).events, [{ type: 'text', data: 'héllo' }]);
   assert.throws(() => client.sendTextUtf8(new Uint8Array([0x68, 0xff])), (e) => e.kind === 'misuse');
 });
+
+test('steps, events, heads and errors are plain objects: keys in order, absent fields left out', () => {
+  // What wasm/src/out.rs promises (the objects serde used to make): JS code
+  // may rely on `'timeout' in step` or on Object.keys.
+  const plain = (value) => Object.getPrototypeOf(value) === Object.prototype;
+  const { client, server } = pair({ deflate: {}, timeouts: { idle: 60000 } });
+  const quiet = server.feed(1, new Uint8Array(0));
+  assert.ok(plain(quiet));
+  assert.deepEqual(Object.keys(quiet), ['events', 'timeout', 'state', 'more'], 'no output: no output key');
+  const step = server.feed(2, Buffer.concat([client.sendText('t'), client.sendPing(new Uint8Array([1]))]));
+  assert.deepEqual(Object.keys(step), ['events', 'output', 'timeout', 'state', 'more']);
+  assert.ok(step.output instanceof Uint8Array);
+  assert.deepEqual(step.events.map((e) => Object.keys(e)), [['type', 'data'], ['type', 'data']]);
+  assert.ok(step.events[1].data instanceof Uint8Array);
+  assert.deepEqual(Object.keys(server.request), ['line', 'method', 'target', 'headers']);
+  assert.deepEqual(Object.keys(client.response), ['line', 'status', 'reason', 'headers']);
+  assert.deepEqual(Object.keys(client.deflate),
+    ['serverNoContextTakeover', 'clientNoContextTakeover', 'serverMaxWindowBits', 'clientMaxWindowBits']);
+  const closed = server.feed(3, client.close(3, undefined, '').output);
+  assert.deepEqual(closed.events, [{ type: 'close', reason: '' }]);
+  assert.ok(!('code' in closed.events[0]), 'no code: no code key');
+  const failed = Machine.server(0, {}).feed(0, Buffer.from('GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n'));
+  assert.deepEqual(Object.keys(failed.events[0]), ['type', 'error']);
+  assert.deepEqual(Object.keys(failed.events[0].error), ['kind', 'message', 'status']);
+  assert.throws(() => client.sendText('late'), (e) => plain(e) && Object.keys(e).join() === 'kind,message');
+});
