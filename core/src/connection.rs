@@ -676,6 +676,46 @@ impl Connection {
         }
     }
 
+    /// Queues only the header of a message of `len` payload bytes whose
+    /// payload goes on the wire exactly as the application holds it, for a
+    /// driver that writes those bytes itself, straight from the
+    /// application's buffer, instead of having them copied into the
+    /// transmit buffer: for a large message that copy (and the fresh buffer
+    /// it needs) is most of what sending costs in user space.
+    ///
+    /// The payload is verbatim only in an RFC 6455 server's frames without
+    /// permessage-deflate: a client masks, deflate compresses, draft-76
+    /// frames text differently and has no binary. Anywhere else this queues
+    /// nothing and returns `Ok(false)`: send with
+    /// [`send_binary`](Self::send_binary) or [`send_text`](Self::send_text).
+    /// After `Ok(true)` the driver must write what
+    /// [`poll_transmit`](Self::poll_transmit) gives, then exactly `len`
+    /// payload bytes (valid UTF-8 if not `binary`), before any byte the
+    /// connection queues later.
+    pub fn send_verbatim_header(&mut self, binary: bool, len: usize) -> Result<bool, Error> {
+        let Codec::Rfc6455(c) = self.sendable()? else {
+            return Ok(false);
+        };
+        if c.sending_fragmented.is_some() {
+            return Err(Misuse::MessageInProgress.into());
+        }
+        if self.role == Role::Client || c.compressor.is_some() {
+            return Ok(false);
+        }
+        let opcode = if binary { wire::OpCode::Binary } else { wire::OpCode::Text };
+        let header = wire::FrameHeader {
+            fin: true,
+            rsv1: false,
+            rsv2: false,
+            rsv3: false,
+            opcode,
+            mask: None,
+            payload_len: len as u64,
+        };
+        header.encode(&mut self.transmit);
+        Ok(true)
+    }
+
     /// Queues one fragment of a message sent in pieces (RFC 6455 only):
     /// the first fragment's `binary` sets the message type, later ones must
     /// repeat it, and `fin` ends the message. Fragments go uncompressed;

@@ -550,6 +550,50 @@ fn framing_own_sends_of_each_length_are_exact() {
     }
 }
 
+/// A server's header for a payload the driver writes itself, followed by
+/// that payload, is byte for byte what `send_text` / `send_binary` queue.
+#[test]
+fn framing_verbatim_header_plus_payload_is_the_whole_frame() {
+    let mut p = Peer::open(Role::Server, rfc6455());
+    for len in LENGTHS {
+        let text = text_of_len(len);
+        let data = binary_of_len(len);
+        for (binary, payload) in [(false, text.as_bytes()), (true, &data[..])] {
+            assert_eq!(p.conn.send_verbatim_header(binary, len), Ok(true), "{len}");
+            let mut direct = p.transmitted();
+            direct.extend_from_slice(payload);
+            if binary {
+                p.conn.send_binary(&data).unwrap();
+            } else {
+                p.conn.send_text(&text).unwrap();
+            }
+            assert!(direct == p.transmitted(), "{len} bytes, binary: {binary}");
+        }
+    }
+    // Not while a fragmented message is being sent: its fragments would
+    // be interleaved with another message.
+    p.conn.send_fragment(false, b"part", false).unwrap();
+    let _ = p.transmitted();
+    assert_eq!(p.conn.send_verbatim_header(true, 10), Err(Error::Misuse(Misuse::MessageInProgress)));
+    assert_eq!(p.transmitted(), []);
+}
+
+/// Where the payload is not sent as it is, `send_verbatim_header` queues
+/// nothing and says so: a client masks, deflate compresses (draft-76: in
+/// `draft76_errors.rs`). Once closed it is not open, as for any send.
+#[test]
+fn framing_verbatim_header_only_where_the_payload_goes_verbatim() {
+    let mut client = Peer::open(Role::Client, rfc6455());
+    assert_eq!(client.conn.send_verbatim_header(true, 1000), Ok(false));
+    assert_eq!(client.transmitted(), []);
+    let mut deflating = open_deflate(Role::Server, with_deflate());
+    assert_eq!(deflating.conn.send_verbatim_header(false, 1000), Ok(false));
+    assert_eq!(deflating.transmitted(), []);
+    let mut server = Peer::open(Role::Server, rfc6455());
+    server.conn.close(Instant::ZERO, Some(1000), "").unwrap();
+    assert_eq!(server.conn.send_verbatim_header(true, 1), Err(Error::Misuse(Misuse::NotOpen)));
+}
+
 #[test]
 fn framing_several_messages_in_one_input_split_at_every_point() {
     for role in ROLES {

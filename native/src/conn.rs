@@ -242,6 +242,31 @@ impl Shared {
         Ok(value)
     }
 
+    /// Sends a message too large for the spare write buffer without copying
+    /// it: the core queues the frame's header, and the payload is written
+    /// after it straight from `payload`. `Ok(false)` (nothing done) where
+    /// the protocol does not send the payload as it is (see
+    /// `send_verbatim_header`): the caller sends it the usual way.
+    fn send_verbatim(&self, binary: bool, payload: &[u8]) -> Result<bool, Error> {
+        if payload.len() <= MAX_SPARE {
+            return Ok(false);
+        }
+        // Holding the writer from the header to the payload's last byte:
+        // whatever another thread queues meanwhile is written after it.
+        let mut writer = lock(&self.writer);
+        let mut inner = lock(&self.inner);
+        if inner.dead {
+            return Err(self.dead_error(&inner));
+        }
+        if !inner.core.send_verbatim_header(binary, payload.len())? {
+            return Ok(false);
+        }
+        self.flush_locked_then(&mut writer, inner, payload)?;
+        drop(writer);
+        self.flush_if_needed()?;
+        Ok(true)
+    }
+
     /// Runs `f` on the core (a send) and leaves what it queued there for a
     /// later write, unless that makes more than `MAX_QUEUED` bytes.
     fn enqueue(
@@ -411,7 +436,18 @@ impl Shared {
 
     /// Writes what the core queued, holding the writer; `inner` is released
     /// before the (possibly blocking) write.
-    fn flush_locked(&self, writer: &mut WriteHalf, mut inner: MutexGuard<'_, Inner>) -> Result<(), Error> {
+    fn flush_locked(&self, writer: &mut WriteHalf, inner: MutexGuard<'_, Inner>) -> Result<(), Error> {
+        self.flush_locked_then(writer, inner, &[])
+    }
+
+    /// [`flush_locked`](Self::flush_locked), then `payload`, the rest of the
+    /// frame whose header the core queued last (see `send_verbatim`).
+    fn flush_locked_then(
+        &self,
+        writer: &mut WriteHalf,
+        mut inner: MutexGuard<'_, Inner>,
+        payload: &[u8],
+    ) -> Result<(), Error> {
         if inner.dead {
             return Ok(());
         }
@@ -423,7 +459,9 @@ impl Shared {
         let closed = inner.core.state() == State::Closed;
         drop(inner);
         let result = (|| {
-            if !out.is_empty() {
+            if !payload.is_empty() {
+                writer.write_all_two(&out, payload)?;
+            } else if !out.is_empty() {
                 writer.write_all(&out)?;
             }
             if writer.tls_pending() {
@@ -685,12 +723,18 @@ impl Connection {
     /// Sends a text message. Blocks while the socket's buffer is full (see
     /// [`set_write_timeout`](Self::set_write_timeout)).
     pub fn send_text(&self, text: &str) -> Result<(), Error> {
+        if self.shared.send_verbatim(false, text.as_bytes())? {
+            return Ok(());
+        }
         self.shared.command(|core| core.send_text(text))
     }
 
     /// Sends a binary message (RFC 6455 only: draft-76 has none, and the
     /// error says so).
     pub fn send_binary(&self, data: &[u8]) -> Result<(), Error> {
+        if self.shared.send_verbatim(true, data)? {
+            return Ok(());
+        }
         self.shared.command(|core| core.send_binary(data))
     }
 
@@ -724,11 +768,18 @@ impl Connection {
 
     /// Queues a text message (see [`queue`](Self::queue)).
     pub fn queue_text(&self, text: &str) -> Result<(), Error> {
+        // Too large to wait in the queue: written now, with what is queued.
+        if self.shared.send_verbatim(false, text.as_bytes())? {
+            return Ok(());
+        }
         self.shared.enqueue(|core| core.send_text(text))
     }
 
     /// Queues a binary message (RFC 6455 only; see [`queue`](Self::queue)).
     pub fn queue_binary(&self, data: &[u8]) -> Result<(), Error> {
+        if self.shared.send_verbatim(true, data)? {
+            return Ok(());
+        }
         self.shared.enqueue(|core| core.send_binary(data))
     }
 

@@ -9,7 +9,7 @@
 //! writer locks to encrypt, unlocks, then blocks in `write`. A reader waiting
 //! for the peer never stalls a writer, and the other way round.
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
 #[cfg(feature = "tls")]
 use std::sync::{Arc, Mutex};
@@ -216,6 +216,30 @@ impl WriteHalf {
             return Ok(());
         }
         self.stream.write_all(data)
+    }
+
+    /// Writes all of `head` then all of `tail`: on plain TCP with vectored
+    /// writes, so that a large `tail` goes to the kernel from where it lies
+    /// without being appended to `head` first.
+    pub(crate) fn write_all_two(&mut self, head: &[u8], tail: &[u8]) -> io::Result<()> {
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            // TLS copies into records anyway.
+            self.write_all(head)?;
+            return self.write_all(tail);
+        }
+        let mut parts = [IoSlice::new(head), IoSlice::new(tail)];
+        let mut parts = &mut parts[..];
+        IoSlice::advance_slices(&mut parts, 0);
+        while !parts.is_empty() {
+            match self.stream.write_vectored(parts) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => IoSlice::advance_slices(&mut parts, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// Whether TLS holds records not yet written (an alert, a key update).

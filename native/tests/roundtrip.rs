@@ -251,3 +251,65 @@ fn untrusted_certificate_is_a_tls_error() {
     assert!(error.to_string().contains("certificate"), "{error}");
     server.stop();
 }
+
+/// A server writes large messages straight from the caller's buffer after
+/// a header from the core, holding the writer between the two. Another
+/// thread sending small messages and pings at the same time must never get
+/// between them: the client receives every message whole, each thread's in
+/// its order.
+#[test]
+fn large_sends_stay_whole_while_another_thread_sends() {
+    const LARGE: usize = 20;
+    const SMALL: usize = 2000;
+    let large = |i: usize| -> Vec<u8> { (0..1_000_000 + i).map(|b| (b * 31 + i) as u8).collect() };
+    let server = serve(
+        move |conn, ()| {
+            // Made before the small sender starts, so that the two overlap.
+            let larges: Vec<Vec<u8>> = (0..LARGE).map(large).collect();
+            let other = conn.clone();
+            let small = std::thread::spawn(move || {
+                for i in 0..SMALL {
+                    other.send_text(&format!("small {i}")).unwrap();
+                    if i % 10 == 0 {
+                        other.ping(b"between").unwrap();
+                    }
+                }
+            });
+            for (i, data) in larges.into_iter().enumerate() {
+                if i % 2 == 0 {
+                    conn.send_binary(&data).unwrap();
+                } else {
+                    conn.queue(&Message::Binary(data)).unwrap();
+                }
+            }
+            small.join().unwrap();
+            // Until the client closes.
+            while let Ok(Some(_)) = conn.recv() {}
+        },
+        local_options(),
+    )
+    .unwrap();
+    let url = ws_url(&server, false);
+    within(Duration::from_secs(30), move || {
+        let conn = connect_with(&url, client_options(Protocol::Rfc6455)).unwrap();
+        // Not reading yet fills the socket: the server's writes block, and
+        // the small sender waits on every large one.
+        std::thread::sleep(Duration::from_millis(200));
+        let (mut larges, mut smalls) = (0, 0);
+        while larges + smalls < LARGE + SMALL {
+            match conn.recv().unwrap() {
+                Some(Message::Binary(data)) => {
+                    assert!(data == large(larges), "large message {larges} arrived whole");
+                    larges += 1;
+                }
+                Some(Message::Text(text)) => {
+                    assert_eq!(text, format!("small {smalls}"));
+                    smalls += 1;
+                }
+                None => panic!("ended after {larges} large and {smalls} small messages"),
+            }
+        }
+        conn.close().unwrap();
+    });
+    server.stop();
+}
