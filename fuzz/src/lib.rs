@@ -540,6 +540,13 @@ fn try_commands(conn: &mut Connection, rfc6455: bool) -> usize {
     assert_eq!(ping.is_ok(), open && rfc6455, "send_ping in {:?}: {ping:?}", conn.state());
     let binary = conn.send_binary(b"b");
     assert_eq!(binary.is_ok(), open && rfc6455, "send_binary in {:?}: {binary:?}", conn.state());
+    // An empty payload: the header alone is the whole frame.
+    let at = conn.pending_transmit();
+    let verbatim = conn.send_verbatim_header(true, 0);
+    assert_eq!(verbatim.is_ok(), open, "send_verbatim_header in {:?}: {verbatim:?}", conn.state());
+    if verbatim != Ok(true) {
+        assert_eq!(conn.pending_transmit(), at, "send_verbatim_header queued bytes: {verbatim:?}");
+    }
     let queued = conn.pending_transmit() - before;
     if !open {
         assert_eq!(queued, 0, "refused commands queued bytes");
