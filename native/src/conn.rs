@@ -43,6 +43,14 @@ use crate::transport::{ReadHalf, WriteHalf};
 /// bounded.
 const MAX_QUEUED: usize = 64 * 1024;
 
+/// When a message is written: by the call that sends it, or later with
+/// others (`Connection::queue`).
+#[derive(Clone, Copy)]
+enum WriteWhen {
+    Now,
+    Queued,
+}
+
 /// Bytes read from the socket at once.
 const READ_BUF: usize = 32 * 1024;
 
@@ -723,19 +731,13 @@ impl Connection {
     /// Sends a text message. Blocks while the socket's buffer is full (see
     /// [`set_write_timeout`](Self::set_write_timeout)).
     pub fn send_text(&self, text: &str) -> Result<(), Error> {
-        if self.shared.send_verbatim(false, text.as_bytes())? {
-            return Ok(());
-        }
-        self.shared.command(|core| core.send_text(text))
+        self.write_message(false, text.as_bytes(), WriteWhen::Now, |core| core.send_text(text))
     }
 
     /// Sends a binary message (RFC 6455 only: draft-76 has none, and the
     /// error says so).
     pub fn send_binary(&self, data: &[u8]) -> Result<(), Error> {
-        if self.shared.send_verbatim(true, data)? {
-            return Ok(());
-        }
-        self.shared.command(|core| core.send_binary(data))
+        self.write_message(true, data, WriteWhen::Now, |core| core.send_binary(data))
     }
 
     /// Sends a message, text or binary.
@@ -768,19 +770,31 @@ impl Connection {
 
     /// Queues a text message (see [`queue`](Self::queue)).
     pub fn queue_text(&self, text: &str) -> Result<(), Error> {
-        // Too large to wait in the queue: written now, with what is queued.
-        if self.shared.send_verbatim(false, text.as_bytes())? {
-            return Ok(());
-        }
-        self.shared.enqueue(|core| core.send_text(text))
+        self.write_message(false, text.as_bytes(), WriteWhen::Queued, |core| core.send_text(text))
     }
 
     /// Queues a binary message (RFC 6455 only; see [`queue`](Self::queue)).
     pub fn queue_binary(&self, data: &[u8]) -> Result<(), Error> {
-        if self.shared.send_verbatim(true, data)? {
+        self.write_message(true, data, WriteWhen::Queued, |core| core.send_binary(data))
+    }
+
+    /// One message out through `send` on the core, written now or queued;
+    /// one too large for the spare write buffer is written now in either
+    /// case, straight from `payload` where the protocol sends it as it is.
+    fn write_message(
+        &self,
+        binary: bool,
+        payload: &[u8],
+        when: WriteWhen,
+        send: impl FnOnce(&mut hybi_core::Connection) -> Result<(), hybi_core::Error>,
+    ) -> Result<(), Error> {
+        if self.shared.send_verbatim(binary, payload)? {
             return Ok(());
         }
-        self.shared.enqueue(|core| core.send_binary(data))
+        match when {
+            WriteWhen::Now => self.shared.command(send),
+            WriteWhen::Queued => self.shared.enqueue(send),
+        }
     }
 
     /// Writes every queued message (see [`queue`](Self::queue)). Blocks
