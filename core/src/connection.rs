@@ -703,15 +703,7 @@ impl Connection {
             return Ok(false);
         }
         let opcode = if binary { wire::OpCode::Binary } else { wire::OpCode::Text };
-        let header = wire::FrameHeader {
-            fin: true,
-            rsv1: false,
-            rsv2: false,
-            rsv3: false,
-            opcode,
-            mask: None,
-            payload_len: len as u64,
-        };
+        let header = wire::FrameHeader::outgoing(true, false, opcode, len as u64, None);
         header.encode(&mut self.transmit);
         Ok(true)
     }

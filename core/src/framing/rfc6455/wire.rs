@@ -111,6 +111,12 @@ impl fmt::Display for HeaderError {
 impl core::error::Error for HeaderError {}
 
 impl FrameHeader {
+    /// A header as this crate sends it: RSV2 and RSV3 clear (no extension
+    /// we speak uses them), RSV1 only for a compressed message's first frame.
+    pub fn outgoing(fin: bool, rsv1: bool, opcode: OpCode, payload_len: u64, mask: Option<[u8; 4]>) -> Self {
+        FrameHeader { fin, rsv1, rsv2: false, rsv3: false, opcode, mask, payload_len }
+    }
+
     /// Parses a header from the front of `input`: `Ok(None)` when more bytes
     /// are needed (never an error), else the header and its length.
     #[inline]
@@ -337,8 +343,7 @@ pub fn encode_frame(
     payload: &[u8],
     mask: Option<[u8; 4]>,
 ) {
-    let header =
-        FrameHeader { fin, rsv1, rsv2: false, rsv3: false, opcode, mask, payload_len: payload.len() as u64 };
+    let header = FrameHeader::outgoing(fin, rsv1, opcode, payload.len() as u64, mask);
     out.reserve(header.encoded_len() + payload.len());
     header.encode(out);
     match mask {
