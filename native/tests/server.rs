@@ -357,13 +357,7 @@ fn test_proxy(answer: &'static str) -> (std::net::SocketAddr, mpsc::Receiver<Str
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         let (mut client, _) = listener.accept().unwrap();
-        let mut head = Vec::new();
-        let mut byte = [0u8];
-        while !head.ends_with(b"\r\n\r\n") {
-            client.read_exact(&mut byte).unwrap();
-            head.push(byte[0]);
-        }
-        let head = String::from_utf8(head).unwrap();
+        let head = read_http_head(&mut client);
         let line = head.lines().next().unwrap().to_string();
         let _ = tx.send(head.clone());
         client.write_all(answer.as_bytes()).unwrap();

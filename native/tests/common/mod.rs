@@ -131,14 +131,21 @@ pub fn raw_draft76(addr: SocketAddr) -> TcpStream {
     stream
 }
 
-pub fn read_head(stream: &mut TcpStream) -> String {
+/// Reads an HTTP head, up to and including its blank line, byte by byte
+/// (nothing after it is consumed).
+pub fn read_http_head(stream: &mut TcpStream) -> String {
     let mut head = Vec::new();
     let mut byte = [0u8];
     while !head.ends_with(b"\r\n\r\n") {
         stream.read_exact(&mut byte).unwrap();
         head.push(byte[0]);
     }
-    let head = String::from_utf8(head).unwrap();
+    String::from_utf8(head).unwrap()
+}
+
+/// Reads a response head that must be a 101.
+pub fn read_head(stream: &mut TcpStream) -> String {
+    let head = read_http_head(stream);
     assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
     head
 }
