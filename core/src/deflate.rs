@@ -52,8 +52,9 @@ use core::fmt;
 
 pub use crate::config::Role;
 
-use miniz_oxide::deflate::core::{create_comp_flags_from_zip_params, CompressorOxide};
-use miniz_oxide::deflate::stream::deflate;
+use miniz_oxide::deflate::core::{
+    compress_to_output, create_comp_flags_from_zip_params, CompressorOxide, TDEFLFlush, TDEFLStatus,
+};
 use miniz_oxide::inflate::stream::{inflate, InflateState, ZeroReset};
 use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
 
@@ -72,9 +73,6 @@ const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
 /// Most bytes inflated in one step between two checks of the size limit.
 const INFLATE_STEP: usize = 32 * 1024;
-
-/// Most output room offered to the deflater in one step.
-const DEFLATE_STEP: usize = 32 * 1024;
 
 /// The compression level [`DeflateConfig::default`] uses.
 pub const DEFAULT_COMPRESSION_LEVEL: u8 = 6;
@@ -779,11 +777,11 @@ impl Compressor {
         match self.piece {
             Some(piece) => {
                 for chunk in payload.chunks(piece) {
-                    deflate_into(&mut self.engine, chunk, out, MZFlush::Full);
+                    deflate_into(&mut self.engine, chunk, out, TDEFLFlush::Full);
                 }
             }
             None => {
-                let flush = if self.reset_after_message { MZFlush::Full } else { MZFlush::Sync };
+                let flush = if self.reset_after_message { TDEFLFlush::Full } else { TDEFLFlush::Sync };
                 deflate_into(&mut self.engine, payload, out, flush);
             }
         }
@@ -804,28 +802,33 @@ impl fmt::Debug for Compressor {
     }
 }
 
-/// Feeds all of `input` to `engine` and appends what it writes, up to and
-/// including the flush.
-fn deflate_into(engine: &mut CompressorOxide, mut input: &[u8], out: &mut Vec<u8>, flush: MZFlush) {
-    loop {
-        let room = input.len().saturating_add(64).min(DEFLATE_STEP);
-        let start = out.len();
-        out.resize(start + room, 0);
-        let result = deflate(engine, input, &mut out[start..], flush);
-        out.truncate(start + result.bytes_written);
-        input = &input[result.bytes_consumed..];
-        // A flush is complete once the engine stops short of the room given.
-        if input.is_empty() && result.bytes_written < room {
-            return;
-        }
-        // The engine fails only when misused (empty output, or a flush after
-        // `Finish`, which this module never asks for); never loop on it.
-        let stalled = result.bytes_consumed == 0 && result.bytes_written == 0;
-        if result.status.is_err() || stalled {
-            debug_assert!(false, "deflate made no progress: {:?}", result.status);
-            return;
-        }
-    }
+/// Feeds all of `input` to `engine` and appends everything it writes, up to
+/// and including the flush.
+///
+/// The engine hands its output to a callback that appends to `out`, so it
+/// never has to hold output back for want of room. Handing it a fixed-size
+/// output slice instead lost data: when a flush's last block did not fit,
+/// miniz_oxide kept the rest for the next call, and the next call only
+/// copied that rest out and returned, short of the room it was given,
+/// without compressing the input still in its lookahead or writing the
+/// flush. "Short of the room" looked like "flush complete", and the
+/// message's tail stayed in the engine (to come out at the head of the next
+/// message, or never). With a callback there is no such state: one call
+/// consumes all the input and writes the whole flush, and the result says
+/// whether it did.
+fn deflate_into(engine: &mut CompressorOxide, input: &[u8], out: &mut Vec<u8>, flush: TDEFLFlush) {
+    let (status, consumed) = compress_to_output(engine, input, flush, |bytes| {
+        out.extend_from_slice(bytes);
+        true
+    });
+    // Only misuse fails (a flush after `Finish`, which this module never
+    // asks for); the output then does not end with the flush's empty stored
+    // block, which `compress_message` checks.
+    debug_assert!(
+        status == TDEFLStatus::Okay && consumed == input.len(),
+        "deflate stopped early: {status:?}, {consumed} of {} bytes",
+        input.len()
+    );
 }
 
 /// Inflates the messages the peer sends, frame by frame as they arrive.
