@@ -1087,6 +1087,15 @@ mod tests {
         let small = Options { limits: Limits { max_message_size: 3, ..Limits::default() }, ..options };
         let got = inspect(&[0x00, b'a', b'b', b'c', b'd', b'e'], &small);
         assert_eq!(failed(&got), (4, LimitError::MessageTooLarge { limit: 3 }.into()));
+        // Length digits: as many as the frame limit needs (16 MiB: 4), zero
+        // padded, still read; the next one fails, where a connection fails.
+        let got = inspect(&[0xff, 0x80, 0x80, 0x80, 0x00], &options);
+        assert_eq!(got.end, End::Complete);
+        let kinds: Vec<_> = got.frames.iter().map(|f| (f.kind, f.header_len)).collect();
+        assert_eq!(kinds, [(FrameKind::Close, 5)]);
+        let limit = Limits::default().max_frame_size;
+        let got = inspect(&[0xff, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80], &options);
+        assert_eq!(failed(&got), (5, LimitError::FrameTooLarge { limit }.into()));
     }
 
     #[test]

@@ -11,9 +11,9 @@ use std::time::Duration;
 use common::*;
 use hybi_core::handshake::draft76;
 use hybi_core::{
-    Accept, ClientRequest, Config, Connection, Error, Event, Framing, HandshakeError, Header, HttpResponse,
-    Instant, InvalidUtf8, KeyName, KeyProblem, LimitError, Limits, Misuse, Protocol, ProtocolError,
-    ProtocolSet, RequestKind, Stage, State, Timeouts, Timer,
+    Accept, ClientRequest, Close, Config, Connection, Error, Event, Framing, HandshakeError, Header,
+    HttpResponse, Instant, InvalidUtf8, KeyName, KeyProblem, LimitError, Limits, Misuse, Protocol,
+    ProtocolError, ProtocolSet, RequestKind, Stage, State, Timeouts, Timer,
 };
 
 fn key_error(key: KeyName, problem: KeyProblem) -> Error {
@@ -764,6 +764,55 @@ fn old_framing_runs_over_the_limit_fail() {
         input.extend(text_frame(Framing::Old, b"after"));
         conn.handle_input(NOW, &input);
         assert_eq!(drain(&mut conn), [Event::Text("after".into())], "{role}");
+    }
+}
+
+#[test]
+fn old_framing_length_digit_runs_are_bounded() {
+    // 0xFF then 0x80 digits ("zero, more follow") never raise the declared
+    // length, so the frame limit alone never ends them: a connection would
+    // stay in one header for ever. Runs are bounded by the digits the frame
+    // limit needs (1024: 2 digits; the default 16 MiB: 4); exactly that many,
+    // zero padded, still read; one more fails as an over-long frame.
+    use hybi_core::framing::old::max_length_digits;
+    let default_limit = Limits::default().max_frame_size;
+    for (config, limit) in [(small_limits(), 1024), (Config::default(), default_limit)] {
+        let allowed = max_length_digits(limit);
+        assert_eq!(allowed, if limit == 1024 { 2 } else { 4 });
+        let run = |frame_type: u8, zeros: u32, last: &[u8]| {
+            let mut wire = vec![frame_type];
+            wire.extend(std::iter::repeat_n(0x80, zeros as usize));
+            wire.extend_from_slice(last);
+            wire
+        };
+        let too_large = Event::Error(LimitError::FrameTooLarge { limit }.into());
+        for role in ROLES {
+            for chunking in [Chunking::Whole, Chunking::OneByte] {
+                let context = format!("{role} limit {limit} {chunking:?}");
+                // Exactly the allowed run: a close, a discarded frame.
+                let mut conn = open(role, Framing::Old, config.clone());
+                let events = replay(&mut conn, &run(0xff, allowed - 1, &[0x00]), &chunking, false);
+                assert_eq!(events, [Event::Close(Close::default())], "{context}");
+                let mut conn = open(role, Framing::Old, config.clone());
+                let mut wire = run(0x80, allowed - 1, &[0x00]);
+                wire.extend(text_frame(Framing::Old, b"after"));
+                let events = replay(&mut conn, &wire, &chunking, false);
+                assert_eq!(events, [Event::Text("after".into())], "{context}");
+                // One digit more, or an endless run: the frame limit's error.
+                for wire in [run(0xff, allowed, &[0x00]), run(0x80, allowed, &[0x01]), run(0xff, 10_000, &[])]
+                {
+                    let mut conn = open(role, Framing::Old, config.clone());
+                    let events = replay(&mut conn, &wire, &chunking, false);
+                    assert_eq!(
+                        events,
+                        std::slice::from_ref(&too_large),
+                        "{context} {:02x?}",
+                        &wire[..wire.len().min(8)]
+                    );
+                    assert_eq!(conn.state(), State::Closed, "{context}");
+                }
+            }
+        }
     }
 }
 

@@ -5,6 +5,13 @@
 //! With the high bit set, a base-128 length follows (most significant digit
 //! first, high bit = more digits) and then that many bytes; type 0xFF with
 //! length 0 is the close frame, everything else of that shape is discarded.
+//!
+//! The draft puts no bound on the number of length digits, and a digit of
+//! 0x80 (zero, more follow) leaves the length where it was: a peer could
+//! keep a connection reading one header forever without the length ever
+//! passing the frame limit. So the digits are counted too: no more than
+//! [`max_length_digits`] of the frame limit, the most any length within it
+//! needs; a longer run fails as an over-long frame would.
 
 use alloc::vec::Vec;
 
@@ -36,8 +43,9 @@ enum State {
     Text,
     /// Inside a sentinel frame of another type: discarding until 0xFF.
     DiscardToSentinel { seen: usize },
-    /// Reading base-128 length digits of a length-prefixed frame.
-    Length { frame_type: u8, length: u64 },
+    /// Reading base-128 length digits of a length-prefixed frame; `digits`
+    /// of them read so far.
+    Length { frame_type: u8, length: u64, digits: u32 },
     /// Discarding the payload of a length-prefixed frame.
     DiscardBytes { remaining: u64 },
 }
@@ -49,13 +57,32 @@ pub struct Decoder {
     text: Vec<u8>,
     max_message_size: usize,
     max_frame_size: usize,
+    /// [`max_length_digits`] of `max_frame_size`.
+    max_length_digits: u32,
+}
+
+/// How many base-128 digits the longest length within `max_frame_size`
+/// takes (at least one: a length of 0 is one digit), and so how many a
+/// length-prefixed frame may have. Any length the limit allows fits in
+/// this many; a longer run is either over the limit or padded with leading
+/// zero digits, which the decoder refuses rather than read forever.
+pub fn max_length_digits(max_frame_size: usize) -> u32 {
+    let bits = u64::BITS - (max_frame_size as u64).leading_zeros();
+    bits.div_ceil(7).max(1)
 }
 
 impl Decoder {
     /// A decoder that refuses text longer than `max_message_size` and
-    /// discarded frames longer than `max_frame_size`.
+    /// discarded frames longer than `max_frame_size` (or whose length takes
+    /// more digits than [`max_length_digits`] of it).
     pub fn new(max_message_size: usize, max_frame_size: usize) -> Self {
-        Decoder { state: State::Type, text: Vec::new(), max_message_size, max_frame_size }
+        Decoder {
+            state: State::Type,
+            text: Vec::new(),
+            max_message_size,
+            max_frame_size,
+            max_length_digits: max_length_digits(max_frame_size),
+        }
     }
 
     /// Whether the decoder sits between frames, where the stream may end.
@@ -73,7 +100,7 @@ impl Decoder {
                     self.state = match byte {
                         0x00 => State::Text,
                         0x01..=0x7f => State::DiscardToSentinel { seen: 0 },
-                        _ => State::Length { frame_type: byte, length: 0 },
+                        _ => State::Length { frame_type: byte, length: 0, digits: 0 },
                     };
                 }
                 State::Text => {
@@ -95,16 +122,20 @@ impl Decoder {
                     }
                     self.state = if end { State::Type } else { State::DiscardToSentinel { seen } };
                 }
-                State::Length { frame_type, length } => {
+                State::Length { frame_type, length, digits } => {
                     *input = rest;
                     let too_large = LimitError::FrameTooLarge { limit: self.max_frame_size };
+                    let digits = digits + 1;
+                    if digits > self.max_length_digits {
+                        return Err(too_large.into());
+                    }
                     let length = length
                         .checked_mul(128)
                         .and_then(|l| l.checked_add(u64::from(byte & 0x7f)))
                         .filter(|&l| l <= self.max_frame_size as u64)
                         .ok_or(too_large)?;
                     if byte & 0x80 != 0 {
-                        self.state = State::Length { frame_type, length };
+                        self.state = State::Length { frame_type, length, digits };
                     } else if frame_type == 0xff && length == 0 {
                         self.state = State::Type;
                         return Ok(Some(Draft76Frame::Close));
@@ -228,6 +259,97 @@ mod tests {
             decoder.decode(&mut input).unwrap_err(),
             Error::Limit(LimitError::FrameTooLarge { limit: 1000 })
         );
+    }
+
+    /// `length` as the shortest run of base-128 digits.
+    fn length_digits(mut length: u64) -> Vec<u8> {
+        let mut digits = vec![(length & 0x7f) as u8];
+        length >>= 7;
+        while length > 0 {
+            digits.insert(0, 0x80 | (length & 0x7f) as u8);
+            length >>= 7;
+        }
+        digits
+    }
+
+    /// Feeds `input` whole and byte by byte; both must agree. Returns the
+    /// result and how many bytes were taken before it.
+    fn feed(decoder: impl Fn() -> Decoder, input: &[u8]) -> (Result<Vec<Draft76Frame>, Error>, usize) {
+        let mut whole = decoder();
+        let mut rest = input;
+        let mut frames = Vec::new();
+        let whole_result = loop {
+            match whole.decode(&mut rest) {
+                Ok(Some(frame)) => frames.push(frame),
+                Ok(None) => break Ok(frames),
+                Err(error) => break Err(error),
+            }
+        };
+        let whole_taken = input.len() - rest.len();
+        let mut bytewise = decoder();
+        let mut frames = Vec::new();
+        let mut bytewise_result = Ok(());
+        let mut bytewise_taken = 0;
+        for byte in input {
+            bytewise_taken += 1;
+            match bytewise.decode(&mut core::slice::from_ref(byte)) {
+                Ok(frame) => frames.extend(frame),
+                Err(error) => {
+                    bytewise_result = Err(error);
+                    break;
+                }
+            }
+        }
+        let bytewise_result = bytewise_result.map(|()| frames);
+        assert_eq!(whole_result, bytewise_result, "{input:02x?}");
+        assert_eq!(whole_taken, bytewise_taken, "{input:02x?}");
+        (whole_result, whole_taken)
+    }
+
+    #[test]
+    fn length_digits_are_bounded_by_what_the_limit_needs() {
+        let limits =
+            [0, 1, 127, 128, 129, 1000, 16_383, 16_384, 1 << 20, 16 << 20, u32::MAX as usize, usize::MAX];
+        for limit in limits {
+            let allowed = max_length_digits(limit);
+            // The limit itself, written shortest, takes exactly the allowed
+            // number of digits: every length within the limit fits.
+            assert_eq!(length_digits(limit as u64).len(), allowed as usize, "limit {limit}");
+            let decoder = || Decoder::new(limit, limit);
+            let too_large = Error::Limit(LimitError::FrameTooLarge { limit });
+            for frame_type in [0x80, 0xfe, 0xff] {
+                // Zero padded to exactly the allowed run still reads: a
+                // close for type 0xFF, an empty discarded frame otherwise.
+                let mut wire = vec![frame_type];
+                wire.extend(core::iter::repeat_n(0x80, allowed as usize - 1));
+                wire.push(0x00);
+                let expected = if frame_type == 0xff { vec![Draft76Frame::Close] } else { Vec::new() };
+                assert_eq!(
+                    feed(decoder, &wire),
+                    (Ok(expected), wire.len()),
+                    "limit {limit}, {frame_type:02x}"
+                );
+                // One digit more fails on that digit, whatever its value.
+                for last in [0x00, 0x01, 0x80] {
+                    let mut wire = vec![frame_type];
+                    wire.extend(core::iter::repeat_n(0x80, allowed as usize));
+                    wire.push(last);
+                    wire.extend_from_slice(&[0x00; 4]);
+                    let taken = 1 + allowed as usize + 1;
+                    assert_eq!(feed(decoder, &wire), (Err(too_large.clone()), taken), "limit {limit}");
+                }
+                // Endless zero digits end at the same place.
+                let mut wire = vec![frame_type];
+                wire.extend_from_slice(&[0x80; 64]);
+                assert_eq!(feed(decoder, &wire), (Err(too_large.clone()), 1 + allowed as usize + 1));
+                // The limit's own length, shortest, is read.
+                let mut wire = vec![frame_type];
+                wire.extend(length_digits(limit as u64));
+                let expected =
+                    if limit == 0 && frame_type == 0xff { vec![Draft76Frame::Close] } else { Vec::new() };
+                assert_eq!(feed(decoder, &wire), (Ok(expected), wire.len()), "limit {limit}");
+            }
+        }
     }
 
     #[test]
