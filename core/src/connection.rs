@@ -22,6 +22,17 @@ use crate::handshake::http::{self, HeadProgress, HeadReader, Header, Headers, Re
 use crate::handshake::rfc6455 as hs6455;
 use crate::time::Instant;
 
+/// Buffers grown past this many bytes by one large message are freed once
+/// it is delivered or sent, so that an idle connection does not keep the
+/// memory of its largest message; below it they are kept for the next one,
+/// so a stream of small messages does not allocate each time.
+const SHRINK_ABOVE: usize = 64 * 1024;
+
+/// The most one byte of permessage-deflate input inflates to: a DEFLATE
+/// length code of 258 bytes in one bit at best (RFC 1951 §3.2.5), plus
+/// rounding.
+const MAX_INFLATE_RATIO: usize = 1032;
+
 /// A connection's life, as a driver sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
@@ -208,6 +219,11 @@ pub struct Connection {
     subprotocol: Option<String>,
     deflate: Option<DeflateParams>,
     events: VecDeque<Event>,
+    /// What the payloads of `events` hold ([`Event::buffered_bytes`]).
+    event_bytes: usize,
+    /// Most bytes [`buffered_bytes`](Self::buffered_bytes) may reach while
+    /// input is taken; `usize::MAX` when the driver set none.
+    input_allowance: usize,
     transmit: Vec<u8>,
     /// Input that arrived while the server application was deciding.
     deferred: Vec<u8>,
@@ -327,6 +343,8 @@ impl Connection {
             subprotocol: None,
             deflate: None,
             events: VecDeque::new(),
+            event_bytes: 0,
+            input_allowance: usize::MAX,
             transmit: Vec::new(),
             deferred: Vec::new(),
             deferred_eof: false,
@@ -383,6 +401,39 @@ impl Connection {
         self.deflate.as_ref()
     }
 
+    /// Bytes of memory the connection holds for data in transit, counted
+    /// by allocation: the RFC 6455 message being received (inflated) and
+    /// the reader's scratch, events not yet taken, bytes queued for the
+    /// peer and the compressed copy of the last message sent, input held
+    /// while a server decides. What grows with traffic, and what
+    /// [`set_input_allowance`](Self::set_input_allowance) bounds; not the
+    /// fixed per-connection state (the handshake head reader, up to
+    /// `max_handshake_bytes`; with permessage-deflate ~300 KiB of
+    /// compressor and ~43 KiB of decompressor). Draft-76 messages being
+    /// received are not counted.
+    pub fn buffered_bytes(&self) -> usize {
+        let codec = match &self.phase {
+            Phase::Open(Codec::Rfc6455(c)) => c.reader.buffered_bytes() + c.scratch.capacity(),
+            _ => 0,
+        };
+        let queue = self.events.capacity() * core::mem::size_of::<Event>();
+        codec + queue + self.event_bytes + self.transmit.capacity() + self.deferred.capacity()
+    }
+
+    /// The most [`buffered_bytes`](Self::buffered_bytes) can grow while
+    /// [`handle_input`](Self::handle_input) takes `len` bytes under an
+    /// allowance: with permessage-deflate a byte may inflate a
+    /// thousandfold, and a message's buffer grows ahead of its bytes by up
+    /// to what the allowance leaves. A driver sharing a memory budget
+    /// between connections reserves this much (or what is left) before the
+    /// call and returns what the call did not use.
+    pub fn input_bound(&self, len: usize) -> usize {
+        let ratio = if self.deflate.is_some() { MAX_INFLATE_RATIO } else { 1 };
+        // Scratch for one piece unmasked and one inflated, a pong or two.
+        let slack = 3 * 32 * 1024;
+        len.saturating_mul(ratio).saturating_add(slack)
+    }
+
     // ----- pollers -------------------------------------------------------
 
     /// The next event, oldest first.
@@ -394,6 +445,12 @@ impl Connection {
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         let event = self.events.pop_front();
+        if let Some(event) = &event {
+            self.event_bytes -= event.buffered_bytes();
+        } else if self.events.capacity() * core::mem::size_of::<Event>() > SHRINK_ABOVE {
+            // A burst of small messages grew the queue: give it back.
+            self.events = VecDeque::new();
+        }
         if let Some(Event::Close(close)) = &event {
             if self.peer_closed {
                 self.answer_peer_close(close.code);
@@ -421,6 +478,9 @@ impl Connection {
             core::mem::swap(buf, &mut self.transmit);
         } else {
             buf.append(&mut self.transmit);
+        }
+        if self.transmit.capacity() > SHRINK_ABOVE {
+            self.transmit = Vec::new();
         }
         n
     }
@@ -474,6 +534,30 @@ impl Connection {
     }
 
     // ----- inputs --------------------------------------------------------
+
+    /// Bounds what [`buffered_bytes`](Self::buffered_bytes) may reach while
+    /// later input is taken, until called again (`usize::MAX`, the
+    /// default: no bound). Input that would take the connection's buffers
+    /// past it fails the connection with [`LimitError::OverAllowance`]
+    /// (close code 1009, like a message too big) before the memory is
+    /// allocated; inflated data is checked as it is inflated, so a deflate
+    /// bomb stops at the allowance. Already queued output counts, so a
+    /// connection whose peer does not read takes less input. For a driver
+    /// that shares a memory budget between connections: before each input,
+    /// set `buffered_bytes()` plus what it reserved for this connection
+    /// (see [`input_bound`](Self::input_bound)).
+    ///
+    /// Applies to RFC 6455; draft-76 messages are bounded by
+    /// `max_message_size` only.
+    pub fn set_input_allowance(&mut self, bytes: usize) {
+        self.input_allowance = bytes;
+    }
+
+    /// Queues an event, counting what its payload holds.
+    fn push_event(&mut self, event: Event) {
+        self.event_bytes += event.buffered_bytes();
+        self.events.push_back(event);
+    }
 
     /// Feeds bytes read from the transport at time `now`, split anywhere.
     /// Every byte is taken (the connection keeps what it cannot use yet).
@@ -790,7 +874,9 @@ impl Connection {
                 compressor.compress_message(payload, &mut compressed);
                 self.write_frame(opcode, &compressed, true, true);
                 if let Phase::Open(Codec::Rfc6455(c)) = &mut self.phase {
-                    c.scratch = compressed;
+                    if compressed.capacity() <= SHRINK_ABOVE {
+                        c.scratch = compressed;
+                    }
                 }
             }
             None => self.write_frame(opcode, payload, true, false),
@@ -853,7 +939,7 @@ impl Connection {
 
     fn open(&mut self, codec: Codec) {
         self.phase = Phase::Open(codec);
-        self.events.push_back(Event::Open);
+        self.push_event(Event::Open);
     }
 
     /// Runs the input through the phases until it is used up or the
@@ -931,6 +1017,19 @@ impl Connection {
                         }
                     }
                     Codec::Rfc6455(c) => {
+                        if self.input_allowance != usize::MAX {
+                            // Everything else the connection holds comes
+                            // off the reader's room.
+                            let others = self.events.capacity() * core::mem::size_of::<Event>()
+                                + self.event_bytes
+                                + self.transmit.capacity()
+                                + self.deferred.capacity()
+                                + c.scratch.capacity();
+                            c.reader.set_allowance(
+                                self.input_allowance.saturating_sub(others),
+                                self.input_allowance,
+                            );
+                        }
                         if let Some(on_event) = lend_to.as_deref_mut() {
                             if let Some(lent) = c.reader.read_lent(input)? {
                                 on_event(match lent {
@@ -942,6 +1041,12 @@ impl Connection {
                         }
                         if let Some(incoming) = c.reader.read(input)? {
                             self.on_rfc6455(incoming);
+                            // What the reader could not see: a pong the
+                            // event's ping queued, the queue growing.
+                            if self.buffered_bytes() > self.input_allowance {
+                                let allowance = self.input_allowance;
+                                return Err(LimitError::OverAllowance { allowance }.into());
+                            }
                         }
                     }
                 },
@@ -1025,7 +1130,7 @@ impl Connection {
 
     fn await_decision(&mut self, kind: RequestKind, answer: Option<Answer>) {
         self.phase = Phase::ServerDecision { kind, answer };
-        self.events.push_back(Event::Request(kind));
+        self.push_event(Event::Request(kind));
     }
 
     fn on_draft76_frame(&mut self, frame: Draft76Frame) -> Result<(), Error> {
@@ -1045,7 +1150,7 @@ impl Connection {
                     }
                     (Err(_), InvalidUtf8::Fail) => return Err(ProtocolError::InvalidUtf8.into()),
                 };
-                self.events.push_back(Event::Text(text));
+                self.push_event(Event::Text(text));
             }
             Draft76Frame::Close => self.on_peer_close(Close::default()),
         }
@@ -1073,14 +1178,14 @@ impl Connection {
                 return;
             }
         };
-        self.events.push_back(event);
+        self.push_event(event);
     }
 
     /// The peer's close frame: report it now, answer it when the
     /// application takes the event ([`poll_event`](Self::poll_event)).
     fn on_peer_close(&mut self, close: Close) {
         self.peer_closed = true;
-        self.events.push_back(Event::Close(close));
+        self.push_event(Event::Close(close));
     }
 
     /// Answers the peer's close unless we sent ours (RFC 6455 §5.5.1 echoes
@@ -1105,7 +1210,7 @@ impl Connection {
 
     fn finish_clean(&mut self, close: Close) {
         self.phase = Phase::Done;
-        self.events.push_back(Event::Close(close));
+        self.push_event(Event::Close(close));
     }
 
     /// Ends the connection on `error`, queueing what the protocol sends on
@@ -1147,7 +1252,7 @@ impl Connection {
         }
         self.phase = Phase::Done;
         self.deferred = Vec::new();
-        self.events.push_back(Event::Error(error));
+        self.push_event(Event::Error(error));
     }
 }
 

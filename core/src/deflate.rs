@@ -901,10 +901,31 @@ impl Decompressor {
         out: &mut Vec<u8>,
         max_total: usize,
     ) -> Result<(), InflateError> {
+        self.decompress_chunk_bounded(input, out, max_total, usize::MAX).map(|_| ())
+    }
+
+    /// [`decompress_chunk`](Self::decompress_chunk), appending at most
+    /// `max_out` bytes to `out`, so that the caller's buffer for inflated
+    /// data stays small however far the input inflates (a 16 KiB message
+    /// may inflate to 16 MiB). Returns how many bytes of `input` it took.
+    /// When `out` grew by exactly `max_out`, more output may be pending:
+    /// call again with the rest of `input` (possibly empty) until `out`
+    /// grows by less.
+    ///
+    /// # Errors
+    ///
+    /// As [`decompress_chunk`](Self::decompress_chunk).
+    pub fn decompress_chunk_bounded(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        max_total: usize,
+        max_out: usize,
+    ) -> Result<usize, InflateError> {
         if !input.is_empty() {
             self.dirty = true;
         }
-        self.inflate_into(input, out, max_total)
+        self.inflate_into(input, out, max_total, max_out)
     }
 
     /// Ends the current message: inflates the `00 00 FF FF` RFC 7692 §7.2.2
@@ -916,7 +937,7 @@ impl Decompressor {
     /// As [`decompress_chunk`](Self::decompress_chunk).
     pub fn finish_message(&mut self, out: &mut Vec<u8>, max_total: usize) -> Result<(), InflateError> {
         self.dirty = true;
-        self.inflate_into(&TAIL, out, max_total)?;
+        self.inflate_into(&TAIL, out, max_total, usize::MAX)?;
         self.produced = 0;
         if self.reset_between_messages {
             self.state.reset_as(ZeroReset);
@@ -943,24 +964,34 @@ impl Decompressor {
         self.finish_message(out, max_total)
     }
 
+    /// Inflates `input` into `out`, at most `max_out` bytes; returns how
+    /// many input bytes were taken (all of them unless `out` filled up).
     fn inflate_into(
         &mut self,
         mut input: &[u8],
         out: &mut Vec<u8>,
         max_total: usize,
-    ) -> Result<(), InflateError> {
+        max_out: usize,
+    ) -> Result<usize, InflateError> {
+        let given = input.len();
+        let mut written = 0usize;
         loop {
             // One byte past the limit tells "exactly at the limit" from "over".
             let allowed = max_total.saturating_sub(self.produced);
             // Small inputs get small steps: zeroing a whole step for every
             // tiny read would cost 32 KiB of writes per byte received.
             let step = INFLATE_STEP.min(input.len().saturating_mul(8).max(1024));
-            let room = allowed.saturating_add(1).min(step);
+            let room = allowed.saturating_add(1).min(step).min(max_out - written);
+            if room == 0 {
+                // `out` is full; the rest waits for the next call.
+                return Ok(given - input.len());
+            }
             let start = out.len();
             out.resize(start + room, 0);
             let result = inflate(&mut self.state, input, &mut out[start..], MZFlush::None);
             out.truncate(start + result.bytes_written);
             input = &input[result.bytes_consumed..];
+            written += result.bytes_written;
             self.produced += result.bytes_written;
             if self.produced > max_total {
                 out.truncate(out.len().saturating_sub(self.produced - max_total));
@@ -974,11 +1005,11 @@ impl Decompressor {
                 Ok(MZStatus::StreamEnd) => self.state.decompressor().init(),
                 Ok(_) => {}
                 // No progress for want of input.
-                Err(MZError::Buf) if input.is_empty() => return Ok(()),
+                Err(MZError::Buf) if input.is_empty() => return Ok(given),
                 Err(_) => return Err(InflateError::Corrupt),
             }
             if input.is_empty() && result.bytes_written < room {
-                return Ok(());
+                return Ok(given);
             }
             if result.bytes_consumed == 0 && result.bytes_written == 0 {
                 // Cannot happen with input and room; never loop on it.

@@ -59,7 +59,11 @@ impl Error {
             Error::Timeout(Timer::Idle | Timer::Keepalive) => Some(1001),
             Error::Protocol(ProtocolError::InvalidUtf8 | ProtocolError::BadCompressedData) => Some(1007),
             Error::Protocol(_) => Some(1002),
-            Error::Limit(LimitError::MessageTooLarge { .. } | LimitError::FrameTooLarge { .. }) => Some(1009),
+            Error::Limit(
+                LimitError::MessageTooLarge { .. }
+                | LimitError::FrameTooLarge { .. }
+                | LimitError::OverAllowance { .. },
+            ) => Some(1009),
             _ => None,
         }
     }
@@ -337,6 +341,14 @@ pub enum LimitError {
         /// The configured limit.
         limit: usize,
     },
+    /// Storing what arrived would take the connection's buffers past the
+    /// allowance its driver set ([`crate::Connection::set_input_allowance`]),
+    /// typically its share of a server-wide memory budget. Close code 1009,
+    /// as for a message too big.
+    OverAllowance {
+        /// The allowance in force, in bytes.
+        allowance: usize,
+    },
 }
 
 impl fmt::Display for LimitError {
@@ -348,6 +360,9 @@ impl fmt::Display for LimitError {
             LimitError::TooManyHeaders { limit } => write!(f, "handshake has over {limit} headers"),
             LimitError::MessageTooLarge { limit } => write!(f, "message exceeds {limit} bytes"),
             LimitError::FrameTooLarge { limit } => write!(f, "frame exceeds {limit} bytes"),
+            LimitError::OverAllowance { allowance } => {
+                write!(f, "buffered input would exceed the connection's allowance of {allowance} bytes")
+            }
         }
     }
 }

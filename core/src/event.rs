@@ -51,6 +51,25 @@ pub enum Event {
     Error(Error),
 }
 
+impl Event {
+    /// Bytes of memory the event's payload holds (its allocation, which may
+    /// exceed its length): what a queued event costs, for drivers that keep
+    /// count of the memory their connections hold
+    /// ([`crate::Connection::buffered_bytes`] counts events still queued in
+    /// the connection; after `poll_event` they are the driver's).
+    pub fn buffered_bytes(&self) -> usize {
+        match self {
+            Event::Text(text) | Event::TextFragment { text, .. } => text.capacity(),
+            Event::Binary(data)
+            | Event::BinaryFragment { data, .. }
+            | Event::Ping(data)
+            | Event::Pong(data) => data.capacity(),
+            Event::Close(close) => close.reason.capacity(),
+            Event::Request(_) | Event::Open | Event::Error(_) => 0,
+        }
+    }
+}
+
 /// An event as [`crate::Connection::handle_input_with`] hands it over:
 /// whole messages lent, everything else given.
 #[derive(Debug, PartialEq, Eq)]

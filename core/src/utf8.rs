@@ -30,9 +30,15 @@ impl TextBuilder {
         self.text.len() + self.carry_len as usize
     }
 
-    /// Makes room for `additional` more bytes.
-    pub(crate) fn reserve(&mut self, additional: usize) {
-        self.text.reserve(additional);
+    /// Bytes allocated for the text.
+    pub(crate) fn capacity(&self) -> usize {
+        self.text.capacity()
+    }
+
+    /// Makes room for exactly `additional` more bytes (the caller chooses
+    /// how far ahead to grow).
+    pub(crate) fn reserve_exact(&mut self, additional: usize) {
+        self.text.reserve_exact(additional);
     }
 
     /// Appends `bytes`; fails if no continuation could make the text valid.

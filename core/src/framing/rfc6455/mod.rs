@@ -26,6 +26,13 @@ const STREAM_INFLATE_STEP: usize = 8;
 /// assembly wins.
 const SMALL_MESSAGE: u64 = 1024;
 
+/// The per-piece scratch buffers (unmasked and inflated bytes, at most
+/// [`PIECE`] each) are kept between messages up to this capacity, so small
+/// messages reuse them; past it they are freed when a message ends, so an
+/// idle connection does not hold two pieces. Freeing them costs one
+/// allocation per message larger than this, under 1% of its handling.
+const KEEP_SCRATCH: usize = 4 * 1024;
+
 /// What the reader produced.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Incoming {
@@ -81,6 +88,16 @@ pub struct ReaderConfig {
     pub streaming: bool,
 }
 
+/// How much memory the reader's buffers may hold: see
+/// [`Reader::set_allowance`].
+#[derive(Debug, Clone, Copy)]
+struct Allowance {
+    /// Most bytes [`Reader::buffered_bytes`] may reach.
+    room: usize,
+    /// The connection's whole allowance, which the error reports.
+    reported: usize,
+}
+
 /// The message being received.
 #[derive(Debug)]
 enum Assembly {
@@ -98,10 +115,27 @@ impl Assembly {
 
     /// Makes room for `additional` more bytes at once, so a large payload
     /// is not copied again each time the buffer doubles.
-    fn reserve(&mut self, additional: usize) {
+    fn capacity(&self) -> usize {
         match self {
-            Assembly::Text(t) => t.reserve(additional),
-            Assembly::Binary(b) => b.reserve(additional),
+            Assembly::Text(t) => t.capacity(),
+            Assembly::Binary(b) => b.capacity(),
+        }
+    }
+
+    /// Makes room for `additional` more bytes without the capacity passing
+    /// `ceiling` (unless the bytes themselves need more): doubling as `Vec`
+    /// does, so that a message arriving in many reads is not copied each
+    /// time, but never into memory the allowance does not cover.
+    fn reserve_within(&mut self, additional: usize, ceiling: usize) {
+        let (len, capacity) = (self.len(), self.capacity());
+        let need = len.saturating_add(additional);
+        if need <= capacity {
+            return;
+        }
+        let target = need.max(capacity.saturating_mul(2).min(ceiling));
+        match self {
+            Assembly::Text(t) => t.reserve_exact(target - t.len()),
+            Assembly::Binary(b) => b.reserve_exact(target - b.len()),
         }
     }
 }
@@ -134,6 +168,7 @@ pub struct Reader {
     scratch: Vec<u8>,
     inflated: Vec<u8>,
     inflater: Option<Decompressor>,
+    allowance: Allowance,
 }
 
 impl Reader {
@@ -149,6 +184,53 @@ impl Reader {
             scratch: Vec::new(),
             inflated: Vec::new(),
             inflater,
+            allowance: Allowance { room: usize::MAX, reported: usize::MAX },
+        }
+    }
+
+    /// Bounds what the reader's buffers may hold (see
+    /// [`buffered_bytes`](Self::buffered_bytes)) from now on: storing more
+    /// of a message than `room` allows fails with
+    /// [`LimitError::OverAllowance`] reporting `reported`, before the memory
+    /// is allocated. Inflated data is checked as it comes, in steps of at
+    /// most one piece, so a deflate bomb stops at the allowance too.
+    pub fn set_allowance(&mut self, room: usize, reported: usize) {
+        self.allowance = Allowance { room, reported };
+    }
+
+    /// Bytes the reader's buffers hold (their capacity): the message being
+    /// assembled and the per-piece scratch.
+    pub fn buffered_bytes(&self) -> usize {
+        let message = self.message.as_ref().map_or(0, |m| m.assembly.capacity());
+        message + self.scratch.capacity() + self.inflated.capacity() + self.control.capacity()
+    }
+
+    fn over_allowance(&self) -> Error {
+        LimitError::OverAllowance { allowance: self.allowance.reported }.into()
+    }
+
+    /// Reserves room in the message for `additional` more bytes, within
+    /// the allowance and (in whole mode) the message size limit.
+    fn reserve_message(&mut self, additional: usize) -> Result<(), Error> {
+        let others = self.scratch.capacity() + self.inflated.capacity() + self.control.capacity();
+        let ceiling = self.allowance.room.saturating_sub(others);
+        let ceiling = if self.config.streaming { ceiling } else { ceiling.min(self.config.max_message_size) };
+        let message = self.message.as_mut().expect("data frames belong to a message");
+        let need = message.assembly.len().saturating_add(additional);
+        if need > message.assembly.capacity() && need.saturating_add(others) > self.allowance.room {
+            return Err(LimitError::OverAllowance { allowance: self.allowance.reported }.into());
+        }
+        message.assembly.reserve_within(additional, ceiling);
+        Ok(())
+    }
+
+    /// A message ended: scratch buffers grown past [`KEEP_SCRATCH`] go.
+    fn release_scratch(&mut self) {
+        if self.scratch.capacity() > KEEP_SCRATCH {
+            self.scratch = Vec::new();
+        }
+        if self.inflated.capacity() > KEEP_SCRATCH {
+            self.inflated = Vec::new();
         }
     }
 
@@ -215,6 +297,9 @@ impl Reader {
         let Some((header, payload)) = self.small_frame(input)? else {
             return Ok(None);
         };
+        if self.buffered_bytes().saturating_add(payload.len()) > self.allowance.room {
+            return Err(self.over_allowance());
+        }
         let mut data = Vec::with_capacity(payload.len());
         match header.mask {
             Some(key) => wire::unmask_into(&mut data, payload, key, 0),
@@ -399,11 +484,14 @@ impl Reader {
             }
             return Ok(());
         }
-        let message = self.message.as_mut().expect("data frames belong to a message");
-        if !message.compressed && !self.config.streaming {
+        let compressed = self.message.as_ref().is_some_and(|m| m.compressed);
+        if !compressed {
             // These bytes have arrived (and passed the limit check): room
             // for them is not room for a merely declared length.
-            message.assembly.reserve(chunk.len());
+            self.reserve_message(chunk.len())?;
+        }
+        let message = self.message.as_mut().expect("data frames belong to a message");
+        if !message.compressed && !self.config.streaming {
             if let (Assembly::Binary(data), Some(key)) = (&mut message.assembly, mask) {
                 // Unmasked straight into the message: one copy, not two.
                 wire::unmask_into(data, chunk, key, phase);
@@ -413,27 +501,57 @@ impl Reader {
         for piece in chunk.chunks(PIECE) {
             // Unmask into scratch only when there is a mask to remove, or
             // when the bytes are bound for the inflater anyway.
-            let plain: &[u8] = match mask {
-                Some(key) => {
-                    self.scratch.clear();
-                    wire::unmask_into(&mut self.scratch, piece, key, phase);
-                    &self.scratch
-                }
-                None => piece,
-            };
+            if let Some(key) = mask {
+                self.scratch.clear();
+                wire::unmask_into(&mut self.scratch, piece, key, phase);
+            }
             phase += piece.len();
-            if message.compressed {
-                let inflater = self.inflater.as_mut().expect("compressed messages need the inflater");
-                self.inflated.clear();
-                inflater
-                    .decompress_chunk(plain, &mut self.inflated, inflate_limit(&self.config))
-                    .map_err(|e| inflate_error(e, &self.config))?;
-                append(&mut message.assembly, &self.inflated)?;
+            let unmasked = mask.is_none().then_some(piece);
+            if compressed {
+                self.inflate_piece(unmasked)?;
             } else {
+                let plain = unmasked.unwrap_or(&self.scratch);
+                let message = self.message.as_mut().expect("data frames belong to a message");
                 append(&mut message.assembly, plain)?;
             }
         }
         Ok(())
+    }
+
+    /// Inflates a piece of payload (`unmasked`, or else what `scratch`
+    /// holds) into the message, a step of at most one piece at a time, each
+    /// step checked against the allowance before it is stored: however far
+    /// the piece inflates, `inflated` holds at most one piece.
+    fn inflate_piece(&mut self, unmasked: Option<&[u8]>) -> Result<(), Error> {
+        let mut taken = 0;
+        loop {
+            let input = match unmasked {
+                Some(piece) => &piece[taken..],
+                None => &self.scratch[taken..],
+            };
+            let inflater = self.inflater.as_mut().expect("compressed messages need the inflater");
+            self.inflated.clear();
+            let used = inflater
+                .decompress_chunk_bounded(input, &mut self.inflated, inflate_limit(&self.config), PIECE)
+                .map_err(|e| inflate_error(e, &self.config))?;
+            let all_taken = used == input.len();
+            taken += used;
+            let produced = self.inflated.len();
+            self.store_inflated()?;
+            if all_taken && produced < PIECE {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Moves what `inflated` holds into the message, within the allowance.
+    fn store_inflated(&mut self) -> Result<(), Error> {
+        if self.inflated.is_empty() {
+            return Ok(());
+        }
+        self.reserve_message(self.inflated.len())?;
+        let message = self.message.as_mut().expect("data frames belong to a message");
+        append(&mut message.assembly, &self.inflated)
     }
 
     fn finish_frame(&mut self) -> Result<Option<Incoming>, Error> {
@@ -462,11 +580,12 @@ impl Reader {
             inflater
                 .finish_message(&mut self.inflated, inflate_limit(&self.config))
                 .map_err(|e| inflate_error(e, &self.config))?;
-            append(&mut message.assembly, &self.inflated)?;
+            self.store_inflated()?;
         }
         if self.config.streaming {
             return self.take_piece(true);
         }
+        self.release_scratch();
         let message = self.message.take().expect("data frames belong to a message");
         Ok(Some(match message.assembly {
             Assembly::Text(mut text) => {
@@ -500,6 +619,7 @@ impl Reader {
         };
         if fin {
             self.message = None;
+            self.release_scratch();
         }
         Ok(piece)
     }

@@ -1,0 +1,129 @@
+//! What a connection holds in memory: `buffered_bytes` comes back down once
+//! a large message is delivered or sent, and `set_input_allowance` stops
+//! input (plain or inflated) at exactly the allowance, with close code 1009.
+
+mod common;
+
+use common::{drain, entropy, target, transmit, Pair};
+use hybi_core::{ClientRequest, Config, DeflateConfig, Error, Event, Instant, LimitError, Protocol};
+
+const NOW: Instant = Instant::ZERO;
+
+/// What the connection may keep between messages (the core's threshold
+/// for shrinking buffers back).
+const SHRINK_ABOVE: usize = 64 * 1024;
+
+/// An open RFC 6455 client and server, with or without permessage-deflate.
+fn open_pair(deflate: bool) -> Pair {
+    let deflate = deflate.then(DeflateConfig::default);
+    let client = Config { protocol: Protocol::Rfc6455, deflate, ..Config::default() };
+    let server = Config { deflate, ..Config::default() };
+    let mut pair = Pair::with(client, ClientRequest::new(target()), server, 7);
+    pair.handshake();
+    assert_eq!(pair.server.deflate().is_some(), deflate.is_some());
+    pair
+}
+
+/// Random bytes, which deflate cannot shrink.
+fn noise(len: usize) -> Vec<u8> {
+    let mut out = vec![0; len];
+    let mut fill = entropy(99);
+    fill.fill(&mut out);
+    out
+}
+
+/// The close code of the close frame at the end of `wire` (server frames
+/// are unmasked: `88 02 code`).
+fn close_code(wire: &[u8]) -> Option<u16> {
+    let at = wire.len().checked_sub(4)?;
+    (wire[at..at + 2] == [0x88, 0x02]).then(|| u16::from_be_bytes([wire[at + 2], wire[at + 3]]))
+}
+
+#[test]
+fn input_exactly_at_the_allowance_is_taken_and_one_byte_over_fails_with_1009() {
+    const LEN: usize = 100_000;
+    for (extra, fits) in [(0usize, true), (1, false)] {
+        let mut pair = open_pair(false);
+        pair.client.send_fragment(true, &[0x5a; LEN], false).unwrap();
+        let frame = transmit(&mut pair.client);
+        let held = pair.server.buffered_bytes();
+        // Room for exactly the message's bytes (binary, masked: unmasked
+        // straight into the message, no scratch).
+        let allowance = held + LEN - extra;
+        pair.server.set_input_allowance(allowance);
+        pair.server.handle_input(NOW, &frame);
+        let events = drain(&mut pair.server);
+        if fits {
+            assert!(events.is_empty(), "{events:?}");
+            assert_eq!(pair.server.buffered_bytes(), allowance, "the message fills the allowance");
+        } else {
+            assert_eq!(events, [Event::Error(Error::Limit(LimitError::OverAllowance { allowance }))]);
+            assert_eq!(close_code(&transmit(&mut pair.server)), Some(1009));
+        }
+    }
+}
+
+#[test]
+fn an_inflate_bomb_stops_at_the_allowance() {
+    // 16 MiB of zeros compresses to about 16 KiB.
+    let mut pair = open_pair(true);
+    pair.client.send_binary(&vec![0; 16 << 20]).unwrap();
+    let wire = transmit(&mut pair.client);
+    assert!(wire.len() < 64 * 1024, "{} bytes", wire.len());
+    let allowance = pair.server.buffered_bytes() + (1 << 20);
+    pair.server.set_input_allowance(allowance);
+    let mut failed = None;
+    for chunk in wire.chunks(64) {
+        pair.server.handle_input(NOW, chunk);
+        assert!(pair.server.buffered_bytes() <= allowance, "{} > {allowance}", pair.server.buffered_bytes());
+        if let Some(error) = drain(&mut pair.server).into_iter().find(|e| matches!(e, Event::Error(_))) {
+            failed = Some(error);
+            break;
+        }
+    }
+    assert_eq!(failed, Some(Event::Error(Error::Limit(LimitError::OverAllowance { allowance }))));
+    assert_eq!(close_code(&transmit(&mut pair.server)), Some(1009));
+}
+
+#[test]
+fn buffers_shrink_back_after_a_large_inflated_message() {
+    let mut pair = open_pair(true);
+    let idle = pair.server.buffered_bytes();
+    assert!(idle <= SHRINK_ABOVE, "idle: {idle}");
+    pair.client.send_binary(&vec![0; 16 << 20]).unwrap();
+    let wire = transmit(&mut pair.client);
+    // A generous allowance: the same path, and nothing refused.
+    pair.server.set_input_allowance(64 << 20);
+    pair.server.handle_input(NOW, &wire);
+    assert!(pair.server.buffered_bytes() >= 16 << 20, "the message is held until taken");
+    let events = drain(&mut pair.server);
+    assert!(matches!(&events[..], [Event::Binary(data)] if data.len() == 16 << 20), "{:?}", events.len());
+    let after = pair.server.buffered_bytes();
+    assert!(after <= SHRINK_ABOVE, "after the message: {after} bytes held");
+}
+
+#[test]
+fn buffers_shrink_back_after_a_large_message_is_sent() {
+    for deflate in [false, true] {
+        let mut pair = open_pair(deflate);
+        // Noise: the compressed copy is as large as the message.
+        pair.server.send_binary(&noise(4 << 20)).unwrap();
+        assert!(pair.server.buffered_bytes() >= 4 << 20);
+        // A driver appending to a buffer it keeps (not the swap).
+        let mut out = b"x".to_vec();
+        let _ = pair.server.poll_transmit(&mut out);
+        let after = pair.server.buffered_bytes();
+        assert!(after <= SHRINK_ABOVE, "deflate {deflate}: after sending, {after} bytes held");
+    }
+}
+
+#[test]
+fn small_messages_keep_their_buffers() {
+    // Under the threshold nothing is given back, so a stream of small
+    // messages reuses the same allocations.
+    let mut pair = open_pair(true);
+    pair.server.send_binary(&noise(8 * 1024)).unwrap();
+    let mut out = b"x".to_vec();
+    let _ = pair.server.poll_transmit(&mut out);
+    assert!(pair.server.buffered_bytes() >= 8 * 1024, "the send scratch stays");
+}
