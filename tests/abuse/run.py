@@ -1325,6 +1325,12 @@ def main() -> int:
         return 1
     logs = ROOT / "target" / "abuse" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    version = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
+    built = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(binary.stat().st_mtime))
+    head = subprocess.run(
+        ["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True, timeout=30
+    ).stdout.strip()
+    print(f"server: {binary} ({version or 'no --version'}, built {built}); tree {head or 'unknown'}", flush=True)
     known = supported_flags(binary)
     missing = sorted({f for s in SCENARIOS for f in {**BASE_FLAGS, **s.flags}} - known)
     if missing:
