@@ -991,7 +991,7 @@ async def flood_without_reading(ctx: Ctx, n: int, batch: bytes, what: str) -> No
     ctx.rss_check(f"RSS during and after ({desc})", ctx.scenario.rss_bound_mib, ctx.attack_start)
     lo, hi = ctx.sampler.min_between(blocked_at), ctx.sampler.max_between(blocked_at)
     ctx.check(
-        "RSS flat while the senders are blocked (2 s, within 2 MiB)",
+        "RSS flat over the 2 s after the senders stopped, still not reading (within 2 MiB)",
         hi - lo <= 2 * 1024,
         f"{mib(lo)} to {mib(hi)}",
     )
