@@ -204,7 +204,13 @@ pub fn connect_with(url: &str, options: ConnectOptions) -> Result<Connection, Er
     stream.set_nodelay(true)?;
     let clock = Clock::new();
     let control = stream.try_clone()?;
-    let halves = if secure { tls_handshake(stream, &endpoint, &options)? } else { transport::plain(stream)? };
+    // One handshake deadline from here, for TLS and WebSocket together.
+    let deadline = clock.deadline(options.timeouts.handshake);
+    let halves = if secure {
+        tls_handshake(stream, &endpoint, &options, deadline)?
+    } else {
+        transport::plain(stream)?
+    };
     // The handshake's own timeouts are over: from here the core's deadlines
     // set the read timeout, and the option the write timeout.
     control.set_read_timeout(None)?;
@@ -224,7 +230,7 @@ pub fn connect_with(url: &str, options: ConnectOptions) -> Result<Connection, Er
         subprotocols: options.subprotocols,
         headers: options.headers,
     };
-    let core = hybi_core::Connection::client(clock.now(), config, request, Box::new(OsEntropy::new()))?;
+    let core = hybi_core::Connection::client(clock.start(), config, request, Box::new(OsEntropy::new()))?;
     let shared = Shared::new(core, clock, halves, control)?;
     // Sends the request the core queued.
     shared.command(|_| Ok(()))?;
@@ -244,15 +250,14 @@ fn tls_handshake(
     stream: TcpStream,
     endpoint: &Endpoint,
     options: &ConnectOptions,
+    deadline: Option<std::time::Instant>,
 ) -> Result<(transport::ReadHalf, transport::WriteHalf), Error> {
     let config = match &options.tls_config {
         Some(config) => std::sync::Arc::clone(config),
         None => crate::tls::client_config(&options.extra_roots_pem)?,
     };
     let session = crate::tls::client_session(config, &endpoint.bare_host)?;
-    stream.set_read_timeout(options.timeouts.handshake)?;
-    stream.set_write_timeout(options.timeouts.handshake)?;
-    let halves = transport::tls(stream, session).map_err(|e| {
+    let halves = transport::tls(stream, session, deadline).map_err(|e| {
         let error = Error::from(e);
         match error.kind() {
             ErrorKind::Timeout => error,
@@ -269,6 +274,7 @@ fn tls_handshake(
     _: TcpStream,
     _: &Endpoint,
     _: &ConnectOptions,
+    _: Option<std::time::Instant>,
 ) -> Result<(transport::ReadHalf, transport::WriteHalf), Error> {
     Err(Error::new(ErrorKind::Tls, "wss:// needs hybi's `tls` feature"))
 }

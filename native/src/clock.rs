@@ -11,7 +11,25 @@ pub(crate) struct Clock {
 
 impl Clock {
     pub(crate) fn new() -> Self {
-        Clock { epoch: Instant::now() }
+        Clock::since(Instant::now())
+    }
+
+    /// A clock whose epoch is `epoch`: for a server, the moment `accept`
+    /// returned, so that the handshake deadline counts the time the
+    /// connection waited for its thread and for TLS too.
+    pub(crate) fn since(epoch: Instant) -> Self {
+        Clock { epoch }
+    }
+
+    /// The epoch itself, as the core counts time (its zero).
+    pub(crate) fn start(&self) -> hybi_core::Instant {
+        self.at(self.epoch)
+    }
+
+    /// The std instant `after` the epoch, for deadlines kept outside the
+    /// core (the TLS handshake's); `None` for no deadline.
+    pub(crate) fn deadline(&self, after: Option<Duration>) -> Option<Instant> {
+        after.and_then(|after| self.epoch.checked_add(after))
     }
 
     /// Now, as the core counts time.

@@ -63,7 +63,12 @@
 //! A [`Connection`] is a handle: clone it to receive on one thread and send
 //! on another. The two never wait on each other (see the `conn` module
 //! notes in the source). A server runs one thread per connection, up to
-//! [`ServeOptions::max_connections`].
+//! [`ServeOptions::max_connections`] at once and
+//! [`ServeOptions::max_connections_per_ip`] from one client address (mind a
+//! reverse proxy, whose clients all share its address); a connection past
+//! either is answered 503 at once. A connection that has not finished its
+//! handshakes (TLS and WebSocket together) [`Timeouts::handshake`] after it
+//! was accepted is closed, however slowly it sends.
 //!
 //! # Many small messages
 //!

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Sender, SyncSender};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -46,7 +46,10 @@ pub struct ServeOptions<S = ()> {
     /// Address to listen on. Default `None`: every IPv4 interface
     /// (`0.0.0.0`).
     pub listen_ip: Option<IpAddr>,
-    /// Listen backlog: connections the OS queues before `accept`. Default 4.
+    /// Listen backlog: connections the OS queues before `accept`. Default 4
+    /// (the seed's); `hybi serve` uses 128 (`--backlog`). The accept loop
+    /// takes connections as fast as they come (refusals included, see
+    /// `max_connections`), so this only has to absorb bursts.
     pub max_waiting: u32,
     /// Idle timeout per connection: one that receives nothing for this long
     /// is failed. Default one hour. (Sets `timeouts.idle`.)
@@ -63,9 +66,24 @@ pub struct ServeOptions<S = ()> {
     /// Which protocols to accept; each request says which it speaks.
     /// Default all.
     pub protocols: ProtocolSet,
-    /// Most connections served at once (one thread each). Past it, a new
-    /// connection is answered with HTTP 503 and closed. Default 1024.
+    /// Most connections served at once (one thread each), counted from
+    /// `accept` until the connection ends, handshakes still under way
+    /// included. Past it, a new connection is answered with HTTP 503 (or,
+    /// over TLS, just closed) at once by the accepting thread, which never
+    /// waits on the refused client. Default 1024.
     pub max_connections: usize,
+    /// Most connections from one client IP address at once, counted as
+    /// `max_connections` is. Past it, a new connection from that address is
+    /// refused the same way. Default 64 (at least 1).
+    ///
+    /// Why: without it, one address can hold all `max_connections` slots
+    /// (with idle connections, or handshakes dribbled within the handshake
+    /// timeout) and every other client is refused. Behind a reverse proxy or
+    /// load balancer every client arrives from the proxy's address: raise
+    /// this to `max_connections` there and limit per client in the proxy.
+    /// An IPv4-mapped IPv6 address counts as its IPv4 address; IPv6
+    /// addresses count one by one, though one host may hold a whole /64.
+    pub max_connections_per_ip: usize,
     /// The seed's `conn-headers`. Default: accept every request, add no
     /// headers, state `S::default()`.
     pub conn_headers: ConnHeaders<S>,
@@ -80,7 +98,9 @@ pub struct ServeOptions<S = ()> {
     /// Size limits on what clients may send.
     pub limits: Limits,
     /// The handshake, close and keepalive deadlines (`idle` comes from
-    /// `timeout`).
+    /// `timeout`). The handshake deadline counts from `accept` and covers
+    /// the TLS handshake and the WebSocket one together: a client that has
+    /// not finished both by then is closed, however it spreads its bytes.
     pub timeouts: Timeouts,
     /// Draft-76 text that is not UTF-8: fail (default) or replace.
     pub invalid_utf8: InvalidUtf8,
@@ -99,6 +119,7 @@ impl<S: Default + 'static> Default for ServeOptions<S> {
             framing: Framing::default(),
             protocols: ProtocolSet::default(),
             max_connections: 1024,
+            max_connections_per_ip: 64,
             conn_headers: Box::new(|_| Ok((Accept::default(), S::default()))),
             http_handler: None,
             on_error: None,
@@ -128,6 +149,7 @@ impl<S> ServeOptions<S> {
             framing: self.framing,
             protocols: self.protocols,
             max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
             conn_headers: Box::new(hook),
             http_handler: self.http_handler,
             on_error: self.on_error,
@@ -170,6 +192,7 @@ impl<S> std::fmt::Debug for ServeOptions<S> {
             .field("framing", &self.framing)
             .field("protocols", &self.protocols)
             .field("max_connections", &self.max_connections)
+            .field("max_connections_per_ip", &self.max_connections_per_ip)
             .finish_non_exhaustive()
     }
 }
@@ -200,13 +223,61 @@ struct ServerState {
 struct Live {
     next_id: u64,
     conns: HashMap<u64, LiveConn>,
+    /// How many of `conns` come from each client address (none at zero).
+    per_ip: HashMap<IpAddr, usize>,
 }
 
 struct LiveConn {
     /// For shutdown while the handshake is still under way.
     stream: TcpStream,
+    /// The client's address, as `per_ip` counts it.
+    ip: IpAddr,
     /// Once the connection exists.
     shared: Option<Weak<Shared>>,
+}
+
+/// The limits on connections at once, as the accept loop applies them.
+#[derive(Clone, Copy)]
+struct Caps {
+    total: usize,
+    per_ip: usize,
+}
+
+/// Which limit a refused connection is over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refusal {
+    Full,
+    FullForIp,
+}
+
+impl Live {
+    /// Counts `conn` in, or says which limit it is over.
+    fn admit(&mut self, conn: LiveConn, caps: Caps) -> Result<u64, Refusal> {
+        if self.conns.len() >= caps.total {
+            return Err(Refusal::Full);
+        }
+        let from_ip = self.per_ip.entry(conn.ip).or_insert(0);
+        if *from_ip >= caps.per_ip {
+            return Err(Refusal::FullForIp);
+        }
+        *from_ip += 1;
+        let id = self.next_id;
+        self.next_id += 1;
+        self.conns.insert(id, conn);
+        Ok(id)
+    }
+
+    /// Counts a connection out.
+    fn remove(&mut self, id: u64) -> Option<LiveConn> {
+        let conn = self.conns.remove(&id)?;
+        if let Some(from_ip) = self.per_ip.get_mut(&conn.ip) {
+            *from_ip -= 1;
+            if *from_ip == 0 {
+                self.per_ip.remove(&conn.ip);
+            }
+        }
+        Some(conn)
+    }
 }
 
 impl std::fmt::Debug for ServerState {
@@ -294,10 +365,10 @@ where
     let handler = Arc::new(handler);
     let accept_listener = listener.try_clone()?;
     let accept_state = Arc::clone(&state);
-    let max_connections = options.max_connections.max(1);
+    let caps = Caps { total: options.max_connections.max(1), per_ip: options.max_connections_per_ip.max(1) };
     let accept_thread = thread::Builder::new()
         .name(format!("hybi-accept-{local_addr}"))
-        .spawn(move || accept_loop(accept_listener, accept_state, context, handler, max_connections))?;
+        .spawn(move || accept_loop(accept_listener, accept_state, context, handler, caps))?;
     if let Some(confirm) = &options.confirm {
         let _ = confirm.send(Ok(local_addr));
     }
@@ -320,12 +391,12 @@ fn accept_loop<S, H>(
     state: Arc<ServerState>,
     context: Arc<Context<S>>,
     handler: Arc<H>,
-    max_connections: usize,
+    caps: Caps,
 ) where
     S: Send + 'static,
     H: Fn(Connection, S) + Send + Sync + 'static,
 {
-    let rejecter = Rejecter::start(context.is_plain());
+    let refuser = Refuser::start(context.is_plain());
     loop {
         let (stream, peer) = match listener.accept() {
             Ok(accepted) => accepted,
@@ -341,29 +412,29 @@ fn accept_loop<S, H>(
                 continue;
             }
         };
+        // The handshake deadline counts from here.
+        let accepted = Instant::now();
         if state.stopping.load(Ordering::SeqCst) {
             break;
         }
         lock(&state.threads).retain(|t| !t.is_finished());
         let Ok(control) = stream.try_clone() else { continue };
-        let id = {
-            let mut live = lock(&state.live);
-            if live.conns.len() >= max_connections {
-                drop(live);
-                rejecter.reject(stream);
+        let ip = peer.ip().to_canonical();
+        let admitted = lock(&state.live).admit(LiveConn { stream: control, ip, shared: None }, caps);
+        let id = match admitted {
+            Ok(id) => id,
+            Err(why) => {
+                refuser.refuse(stream, why);
                 continue;
             }
-            let id = live.next_id;
-            live.next_id += 1;
-            live.conns.insert(id, LiveConn { stream: control, shared: None });
-            id
         };
         let thread_state = Arc::clone(&state);
         let thread_context = Arc::clone(&context);
         let thread_handler = Arc::clone(&handler);
         let spawned = thread::Builder::new().name(format!("hybi-conn-{peer}")).spawn(move || {
             let _registration = Registration { state: &thread_state, id };
-            if let Err(e) = serve_one(stream, peer, &thread_state, id, &thread_context, &*thread_handler) {
+            let served = serve_one(stream, accepted, &thread_state, id, &thread_context, &*thread_handler);
+            if let Err(e) = served {
                 if let Some(hook) = &thread_context.on_error {
                     hook(peer, &e);
                 }
@@ -374,13 +445,15 @@ fn accept_loop<S, H>(
             Err(_) => {
                 // No thread to serve it: refuse it like any connection over
                 // the limit.
-                if let Some(conn) = lock(&state.live).conns.remove(&id) {
-                    rejecter.reject(conn.stream);
+                let removed = lock(&state.live).remove(id);
+                state.thread_ended.notify_all();
+                if let Some(conn) = removed {
+                    refuser.refuse(conn.stream, Refusal::Full);
                 }
             }
         }
     }
-    drop(rejecter);
+    drop(refuser);
 }
 
 /// Removes a connection from the live set when its thread ends, even by a
@@ -392,7 +465,7 @@ struct Registration<'a> {
 
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
-        lock(&self.state.live).conns.remove(&self.id);
+        lock(&self.state.live).remove(self.id);
         self.state.thread_ended.notify_all();
     }
 }
@@ -408,7 +481,7 @@ impl<S> Context<S> {
 
 fn serve_one<S, H>(
     stream: TcpStream,
-    peer: SocketAddr,
+    accepted: Instant,
     state: &ServerState,
     id: u64,
     context: &Context<S>,
@@ -417,14 +490,15 @@ fn serve_one<S, H>(
 where
     H: Fn(Connection, S),
 {
-    let _ = peer;
     stream.set_nodelay(true)?;
-    let clock = Clock::new();
+    let clock = Clock::since(accepted);
     let control = stream.try_clone()?;
-    let halves = handshake_transport(stream, context)?;
+    let halves = handshake_transport(stream, context, clock.deadline(context.handshake_timeout))?;
     control.set_read_timeout(None)?;
     control.set_write_timeout(None)?;
-    let core = hybi_core::Connection::server(clock.now(), context.config.clone());
+    // Started at `accept`, so that the WebSocket handshake has what the TLS
+    // one left of the deadline, not a fresh one.
+    let core = hybi_core::Connection::server(clock.start(), context.config.clone());
     let shared = Shared::new(core, clock, halves, control)?;
     if let Some(conn) = lock(&state.live).conns.get_mut(&id) {
         conn.shared = Some(Arc::downgrade(&shared));
@@ -484,15 +558,16 @@ where
     conn.close()
 }
 
+/// The connection's transport: for TLS, once its handshake is done, by
+/// `deadline` (see [`transport::tls`]).
 fn handshake_transport<S>(
     stream: TcpStream,
     context: &Context<S>,
+    deadline: Option<Instant>,
 ) -> Result<(transport::ReadHalf, transport::WriteHalf), Error> {
     #[cfg(feature = "tls")]
     if let Some(tls) = &context.tls {
-        stream.set_read_timeout(context.handshake_timeout)?;
-        stream.set_write_timeout(context.handshake_timeout)?;
-        let halves = transport::tls(stream.try_clone()?, tls.session()?).map_err(|e| {
+        let halves = transport::tls(stream, tls.session()?, deadline).map_err(|e| {
             let error = Error::from(e);
             match error.kind() {
                 ErrorKind::Timeout => error,
@@ -501,7 +576,7 @@ fn handshake_transport<S>(
         })?;
         return Ok(halves);
     }
-    let _ = context.handshake_timeout;
+    let _ = (context, deadline);
     Ok(transport::plain(stream)?)
 }
 
@@ -523,76 +598,164 @@ fn default_page(request: &RequestHead) -> HttpResponse {
     )
 }
 
-/// Answers connections over the limit with 503 on a thread of its own, so
-/// the accept loop never waits on a client. Draws on the core for the bytes
-/// of the response (see `overload_response`).
-struct Rejecter {
-    queue: Option<SyncSender<TcpStream>>,
-    thread: Option<JoinHandle<()>>,
+/// How long a refused connection is lingered over (its input read and
+/// dropped) after its answer, unless its client hangs up first.
+const REFUSED_LINGER: Duration = Duration::from_millis(200);
+
+/// Most refused connections lingered over at once (each holds a file
+/// descriptor until it closes).
+const MAX_LINGERING: usize = 256;
+
+/// How often the reaper looks at the connections it lingers over.
+const REAP_EVERY: Duration = Duration::from_millis(10);
+
+/// Most bytes read and dropped from one refused client: more than any
+/// request head; a client that sends more is just closed.
+const REFUSED_READ_MAX: usize = 64 * 1024;
+
+/// Refuses connections over a limit with a 503 (plain TCP; over TLS there
+/// is no plaintext to answer with, so just an orderly close), without the
+/// accept loop ever waiting on a client.
+///
+/// The answer is written by the accepting thread itself, on a socket made
+/// non-blocking: a fresh socket's send buffer takes those hundred-odd bytes
+/// at once, and a client that does not read cannot stall the loop (at worst
+/// its answer is cut). Our side is then shut, so the answer is followed by
+/// a FIN, and the socket goes to one reaper thread that lingers over many
+/// at once: it reads and drops what each client sends, without blocking,
+/// until the client hangs up or [`REFUSED_LINGER`] passes, and then closes
+/// it.
+///
+/// Why linger at all: closing a socket with unread input makes the kernel
+/// reset the connection, and a client that gets the RST before it reads the
+/// 503 may lose it (Windows drops received data on a reset). Why one reaper
+/// for all rather than a linger per connection in turn: refusals come in
+/// bursts, and a linger of 200 ms each, one after the other, kept a burst
+/// of clients seconds from their 503 and reset, unanswered, the ones past
+/// its queue. The reaper holds at most [`MAX_LINGERING`]; past that, a
+/// refused socket is drained of what already arrived and closed at once.
+/// Its 503 went out first, so the worst a client then sees is a reset after
+/// the answer.
+struct Refuser {
+    /// The answer past `max_connections`, and past `max_connections_per_ip`
+    /// (empty over TLS).
+    full: Vec<u8>,
+    full_for_ip: Vec<u8>,
+    reaper: Option<(Sender<TcpStream>, JoinHandle<()>)>,
+    /// Sockets sent to the reaper and not yet closed by it.
+    lingering: Arc<AtomicUsize>,
 }
 
-impl Rejecter {
-    fn start(plain: bool) -> Rejecter {
-        let (queue, incoming) = mpsc::sync_channel::<TcpStream>(64);
-        let response = if plain { overload_response() } else { Vec::new() };
-        let thread = thread::Builder::new()
-            .name("hybi-reject".into())
-            .spawn(move || {
-                for mut stream in incoming {
-                    let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
-                    if !response.is_empty() {
-                        let _ = stream.write_all(&response);
-                    }
-                    let _ = stream.shutdown(Shutdown::Write);
-                    linger_raw(&mut stream, Duration::from_millis(200));
-                }
-            })
-            .ok();
-        Rejecter { queue: thread.as_ref().map(|_| queue), thread }
-    }
-
-    fn reject(&self, stream: TcpStream) {
-        // A full queue means a flood: those are just closed.
-        if let Some(queue) = &self.queue {
-            let _ = queue.try_send(stream);
+impl Refuser {
+    fn start(plain: bool) -> Refuser {
+        let answer = |body: &str| if plain { refusal_response(body) } else { Vec::new() };
+        let lingering = Arc::new(AtomicUsize::new(0));
+        let (sender, incoming) = mpsc::channel();
+        let count = Arc::clone(&lingering);
+        let reaper = thread::Builder::new()
+            .name("hybi-refused".into())
+            .spawn(move || reap(&incoming, &count))
+            .ok()
+            .map(|thread| (sender, thread));
+        Refuser {
+            full: answer("server is at its connection limit\n"),
+            full_for_ip: answer("too many connections from your address\n"),
+            reaper,
+            lingering,
         }
     }
+
+    /// Answers and closes `stream` (or leaves it to the reaper to close);
+    /// never blocks.
+    fn refuse(&self, mut stream: TcpStream, why: Refusal) {
+        if stream.set_nonblocking(true).is_err() {
+            return;
+        }
+        let answer = match why {
+            Refusal::Full => &self.full,
+            Refusal::FullForIp => &self.full_for_ip,
+        };
+        if !answer.is_empty() {
+            let _ = stream.write(answer);
+        }
+        let _ = stream.shutdown(Shutdown::Write);
+        if let Some((reaper, _)) = &self.reaper {
+            if self.lingering.fetch_add(1, Ordering::SeqCst) < MAX_LINGERING {
+                match reaper.send(stream) {
+                    Ok(()) => return,
+                    Err(mpsc::SendError(back)) => stream = back,
+                }
+            }
+            self.lingering.fetch_sub(1, Ordering::SeqCst);
+        }
+        drain_refused(&mut stream, &mut 0);
+    }
 }
 
-impl Drop for Rejecter {
+impl Drop for Refuser {
     fn drop(&mut self) {
-        self.queue = None;
-        if let Some(thread) = self.thread.take() {
+        // The reaper closes what it holds once its channel is gone.
+        if let Some((sender, thread)) = self.reaper.take() {
+            drop(sender);
             let _ = thread.join();
         }
     }
 }
 
-/// Reads and drops what a client sent, up to `wait`, so that closing the
-/// socket does not reset the connection before the client read our answer.
-pub(crate) fn linger_raw(stream: &mut TcpStream, wait: Duration) {
-    use std::io::Read;
-    let deadline = Instant::now() + wait;
-    let mut sink = [0u8; 4096];
-    let mut total = 0usize;
-    while total < 64 * 1024 {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
-            break;
+/// The reaper's loop: takes refused sockets, drains each every
+/// [`REAP_EVERY`], closes each when its client hung up or its linger is
+/// over. Ends, closing all it holds, when the refuser is dropped.
+fn reap(incoming: &Receiver<TcpStream>, lingering: &AtomicUsize) {
+    struct Held {
+        stream: TcpStream,
+        until: Instant,
+        read: usize,
+    }
+    let mut held: Vec<Held> = Vec::new();
+    loop {
+        let next = if held.is_empty() {
+            incoming.recv().map_err(|_| RecvTimeoutError::Disconnected)
+        } else {
+            incoming.recv_timeout(REAP_EVERY)
+        };
+        match next {
+            Ok(stream) => held.push(Held { stream, until: Instant::now() + REFUSED_LINGER, read: 0 }),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
         }
-        match stream.read(&mut sink) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => total += n,
+        while let Ok(stream) = incoming.try_recv() {
+            held.push(Held { stream, until: Instant::now() + REFUSED_LINGER, read: 0 });
         }
+        let now = Instant::now();
+        let before = held.len();
+        held.retain_mut(|h| drain_refused(&mut h.stream, &mut h.read) && now < h.until);
+        lingering.fetch_sub(before - held.len(), Ordering::SeqCst);
     }
 }
 
-/// The bytes of a 503 answer for a connection over the limit.
-fn overload_response() -> Vec<u8> {
+/// Reads and drops what a refused client has sent, without waiting (the
+/// socket is non-blocking), counting it in `read`. Whether to keep
+/// lingering: false once the client hung up, failed, or sent more than
+/// [`REFUSED_READ_MAX`].
+fn drain_refused(stream: &mut TcpStream, read: &mut usize) -> bool {
+    use std::io::Read;
+    let mut sink = [0u8; 4096];
+    while *read < REFUSED_READ_MAX {
+        match stream.read(&mut sink) {
+            Ok(0) => return false,
+            Ok(n) => *read += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+/// The bytes of a 503 answer for a connection over a limit.
+fn refusal_response(body: &str) -> Vec<u8> {
     let mut out = Vec::new();
-    HttpResponse::text(503, "server is at its connection limit\n")
-        .encode(&mut out)
-        .expect("a 503 with a text body is a valid response");
+    HttpResponse::text(503, body).encode(&mut out).expect("a 503 with a text body is a valid response");
     out
 }
 
@@ -688,8 +851,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn overload_response_is_a_503() {
-        let bytes = overload_response();
+    fn refusal_response_is_a_503() {
+        let bytes = refusal_response("full\n");
         let text = String::from_utf8(bytes).unwrap();
         assert!(text.starts_with("HTTP/1.1 503 "), "{text}");
         assert!(text.contains("Connection: close"), "{text}");
@@ -701,6 +864,7 @@ mod tests {
         assert_eq!((options.port, options.max_waiting), (80, 4));
         assert_eq!(options.timeout, Duration::from_secs(3600));
         assert_eq!(options.listen_ip, None);
+        assert_eq!((options.max_connections, options.max_connections_per_ip), (1024, 64));
         assert_eq!(options.core_config().timeouts.idle, Some(Duration::from_secs(3600)));
     }
 }

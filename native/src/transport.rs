@@ -14,6 +14,8 @@ use std::net::{Shutdown, TcpStream};
 #[cfg(feature = "tls")]
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+#[cfg(feature = "tls")]
+use std::time::Instant;
 
 /// Plaintext handed to rustls per lock, so the lock is held briefly and the
 /// records it produces go out in bounded pieces.
@@ -82,12 +84,21 @@ pub(crate) fn plain(stream: TcpStream) -> io::Result<(ReadHalf, WriteHalf)> {
     ))
 }
 
-/// Runs the TLS handshake on `stream` (blocking, under the socket's
-/// timeouts), then splits it.
+/// Runs the TLS handshake on `stream` (blocking), failing with `TimedOut`
+/// once `deadline` passes, then splits it.
+///
+/// The deadline is one for the whole handshake, not a timeout per read: a
+/// peer sending its ClientHello a byte at a time would otherwise reset a
+/// per-read timeout with every byte and hold the connection (and its
+/// thread and its slot) forever.
 #[cfg(feature = "tls")]
-pub(crate) fn tls(mut stream: TcpStream, mut conn: rustls::Connection) -> io::Result<(ReadHalf, WriteHalf)> {
+pub(crate) fn tls(
+    mut stream: TcpStream,
+    mut conn: rustls::Connection,
+    deadline: Option<Instant>,
+) -> io::Result<(ReadHalf, WriteHalf)> {
     while conn.is_handshaking() {
-        let (read, written) = conn.complete_io(&mut stream)?;
+        let (read, written) = conn.complete_io(&mut Deadlined { stream: &mut stream, deadline })?;
         if read == 0 && written == 0 && conn.is_handshaking() {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -114,6 +125,63 @@ pub(crate) fn tls(mut stream: TcpStream, mut conn: rustls::Connection) -> io::Re
         },
         WriteHalf { stream, tls: Some(shared), records: Vec::new(), shut: false, spare: Vec::new() },
     ))
+}
+
+/// A socket whose every read and write must end by `deadline`: each sets
+/// the socket's timeout to the time left first. rustls's `complete_io`
+/// reads as often as the handshake needs within one call, so the deadline
+/// has to sit under it, in the stream it reads.
+#[cfg(feature = "tls")]
+struct Deadlined<'a> {
+    stream: &'a mut TcpStream,
+    deadline: Option<Instant>,
+}
+
+#[cfg(feature = "tls")]
+impl Deadlined<'_> {
+    /// The time left, or a `TimedOut` error once there is none. (`TimedOut`
+    /// rather than the `WouldBlock` a socket timeout gives: `complete_io`
+    /// treats `WouldBlock` as "no more for now" and returns what it did
+    /// read as success.)
+    fn left(&self) -> io::Result<Option<Duration>> {
+        let Some(deadline) = self.deadline else { return Ok(None) };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "the TLS handshake took too long"));
+        }
+        Ok(Some(left))
+    }
+
+    fn timed_out(&self, e: io::Error) -> io::Error {
+        match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                io::Error::new(io::ErrorKind::TimedOut, "the TLS handshake took too long")
+            }
+            _ => e,
+        }
+    }
+}
+
+#[cfg(feature = "tls")]
+impl Read for Deadlined<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.left()?;
+        self.stream.set_read_timeout(left)?;
+        self.stream.read(buf).map_err(|e| self.timed_out(e))
+    }
+}
+
+#[cfg(feature = "tls")]
+impl Write for Deadlined<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let left = self.left()?;
+        self.stream.set_write_timeout(left)?;
+        self.stream.write(buf).map_err(|e| self.timed_out(e))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
 }
 
 /// Locks a rustls state even if a thread panicked while holding it (the

@@ -149,3 +149,14 @@ pub fn read_head(stream: &mut TcpStream) -> String {
     assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
     head
 }
+
+/// A TCP connection to `addr` from the loopback address `source` (any port),
+/// so that one test can be several clients: Linux routes all of 127/8 to
+/// the loopback interface.
+pub fn connect_from(source: [u8; 4], addr: SocketAddr) -> TcpStream {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).unwrap();
+    socket.bind(&SocketAddr::from((source, 0)).into()).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    socket.into()
+}
