@@ -213,3 +213,136 @@ fn serve_and_connect_over_tls() {
     assert!(!ok && stderr.contains("TLS"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An RFC 6455 client frame (masked with a zero key, so the payload reads as
+/// it is), payload under 126 bytes.
+fn client_frame(first_byte: u8, payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![first_byte, 0x80 | u8::try_from(payload.len()).unwrap(), 0, 0, 0, 0];
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// A raw RFC 6455 client from loopback address `source`, past the 101;
+/// or the refusal's whole text.
+fn raw_client(source: [u8; 4], addr: &str) -> Result<std::net::TcpStream, String> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    use std::io::Read;
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).unwrap();
+    socket.bind(&std::net::SocketAddr::from((source, 0)).into()).unwrap();
+    socket.connect(&addr.parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+    let mut stream: std::net::TcpStream = socket.into();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream
+        .write_all(
+            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    if head.starts_with(b"HTTP/1.1 101 ") {
+        return Ok(stream);
+    }
+    let _ = stream.read_to_end(&mut head);
+    Err(String::from_utf8_lossy(&head).into_owned())
+}
+
+/// The close code of the close frame the server sends next (unmasked,
+/// short), skipping nothing.
+fn close_code(stream: &mut std::net::TcpStream) -> u16 {
+    use std::io::Read;
+    let mut head = [0u8; 4];
+    stream.read_exact(&mut head).unwrap();
+    assert_eq!(head[0], 0x88, "not a close frame: {head:?}");
+    u16::from_be_bytes([head[2], head[3]])
+}
+
+/// How long until the server ends `stream` (a close frame and the end of
+/// the stream, or a reset), from `start`.
+fn ended_after(stream: &mut std::net::TcpStream, start: std::time::Instant) -> Duration {
+    use std::io::Read;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut sink = [0u8; 256];
+    loop {
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => return start.elapsed(),
+            Ok(_) => {}
+        }
+    }
+}
+
+#[test]
+fn serve_applies_its_limit_flags() {
+    use std::time::Instant;
+    let server = Server::start(&[
+        "--max-connections",
+        "2",
+        "--max-per-ip",
+        "1",
+        "--backlog",
+        "16",
+        "--handshake-timeout",
+        "0.3",
+        "--idle-timeout",
+        "0.6",
+        "--max-message-size",
+        "10",
+        "--max-frame-size",
+        "8",
+    ]);
+    let limits = server.expect_log("limits:");
+    assert!(
+        limits.ends_with(
+            "limits: 2 connections, 1 per address, backlog 16, handshake 0.3 s, idle 0.6 s, \
+             messages 10 B, frames 8 B"
+        ),
+        "{limits}"
+    );
+    let addr = server.addr.as_str();
+
+    // --max-per-ip: a second connection from 127.0.0.1 is refused while the
+    // first is open.
+    let start = Instant::now();
+    let mut first = raw_client([127, 0, 0, 1], addr).unwrap();
+    let refused = raw_client([127, 0, 0, 1], addr).unwrap_err();
+    assert!(refused.starts_with("HTTP/1.1 503 ") && refused.contains("your address"), "{refused}");
+    // --max-connections: with 127.0.0.2 in too, 127.0.0.3 finds it full.
+    let mut second = raw_client([127, 0, 0, 2], addr).unwrap();
+    let refused = raw_client([127, 0, 0, 3], addr).unwrap_err();
+    assert!(refused.starts_with("HTTP/1.1 503 ") && refused.contains("connection limit"), "{refused}");
+
+    // --max-frame-size: a 9-byte frame is over 8 (RFC 6455 1009, too big).
+    first.write_all(&client_frame(0x81, b"123456789")).unwrap();
+    assert_eq!(close_code(&mut first), 1009);
+    // --max-message-size: two frames of 6 bytes make a message over 10.
+    second.write_all(&client_frame(0x01, b"123456")).unwrap();
+    second.write_all(&client_frame(0x80, b"789012")).unwrap();
+    assert_eq!(close_code(&mut second), 1009);
+    assert!(start.elapsed() < Duration::from_millis(600), "too slow to test the limits");
+    drop((first, second));
+
+    // --idle-timeout: an open connection that stays silent is ended.
+    let start = Instant::now();
+    let mut silent = (0..100)
+        .find_map(|_| {
+            // The two above may not be gone yet.
+            raw_client([127, 0, 0, 4], addr).map_err(|_| std::thread::sleep(Duration::from_millis(20))).ok()
+        })
+        .expect("room again");
+    let ended = ended_after(&mut silent, start);
+    assert!(ended >= Duration::from_millis(500) && ended < Duration::from_secs(3), "ended after {ended:?}");
+
+    // --handshake-timeout: a connection that never sends its request is
+    // closed.
+    let start = Instant::now();
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let closed = ended_after(&mut stream, start);
+    assert!(
+        closed >= Duration::from_millis(200) && closed < Duration::from_secs(2),
+        "closed after {closed:?}"
+    );
+}

@@ -9,11 +9,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use hybi::{
-    connect_with, serve, ConnectOptions, Connection, DeflateConfig, Framing, Header, Message, Protocol,
-    ProtocolSet, ServeOptions,
+    connect_with, serve, ConnectOptions, Connection, DeflateConfig, Framing, Header, Limits, Message,
+    Protocol, ProtocolSet, ServeOptions, Timeouts,
 };
 
 #[derive(Parser)]
@@ -66,6 +67,41 @@ struct ServeArgs {
     /// Accept RFC 6455 permessage-deflate.
     #[arg(long)]
     deflate: bool,
+    /// Most connections at once, handshakes included; past it, new ones
+    /// get HTTP 503.
+    #[arg(long, value_name = "N", default_value_t = ServeOptions::<()>::default().max_connections)]
+    max_connections: usize,
+    /// Most connections at once from one client address; past it, its new
+    /// ones get HTTP 503. Behind a reverse proxy every client has the
+    /// proxy's address: raise this to --max-connections there.
+    #[arg(long, value_name = "N", default_value_t = ServeOptions::<()>::default().max_connections_per_ip)]
+    max_per_ip: usize,
+    /// Listen backlog: connections the OS holds until they are accepted,
+    /// room for a burst (the library's default is the seed's 4).
+    #[arg(long, value_name = "N", default_value_t = 128)]
+    backlog: u32,
+    /// Seconds a connection may stay silent before it is closed (decimals
+    /// allowed; 0: no limit).
+    #[arg(long, value_name = "SECS", default_value = "3600", value_parser = seconds)]
+    idle_timeout: Duration,
+    /// Seconds from accepting a connection to the end of its TLS and
+    /// WebSocket handshakes together, however slowly the client sends
+    /// (decimals allowed; 0: no limit).
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = seconds)]
+    handshake_timeout: Duration,
+    /// Largest message a client may send, in bytes; larger ones close the
+    /// connection (RFC 6455 code 1009).
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_message_size)]
+    max_message_size: usize,
+    /// Largest frame a client may send, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_frame_size)]
+    max_frame_size: usize,
+}
+
+/// Parses seconds, decimals allowed, into a duration.
+fn seconds(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text.parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("{text:?} is not a number of seconds"))
 }
 
 #[derive(clap::Args)]
@@ -143,6 +179,15 @@ fn describe(protocol: Protocol) -> &'static str {
     }
 }
 
+/// A timeout as the `limits:` line shows it.
+fn describe_timeout(timeout: Duration) -> String {
+    if timeout.is_zero() {
+        "none".into()
+    } else {
+        format!("{} s", timeout.as_secs_f64())
+    }
+}
+
 /// The open connections of a chat room.
 #[derive(Default)]
 struct Room {
@@ -172,7 +217,19 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode, String> {
             ServeProtocol::Rfc6455 => ProtocolSet { draft76: false, rfc6455: true },
         },
         deflate: args.deflate.then(DeflateConfig::default),
-        max_waiting: 128,
+        max_waiting: args.backlog,
+        max_connections: args.max_connections,
+        max_connections_per_ip: args.max_per_ip,
+        timeout: args.idle_timeout,
+        timeouts: Timeouts {
+            handshake: Some(args.handshake_timeout).filter(|t| !t.is_zero()),
+            ..Timeouts::default()
+        },
+        limits: Limits {
+            max_message_size: args.max_message_size,
+            max_frame_size: args.max_frame_size,
+            ..Limits::default()
+        },
         // A plain GET of `/` gets the console and frame inspector page.
         http_handler: Some(Box::new(hybi::page::respond)),
         on_error: Some(Box::new(|peer, error| eprintln!("{peer} failed: {error}"))),
@@ -234,6 +291,17 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode, String> {
     let inspector =
         if hybi::page::has_inspector() { "" } else { "; inspector not built, see ./scripts/serve" };
     eprintln!("page at {http}://{}/ (console and frame inspector{inspector})", server.local_addr());
+    eprintln!(
+        "limits: {} connections, {} per address, backlog {}, handshake {}, idle {}, \
+         messages {} B, frames {} B",
+        args.max_connections,
+        args.max_per_ip,
+        args.backlog,
+        describe_timeout(args.handshake_timeout),
+        describe_timeout(args.idle_timeout),
+        args.max_message_size,
+        args.max_frame_size,
+    );
     loop {
         std::thread::park();
     }
