@@ -127,3 +127,39 @@ fn small_messages_keep_their_buffers() {
     let _ = pair.server.poll_transmit(&mut out);
     assert!(pair.server.buffered_bytes() >= 8 * 1024, "the send scratch stays");
 }
+
+#[test]
+fn input_bound_covers_whatever_legitimate_input_makes_the_connection_hold() {
+    // A driver sharing a budget sets the allowance to what the connection
+    // holds plus `input_bound` of each read: traffic within the limits must
+    // never fail that way (masked text through the scratch, pings whose
+    // pongs queue up, messages that start in the same read).
+    for (deflate, read) in [(false, 32 * 1024), (false, 10_000), (false, 1460), (true, 32 * 1024), (true, 10_000)] {
+        let mut pair = open_pair(deflate);
+        let text = "é✓ text ".repeat(32 * 1024);
+        for _ in 0..8 {
+            pair.client.send_binary(&[0xa5; 256 * 1024]).unwrap();
+        }
+        for i in 0..6 {
+            pair.client.send_text(&text).unwrap();
+            pair.client.send_binary(&noise(256 * 1024 + i)).unwrap();
+            for _ in 0..50 {
+                pair.client.send_ping(b"p").unwrap();
+            }
+            pair.client.send_text("small").unwrap();
+        }
+        let wire = transmit(&mut pair.client);
+        let mut events = 0;
+        for chunk in wire.chunks(read) {
+            let allowance = pair.server.buffered_bytes() + pair.server.input_bound(chunk.len());
+            pair.server.set_input_allowance(allowance);
+            pair.server.handle_input(NOW, chunk);
+            for event in drain(&mut pair.server) {
+                assert!(!matches!(event, Event::Error(_)), "deflate {deflate}, reads of {read}: {event:?}");
+                events += 1;
+            }
+            let _ = transmit(&mut pair.server);
+        }
+        assert_eq!(events, 8 + 6 * 53, "deflate {deflate}, reads of {read}");
+    }
+}

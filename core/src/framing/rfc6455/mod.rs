@@ -33,6 +33,12 @@ const SMALL_MESSAGE: u64 = 1024;
 /// allocation per message larger than this, under 1% of its handling.
 const KEEP_SCRATCH: usize = 4 * 1024;
 
+/// Room a message's buffer leaves free when it grows ahead of its bytes
+/// under an allowance, for what the connection queues meanwhile (a pong
+/// for each ping in the same read, a longer event queue): growing into the
+/// last of the allowance is for bytes that arrived, not for slack.
+const HEADROOM: usize = 32 * 1024;
+
 /// What the reader produced.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Incoming {
@@ -213,7 +219,7 @@ impl Reader {
     /// the allowance and (in whole mode) the message size limit.
     fn reserve_message(&mut self, additional: usize) -> Result<(), Error> {
         let others = self.scratch.capacity() + self.inflated.capacity() + self.control.capacity();
-        let ceiling = self.allowance.room.saturating_sub(others);
+        let ceiling = self.allowance.room.saturating_sub(others).saturating_sub(HEADROOM);
         let ceiling = if self.config.streaming { ceiling } else { ceiling.min(self.config.max_message_size) };
         let message = self.message.as_mut().expect("data frames belong to a message");
         let need = message.assembly.len().saturating_add(additional);
@@ -485,13 +491,26 @@ impl Reader {
             return Ok(());
         }
         let compressed = self.message.as_ref().is_some_and(|m| m.compressed);
+        let direct = !compressed
+            && !self.config.streaming
+            && mask.is_some()
+            && matches!(self.message.as_ref().map(|m| &m.assembly), Some(Assembly::Binary(_)));
+        if mask.is_some() && !direct {
+            // The scratch the pieces are unmasked into is allocated before
+            // the allowance is checked, so that the check counts it.
+            let want = chunk.len().min(PIECE);
+            if self.scratch.capacity() < want {
+                self.scratch.clear();
+                self.scratch.reserve_exact(want);
+            }
+        }
         if !compressed {
             // These bytes have arrived (and passed the limit check): room
             // for them is not room for a merely declared length.
             self.reserve_message(chunk.len())?;
         }
-        let message = self.message.as_mut().expect("data frames belong to a message");
-        if !message.compressed && !self.config.streaming {
+        if direct {
+            let message = self.message.as_mut().expect("data frames belong to a message");
             if let (Assembly::Binary(data), Some(key)) = (&mut message.assembly, mask) {
                 // Unmasked straight into the message: one copy, not two.
                 wire::unmask_into(data, chunk, key, phase);
