@@ -134,7 +134,9 @@ fn input_bound_covers_whatever_legitimate_input_makes_the_connection_hold() {
     // holds plus `input_bound` of each read: traffic within the limits must
     // never fail that way (masked text through the scratch, pings whose
     // pongs queue up, messages that start in the same read).
-    for (deflate, read) in [(false, 32 * 1024), (false, 10_000), (false, 1460), (true, 32 * 1024), (true, 10_000)] {
+    for (deflate, read) in
+        [(false, 32 * 1024), (false, 10_000), (false, 1460), (true, 32 * 1024), (true, 10_000)]
+    {
         let mut pair = open_pair(deflate);
         let text = "é✓ text ".repeat(32 * 1024);
         for _ in 0..8 {
