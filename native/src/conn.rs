@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use hybi_core::{Close, DeflateParams, Event, Headers, Protocol, RequestHead, ResponseHead, State};
 
+use crate::budget::MemoryBudget;
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind};
 use crate::transport::{ReadHalf, WriteHalf};
@@ -141,6 +142,8 @@ pub(crate) struct Shared {
     peer_addr: SocketAddr,
     local_addr: SocketAddr,
     info: OnceLock<Info>,
+    /// The server's memory budget, which this connection draws on.
+    budget: OnceLock<Arc<MemoryBudget>>,
 }
 
 /// The handshake's outcome, fixed once the connection is open.
@@ -156,6 +159,14 @@ struct Inner {
     core: hybi_core::Connection,
     /// Events for `recv`, oldest first (pings and pongs are dropped).
     events: VecDeque<Event>,
+    /// What the payloads of `events` hold.
+    event_bytes: usize,
+    /// The last message `recv` returned: counted against the budget until
+    /// the next `recv`, since the application holds it until then (an echo
+    /// server sends it back).
+    lent: usize,
+    /// What this connection has charged to the budget.
+    charged: usize,
     /// How the connection ended, once it has.
     end: Option<End>,
     /// The socket failed or was shut: nothing more goes through it.
@@ -215,6 +226,9 @@ impl Shared {
             inner: Mutex::new(Inner {
                 core,
                 events: VecDeque::new(),
+                event_bytes: 0,
+                lent: 0,
+                charged: 0,
                 end: None,
                 dead: false,
                 read_timeout: None,
@@ -228,7 +242,31 @@ impl Shared {
             control,
             clock,
             info: OnceLock::new(),
+            budget: OnceLock::new(),
         }))
+    }
+
+    /// Makes the connection draw on a server's memory budget (see
+    /// `crate::budget`); before the handshake, once.
+    pub(crate) fn set_budget(&self, budget: Arc<MemoryBudget>) {
+        let _ = self.budget.set(budget);
+    }
+
+    /// Brings the connection's charge to the budget in line with what it
+    /// holds now: the core's buffers, the events waiting for `recv`, the
+    /// message `recv` last returned.
+    fn settle(&self, inner: &mut Inner) {
+        let Some(budget) = self.budget.get() else { return };
+        let held = inner.core.buffered_bytes()
+            + inner.event_bytes
+            + inner.events.capacity() * std::mem::size_of::<Event>()
+            + inner.lent;
+        if held > inner.charged {
+            budget.charge(held - inner.charged);
+        } else {
+            budget.release(inner.charged - held);
+        }
+        inner.charged = held;
     }
 
     /// Runs `f` on the core (a command such as `accept`), then writes what
@@ -244,6 +282,7 @@ impl Shared {
         }
         let value = f(&mut inner.core)?;
         self.drain(&mut inner);
+        self.settle(&mut inner);
         self.flush_locked(&mut writer, inner)?;
         drop(writer);
         self.flush_if_needed()?;
@@ -286,6 +325,7 @@ impl Shared {
             return Err(self.dead_error(&inner));
         }
         f(&mut inner.core)?;
+        self.settle(&mut inner);
         let queued = inner.core.pending_transmit();
         drop(inner);
         if queued > MAX_QUEUED {
@@ -307,6 +347,7 @@ impl Shared {
                     .position(|e| matches!(e, Event::Request(_) | Event::Open | Event::Error(_)))
                 {
                     let event = inner.events.remove(i).expect("position is in range");
+                    inner.event_bytes -= event.buffered_bytes();
                     return Ok(event);
                 }
                 if inner.dead {
@@ -374,6 +415,15 @@ impl Shared {
             }
             Ok((n, tls_output)) => {
                 let now = self.clock.now();
+                if let Some(budget) = self.budget.get() {
+                    // Reserve what this input could make the core hold (or
+                    // what is left), before any of it is stored; `settle`
+                    // below returns what it did not use.
+                    let reserved = budget.reserve_up_to(inner.core.input_bound(n));
+                    inner.charged += reserved;
+                    let allowance = inner.core.buffered_bytes() + reserved;
+                    inner.core.set_input_allowance(allowance);
+                }
                 inner.core.handle_input(now, &reader.buf[..n]);
                 tls_output
             }
@@ -396,6 +446,7 @@ impl Shared {
             }
         };
         self.drain(&mut inner);
+        self.settle(&mut inner);
         let unflushed = inner.core.pending_transmit();
         let closed = inner.core.state() == State::Closed || inner.dead;
         drop(inner);
@@ -435,7 +486,11 @@ impl Shared {
                 Event::Error(e) if inner.end.is_none() => inner.end = Some(End::Failed(e.clone())),
                 _ => {}
             }
+            inner.event_bytes += event.buffered_bytes();
             inner.events.push_back(event);
+        }
+        if inner.events.is_empty() && inner.events.capacity() * std::mem::size_of::<Event>() > 64 * 1024 {
+            inner.events = VecDeque::new();
         }
         if !was_ended && inner.end.is_some() {
             self.ended.notify_all();
@@ -479,6 +534,11 @@ impl Shared {
         })();
         if out.capacity() <= MAX_SPARE {
             writer.spare = out;
+        }
+        if self.budget.get().is_some() {
+            // The written bytes are gone from the core since `poll_transmit`
+            // but were held until now.
+            self.settle(&mut lock(&self.inner));
         }
         if let Err(e) = result {
             return Err(self.transport_failed(e));
@@ -696,12 +756,17 @@ impl Shared {
             }
             _ => true,
         });
+        inner.event_bytes = inner.events.iter().map(Event::buffered_bytes).sum();
+        self.settle(&mut inner);
     }
 }
 
 impl Drop for Shared {
     fn drop(&mut self) {
         let inner = self.inner.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if let Some(budget) = self.budget.get() {
+            budget.release(std::mem::take(&mut inner.charged));
+        }
         if inner.dead || inner.core.state() != State::Open {
             return;
         }
@@ -824,6 +889,15 @@ impl Connection {
         let mut reader = lock(&shared.reader);
         let give_up = lock(&shared.inner).read_timeout.map(|t| Instant::now() + t);
         let mut gave_up = false;
+        {
+            // The application is done with the message the last call
+            // returned.
+            let mut inner = lock(&shared.inner);
+            if inner.lent > 0 {
+                inner.lent = 0;
+                shared.settle(&mut inner);
+            }
+        }
         loop {
             loop {
                 let mut inner = lock(&shared.inner);
@@ -835,6 +909,16 @@ impl Connection {
                     shared.drain(&mut inner);
                 }
                 let event = inner.events.pop_front();
+                if let Some(event) = &event {
+                    let bytes = event.buffered_bytes();
+                    inner.event_bytes -= bytes;
+                    if is_message(event) {
+                        // Still charged, now as the application's (`lent`).
+                        inner.lent = bytes;
+                    } else {
+                        shared.settle(&mut inner);
+                    }
+                }
                 let answer = inner.core.pending_transmit() > queued || matches!(event, Some(Event::Close(_)));
                 let ended = inner.end.is_some() || inner.dead;
                 drop(inner);

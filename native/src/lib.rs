@@ -106,6 +106,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod budget;
 mod client;
 mod clock;
 mod conn;

@@ -15,6 +15,7 @@ use hybi_core::{
     RequestHead, RequestKind, Timeouts,
 };
 
+use crate::budget::MemoryBudget;
 use crate::clock::Clock;
 use crate::conn::{Connection, Shared};
 use crate::error::{Error, ErrorKind};
@@ -97,6 +98,26 @@ pub struct ServeOptions<S = ()> {
     pub deflate: Option<DeflateConfig>,
     /// Size limits on what clients may send.
     pub limits: Limits,
+    /// Most bytes all connections together may hold for data in transit:
+    /// RFC 6455 messages being received (inflated, with
+    /// permessage-deflate), messages received and not yet returned by
+    /// `recv` (and the one `recv` returned last, until the next `recv`), and
+    /// output queued. A connection whose input would take the server past
+    /// it is failed with close code 1009 (message too big), before the
+    /// memory is allocated; the others go on. Output is charged when queued
+    /// and is never refused: it leaves less room for input. `usize::MAX`:
+    /// no budget.
+    ///
+    /// Default 256 MiB: sixteen messages of the default
+    /// [`Limits::max_message_size`] (16 MiB) at once, or many more smaller
+    /// ones, while 1,024 connections each mid-way through a 15 MiB message
+    /// (the default `max_connections`) would otherwise pin 15 GiB. Not
+    /// counted: each connection's fixed cost (thread, socket buffers, about
+    /// 30 KiB of RSS when idle; with permessage-deflate also ~350 KiB of
+    /// compressor and decompressor state), bounded by `max_connections`,
+    /// and draft-76 messages being received (bounded by `max_message_size`
+    /// per connection).
+    pub memory_budget: usize,
     /// The handshake, close and keepalive deadlines (`idle` comes from
     /// `timeout`). The handshake deadline counts from `accept` and covers
     /// the TLS handshake and the WebSocket one together: a client that has
@@ -125,6 +146,7 @@ impl<S: Default + 'static> Default for ServeOptions<S> {
             on_error: None,
             deflate: None,
             limits: Limits::default(),
+            memory_budget: 256 * 1024 * 1024,
             timeouts: Timeouts::default(),
             invalid_utf8: InvalidUtf8::default(),
         }
@@ -155,6 +177,7 @@ impl<S> ServeOptions<S> {
             on_error: self.on_error,
             deflate: self.deflate,
             limits: self.limits,
+            memory_budget: self.memory_budget,
             timeouts: self.timeouts,
             invalid_utf8: self.invalid_utf8,
         }
@@ -206,6 +229,7 @@ pub struct ServerHandle {
     state: Arc<ServerState>,
     listener: TcpListener,
     accept_thread: Option<JoinHandle<()>>,
+    budget: Option<Arc<MemoryBudget>>,
 }
 
 /// What the accept loop, the connection threads and the handle share.
@@ -302,6 +326,7 @@ struct Context<S> {
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::ServerTls>,
     handshake_timeout: Option<Duration>,
+    budget: Option<Arc<MemoryBudget>>,
 }
 
 /// Starts a WebSocket server (the seed's `ws-serve`): each connection gets
@@ -353,7 +378,10 @@ where
         threads: Mutex::new(Vec::new()),
         close_timeout: options.timeouts.close.unwrap_or(Duration::from_secs(5)),
     });
+    let budget =
+        (options.memory_budget != usize::MAX).then(|| Arc::new(MemoryBudget::new(options.memory_budget)));
     let context = Arc::new(Context {
+        budget: budget.clone(),
         config: options.core_config(),
         conn_headers: options.conn_headers,
         http_handler: options.http_handler,
@@ -372,7 +400,7 @@ where
     if let Some(confirm) = &options.confirm {
         let _ = confirm.send(Ok(local_addr));
     }
-    Ok(ServerHandle { local_addr, state, listener, accept_thread: Some(accept_thread) })
+    Ok(ServerHandle { local_addr, state, listener, accept_thread: Some(accept_thread), budget })
 }
 
 fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
@@ -500,6 +528,9 @@ where
     // one left of the deadline, not a fresh one.
     let core = hybi_core::Connection::server(clock.start(), context.config.clone());
     let shared = Shared::new(core, clock, halves, control)?;
+    if let Some(budget) = &context.budget {
+        shared.set_budget(Arc::clone(budget));
+    }
     if let Some(conn) = lock(&state.live).conns.get_mut(&id) {
         conn.shared = Some(Arc::downgrade(&shared));
     }
@@ -769,6 +800,13 @@ impl ServerHandle {
     /// How many connections are being served now.
     pub fn connections(&self) -> usize {
         lock(&self.state.live).conns.len()
+    }
+
+    /// Bytes charged to the memory budget now (see
+    /// [`ServeOptions::memory_budget`]): what all connections hold for data
+    /// in transit. `None` without a budget.
+    pub fn buffered_bytes(&self) -> Option<usize> {
+        self.budget.as_ref().map(|b| b.used())
     }
 
     /// Stops the server: stops accepting, sends every open connection a

@@ -96,6 +96,12 @@ struct ServeArgs {
     /// Largest frame a client may send, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_frame_size)]
     max_frame_size: usize,
+    /// Most memory all connections together may hold for messages being
+    /// received, messages not yet echoed and output queued, in MiB; a
+    /// connection whose input would go past it is closed with code 1009
+    /// (0: no budget).
+    #[arg(long, value_name = "MIB", default_value_t = ServeOptions::<()>::default().memory_budget >> 20)]
+    memory_budget: usize,
 }
 
 /// Parses seconds, decimals allowed, into a duration.
@@ -230,6 +236,10 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode, String> {
             max_frame_size: args.max_frame_size,
             ..Limits::default()
         },
+        memory_budget: match args.memory_budget {
+            0 => usize::MAX,
+            mib => mib.saturating_mul(1 << 20),
+        },
         // A plain GET of `/` gets the console and frame inspector page.
         http_handler: Some(Box::new(hybi::page::respond)),
         on_error: Some(Box::new(|peer, error| eprintln!("{peer} failed: {error}"))),
@@ -302,6 +312,10 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode, String> {
         args.max_message_size,
         args.max_frame_size,
     );
+    match args.memory_budget {
+        0 => eprintln!("memory budget: none"),
+        mib => eprintln!("memory budget: {mib} MiB for messages in transit, all connections together"),
+    }
     loop {
         std::thread::park();
     }

@@ -1,0 +1,140 @@
+//! What a server holds in memory: buffers shrink back once a large message
+//! is echoed, and `ServeOptions::memory_budget` fails the connection whose
+//! input would go past it (close code 1009) while the others go on.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::{client_options, local_options, queued_echo_server, raw_rfc6455, within, ws_url};
+use hybi::{connect_with, ConnectOptions, DeflateConfig, Message, Protocol, ServeOptions, ServerHandle};
+
+/// What an idle connection may keep of its buffers (the core's threshold
+/// for giving them back).
+const SHRINK_ABOVE: usize = 64 * 1024;
+
+/// Waits until the server's charge to its budget satisfies `ok`; its value.
+fn settles(server: &ServerHandle, ok: impl Fn(usize) -> bool) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let held = server.buffered_bytes().expect("a budget is set");
+        if ok(held) || Instant::now() > deadline {
+            return held;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Bytes that deflate cannot shrink.
+fn noise(len: usize) -> Vec<u8> {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 32) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn buffers_shrink_back_once_a_large_inflated_message_is_echoed() {
+    let options = ServeOptions { deflate: Some(DeflateConfig::default()), ..local_options() };
+    let server = queued_echo_server(options);
+    let url = ws_url(&server, false);
+    let server = within(Duration::from_secs(120), move || {
+        let options =
+            ConnectOptions { deflate: Some(DeflateConfig::default()), ..client_options(Protocol::Rfc6455) };
+        let conn = connect_with(&url, options).unwrap();
+        assert!(conn.deflate().is_some());
+        let idle = settles(&server, |held| held <= SHRINK_ABOVE);
+        // 16 MiB of zeros: about 16 KiB on the wire, 16 MiB once inflated.
+        // Then 4 MiB of noise, whose compressed echo is as large.
+        for message in [vec![0u8; 16 << 20], noise(4 << 20)] {
+            let len = message.len();
+            conn.send_binary(&message).unwrap();
+            assert_eq!(conn.recv().unwrap(), Some(Message::Binary(message)));
+            let held = settles(&server, |held| held <= SHRINK_ABOVE);
+            assert!(held <= SHRINK_ABOVE, "after echoing {len} bytes the server holds {held} (idle: {idle})");
+        }
+        conn.close().unwrap();
+        server
+    });
+    server.stop();
+}
+
+/// A client's unfinished binary message: the first frame (FIN clear) of
+/// `len` bytes, masked with a zero key.
+fn unfinished_frame(len: usize) -> Vec<u8> {
+    let mut frame = vec![0x02, 0xff];
+    frame.extend_from_slice(&(len as u64).to_be_bytes());
+    frame.extend_from_slice(&[0; 4]);
+    frame.resize(frame.len() + len, 0x5a);
+    frame
+}
+
+/// Reads up to the close frame the server sends and returns its code.
+fn close_code(stream: &mut TcpStream) -> u16 {
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut head = [0u8; 4];
+    stream.read_exact(&mut head).unwrap();
+    assert_eq!(head[..2], [0x88, 0x02], "not a close frame with a code: {head:?}");
+    u16::from_be_bytes([head[2], head[3]])
+}
+
+#[test]
+fn the_connection_that_would_exceed_the_budget_fails_with_1009_and_the_others_go_on() {
+    const BUDGET: usize = 32 << 20;
+    const PARTIAL: usize = 15 << 20;
+    let server = queued_echo_server(ServeOptions { memory_budget: BUDGET, ..local_options() });
+    let addr = server.local_addr();
+    let url = ws_url(&server, false);
+    let server = within(Duration::from_secs(120), move || {
+        // Two connections each hold an unfinished 15 MiB message.
+        let mut holders = Vec::new();
+        for n in 1..=2 {
+            let mut stream = raw_rfc6455(addr);
+            stream.write_all(&unfinished_frame(PARTIAL)).unwrap();
+            let held = settles(&server, |held| held >= n * PARTIAL);
+            assert!(held >= n * PARTIAL && held <= BUDGET, "{n} unfinished: {held} bytes held");
+            holders.push(stream);
+        }
+        // The third would take the server past its budget.
+        let mut third = raw_rfc6455(addr);
+        let mut writer = third.try_clone().unwrap();
+        let sending = std::thread::spawn(move || {
+            // The server stops reading (and closes) partway: errors are
+            // expected here.
+            let _ = writer.write_all(&unfinished_frame(PARTIAL));
+        });
+        assert_eq!(close_code(&mut third), 1009);
+        let _ = sending.join();
+        assert!(server.buffered_bytes().unwrap() <= BUDGET);
+        // A fourth client's small messages still echo.
+        let small = connect_with(&url, client_options(Protocol::Rfc6455)).unwrap();
+        for i in 0..100 {
+            let text = format!("small {i}");
+            small.send_text(&text).unwrap();
+            assert_eq!(small.recv().unwrap(), Some(Message::Text(text)));
+        }
+        small.close().unwrap();
+        // The first two finish their messages and get them back whole.
+        for mut stream in holders {
+            stream.write_all(&[0x80, 0x81, 0, 0, 0, 0, b'!']).unwrap();
+            stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            let mut head = [0u8; 10];
+            stream.read_exact(&mut head).unwrap();
+            assert_eq!(head[..2], [0x82, 0x7f], "an unmasked binary frame with a 64-bit length");
+            let len = u64::from_be_bytes(head[2..].try_into().unwrap()) as usize;
+            assert_eq!(len, PARTIAL + 1);
+            let mut payload = vec![0u8; len];
+            stream.read_exact(&mut payload).unwrap();
+            assert!(payload[..PARTIAL].iter().all(|&b| b == 0x5a) && payload[PARTIAL] == b'!');
+        }
+        server
+    });
+    server.stop();
+}
