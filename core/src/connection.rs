@@ -18,7 +18,9 @@ use crate::event::{Close, Event, EventRef, RequestKind};
 use crate::framing::rfc6455::{self, wire, Incoming, Lent, ReaderConfig};
 use crate::framing::{new, old, Draft76Frame};
 use crate::handshake::draft76::{self, Target, ANSWER_LEN, KEY3_LEN};
-use crate::handshake::http::{self, HeadProgress, HeadReader, Header, Headers, RequestHead, ResponseHead};
+use crate::handshake::http::{
+    self, HeadKind, HeadProgress, HeadReader, Header, Headers, RequestHead, ResponseHead,
+};
 use crate::handshake::rfc6455 as hs6455;
 use crate::time::Instant;
 
@@ -309,7 +311,7 @@ impl Connection {
         Ok(Connection {
             protocol: Some(config.protocol),
             phase: Phase::ClientHead {
-                reader: HeadReader::new(limits.max_handshake_bytes, limits.max_headers),
+                reader: HeadReader::new(HeadKind::Response, limits.max_handshake_bytes, limits.max_headers),
                 expect,
             },
             request: Some(sent),
@@ -325,7 +327,7 @@ impl Connection {
         let limits = config.limits;
         Connection {
             phase: Phase::ServerHead {
-                reader: HeadReader::new(limits.max_handshake_bytes, limits.max_headers),
+                reader: HeadReader::new(HeadKind::Request, limits.max_handshake_bytes, limits.max_headers),
             },
             ..Connection::base(now, config, Role::Server)
         }
@@ -1095,16 +1097,26 @@ impl Connection {
     fn on_request_head(&mut self, request: RequestHead) -> Result<(), Error> {
         let headers = &request.headers;
         let accept = self.config.accept;
-        let checked = if headers.contains("Sec-WebSocket-Key1") || headers.contains("Sec-WebSocket-Key2") {
+        let draft76 = headers.contains("Sec-WebSocket-Key1") || headers.contains("Sec-WebSocket-Key2");
+        let rfc6455 = headers.contains("Sec-WebSocket-Key")
+            || headers.contains("Sec-WebSocket-Version")
+            || hs6455::header_tokens(headers, "Upgrade").any(|t| t.eq_ignore_ascii_case(b"websocket"));
+        let checked = if draft76 && headers.contains("Sec-WebSocket-Key") {
+            // Neither protocol can answer it; taken as draft-76 it would
+            // wait for a key3 that an RFC 6455 client never sends.
+            Err(HandshakeError::MixedProtocolKeys)
+        } else if (draft76 || rfc6455) && request.minor_version == 0 {
+            // Only an upgrade needs HTTP/1.1 (RFC 6455 §4.1; draft-76's
+            // request line is `GET ... HTTP/1.1` too). A plain request over
+            // HTTP/1.0 gets its page like any other.
+            Err(HandshakeError::UnsupportedHttpVersion)
+        } else if draft76 {
             if accept.draft76 {
                 draft76::check_request_head(&request).map(Detected::Draft76)
             } else {
                 Err(HandshakeError::ProtocolNotAccepted)
             }
-        } else if headers.contains("Sec-WebSocket-Key")
-            || headers.contains("Sec-WebSocket-Version")
-            || hs6455::header_tokens(headers, "Upgrade").any(|t| t.eq_ignore_ascii_case(b"websocket"))
-        {
+        } else if rfc6455 {
             if accept.rfc6455 {
                 hs6455::check_request_head(&request).map(Detected::Rfc6455)
             } else {

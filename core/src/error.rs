@@ -163,6 +163,12 @@ pub enum HandshakeError {
     MalformedHeader,
     /// A header line starts with whitespace (obsolete line folding).
     ObsoleteLineFolding,
+    /// A CR or LF inside a head line instead of at its end. A head's lines
+    /// end the way its start line does, in CRLF or LF, or in a bare CR (as
+    /// Racket's server reads them); a bare CR within a CRLF head, or an LF
+    /// within a CR head, would start a new header line for some readers and
+    /// not for others (RFC 9112 §2.2 asks to reject or replace it).
+    BareLineEnding,
     /// The HTTP version is not 1.1 (or later 1.x).
     UnsupportedHttpVersion,
     /// An upgrade request that does not use `GET`.
@@ -185,6 +191,11 @@ pub enum HandshakeError {
     /// The request is a WebSocket handshake of a protocol this server was
     /// configured not to accept.
     ProtocolNotAccepted,
+    /// The request carries both draft-76 keys (`Sec-WebSocket-Key1`/`Key2`)
+    /// and an RFC 6455 `Sec-WebSocket-Key`: no one protocol can answer it
+    /// (PROTOCOLS.md §5), and reading it as draft-76 would wait for a key3
+    /// the client never sends.
+    MixedProtocolKeys,
     /// The server's 16-byte draft-76 answer is not the one our keys call for.
     AnswerMismatch,
     /// `Sec-WebSocket-Origin` differs from the `Origin` we sent.
@@ -226,6 +237,7 @@ impl fmt::Display for HandshakeError {
             HandshakeError::MalformedStatusLine => f.write_str("malformed HTTP status line"),
             HandshakeError::MalformedHeader => f.write_str("malformed HTTP header line"),
             HandshakeError::ObsoleteLineFolding => f.write_str("header line folding is not allowed"),
+            HandshakeError::BareLineEnding => f.write_str("bare CR or LF inside an HTTP head line"),
             HandshakeError::UnsupportedHttpVersion => f.write_str("HTTP version is not 1.1"),
             HandshakeError::MethodNotGet => f.write_str("upgrade request method is not GET"),
             HandshakeError::MissingHeader(name) => write!(f, "missing {name} header"),
@@ -239,6 +251,9 @@ impl fmt::Display for HandshakeError {
                     KeyProblem::NotMultiple => "number is not a multiple of its space count",
                 };
                 write!(f, "{} {why}", key.header())
+            }
+            HandshakeError::MixedProtocolKeys => {
+                f.write_str("request carries both draft-76 and RFC 6455 WebSocket keys")
             }
             HandshakeError::ProtocolNotAccepted => {
                 f.write_str("WebSocket protocol of this request is not accepted here")

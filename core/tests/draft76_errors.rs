@@ -253,11 +253,11 @@ fn header_limits_are_exact() {
 
 #[test]
 fn head_of_exactly_the_limit_passes_with_lf_and_bare_cr_endings() {
-    // Racket's server reads lines ending in CR, LF or CRLF; so does ours.
-    // A 512-byte head must pass with a 512-byte limit whatever its line
-    // endings, in one read (key3 right behind it) or byte by byte. With a
-    // bare CR last, the reader must look at the next byte to know the head
-    // ended, but that byte is not part of the head.
+    // Racket's server reads lines ending in CR, LF or CRLF; so does ours
+    // (each head in one style). A 512-byte head must pass with a 512-byte
+    // limit whatever its line endings, in one read (key3 right behind it)
+    // or byte by byte. A head in bare CRs ends on its last CR, without a
+    // look at the next byte, which is key3's.
     let limits = Limits { max_handshake_bytes: 512, ..Limits::default() };
     let config = Config { limits, ..Config::default() };
     for eol in ["\n", "\r"] {

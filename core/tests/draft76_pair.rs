@@ -661,7 +661,9 @@ fn racket_style_requests_with_trailing_spaces_and_any_line_ending() {
 #[test]
 fn racket_style_response_with_only_upgrade_and_connection_opens_the_client() {
     for framing in FRAMINGS {
-        for eol in ["\r\n", "\n"] {
+        // A head in bare CRs too: it ends on its last CR (http_heads.rs
+        // has an answer that begins with LF).
+        for eol in ["\r\n", "\n", "\r"] {
             for chunking in [Chunking::Whole, Chunking::OneByte] {
                 let mut client = new_client(framing, 21);
                 let request = transmit(&mut client);

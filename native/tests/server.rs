@@ -100,6 +100,28 @@ fn plain_http_requests_are_answered() {
 }
 
 #[test]
+fn http_1_0_gets_the_page_and_its_upgrades_are_refused() {
+    // Only an upgrade needs HTTP/1.1: a plain GET over HTTP/1.0 (curl -0,
+    // old tools) gets the page `hybi serve` answers with.
+    let options = ServeOptions { http_handler: Some(Box::new(hybi::page::respond)), ..local_options() };
+    let server = echo_server(options);
+    for request in ["GET / HTTP/1.0\r\n\r\n", "GET / HTTP/1.0\r\nHost: x\r\n\r\n"] {
+        let page = http_get(server.local_addr(), request);
+        let (head, body) = page.split_once("\r\n\r\n").expect("a whole response");
+        assert!(head.starts_with("HTTP/1.1 200 "), "{request:?}: {head}");
+        let (_, expected) = hybi::page::asset("/").unwrap();
+        assert_eq!(body.as_bytes(), expected, "{request:?}: the page itself");
+    }
+    let upgrade = http_get(
+        server.local_addr(),
+        "GET / HTTP/1.0\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    );
+    assert!(upgrade.starts_with("HTTP/1.1 505 "), "{upgrade}");
+    server.stop();
+}
+
+#[test]
 fn connections_over_the_limit_get_503() {
     let server = echo_server(ServeOptions { max_connections: 1, ..local_options() });
     let url = ws_url(&server, false);

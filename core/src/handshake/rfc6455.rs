@@ -215,7 +215,7 @@ pub(crate) fn write_server_response(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::handshake::http::{HeadProgress, HeadReader};
+    use crate::handshake::http::{HeadKind, HeadProgress, HeadReader};
 
     #[test]
     fn rfc_accept_example() {
@@ -224,7 +224,7 @@ mod tests {
     }
 
     fn request(text: &str) -> RequestHead {
-        let mut reader = HeadReader::new(4096, 32);
+        let mut reader = HeadReader::new(HeadKind::Request, 4096, 32);
         assert!(matches!(reader.read(text.as_bytes()).unwrap(), HeadProgress::Complete(_)));
         reader.request().unwrap()
     }
