@@ -162,7 +162,32 @@ impl From<FramingArg> for Framing {
     }
 }
 
+/// Keeps glibc from holding on to the memory of large messages once they
+/// are freed. glibc serves a large block with its own mapping, returned to
+/// the system when freed, but after the first such free it raises that
+/// threshold (up to 32 MiB) to the block's size, so later 16 MiB messages
+/// come from the heap of the thread's arena, whose freed pages stay with
+/// the process: measured, three deflate connections that each echoed 16 MiB
+/// messages left the server at 77.5 MiB when idle instead of 5.6 MiB. A
+/// fixed threshold (glibc's default, 128 KiB) keeps large blocks in their
+/// own mappings. Same as `MALLOC_MMAP_THRESHOLD_=131072`, which still wins
+/// if set.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_allocator() {
+    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+        // SAFETY: mallopt only sets a malloc parameter; called before any
+        // other thread exists.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        }
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_allocator() {}
+
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => run_serve(args),
