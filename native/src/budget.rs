@@ -70,7 +70,7 @@ mod tests {
         let threads: Vec<_> = (0..8)
             .map(|_| {
                 let budget = Arc::clone(&budget);
-                std::thread::spawn(move || (0..10_000).map(|_| budget.reserve_up_to(7)).sum::<usize>())
+                std::thread::spawn(move || (0..20_000).map(|_| budget.reserve_up_to(7)).sum::<usize>())
             })
             .collect();
         let taken: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
