@@ -14,7 +14,7 @@ pub enum Role {
 }
 
 /// The draft-76 data framing, chosen per connection on both sides because
-/// nothing on the wire says which one a peer uses (PROTOCOLS.md §3).
+/// nothing on the wire says which one a peer uses (docs/PROTOCOLS.md §1.7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Framing {
     /// `0x00 text 0xFF` messages and the `0xFF 0x00` close: the draft-76
@@ -43,7 +43,7 @@ impl Default for Protocol {
 }
 
 /// Which protocols a server accepts; each request says which one it speaks
-/// (PROTOCOLS.md §5), so a server can accept all of them on one port.
+/// (docs/PROTOCOLS.md §5), so a server can accept all of them on one port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProtocolSet {
     /// Accept draft-76 requests (`Sec-WebSocket-Key1`/`Key2`), with

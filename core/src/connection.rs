@@ -1093,7 +1093,7 @@ impl Connection {
         Ok(())
     }
 
-    /// Tells the protocols apart by the request alone (PROTOCOLS.md §5).
+    /// Tells the protocols apart by the request alone (docs/PROTOCOLS.md §5).
     fn on_request_head(&mut self, request: RequestHead) -> Result<(), Error> {
         let headers = &request.headers;
         let accept = self.config.accept;

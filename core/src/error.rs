@@ -139,7 +139,7 @@ impl KeyName {
     }
 }
 
-/// Why a draft-76 key cannot be answered (PROTOCOLS.md §1).
+/// Why a draft-76 key cannot be answered (docs/PROTOCOLS.md §1.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyProblem {
     /// The key has no U+0020 space, so there is nothing to divide by.
@@ -193,7 +193,7 @@ pub enum HandshakeError {
     ProtocolNotAccepted,
     /// The request carries both draft-76 keys (`Sec-WebSocket-Key1`/`Key2`)
     /// and an RFC 6455 `Sec-WebSocket-Key`: no one protocol can answer it
-    /// (PROTOCOLS.md §5), and reading it as draft-76 would wait for a key3
+    /// (docs/PROTOCOLS.md §5), and reading it as draft-76 would wait for a key3
     /// the client never sends.
     MixedProtocolKeys,
     /// The server's 16-byte draft-76 answer is not the one our keys call for.

@@ -1,8 +1,8 @@
 //! Draft-76 failures, each with the exact `Error` it must produce: bad
 //! requests fed to a server (with the HTTP status it must write), bad
 //! responses fed to a client, bad frames, limits, early ends of stream,
-//! timeouts and command misuse. Also the PROTOCOLS.md §1 vectors at the
-//! connection level, in both roles.
+//! timeouts and command misuse. Also the docs/PROTOCOLS.md §1.3 vectors at
+//! the connection level, in both roles.
 
 mod common;
 
@@ -306,7 +306,7 @@ fn valid_edge_case_requests_are_answered_correctly() {
 }
 
 // ---------------------------------------------------------------------------
-// PROTOCOLS.md §1 vectors
+// docs/PROTOCOLS.md §1.3 vectors
 // ---------------------------------------------------------------------------
 
 #[test]

@@ -60,7 +60,8 @@ fn record(framing: Framing, from_client: Vec<String>, from_server: Vec<String>) 
     assert_events(&pair.take_server_events(), &texts(&from_client), "server, whole reads");
     assert_events(&pair.take_client_events(), &texts(&from_server), "client, whole reads");
 
-    // The frames on the wire are exactly the hand-built ones of PROTOCOLS.md.
+    // The frames on the wire are exactly the hand-built ones of
+    // docs/PROTOCOLS.md §2 and §3.
     let frames = |messages: &[String]| -> Vec<u8> {
         messages.iter().flat_map(|m| text_frame(framing, m.as_bytes())).collect()
     };

@@ -106,7 +106,7 @@ fn old_length_digits_do_not_overflow() {
     );
 }
 
-/// The draft's own request (PROTOCOLS.md §1), key3 included.
+/// The draft's own request (docs/PROTOCOLS.md §1.1), key3 included.
 const DRAFT76_REQUEST: &[u8] = b"GET /demo HTTP/1.1\r\nHost: example.com\r\nConnection: Upgrade\r\n\
     Upgrade: WebSocket\r\nSec-WebSocket-Key1: 4 @1  46546xW%0l 1 5\r\n\
     Sec-WebSocket-Key2: 12998 5 Y3 1  .P00\r\nOrigin: http://example.com\r\n\r\n^n:ds[4U";

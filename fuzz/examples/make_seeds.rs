@@ -1,6 +1,6 @@
 //! Writes the seed corpora under `fuzz/seeds/<target>/` from the spec test
-//! vectors: the handshakes of PROTOCOLS.md §1 and RFC 6455 §1.3/§4, the
-//! frames of RFC 6455 §5.7 and RFC 7692 §7.2.3, and 'old'/'new' frames.
+//! vectors: the handshakes of docs/PROTOCOLS.md §1 and RFC 6455 §1.3/§4,
+//! the frames of RFC 6455 §5.7 and RFC 7692 §7.2.3, and 'old'/'new' frames.
 //! Deterministic: rerun after changing a target's input format with
 //! `cargo run --example make_seeds` (from `fuzz/`), and commit the result.
 //!

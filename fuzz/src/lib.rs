@@ -292,7 +292,7 @@ pub fn rfc6455_request(extensions: Option<&str>) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// The draft's own request (PROTOCOLS.md §1), key3 included.
+/// The draft's own request (docs/PROTOCOLS.md §1.1), key3 included.
 pub fn draft76_request() -> Vec<u8> {
     b"GET /demo HTTP/1.1\r\nHost: example.com\r\nConnection: Upgrade\r\nUpgrade: WebSocket\r\n\
       Sec-WebSocket-Key1: 4 @1  46546xW%0l 1 5\r\nSec-WebSocket-Key2: 12998 5 Y3 1  .P00\r\n\

@@ -1,4 +1,5 @@
-//! Framing 'new': Racket's reading of the August 2010 draft (PROTOCOLS.md §3).
+//! Framing 'new': Racket's reading of the August 2010 draft
+//! (docs/PROTOCOLS.md §3).
 //!
 //! Every frame is a type byte, an 8-byte big-endian payload length and the
 //! payload. Racket writes text as type 0xFF and close as type 0x00 with

@@ -1,4 +1,5 @@
-//! Framing 'old': draft-76 data framing, Racket's default (PROTOCOLS.md §2).
+//! Framing 'old': draft-76 data framing, Racket's default
+//! (docs/PROTOCOLS.md §2).
 //!
 //! A frame starts with a type byte. With the high bit clear, the payload runs
 //! to the next 0xFF (type 0x00 is text; other types are read and discarded).

@@ -1,5 +1,5 @@
 //! The draft-76 (hybi-00) opening handshake: keys, the 16-byte answer, the
-//! client's request and the server's response (PROTOCOLS.md §1).
+//! client's request and the server's response (docs/PROTOCOLS.md §1).
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -323,7 +323,7 @@ mod tests {
         (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
     }
 
-    /// The vectors of PROTOCOLS.md §1 (the first is the draft's own).
+    /// The vectors of docs/PROTOCOLS.md §1.3 (the first is the draft's own).
     pub(crate) fn vectors() -> Vec<(&'static str, &'static str, [u8; 8], [u8; 16])> {
         let v3_key3: [u8; 8] = hex("91253ed3a9e76a88").try_into().unwrap();
         let v3_answer: [u8; 16] = hex("b49c6e4053040426e51bbf6cb79f1df9").try_into().unwrap();

@@ -40,7 +40,7 @@ pub fn entropy(seed: u64) -> Box<dyn Entropy + Send> {
 // Configurations
 // ---------------------------------------------------------------------------
 
-/// `ws://example.com/demo`, as in PROTOCOLS.md §1.
+/// `ws://example.com/demo`, as in docs/PROTOCOLS.md §1.1.
 pub fn target() -> Target {
     Target { host: "example.com".into(), port: None, resource: "/demo".into(), secure: false }
 }
@@ -78,7 +78,7 @@ pub fn close_frame(framing: Framing) -> Vec<u8> {
     }
 }
 
-/// A text frame of a framing, built by hand from PROTOCOLS.md §2 and §3.
+/// A text frame of a framing, built by hand from docs/PROTOCOLS.md §2 and §3.
 pub fn text_frame(framing: Framing, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + 9);
     match framing {
@@ -410,7 +410,7 @@ pub fn md5(input: &[u8]) -> [u8; 16] {
     out
 }
 
-/// A draft-76 key's part, per PROTOCOLS.md §1, or `None` if it is refused.
+/// A draft-76 key's part, per docs/PROTOCOLS.md §1.2, or `None` if it is refused.
 pub fn key_part(key: &[u8]) -> Option<u32> {
     let digits: String = key.iter().filter(|b| b.is_ascii_digit()).map(|&b| b as char).collect();
     let spaces = key.iter().filter(|&&b| b == b' ').count() as u64;
@@ -444,7 +444,7 @@ pub fn hex(s: &str) -> Vec<u8> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
 
-/// The vectors of PROTOCOLS.md §1: Key1, Key2, key3, answer.
+/// The vectors of docs/PROTOCOLS.md §1.3: Key1, Key2, key3, answer.
 pub fn vectors() -> Vec<(&'static str, &'static str, Vec<u8>, Vec<u8>)> {
     vec![
         ("4 @1  46546xW%0l 1 5", "12998 5 Y3 1  .P00", b"^n:ds[4U".to_vec(), b"8jKS'y:G*Co,Wxa-".to_vec()),
@@ -570,7 +570,7 @@ pub fn request_bytes(line: &str, headers: &[(&str, &str)], key3: &[u8], eol: &st
     out
 }
 
-/// The headers of PROTOCOLS.md §1's example request with the given keys.
+/// The headers of docs/PROTOCOLS.md §1.1's example request with the given keys.
 pub fn draft76_headers<'a>(key1: &'a str, key2: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
         ("Host", "example.com"),

@@ -113,7 +113,7 @@ pub fn raw_rfc6455(addr: SocketAddr) -> TcpStream {
     stream
 }
 
-/// Writes the draft's own example request (PROTOCOLS.md §1) and reads the
+/// Writes the draft's own example request (docs/PROTOCOLS.md §1.1) and reads the
 /// head and 16-byte answer.
 pub fn raw_draft76(addr: SocketAddr) -> TcpStream {
     let mut stream = TcpStream::connect(addr).unwrap();

@@ -1,7 +1,7 @@
 """Peer: an independent draft-76 (hixie-76 / hybi-00) client and server,
-written from /work/shared/PROTOCOLS.md alone and sharing no code with
-hybi-core, speaking both of Racket's framings ('old' and 'new') and
-behaving on the wire as Racket's net/websocket does:
+written from the protocol notes alone (docs/PROTOCOLS.md, sections 1-4)
+and sharing no code with hybi-core, speaking both of Racket's framings
+('old' and 'new') and behaving on the wire as Racket's net/websocket does:
 
 - keys are generated as the draft says (1-12 spaces, 1-12 random
   characters from U+0021-U+002F and U+003A-U+007E), except that spaces may
