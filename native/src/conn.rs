@@ -71,6 +71,16 @@ const TAKE_OVER_POLL: Duration = Duration::from_millis(50);
 /// Messages `close` keeps for a later `recv` while it reads the socket itself.
 const MAX_QUEUED_WHILE_CLOSING: usize = 16 * 1024 * 1024;
 
+/// Most bytes read and dropped after a plain HTTP answer before the socket
+/// closes (see `Shared::linger`).
+const LINGER_HTTP_BYTES: usize = 64 * 1024;
+
+/// Most bytes read and dropped after a connection's end before the socket
+/// closes (see `Shared::linger_after_end`): enough for the rest of a
+/// message a peer was failed in the middle of, at loopback speed, within
+/// the two seconds.
+const LINGER_END_BYTES: usize = 4 * 1024 * 1024;
+
 /// A whole message received.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
@@ -666,12 +676,31 @@ impl Shared {
     /// sends, for up to two seconds, so that closing the socket does not
     /// reset the connection before the client has read the answer.
     pub(crate) fn linger(&self) {
-        let mut reader = lock(&self.reader);
-        let reader = &mut *reader;
+        self.linger_over(&mut lock(&self.reader), LINGER_HTTP_BYTES);
+    }
+
+    /// After the connection's end, whatever it was: reads and drops what
+    /// the peer still sends (up to two seconds and [`LINGER_END_BYTES`])
+    /// before the socket is closed. A peer failed in the middle of a large
+    /// message (1009) or a bomb is still sending; closing with its bytes
+    /// unread makes the kernel answer with a reset, and a reset can destroy
+    /// our close frame before the peer has read it. Returns at once when
+    /// the peer has ended its side too, or when another thread holds the
+    /// reading half (it sees the end itself).
+    pub(crate) fn linger_after_end(&self) {
+        if lock(&self.inner).dead {
+            return;
+        }
+        if let Ok(mut reader) = self.reader.try_lock() {
+            self.linger_over(&mut reader, LINGER_END_BYTES);
+        }
+    }
+
+    fn linger_over(&self, reader: &mut Reader, max_bytes: usize) {
         let deadline = Instant::now() + Duration::from_secs(2);
         let mut sink = [0u8; 4096];
         let mut total = 0usize;
-        while total < 64 * 1024 {
+        while total < max_bytes {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() || reader.half.arm(Some(left)).is_err() {
                 break;

@@ -582,11 +582,13 @@ where
             return Err(Error::new(ErrorKind::Protocol, format!("unexpected handshake event {other:?}")))
         }
     }
-    let conn = Connection::from_shared(shared);
+    let conn = Connection::from_shared(Arc::clone(&shared));
     handler(conn.clone(), user_state);
     // The seed: the handler is in control until it returns; then the
     // connection is done.
-    conn.close()
+    let closed = conn.close();
+    shared.linger_after_end();
+    closed
 }
 
 /// The connection's transport: for TLS, once its handshake is done, by

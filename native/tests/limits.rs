@@ -218,3 +218,33 @@ mod tls {
         server.stop();
     }
 }
+
+/// A client failed in the middle of what it is sending (a frame that
+/// declares more than `max_frame_size`, then 1 MiB of its payload) can
+/// finish its write and then read the server's close 1009: the server reads
+/// and drops the rest of the client's input before closing the socket.
+/// Closing with input unread makes the kernel answer with a reset, and the
+/// client's write fails (or its unread close is lost) before it ever sees
+/// why it was failed.
+#[test]
+fn a_client_failed_mid_message_reads_the_close_not_a_reset() {
+    let mut options = local_options();
+    options.limits.max_frame_size = 64 * 1024;
+    options.limits.max_message_size = 64 * 1024;
+    let server = echo_server(options);
+    for round in 0..10 {
+        let mut stream = raw_rfc6455(server.local_addr());
+        let len = 1024 * 1024u64;
+        let mut frame = vec![0x82, 0xff];
+        frame.extend_from_slice(&len.to_be_bytes());
+        frame.extend_from_slice(&[1, 2, 3, 4]);
+        frame.extend(std::iter::repeat_n(0x55, len as usize));
+        let wrote = stream.write_all(&frame);
+        assert!(wrote.is_ok(), "round {round}: the write was cut: {wrote:?}");
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut close = [0u8; 4];
+        let got = stream.read_exact(&mut close);
+        assert!(got.is_ok(), "round {round}: no close frame, {got:?}");
+        assert_eq!(close, [0x88, 0x02, 0x03, 0xf1], "round {round}: close 1009");
+    }
+}
