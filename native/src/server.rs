@@ -112,9 +112,11 @@ pub struct ServeOptions<S = ()> {
     /// [`Limits::max_message_size`] (16 MiB) at once, or many more smaller
     /// ones, while 1,024 connections each mid-way through a 15 MiB message
     /// (the default `max_connections`) would otherwise pin 15 GiB. Not
-    /// counted: each connection's fixed cost (thread, socket buffers, about
-    /// 30 KiB of RSS when idle; with permessage-deflate also ~350 KiB of
-    /// compressor and decompressor state), bounded by `max_connections`,
+    /// counted: each connection's fixed cost (thread, socket buffers: about
+    /// 30 KiB of RSS when idle; with permessage-deflate about 265 KiB, the
+    /// compressor's and decompressor's state; up to ~200 KiB more of
+    /// buffers kept after large messages), bounded by `max_connections` and
+    /// measured in BENCHMARKS.md,
     /// and draft-76 messages being received (bounded by `max_message_size`
     /// per connection).
     pub memory_budget: usize,
