@@ -846,6 +846,21 @@ impl Connection {
         Ok(())
     }
 
+    /// Fails the connection on a limit its driver keeps, as the core fails
+    /// on its own limits: an RFC 6455 close with code 1009 is queued (on an
+    /// open connection that has not sent its close), nothing more is read,
+    /// and [`Event::Error`] with `error` is the last event. For drivers
+    /// that hold what the core hands out: in [`Config::streaming`] mode the
+    /// driver assembles messages, so `max_message_size` and a memory budget
+    /// shared between connections are its to check. Does nothing once the
+    /// connection has ended.
+    pub fn fail_limit(&mut self, error: LimitError) {
+        if matches!(self.phase, Phase::Done) {
+            return;
+        }
+        self.fail(error.into());
+    }
+
     // ----- sending -------------------------------------------------------
 
     fn sendable(&self) -> Result<&Codec, Error> {

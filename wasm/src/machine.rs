@@ -1,6 +1,8 @@
 //! [`Machine`]: one core [`Connection`] as a JavaScript class.
 
-use hybi_core::{Accept, ClientRequest, Connection, Event, HttpResponse, Instant, Role, State, Target};
+use hybi_core::{
+    Accept, ClientRequest, Connection, Event, HttpResponse, Instant, LimitError, Role, State, Target,
+};
 use js_sys::{Array, Uint8Array};
 use wasm_bindgen::prelude::*;
 
@@ -266,6 +268,24 @@ impl Machine {
     pub fn close(&mut self, now: f64, code: Option<u16>, reason: &str) -> Result<JsValue, JsValue> {
         self.conn.close(instant(now), code, reason).map_err(|e| throw(&e))?;
         Ok(self.step())
+    }
+
+    /// Fails the connection on a limit the driver keeps (with `streaming`
+    /// the driver assembles messages): `budget` false, a message over
+    /// `limit` bytes (`limits.maxMessageSize`); true, buffered input over a
+    /// memory budget of `limit` bytes. As the core fails on its own limits:
+    /// RFC 6455 queues a close with code 1009, nothing more is read, and the
+    /// step's events end with the error (kind `"limit"`). Returns the step;
+    /// on a connection already over, an empty one.
+    #[wasm_bindgen(js_name = failLimit)]
+    pub fn fail_limit(&mut self, budget: bool, limit: f64) -> JsValue {
+        let limit = limit as usize;
+        self.conn.fail_limit(if budget {
+            LimitError::OverAllowance { allowance: limit }
+        } else {
+            LimitError::MessageTooLarge { limit }
+        });
+        self.step()
     }
 
     /// Every byte queued for the peer (a new client's request).
