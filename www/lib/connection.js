@@ -2,15 +2,19 @@
 // (the core's state machine), one Node socket, and the loop between them.
 //
 // The driver moves bytes, time and nothing else:
-// - every chunk the socket reads goes to `machine.feed` whole, and the step
-//   it returns (events, bytes to write, next deadline, state) is applied at
-//   once: one crossing into wasm per chunk, however many frames it holds;
+// - every chunk the socket reads goes to `machine.feed` (whole, unless it
+//   is over 64 KiB, or 2 KiB with permessage-deflate: then in slices, see
+//   `#feedSliced`), and the step it returns (events, bytes to write, next
+//   deadline, state) is applied at once: one crossing into wasm per chunk,
+//   however many frames it holds;
 // - the core's deadline is one `setTimeout`, re-armed lazily: input pushes
 //   an idle deadline later without touching the timer, which on firing
 //   calls `machine.tick` and re-arms for whatever the core says next;
 // - writes within one tick are corked into one system call, and `send`'s
 //   promise waits for 'drain' when the socket's buffer is over its
-//   high-water mark;
+//   high-water mark; past `OUTPUT_HIGH_WATER` unwritten bytes (pongs and
+//   other answers the core queues by itself, echoes) reading pauses until
+//   'drain';
 // - received messages wait in a queue for `recv`; past `maxBuffered` bytes
 //   (or while the core holds events back, see `#apply`) the socket is
 //   paused, so a receiver that does not read stops the peer instead of
@@ -25,6 +29,52 @@ export const DEFAULT_MAX_BUFFERED = 1024 * 1024;
 
 /** Messages kept for `recv` while our close waits for its answer (as native). */
 const MAX_BUFFERED_WHILE_CLOSING = 16 * 1024 * 1024;
+
+/**
+ * Reading pauses while the socket holds more than this many bytes not yet
+ * written (see `#flow`): pongs, close answers and echoes of a peer that does
+ * not read then stop at the peer's TCP window instead of growing memory.
+ */
+export const OUTPUT_HIGH_WATER = 256 * 1024;
+
+/**
+ * Input is fed to the core in slices of at most this many bytes (with
+ * permessage-deflate, where a byte may inflate a thousandfold, the smaller
+ * one), and after `TURN_MS` of feeding the rest waits for the next turn of
+ * the event loop (`setImmediate`): a peer sending deflate bombs costs its
+ * own connection time, not every other connection's.
+ */
+const SLICE = 64 * 1024;
+const DEFLATE_SLICE = 2 * 1024;
+const TURN_MS = 2;
+
+/**
+ * Connections with a rest to feed, each waiting for its turn: one turn per
+ * `setImmediate`, round robin, so that between two turns the event loop
+ * polls the sockets again. A few bomb senders then cost the others one turn
+ * (a slice, and what the application does with a message it completes),
+ * not one turn each per loop.
+ */
+const turns = [];
+let turnScheduled = false;
+
+function queueTurn(turn) {
+  turns.push(turn);
+  if (!turnScheduled) {
+    turnScheduled = true;
+    setImmediate(runTurn);
+  }
+}
+
+function runTurn() {
+  turnScheduled = false;
+  const turn = turns.shift();
+  if (turns.length > 0) {
+    turnScheduled = true;
+    setImmediate(runTurn);
+  }
+  turn?.();
+}
 
 /** How long a finished connection waits for the peer to close its side. */
 const LINGER_MS = 2000;
@@ -98,6 +148,12 @@ export class Connection {
   #pending = [];
   /** The socket ended while chunks were pending. */
   #eofPending = false;
+  /** What is left of a chunk fed in slices, for the next turn (see `#feedSliced`). */
+  #rest = null;
+  /** `#feedRest` waits in `turns`. */
+  #turnQueued = false;
+  /** The socket ended while `#rest` waited. */
+  #eofAfterRest = false;
   #paused = false;
   /** `close` was called: read on, whatever the queue holds. */
   #closing = false;
@@ -230,6 +286,7 @@ export class Connection {
       }
       // Closing, nothing is held back any more (our close went out): what
       // waited goes in, among it perhaps the peer's answer.
+      this.#restToPending();
       while (this.#more || this.#pending.length > 0) {
         if (this.#more) this.#take(this.#machine.poll());
         else this.#take(this.#machine.feed(now(), this.#pending.shift()));
@@ -373,6 +430,11 @@ export class Connection {
   // ----- the loop --------------------------------------------------------------
 
   #onData(chunk) {
+    if (this.#rest !== null) {
+      // Read before the pause took (the socket is paused while a rest waits).
+      this.#rest = Buffer.concat([this.#rest, chunk]);
+      return;
+    }
     if (this.#more || this.#pending.length > 0) {
       // The core holds events the application has not reached: what comes
       // next waits with them (see `#apply`), and so does the socket.
@@ -380,10 +442,69 @@ export class Connection {
       this.#flow();
       return;
     }
-    this.#apply(this.#machine.feed(now(), chunk));
+    this.#feedSliced(chunk);
+  }
+
+  /**
+   * Feeds `chunk` a slice at a time (see `SLICE`); what is left after
+   * `TURN_MS` waits in `#rest` for the connection's next turn (`turns`),
+   * the socket paused. Slices the core holds back events behind (`more`)
+   * go to `#pending` as ever.
+   */
+  #feedSliced(chunk) {
+    const size = this.#info?.deflate ? DEFLATE_SLICE : SLICE;
+    const start = performance.now();
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.#more || this.#pending.length > 0) {
+        this.#pending.push(chunk.subarray(at));
+        this.#flow();
+        return;
+      }
+      const end = Math.min(at + size, chunk.length);
+      this.#apply(this.#machine.feed(now(), at === 0 && end === chunk.length ? chunk : chunk.subarray(at, end)));
+      at = end;
+      if (at < chunk.length && !this.#transportDone && performance.now() - start >= TURN_MS) {
+        this.#rest = chunk.subarray(at);
+        if (!this.#turnQueued) {
+          this.#turnQueued = true;
+          queueTurn(this.#feedRest);
+        }
+        this.#flow();
+        return;
+      }
+    }
+  }
+
+  #feedRest = () => {
+    this.#turnQueued = false;
+    const rest = this.#rest;
+    if (rest === null) return;
+    this.#rest = null;
+    this.#feedSliced(rest);
+    this.#flow();
+    if (this.#rest === null && this.#eofAfterRest) {
+      this.#eofAfterRest = false;
+      this.#onEnd();
+    }
+  };
+
+  /** Hands what waited in `#rest` to `#pending`, to be fed at once (closing, closed). */
+  #restToPending() {
+    if (this.#rest === null) return;
+    this.#pending.unshift(this.#rest);
+    this.#rest = null;
+    if (this.#eofAfterRest) {
+      this.#eofAfterRest = false;
+      this.#eofPending = true;
+    }
   }
 
   #onEnd() {
+    if (this.#rest !== null) {
+      this.#eofAfterRest = true;
+      return;
+    }
     if (this.#more || this.#pending.length > 0) {
       this.#eofPending = true;
       return;
@@ -534,13 +655,20 @@ export class Connection {
     return this.#socketError ? fromSocket(this.#socketError) : new HybiError('io', 'the connection is closed');
   }
 
-  /** Pauses reading while the reader lags (see the module notes). */
+  /**
+   * Pauses reading while the reader lags (see the module notes), while a
+   * sliced chunk waits for its next turn, and while the socket's unwritten
+   * output is over `OUTPUT_HIGH_WATER` (resumed at its 'drain').
+   */
   #flow() {
     const hold =
       !this.#closing &&
       !this.#finished &&
       !this.#transportDone &&
-      (this.#pending.length > 0 || this.#buffered >= this.#maxBuffered);
+      (this.#pending.length > 0 ||
+        this.#buffered >= this.#maxBuffered ||
+        this.#rest !== null ||
+        this.#socket.writableLength > OUTPUT_HIGH_WATER);
     if (hold === this.#paused) return;
     this.#paused = hold;
     if (hold) this.#socket.pause();
@@ -576,6 +704,7 @@ export class Connection {
     const waiters = this.#drainWaiters;
     this.#drainWaiters = [];
     for (const waiter of waiters) waiter.resolve();
+    this.#flow();
   }
 
   #arm(at) {
@@ -631,6 +760,7 @@ export class Connection {
     // The core tells how the stream ended (between frames, mid-frame, ...),
     // and with nothing left to answer, every event it holds is handed out.
     // Nothing can be answered any more, so nothing is held back.
+    this.#restToPending();
     while (this.#more || this.#pending.length > 0) {
       if (this.#more) this.#take(this.#machine.poll());
       else this.#take(this.#machine.feed(now(), this.#pending.shift()));

@@ -13,6 +13,93 @@ const { version } = JSON.parse(readFileSync(new URL('../package.json', import.me
 
 const encoder = new TextEncoder();
 
+/** The listen backlog by default: Node's own (511), not the seed's 4. */
+export const DEFAULT_BACKLOG = 511;
+/** Connections served at once by default (as the native server). */
+export const DEFAULT_MAX_CONNECTIONS = 1024;
+/** Connections from one address at once by default (as the native server). */
+export const DEFAULT_MAX_CONNECTIONS_PER_IP = 64;
+/** How long a refused client is read (and its bytes dropped) before its socket is cut. */
+const REFUSED_LINGER_MS = 2000;
+/** Most bytes read from a refused client before its socket is cut. */
+const REFUSED_READ_MAX = 64 * 1024;
+
+/** The 503 for a connection over a cap (the native server's answer). */
+function refusal(body) {
+  const bytes = encoder.encode(body);
+  return Buffer.concat([
+    Buffer.from(
+      'HTTP/1.1 503 Service Unavailable\r\n' +
+        'Content-Type: text/plain; charset=utf-8\r\n' +
+        `Content-Length: ${bytes.length}\r\n` +
+        'Connection: close\r\n\r\n',
+      'latin1',
+    ),
+    bytes,
+  ]);
+}
+const FULL = refusal('server is at its connection limit\n');
+const FULL_FOR_IP = refusal('too many connections from your address\n');
+
+/**
+ * Counts accepted sockets, in all and per remote address, from accept to
+ * 'close' (TLS handshakes included, as the native server counts them).
+ */
+class Caps {
+  #total = 0;
+  #perIp = new Map();
+  #max;
+  #maxPerIp;
+
+  constructor(max, maxPerIp) {
+    this.#max = Math.max(1, max);
+    this.#maxPerIp = Math.max(1, maxPerIp);
+  }
+
+  /** Takes a slot for `socket` and frees it at its 'close'; or says why not: `"full"`, `"ip"`. */
+  admit(socket) {
+    if (this.#total >= this.#max) return 'full';
+    const ip = socket.remoteAddress ?? '';
+    const count = this.#perIp.get(ip) ?? 0;
+    if (count >= this.#maxPerIp) return 'ip';
+    this.#total++;
+    this.#perIp.set(ip, count + 1);
+    socket.once('close', () => {
+      this.#total--;
+      const left = this.#perIp.get(ip) - 1;
+      if (left === 0) this.#perIp.delete(ip);
+      else this.#perIp.set(ip, left);
+    });
+    return null;
+  }
+}
+
+/**
+ * Refuses a socket over a cap without waiting on it: the 503 goes to the
+ * socket's buffer, our side ends, and what the client still sends is read
+ * and dropped for a while, so that the close after the answer is a FIN,
+ * not a reset that could lose the answer (as native). Over TLS there is no
+ * plaintext to answer with (and the TLS socket already owns the raw one):
+ * the socket is closed.
+ */
+function refuse(socket, why, plain) {
+  socket.on('error', () => {});
+  if (!plain) {
+    socket.destroy();
+    return;
+  }
+  let read = 0;
+  const cut = setTimeout(() => socket.destroy(), REFUSED_LINGER_MS);
+  cut.unref();
+  socket.on('close', () => clearTimeout(cut));
+  socket.on('data', (chunk) => {
+    read += chunk.length;
+    if (read > REFUSED_READ_MAX) socket.destroy();
+  });
+  socket.on('end', () => socket.destroy());
+  socket.end(why === 'full' ? FULL : FULL_FOR_IP);
+}
+
 /** The answer to a plain HTTP request when the application gave none. */
 function defaultPage(request) {
   if (request.method !== 'GET') {
@@ -100,8 +187,16 @@ export class Server {
  *
  * Resolves to a `Server` once it listens. Options (all optional):
  * - `port` (default 80, as the seed; 0 picks a free one), `listenIp`
- *   (default: every interface), `maxWaiting` (listen backlog, default 4),
+ *   (default: every interface), `maxWaiting` (listen backlog, default 511,
+ *   Node's own; the seed's was 4, too few for bursts of clients),
  *   `timeout` (idle seconds per connection, default 3600; 0: none);
+ * - `maxConnections` (default 1024) and `maxConnectionsPerIp` (default
+ *   64): sockets served at once, in all and from one remote address,
+ *   counted from accept (TLS handshakes included) to close; one over
+ *   either is answered at once with HTTP 503 (over TLS: closed) and does
+ *   not reach `connHeaders`. Behind a reverse proxy every client has the
+ *   proxy's address: raise `maxConnectionsPerIp` to `maxConnections` there
+ *   and limit per client in the proxy;
  * - `connHeaders`: the hook above (default: accept everything);
  * - `tls`: options for `tls.createServer` (`key`, `cert`, ...) to serve
  *   wss://;
@@ -122,7 +217,9 @@ export function serve(handler, options = {}) {
   const {
     port = 80,
     listenIp,
-    maxWaiting = 4,
+    maxWaiting = DEFAULT_BACKLOG,
+    maxConnections = DEFAULT_MAX_CONNECTIONS,
+    maxConnectionsPerIp = DEFAULT_MAX_CONNECTIONS_PER_IP,
     timeout = 3600,
     connHeaders = () => ({}),
     framing,
@@ -214,9 +311,26 @@ export function serve(handler, options = {}) {
   const server = options.tls
     ? tls.createServer({ handshakeTimeout: options.timeouts?.handshake ?? 30000, ...options.tls, allowHalfOpen: true })
     : net.createServer({ allowHalfOpen: true });
-  server.on(options.tls ? 'secureConnection' : 'connection', onSocket);
+  const caps = new Caps(maxConnections, maxConnectionsPerIp);
+  // Sockets refused over a cap (TLS: their failed handshake is no news).
+  const refused = new WeakSet();
+  if (options.tls) {
+    server.on('secureConnection', onSocket);
+  } else {
+    server.on('connection', (socket) => {
+      const why = caps.admit(socket);
+      if (why === null) onSocket(socket);
+      else refuse(socket, why, true);
+    });
+  }
   if (options.tls) {
     server.on('connection', (raw) => {
+      const why = caps.admit(raw);
+      if (why !== null) {
+        refused.add(raw);
+        refuse(raw, why, false);
+        return;
+      }
       handshaking.add(raw);
       raw.once('close', () => handshaking.delete(raw));
     });
@@ -225,6 +339,7 @@ export function serve(handler, options = {}) {
       // With a listener, Node leaves the failed socket open: it would keep
       // `close` waiting forever.
       socket.destroy();
+      if (refused.has(socket._parent)) return;
       report(new HybiError('io', `TLS handshake failed: ${error.message}`, { cause: error }));
     });
   }
