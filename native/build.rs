@@ -3,10 +3,14 @@
 //!
 //! The page's own files (HTML, CSS, JS modules) are in the repository. The
 //! inspector's protocol core, `www/page/pkg/` (hybi-wasm through
-//! `wasm-bindgen --target web`), is a build artifact that exists only after
-//! `./scripts/build-page`: it is embedded when it is there, and without it
-//! the page runs its console and says how to get the inspector. Writes
-//! `$OUT_DIR/page_assets.rs`, a table of `(path, content type, bytes)`.
+//! `wasm-bindgen --target web`, built by `./scripts/build-page`), is not
+//! embedded: `hybi serve` reads it at run time (`src/page.rs`), so the
+//! binary is ready before the wasm is, and a new wasm needs no rebuild of
+//! the binary. Nor does Cargo watch it: only the page's own files are
+//! watched, each by name, so that writing `pkg/` rebuilds nothing. (A new
+//! file of the page is picked up when a watched one changes to use it.)
+//! Writes `$OUT_DIR/page_assets.rs`, a table of `(path, content type,
+//! bytes)`.
 
 use std::env;
 use std::fmt::Write as _;
@@ -26,25 +30,20 @@ const TYPES: &[(&str, &str)] = &[
     ("txt", "text/plain; charset=utf-8"),
 ];
 
-/// The wasm-bindgen output the inspector imports; `pkg/` counts only when
-/// both are there.
-const CORE_FILES: [&str; 2] = ["hybi_wasm.js", "hybi_wasm_bg.wasm"];
-
 fn main() {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let page = manifest.join("..").join("www").join("page");
-    // A directory: Cargo rescans everything under it, `pkg/` included.
-    println!("cargo:rerun-if-changed={}", page.display());
-
     let mut files = Vec::new();
     if page.is_dir() {
         collect(&page, &page, &mut files);
-    }
-    let has_core = CORE_FILES.iter().all(|name| files.iter().any(|(rel, _)| rel == &format!("pkg/{name}")));
-    if !has_core {
-        files.retain(|(rel, _)| !rel.starts_with("pkg/"));
+    } else {
+        // So that the page appearing is noticed.
+        println!("cargo:rerun-if-changed={}", page.display());
     }
     files.sort();
+    for (_, path) in &files {
+        println!("cargo:rerun-if-changed={}", path.display());
+    }
 
     let mut out = String::new();
     out.push_str("/// `(path, content type, bytes)` of every file of `www/page/`.\n");
@@ -57,20 +56,20 @@ fn main() {
         writeln!(out, "    ({:?}, {content_type:?}, include_bytes!({path:?})),", format!("/{rel}")).unwrap();
     }
     out.push_str("];\n");
-    writeln!(out, "/// Whether the inspector's wasm build was embedded.\npub(crate) const HAS_INSPECTOR: bool = {has_core};").unwrap();
 
     let dest = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("page_assets.rs");
     fs::write(dest, out).expect("writing page_assets.rs");
 }
 
 /// Every servable file under `dir`, as (path relative to `root` with `/`,
-/// full path). Skips hidden files and TypeScript declarations.
+/// full path). Skips hidden files, TypeScript declarations and the
+/// inspector's wasm build (`pkg/`, read at run time).
 fn collect(root: &Path, dir: &Path, files: &mut Vec<(String, PathBuf)>) {
     let Ok(entries) = fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
+        if name.starts_with('.') || (dir == root && name == "pkg") {
             continue;
         }
         if path.is_dir() {

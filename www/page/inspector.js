@@ -103,6 +103,47 @@ function fieldRows(frame) {
   return rows;
 }
 
+/** How often the page asks whether the protocol core is there yet. */
+const POLL_MS = 2000;
+
+/** What the page says while the protocol core is not there, by state. */
+const WAITING = {
+  building: (detail) =>
+    `The inspector's protocol core (hybi-core compiled to wasm) is being built: ${detail} ` +
+    'This page picks it up when it is there; no need to reload. The console works meanwhile.',
+  failed: (detail) =>
+    `The build of the inspector's protocol core failed. ${detail} ` +
+    'To get it: run ./scripts/build-page in the repository (it says why it fails); ' +
+    'this page picks the inspector up when it is there. The console works without it.',
+  missing: () =>
+    'The inspector needs the protocol core built for the web (hybi-core compiled to wasm), which is not there. ' +
+    'Run ./scripts/build-page in the repository (./scripts/serve runs it for you); ' +
+    'this page picks the inspector up when it is there. The console works without it.',
+};
+
+/**
+ * Resolves when the server says the protocol core is there
+ * (`/inspector.json`), saying meanwhile why it is not. The core is fetched
+ * only then: a failed `import()` would be remembered by the browser.
+ */
+async function waitForCore(notice) {
+  for (;;) {
+    let status;
+    try {
+      const response = await fetch('./inspector.json', { cache: 'no-store' });
+      // A server without the status (an older hybi): try the core as is.
+      if (response.status === 404) return;
+      status = await response.json();
+    } catch (error) {
+      status = { state: 'unreachable', detail: '' };
+    }
+    if (status.state === 'ready') return;
+    document.body.dataset.inspector = status.state;
+    notice.textContent = (WAITING[status.state] ?? (() => 'Waiting for the server…'))(status.detail);
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
+
 export async function setupInspector() {
   const notice = $('inspector-status');
   const form = $('inspect-form');
@@ -118,21 +159,12 @@ export async function setupInspector() {
     example.append(el('option', { value: String(index) }, ex.label));
   }
 
-  let core;
-  try {
-    core = await import('./pkg/hybi_wasm.js');
-    await core.default();
-  } catch (error) {
-    notice.textContent =
-      'The inspector needs the protocol core built for the web, which this server was built without. ' +
-      'Run ./scripts/serve from the repository (it builds it), then reload. The console works without it.';
-    for (const control of document.querySelectorAll('#inspect-form, #encode-form')) {
-      for (const field of control.elements) field.disabled = true;
-    }
-    document.body.dataset.inspector = 'unavailable';
-    console.info('hybi inspector unavailable:', error);
-    return;
-  }
+  const controls = [...document.querySelectorAll('#inspect-form, #encode-form')].flatMap((form) => [...form.elements]);
+  for (const field of controls) field.disabled = true;
+  await waitForCore(notice);
+  const core = await import('./pkg/hybi_wasm.js');
+  await core.default();
+  for (const field of controls) field.disabled = false;
   notice.textContent = '';
 
   const sender = () => document.querySelector('input[name="sender"]:checked').value;

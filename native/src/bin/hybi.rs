@@ -102,6 +102,12 @@ struct ServeArgs {
     /// (0: no budget).
     #[arg(long, value_name = "MIB", default_value_t = ServeOptions::<()>::default().memory_budget >> 20)]
     memory_budget: usize,
+    /// Where the page's frame inspector (the core as wasm, from
+    /// ./scripts/build-page) is read from, at every request: it may appear
+    /// while the server runs. Default: www/page/pkg of the repository this
+    /// binary was built from.
+    #[arg(long, value_name = "DIR", default_value = hybi::page::DEFAULT_INSPECTOR_DIR)]
+    inspector_dir: PathBuf,
 }
 
 /// Parses seconds, decimals allowed, into a duration.
@@ -238,6 +244,7 @@ impl Room {
 
 #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
 fn run_serve(args: ServeArgs) -> Result<ExitCode, String> {
+    let page = hybi::page::Page::new(&args.inspector_dir);
     let mut options = ServeOptions {
         port: args.port,
         listen_ip: Some(args.host),
@@ -266,7 +273,10 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode, String> {
             mib => mib.saturating_mul(1 << 20),
         },
         // A plain GET of `/` gets the console and frame inspector page.
-        http_handler: Some(Box::new(hybi::page::respond)),
+        http_handler: Some(Box::new({
+            let page = page.clone();
+            move |request| page.respond(request)
+        })),
         on_error: Some(Box::new(|peer, error| eprintln!("{peer} failed: {error}"))),
         ..ServeOptions::default()
     };
@@ -323,8 +333,10 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode, String> {
     let scheme = if args.tls_cert.is_some() { "wss" } else { "ws" };
     eprintln!("listening on {} ({scheme}://{}/)", server.local_addr(), server.local_addr());
     let http = if args.tls_cert.is_some() { "https" } else { "http" };
-    let inspector =
-        if hybi::page::has_inspector() { "" } else { "; inspector not built, see ./scripts/serve" };
+    let inspector = match page.inspector_state() {
+        hybi::page::InspectorState::Ready => String::new(),
+        state => format!("; inspector {} in {}", state.name(), page.inspector_dir().display()),
+    };
     eprintln!("page at {http}://{}/ (console and frame inspector{inspector})", server.local_addr());
     eprintln!(
         "limits: {} connections, {} per address, backlog {}, handshake {}, idle {}, \
