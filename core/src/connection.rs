@@ -404,22 +404,30 @@ impl Connection {
     }
 
     /// Bytes of memory the connection holds for data in transit, counted
-    /// by allocation: the RFC 6455 message being received (inflated) and
-    /// the reader's scratch, events not yet taken, bytes queued for the
-    /// peer and the compressed copy of the last message sent, input held
-    /// while a server decides. What grows with traffic, and what
+    /// by allocation: the message being received (RFC 6455, inflated, and
+    /// the reader's scratch; or draft-76 text in either framing), events
+    /// not yet taken, bytes queued for the peer and the compressed copy of
+    /// the last message sent, input held while a server decides. What
+    /// grows with traffic, and what
     /// [`set_input_allowance`](Self::set_input_allowance) bounds; not the
     /// fixed per-connection state (the handshake head reader, up to
     /// `max_handshake_bytes`; with permessage-deflate ~300 KiB of
-    /// compressor and ~43 KiB of decompressor). Draft-76 messages being
-    /// received are not counted.
+    /// compressor and ~43 KiB of decompressor).
     pub fn buffered_bytes(&self) -> usize {
         let codec = match &self.phase {
             Phase::Open(Codec::Rfc6455(c)) => c.reader.buffered_bytes() + c.scratch.capacity(),
+            Phase::Open(Codec::Old(d)) => d.buffered_bytes(),
+            Phase::Open(Codec::New(d)) => d.buffered_bytes(),
             _ => 0,
         };
+        codec + self.held_outside_codec()
+    }
+
+    /// What [`buffered_bytes`](Self::buffered_bytes) counts outside the
+    /// framing's reader: events, output, deferred input.
+    fn held_outside_codec(&self) -> usize {
         let queue = self.events.capacity() * core::mem::size_of::<Event>();
-        codec + queue + self.event_bytes + self.transmit.capacity() + self.deferred.capacity()
+        queue + self.event_bytes + self.transmit.capacity() + self.deferred.capacity()
     }
 
     /// The most [`buffered_bytes`](Self::buffered_bytes) can grow while
@@ -429,11 +437,29 @@ impl Connection {
     /// to what the allowance leaves. A driver sharing a memory budget
     /// between connections reserves this much (or what is left) before the
     /// call and returns what the call did not use.
+    ///
+    /// Draft-76 text is stored once as it arrives, so its bound is `len`
+    /// and the slack (which also covers the copy a mid-sized message may
+    /// take on its way to a `String`, at most 64 KiB), except that with
+    /// [`InvalidUtf8::Replace`] a finished message with invalid UTF-8 is
+    /// copied with each bad byte made three: up to three times what is
+    /// held of it, within `max_message_size`.
     pub fn input_bound(&self, len: usize) -> usize {
         let ratio = if self.deflate.is_some() { MAX_INFLATE_RATIO } else { 1 };
         // Scratch for one piece unmasked and one inflated, a pong or two.
         let slack = 3 * 32 * 1024;
-        len.saturating_mul(ratio).saturating_add(slack)
+        let draft76 = matches!(self.protocol, Some(Protocol::Draft76(_)));
+        let replaced = if draft76 && self.config.invalid_utf8 == InvalidUtf8::Replace {
+            let held = match &self.phase {
+                Phase::Open(Codec::Old(d)) => d.buffered_bytes(),
+                Phase::Open(Codec::New(d)) => d.buffered_bytes(),
+                _ => 0,
+            };
+            held.saturating_add(len).saturating_mul(3).min(self.config.limits.max_message_size)
+        } else {
+            0
+        };
+        len.saturating_mul(ratio).saturating_add(slack).saturating_add(replaced)
     }
 
     // ----- pollers -------------------------------------------------------
@@ -549,8 +575,10 @@ impl Connection {
     /// set `buffered_bytes()` plus what it reserved for this connection
     /// (see [`input_bound`](Self::input_bound)).
     ///
-    /// Applies to RFC 6455; draft-76 messages are bounded by
-    /// `max_message_size` only.
+    /// Draft-76 text, in either framing, is bounded the same way; the
+    /// draft has no close codes, so the connection fails with the same
+    /// error and nothing is sent, as for a message over
+    /// `max_message_size`.
     pub fn set_input_allowance(&mut self, bytes: usize) {
         self.input_allowance = bytes;
     }
@@ -980,6 +1008,9 @@ impl Connection {
                 *input = &[];
                 break;
             }
+            // What the connection holds outside the framing's reader comes
+            // off the reader's room under an allowance.
+            let outside = self.held_outside_codec();
             match &mut self.phase {
                 Phase::ClientHead { reader, .. } | Phase::ServerHead { reader } => {
                     let HeadProgress::Complete(used) = reader.read(input)? else {
@@ -1024,24 +1055,20 @@ impl Connection {
                 }
                 Phase::Open(codec) => match codec {
                     Codec::Old(d) => {
+                        d.set_allowance(self.input_allowance.saturating_sub(outside), self.input_allowance);
                         if let Some(frame) = d.decode(input)? {
                             self.on_draft76_frame(frame)?;
                         }
                     }
                     Codec::New(d) => {
+                        d.set_allowance(self.input_allowance.saturating_sub(outside), self.input_allowance);
                         if let Some(frame) = d.decode(input)? {
                             self.on_draft76_frame(frame)?;
                         }
                     }
                     Codec::Rfc6455(c) => {
                         if self.input_allowance != usize::MAX {
-                            // Everything else the connection holds comes
-                            // off the reader's room.
-                            let others = self.events.capacity() * core::mem::size_of::<Event>()
-                                + self.event_bytes
-                                + self.transmit.capacity()
-                                + self.deferred.capacity()
-                                + c.scratch.capacity();
+                            let others = outside + c.scratch.capacity();
                             c.reader.set_allowance(
                                 self.input_allowance.saturating_sub(others),
                                 self.input_allowance,
@@ -1060,10 +1087,7 @@ impl Connection {
                             self.on_rfc6455(incoming);
                             // What the reader could not see: a pong the
                             // event's ping queued, the queue growing.
-                            if self.buffered_bytes() > self.input_allowance {
-                                let allowance = self.input_allowance;
-                                return Err(LimitError::OverAllowance { allowance }.into());
-                            }
+                            self.check_allowance()?;
                         }
                     }
                 },
@@ -1160,6 +1184,17 @@ impl Connection {
         self.push_event(Event::Request(kind));
     }
 
+    /// Fails input that took the connection past its allowance where the
+    /// framing's reader could not see: a pong an event's ping queued, the
+    /// event queue growing.
+    fn check_allowance(&self) -> Result<(), Error> {
+        if self.buffered_bytes() > self.input_allowance {
+            let allowance = self.input_allowance;
+            return Err(LimitError::OverAllowance { allowance }.into());
+        }
+        Ok(())
+    }
+
     fn on_draft76_frame(&mut self, frame: Draft76Frame) -> Result<(), Error> {
         match frame {
             Draft76Frame::Text(bytes) => {
@@ -1167,17 +1202,26 @@ impl Connection {
                     (Ok(text), _) => text,
                     (Err(bytes), InvalidUtf8::Replace) => {
                         // Each replaced byte may grow to three: the limit
-                        // holds for what is delivered, not only what arrived.
-                        let text = String::from_utf8_lossy(&bytes).into_owned();
+                        // holds for what is delivered, not only what
+                        // arrived, and the allowance for the copy made
+                        // while the bytes are still held. Both are checked
+                        // before the copy is allocated.
+                        let len = crate::utf8::replaced_len(&bytes);
                         let limit = self.config.limits.max_message_size;
-                        if text.len() > limit {
+                        if len > limit {
                             return Err(LimitError::MessageTooLarge { limit }.into());
                         }
-                        text
+                        let peak = self.buffered_bytes().saturating_add(bytes.capacity()).saturating_add(len);
+                        if peak > self.input_allowance {
+                            let allowance = self.input_allowance;
+                            return Err(LimitError::OverAllowance { allowance }.into());
+                        }
+                        crate::utf8::replace_invalid(&bytes)
                     }
                     (Err(_), InvalidUtf8::Fail) => return Err(ProtocolError::InvalidUtf8.into()),
                 };
                 self.push_event(Event::Text(text));
+                self.check_allowance()?;
             }
             Draft76Frame::Close => self.on_peer_close(Close::default()),
         }

@@ -119,6 +119,30 @@ pub(crate) fn into_string(bytes: Vec<u8>) -> Result<String, Vec<u8>> {
     }
 }
 
+/// How long `bytes` is as text once each invalid sequence becomes U+FFFD
+/// (three bytes), as [`String::from_utf8_lossy`] replaces them: known
+/// before the text is made, so a limit can refuse it unallocated.
+pub(crate) fn replaced_len(bytes: &[u8]) -> usize {
+    bytes
+        .utf8_chunks()
+        .map(|chunk| chunk.valid().len() + if chunk.invalid().is_empty() { 0 } else { 3 })
+        .sum()
+}
+
+/// `bytes` as text with each invalid sequence replaced by U+FFFD, exactly
+/// as [`String::from_utf8_lossy`] does, in storage of exactly its
+/// [`replaced_len`].
+pub(crate) fn replace_invalid(bytes: &[u8]) -> String {
+    let mut text = String::with_capacity(replaced_len(bytes));
+    for chunk in bytes.utf8_chunks() {
+        text.push_str(chunk.valid());
+        if !chunk.invalid().is_empty() {
+            text.push(char::REPLACEMENT_CHARACTER);
+        }
+    }
+    text
+}
+
 /// How many bytes the character starting with `lead` takes, if `lead` can
 /// start one.
 fn char_width(lead: u8) -> Option<usize> {
@@ -193,6 +217,18 @@ mod tests {
             let mut bad = text.into_bytes();
             bad.push(0xff);
             assert_eq!(into_string(bad.clone()), Err(bad), "{len} characters and a stray byte");
+        }
+    }
+
+    #[test]
+    fn replacement_matches_std_and_its_length_is_known_first() {
+        let cases: [&[u8]; 6] =
+            [b"", b"plain", b"\xff", b"a\xc3(b\xe2\x82", b"\xed\xa0\x80z", "é✓\u{1F600}".as_bytes()];
+        for bytes in cases {
+            let text = replace_invalid(bytes);
+            assert_eq!(text, String::from_utf8_lossy(bytes), "{bytes:02x?}");
+            assert_eq!(replaced_len(bytes), text.len(), "{bytes:02x?}");
+            assert_eq!(text.capacity(), text.len(), "{bytes:02x?}");
         }
     }
 

@@ -5,10 +5,14 @@
 //! payload. Racket writes text as type 0xFF and close as type 0x00 with
 //! length 0; it reads 0x00 as close whatever its payload and any other type
 //! as text, and so does this decoder, to interoperate with it exactly.
+//!
+//! Text is stored as it arrives, never ahead of the declared length, and
+//! within the connection's allowance ([`Decoder::set_allowance`]), which a
+//! driver sharing a memory budget sets.
 
 use alloc::vec::Vec;
 
-use super::Draft76Frame;
+use super::{Draft76Frame, Draft76Text};
 use crate::error::{Error, LimitError, Stage};
 
 /// Type byte of a text frame.
@@ -41,7 +45,7 @@ enum State {
 #[derive(Debug)]
 pub struct Decoder {
     state: State,
-    text: Vec<u8>,
+    text: Draft76Text,
     max_message_size: usize,
     max_frame_size: usize,
 }
@@ -50,7 +54,21 @@ impl Decoder {
     /// A decoder that refuses text frames declaring more than
     /// `max_message_size` bytes and close payloads over `max_frame_size`.
     pub fn new(max_message_size: usize, max_frame_size: usize) -> Self {
-        Decoder { state: State::Type, text: Vec::new(), max_message_size, max_frame_size }
+        Decoder { state: State::Type, text: Draft76Text::new(), max_message_size, max_frame_size }
+    }
+
+    /// Bounds what [`buffered_bytes`](Self::buffered_bytes) may reach from
+    /// now on: text that would take it past `room` fails with
+    /// [`LimitError::OverAllowance`] reporting `reported`, before the memory
+    /// is allocated (the RFC 6455 reader's `set_allowance`).
+    pub fn set_allowance(&mut self, room: usize, reported: usize) {
+        self.text.set_allowance(room, reported);
+    }
+
+    /// Bytes the decoder holds: the storage of the text message being
+    /// received. Nothing between messages.
+    pub fn buffered_bytes(&self) -> usize {
+        self.text.buffered_bytes()
     }
 
     /// Whether the decoder sits between frames, where the stream may end.
@@ -99,7 +117,12 @@ impl Decoder {
                 State::Payload { frame_type, remaining } => {
                     let take = remaining.min(input.len() as u64) as usize;
                     if frame_type != CLOSE {
-                        self.text.extend_from_slice(&input[..take]);
+                        // The declared length passed the limit; storage
+                        // never grows past it, so a message that arrives
+                        // in many reads ends with no slack.
+                        let declared = (self.text.len() as u64).saturating_add(remaining);
+                        let most = usize::try_from(declared).unwrap_or(usize::MAX);
+                        self.text.push(&input[..take], most)?;
                     }
                     *input = &input[take..];
                     let remaining = remaining - take as u64;
@@ -111,7 +134,7 @@ impl Decoder {
                     return Ok(Some(if frame_type == CLOSE {
                         Draft76Frame::Close
                     } else {
-                        Draft76Frame::Text(core::mem::take(&mut self.text))
+                        Draft76Frame::Text(self.text.take())
                     }));
                 }
             }
@@ -175,7 +198,7 @@ mod tests {
             decoder.decode(&mut input).unwrap_err(),
             Error::Limit(LimitError::MessageTooLarge { limit: 1024 })
         );
-        assert_eq!(decoder.text.capacity(), 0);
+        assert_eq!(decoder.buffered_bytes(), 0);
     }
 
     #[test]
@@ -183,7 +206,7 @@ mod tests {
         let mut decoder = Decoder::new(1 << 24, 1 << 24);
         let mut input = &[0xff, 0, 0, 0, 0, 0, 0xff, 0, 0, b'a'][..];
         assert_eq!(decoder.decode(&mut input).unwrap(), None);
-        assert!(decoder.text.capacity() < 1024);
+        assert!(decoder.buffered_bytes() < 1024);
         assert_eq!(decoder.check_eof(), Err(Error::UnexpectedEof(Stage::Frame)));
     }
 }

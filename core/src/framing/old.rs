@@ -13,10 +13,15 @@
 //! passing the frame limit. So the digits are counted too: no more than
 //! [`max_length_digits`] of the frame limit, the most any length within it
 //! needs; a longer run fails as an over-long frame would.
+//!
+//! Text is stored as it arrives, within `max_message_size` and within the
+//! connection's allowance ([`Decoder::set_allowance`]), which a driver
+//! sharing a memory budget sets: an unterminated message stops at
+//! whichever comes first, not at the size limit alone.
 
 use alloc::vec::Vec;
 
-use super::Draft76Frame;
+use super::{Draft76Frame, Draft76Text};
 use crate::error::{Error, LimitError, Stage};
 
 /// The close frame.
@@ -55,7 +60,7 @@ enum State {
 #[derive(Debug)]
 pub struct Decoder {
     state: State,
-    text: Vec<u8>,
+    text: Draft76Text,
     max_message_size: usize,
     max_frame_size: usize,
     /// [`max_length_digits`] of `max_frame_size`.
@@ -79,11 +84,25 @@ impl Decoder {
     pub fn new(max_message_size: usize, max_frame_size: usize) -> Self {
         Decoder {
             state: State::Type,
-            text: Vec::new(),
+            text: Draft76Text::new(),
             max_message_size,
             max_frame_size,
             max_length_digits: max_length_digits(max_frame_size),
         }
+    }
+
+    /// Bounds what [`buffered_bytes`](Self::buffered_bytes) may reach from
+    /// now on: text that would take it past `room` fails with
+    /// [`LimitError::OverAllowance`] reporting `reported`, before the memory
+    /// is allocated (the RFC 6455 reader's `set_allowance`).
+    pub fn set_allowance(&mut self, room: usize, reported: usize) {
+        self.text.set_allowance(room, reported);
+    }
+
+    /// Bytes the decoder holds: the storage of the text message being
+    /// received. Nothing between messages.
+    pub fn buffered_bytes(&self) -> usize {
+        self.text.buffered_bytes()
     }
 
     /// Whether the decoder sits between frames, where the stream may end.
@@ -109,10 +128,10 @@ impl Decoder {
                     if self.text.len() + chunk.len() > self.max_message_size {
                         return Err(LimitError::MessageTooLarge { limit: self.max_message_size }.into());
                     }
-                    self.text.extend_from_slice(chunk);
+                    self.text.push(chunk, self.max_message_size)?;
                     if end {
                         self.state = State::Type;
-                        return Ok(Some(Draft76Frame::Text(core::mem::take(&mut self.text))));
+                        return Ok(Some(Draft76Frame::Text(self.text.take())));
                     }
                 }
                 State::DiscardToSentinel { seen } => {

@@ -8,6 +8,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use self::wire::{FrameHeader, HeaderError, OpCode, MAX_HEADER_LEN};
+use super::HEADROOM;
 use crate::deflate::{Decompressor, InflateError};
 use crate::error::{Error, LimitError, ProtocolError};
 use crate::utf8::TextBuilder;
@@ -32,12 +33,6 @@ const SMALL_MESSAGE: u64 = 1024;
 /// idle connection does not hold two pieces. Freeing them costs one
 /// allocation per message larger than this, under 1% of its handling.
 const KEEP_SCRATCH: usize = 4 * 1024;
-
-/// Room a message's buffer leaves free when it grows ahead of its bytes
-/// under an allowance, for what the connection queues meanwhile (a pong
-/// for each ping in the same read, a longer event queue): growing into the
-/// last of the allowance is for bytes that arrived, not for slack.
-const HEADROOM: usize = 32 * 1024;
 
 /// What the reader produced.
 #[derive(Debug, PartialEq, Eq)]
