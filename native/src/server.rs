@@ -99,11 +99,12 @@ pub struct ServeOptions<S = ()> {
     /// Size limits on what clients may send.
     pub limits: Limits,
     /// Most bytes all connections together may hold for data in transit:
-    /// RFC 6455 messages being received (inflated, with
-    /// permessage-deflate), messages received and not yet returned by
-    /// `recv` (and the one `recv` returned last, until the next `recv`), and
-    /// output queued. A connection whose input would take the server past
-    /// it is failed with close code 1009 (message too big), before the
+    /// messages being received (RFC 6455, inflated with
+    /// permessage-deflate; draft-76 text), messages received and not yet
+    /// returned by `recv` (and the one `recv` returned last, until the next
+    /// `recv`), and output queued. A connection whose input would take the server past
+    /// it is failed with close code 1009 (message too big; a draft-76
+    /// connection, which has no close codes, is closed), before the
     /// memory is allocated; the others go on. Output is charged when queued
     /// and is never refused: it leaves less room for input. `usize::MAX`:
     /// no budget.
@@ -116,9 +117,7 @@ pub struct ServeOptions<S = ()> {
     /// 30 KiB of RSS when idle; with permessage-deflate about 265 KiB, the
     /// compressor's and decompressor's state; up to ~200 KiB more of
     /// buffers kept after large messages), bounded by `max_connections` and
-    /// measured in BENCHMARKS.md,
-    /// and draft-76 messages being received (bounded by `max_message_size`
-    /// per connection).
+    /// measured in BENCHMARKS.md.
     pub memory_budget: usize,
     /// The handshake, close and keepalive deadlines (`idle` comes from
     /// `timeout`). The handshake deadline counts from `accept` and covers

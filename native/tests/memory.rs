@@ -1,6 +1,7 @@
 //! What a server holds in memory: buffers shrink back once a large message
 //! is echoed, and `ServeOptions::memory_budget` fails the connection whose
-//! input would go past it (close code 1009) while the others go on.
+//! input would go past it (close code 1009; a draft-76 connection, which
+//! has no close codes, is closed) while the others go on.
 
 mod common;
 
@@ -8,8 +9,10 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{client_options, local_options, queued_echo_server, raw_rfc6455, within, ws_url};
-use hybi::{connect_with, ConnectOptions, DeflateConfig, Message, Protocol, ServeOptions, ServerHandle};
+use common::{client_options, local_options, queued_echo_server, raw_draft76, raw_rfc6455, within, ws_url};
+use hybi::{
+    connect_with, ConnectOptions, DeflateConfig, Framing, Message, Protocol, ServeOptions, ServerHandle,
+};
 
 /// What an idle connection may keep of its buffers (the core's threshold
 /// for giving them back).
@@ -133,6 +136,80 @@ fn the_connection_that_would_exceed_the_budget_fails_with_1009_and_the_others_go
             let mut payload = vec![0u8; len];
             stream.read_exact(&mut payload).unwrap();
             assert!(payload[..PARTIAL].iter().all(|&b| b == 0x5a) && payload[PARTIAL] == b'!');
+        }
+        server
+    });
+    server.stop();
+}
+
+/// Reads until the server ends the connection; how it ended (`Ok(0)` for
+/// an orderly end), or why it did not.
+fn closed(stream: &mut TcpStream) -> std::io::Result<usize> {
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return Ok(0),
+            Ok(_) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[test]
+fn the_draft76_connection_that_would_exceed_the_budget_is_closed_and_the_others_go_on() {
+    // The same budget and messages as above, in draft-76 'old' text frames
+    // (0x00, the text, 0xFF) left without their 0xFF.
+    const BUDGET: usize = 32 << 20;
+    const PARTIAL: usize = 15 << 20;
+    let unfinished = || [&[0x00][..], &vec![b'z'; PARTIAL]].concat();
+    let server = queued_echo_server(ServeOptions { memory_budget: BUDGET, ..local_options() });
+    let addr = server.local_addr();
+    let url = ws_url(&server, false);
+    let server = within(Duration::from_secs(120), move || {
+        // Two connections each hold an unfinished 15 MiB message.
+        let mut holders = Vec::new();
+        for n in 1..=2 {
+            let mut stream = raw_draft76(addr);
+            stream.write_all(&unfinished()).unwrap();
+            let held = settles(&server, |held| held >= n * PARTIAL);
+            assert!(held >= n * PARTIAL && held <= BUDGET, "{n} unfinished: {held} bytes held");
+            holders.push(stream);
+        }
+        // The third would take the server past its budget: the draft has
+        // no close frame with a code, so the server just ends it.
+        let mut third = raw_draft76(addr);
+        let mut writer = third.try_clone().unwrap();
+        let message = unfinished();
+        let sending = std::thread::spawn(move || {
+            // The server stops reading (and closes) partway: errors are
+            // expected here.
+            let _ = writer.write_all(&message);
+        });
+        // Closed, not left waiting: an orderly end (the server lingers over
+        // what the client still sends), or at worst a reset.
+        if let Err(e) = closed(&mut third) {
+            assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "not closed: {e}");
+        }
+        let _ = sending.join();
+        assert!(server.buffered_bytes().unwrap() <= BUDGET);
+        // A fourth client's small messages still echo.
+        let small = connect_with(&url, client_options(Protocol::Draft76(Framing::Old))).unwrap();
+        for i in 0..100 {
+            let text = format!("small {i}");
+            small.send_text(&text).unwrap();
+            assert_eq!(small.recv().unwrap(), Some(Message::Text(text)));
+        }
+        small.close().unwrap();
+        // The first two finish their messages and get them back whole.
+        for mut stream in holders {
+            stream.write_all(b"!\xff").unwrap();
+            stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            let mut echo = vec![0u8; PARTIAL + 3];
+            stream.read_exact(&mut echo).unwrap();
+            assert_eq!(echo[0], 0x00);
+            assert!(echo[1..=PARTIAL].iter().all(|&b| b == b'z'));
+            assert_eq!(echo[PARTIAL + 1..], *b"!\xff");
         }
         server
     });
