@@ -1131,6 +1131,65 @@ async def draft76_length(ctx: Ctx) -> None:
     )
 
 
+async def unfinished_large_draft76(ctx: Ctx) -> None:
+    """`unfinished-large` in draft-76 'old' text frames: 0x00, then 14 MiB of
+    text without the closing 0xFF. The draft has no close codes: a connection
+    over the budget is closed (an orderly end of stream) instead of 1009."""
+    budget = int(ctx.flag("--memory-budget"))
+    n, sent_each = 8, 14 * MiB
+    most = budget * MiB // sent_each  # connections the budget can hold
+    chunk = b"z" * MiB
+    outcomes: list[dict] = []
+    conns = [await draft76_connect(ctx.port, ATTACKER) for _ in range(n)]
+    ctx.attack_start = now()
+    for i, (reader, writer) in enumerate(conns):
+        out: dict = {"i": i, "sent": 0, "stalled": False}
+        outcomes.append(out)
+        ends = asyncio.create_task(watch(reader, now(), ctx.scenario.timeout))
+        out["task"] = ends
+        try:
+            writer.write(b"\x00")
+            for _ in range(sent_each // MiB):
+                if ends.done():
+                    break
+                writer.write(chunk)
+                try:
+                    await asyncio.wait_for(writer.drain(), 2.0)
+                except asyncio.TimeoutError:
+                    out["stalled"] = True
+                    break
+                out["sent"] += MiB
+            # A failed connection is closed promptly; wait for it.
+            await asyncio.wait([ends], timeout=1.0)
+        except (ConnectionError, OSError):
+            await asyncio.wait([ends], timeout=1.0)
+    ctx.attack_end = now()
+    await asyncio.sleep(1.0)  # after: the survivors still hold their 14 MiB
+    ctx.rss_check(f"RSS during and 1 s after (budget {budget} MiB)", ctx.scenario.rss_bound_mib, ctx.attack_start)
+    for out in outcomes:
+        out["end"] = out["task"].result().how if out["task"].done() else None
+        out["task"].cancel()
+    survivors = [o for o in outcomes if o["end"] is None and not o["stalled"]]
+    closed = [o for o in outcomes if o["end"] == "eof"]
+    desc = "; ".join(
+        f"#{o['i']}: {o['sent'] // MiB} MiB sent, "
+        + ("stalled" if o["stalled"] else o["end"] if o["end"] is not None else "open")
+        for o in outcomes
+    )
+    ctx.check(
+        f"at most {most} of {n} (14 MiB each) are held within the {budget} MiB budget, at least 1",
+        1 <= len(survivors) <= most,
+        f"{len(survivors)} held: {desc}",
+    )
+    ctx.check(
+        f"the connections over the budget (at least {n - most}) are closed (end of stream; none stalled, none reset)",
+        len(closed) >= n - most and len(survivors) + len(closed) == n,
+        f"{len(closed)} closed",
+    )
+    for _, writer in conns:
+        abort(writer)
+
+
 SCENARIOS = [
     Scenario(
         "slowloris",
@@ -1151,6 +1210,13 @@ SCENARIOS = [
         "8 connections each send 14 MiB of a 15 MiB message and stop",
         unfinished_large,
         {},
+        rss_bound_mib=64 + 32,
+    ),
+    Scenario(
+        "unfinished-large-draft76",
+        "8 draft-76 'old' connections each send 14 MiB of text without its closing 0xFF",
+        unfinished_large_draft76,
+        {"--framing": "old"},
         rss_bound_mib=64 + 32,
     ),
     Scenario(
