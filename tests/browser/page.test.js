@@ -2,7 +2,8 @@
 // Debian's Chromium driven by playwright-core. Starts `hybi serve --port 0`,
 // opens the page, talks to the server through the console with the
 // browser's own WebSocket, decodes known byte sequences of every framing in
-// the inspector (the core compiled to wasm), and saves a screenshot to
+// the inspector (the core compiled to wasm), sees the inspector arrive in a
+// page opened while its wasm was being built, and saves a screenshot to
 // target/browser/page.png.
 //
 // Run through ../../scripts/test-browser, which builds everything first.
@@ -12,7 +13,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,9 +43,9 @@ const problems = [];
 const serverLog = [];
 
 /** Starts `hybi serve --port 0` and resolves with the address it prints. */
-function startServer() {
+function startServer(args = []) {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(hybiBin, ['serve', '--host', '127.0.0.1', '--port', '0'], {
+    const child = spawn(hybiBin, ['serve', '--host', '127.0.0.1', '--port', '0', ...args], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     const timer = setTimeout(() => reject(new Error(`no "listening on" from ${hybiBin} in 10 s`)), 10_000);
@@ -288,6 +289,34 @@ test('the encoder shows the bytes of each framing', async () => {
   await page.fill('#encode-data', 'Hello');
   await page.click('#encoded tr:nth-child(3) button');
   assert.equal(await page.textContent('#inspect-summary'), '11 bytes, 1 frame: complete.');
+});
+
+test('the inspector is picked up when its wasm appears, without a reload', async () => {
+  // A server whose inspector is being built (as ./scripts/serve starts it):
+  // what build-page leaves while it runs, with a live PID (ours).
+  const dir = mkdtempSync(join(tmpdir(), 'hybi-inspector-'));
+  writeFileSync(join(dir, '.build-status'), `building ${process.pid}\nbuilding hybi-wasm for wasm32-unknown-unknown.\n`);
+  const { child, address: building } = await startServer(['--inspector-dir', dir]);
+  const tab = await context.newPage();
+  try {
+    await tab.goto(`http://${building}/`);
+    await tab.waitForSelector('body[data-inspector="building"]', { timeout: 15_000 });
+    assert.match(await tab.textContent('#inspector-status'), /is being built: building hybi-wasm .*picks it up/);
+    assert.equal(await tab.isDisabled('#decode'), true);
+    // The build ends: its output appears, each file whole.
+    for (const name of ['hybi_wasm.js', 'hybi_wasm_bg.wasm']) {
+      copyFileSync(join(root, 'www', 'page', 'pkg', name), join(dir, `.${name}`));
+      renameSync(join(dir, `.${name}`), join(dir, name));
+    }
+    await tab.waitForSelector('body[data-inspector="ready"]', { timeout: 15_000 });
+    assert.equal(await tab.textContent('#inspector-status'), '');
+    assert.equal(await tab.isDisabled('#decode'), false);
+  } finally {
+    await tab.close();
+    child.removeAllListeners('exit');
+    child.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('screenshot', async () => {
