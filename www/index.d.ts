@@ -185,8 +185,15 @@ export interface ServeOptions<S = unknown> {
   port?: number;
   /** Default: every interface. */
   listenIp?: string;
-  /** Listen backlog. Default 4, as the seed. */
+  /** Listen backlog. Default 511 (Node's own); the seed's was 4. */
   maxWaiting?: number;
+  /** Most sockets served at once, TLS handshakes included; past it a new one gets HTTP 503 (TLS: is closed). Default 1024. */
+  maxConnections?: number;
+  /**
+   * Most sockets at once from one remote address; past it its new ones get HTTP 503 (TLS: are closed). Default 64.
+   * Behind a reverse proxy every client has the proxy's address: set it to `maxConnections` there.
+   */
+  maxConnectionsPerIp?: number;
   /** Idle seconds per connection. Default 3600, as the seed; 0: none. */
   timeout?: number;
   /** The seed's `conn-headers`: accept (`{ headers, subprotocol, state }`) or refuse (a status or `{ status, headers, body }`). */

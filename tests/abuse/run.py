@@ -643,6 +643,7 @@ class Scenario:
     rss_bound_mib: float  # during and after the attack, over the baseline
     tls: bool = False
     wasm_bound_mib: float = WASM_MARGIN_MIB  # the Node server's wasm memory over its baseline
+    servers: tuple[str, ...] = ("native", "node")  # run against these (--server)
     timeout: float = 30.0  # the attack's own bound; each normally takes under 8 s
 
 
@@ -1458,6 +1459,10 @@ SCENARIOS = [
         rss_bound_mib=IDLE_MANY * RSS_PER_IDLE_KIB / 1024,
         wasm_bound_mib=WASM_MARGIN_MIB + IDLE_MANY * 4 / 1024,  # 4 KiB a connection (1.7 measured)
         timeout=60,
+        # Issue 14's, for the Node server. `hybi serve` (a thread per
+        # connection) reset 3 of the 5,000 and 2 of the good client's fresh
+        # connections when tried: a native issue of its own, not run here.
+        servers=("node",),
     ),
 ]
 
@@ -1595,7 +1600,8 @@ def main() -> int:
 
     if args.list:
         for s in SCENARIOS:
-            print(f"{s.name}: {s.summary}")
+            only_on = "" if len(s.servers) > 1 else f" ({s.servers[0]} only)"
+            print(f"{s.name}: {s.summary}{only_on}")
         return 0
     only = [o for o in args.only.split(",") if o]
     unknown = [o for o in only if o not in {s.name for s in SCENARIOS}]
@@ -1638,13 +1644,13 @@ def main() -> int:
         logs = ROOT / "target" / "abuse" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     known = supported_flags(command)
-    missing = sorted({f for s in SCENARIOS for f in {**BASE_FLAGS, **s.flags}} - known)
+    missing = sorted({f for s in SCENARIOS if args.server in s.servers for f in {**BASE_FLAGS, **s.flags}} - known)
     if missing:
         print(f"WARNING: `{' '.join(command)}` has no {', '.join(missing)}: scenarios needing them fail", flush=True)
     t0 = now()
     results = []
     for s in SCENARIOS:
-        if only and s.name not in only:
+        if (only and s.name not in only) or args.server not in s.servers:
             continue
         results.append((s.name, *run_scenario(s, command, known, logs)))
     total = now() - t0
