@@ -33,6 +33,13 @@ const TYPES: &[(&str, &str)] = &[
 fn main() {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let page = manifest.join("..").join("www").join("page");
+    // Where scripts/build-page writes the inspector's wasm: `hybi serve`'s
+    // default place to read it from (src/page.rs).
+    let repository = manifest.parent().expect("native/ is in the repository");
+    println!(
+        "cargo:rustc-env=HYBI_INSPECTOR_DIR={}",
+        repository.join("www").join("page").join("pkg").display()
+    );
     let mut files = Vec::new();
     if page.is_dir() {
         collect(&page, &page, &mut files);

@@ -41,7 +41,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wa
 
 /// Where `./scripts/build-page` writes the inspector's wasm: `www/page/pkg/`
 /// of the repository this binary was built from.
-pub const DEFAULT_INSPECTOR_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../www/page/pkg");
+pub const DEFAULT_INSPECTOR_DIR: &str = env!("HYBI_INSPECTOR_DIR");
 
 /// The wasm-bindgen output the inspector imports; the directory counts only
 /// when both are there.
