@@ -19,6 +19,9 @@ fn instant(now: f64) -> Instant {
     Instant::from_millis(now as u64)
 }
 
+/// Output buffer capacity kept between outputs (see `Machine::release_output`).
+const KEEP_OUTPUT: usize = 64 * 1024;
+
 fn state_name(state: State) -> &'static str {
     match state {
         State::Handshaking => "handshaking",
@@ -117,13 +120,26 @@ impl Machine {
         self.out.clear();
         let _ = self.conn.poll_transmit(&mut self.out);
         let timeout = self.conn.poll_timeout().map(|at| at.as_millis() as f64);
-        step_object(&events, &self.out, timeout, self.conn.state(), more)
+        let step = step_object(&events, &self.out, timeout, self.conn.state(), more);
+        self.release_output();
+        step
     }
 
     fn output(&mut self) -> Uint8Array {
         self.out.clear();
         let _ = self.conn.poll_transmit(&mut self.out);
-        Uint8Array::from(&self.out[..])
+        let bytes = Uint8Array::from(&self.out[..]);
+        self.release_output();
+        bytes
+    }
+
+    /// Output copied out: a buffer grown by a large message goes at once,
+    /// not at the next output, so that an idle connection holds no share of
+    /// the wasm memory all connections use.
+    fn release_output(&mut self) {
+        if self.out.capacity() > KEEP_OUTPUT {
+            self.out = Vec::new();
+        }
     }
 
     fn command(&mut self, result: Result<(), hybi_core::Error>) -> Result<Uint8Array, JsValue> {

@@ -74,6 +74,8 @@ export function connect(url, options = {}) {
       timeouts: options.timeouts,
       deflate: deflateConfig(options.compression),
       secure: target.secure,
+      // Message data leaves wasm memory as it arrives (see connection.js).
+      streaming: true,
     });
     const request = clean({
       host: target.host,
@@ -102,6 +104,7 @@ export function connect(url, options = {}) {
     const conn = new Connection(machine, socket, {
       role: 'client',
       maxBuffered: options.maxBuffered,
+      maxMessageSize: options.limits?.maxMessageSize,
       onOpen: resolve,
       onEnd: (_, end) => {
         reject(end.error ?? new HybiError('eof', 'the connection ended during the opening handshake'));

@@ -18,7 +18,17 @@
 // - received messages wait in a queue for `recv`; past `maxBuffered` bytes
 //   (or while the core holds events back, see `#apply`) the socket is
 //   paused, so a receiver that does not read stops the peer instead of
-//   growing memory.
+//   growing memory;
+// - the core runs in streaming mode: message data leaves wasm memory piece
+//   by piece as it is unmasked (and inflated), and messages are assembled
+//   here, in JS-owned memory that goes with the connection, so that the
+//   wasm instance all connections share stays small (its memory never
+//   shrinks). A message that arrives whole in one chunk is one piece,
+//   handed on as it is. `limits.maxMessageSize` is kept here, and so is
+//   the server's memory budget: what a connection holds (the message being
+//   assembled, messages not yet read) is charged to it, and a connection
+//   whose input would take the budget past its limit fails with 1009
+//   (`machine.failLimit`), the others unaffected.
 
 import { HybiError, fromCore, fromSocket, now, payload } from './util.js';
 
@@ -75,6 +85,19 @@ function runTurn() {
   }
   turn?.();
 }
+
+/** Default `limits.maxMessageSize`, as the core's. */
+export const DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024;
+
+/** Default server-wide `memoryBudget`, as the native server's. */
+export const DEFAULT_MEMORY_BUDGET = 256 * 1024 * 1024;
+
+/**
+ * A pool of bytes the connections of one server draw on for what they
+ * buffer of their input (messages being assembled, messages not yet read):
+ * `{ limit, used }`.
+ */
+export const budget = (limit) => ({ limit, used: 0 });
 
 /** How long a finished connection waits for the peer to close its side. */
 const LINGER_MS = 2000;
@@ -136,6 +159,16 @@ export class Connection {
   #hooks;
   #role;
   #maxBuffered;
+  #maxMessageSize;
+  /** The server's memory budget (`{ limit, used }`), or null. */
+  #budget;
+  /** Bytes charged to `#budget` now: `#partsBytes + #buffered`. */
+  #charged = 0;
+  /** The pieces of the message being received, and their size in bytes. */
+  #parts = [];
+  #partsBytes = 0;
+  /** A limit was passed: `{ budget, limit, failed }` (`machine.failLimit`'s arguments). */
+  #overLimit = null;
 
   /** Received messages not yet taken by `recv`, oldest first. */
   #queue = [];
@@ -184,6 +217,8 @@ export class Connection {
     this.#hooks = hooks;
     this.#role = hooks.role;
     this.#maxBuffered = hooks.maxBuffered ?? DEFAULT_MAX_BUFFERED;
+    this.#maxMessageSize = hooks.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+    this.#budget = hooks.budget ?? null;
     this.#closedPromise = new Promise((resolve) => {
       this.#resolveClosed = resolve;
     });
@@ -244,6 +279,7 @@ export class Connection {
     if (this.#queue.length > 0) {
       const message = this.#queue.shift();
       this.#buffered -= sizeOf(message);
+      this.#charge();
       this.#flow();
       return Promise.resolve(message);
     }
@@ -538,6 +574,12 @@ export class Connection {
     for (let i = 0; i < events.length; i++) this.#event(events[i]);
     if (step.timeout !== undefined) this.#arm(step.timeout);
     if (step.state === 'closed') this.#finish();
+    const over = this.#overLimit;
+    if (over !== null && !over.failed) {
+      // Once: the core fails the connection (1009) and reads no more.
+      over.failed = true;
+      this.#take(this.#machine.failLimit(over.budget, over.limit));
+    }
   }
 
   /**
@@ -586,11 +628,87 @@ export class Connection {
         // this loop.
         queueMicrotask(() => this.#hooks.onRequest(this, event));
         break;
+      case 'textFragment':
+      case 'binaryFragment':
+        this.#piece(event.data, event.fin);
+        break;
       default:
-        // Pings and pongs: the core answered. Fragments come only with
-        // `streaming`, which this driver does not turn on.
+        // Pings and pongs: the core answered.
         break;
     }
+  }
+
+  /**
+   * A piece of a message (text: a string of whole characters; binary: a
+   * `Uint8Array` copied out of wasm memory), checked against the message
+   * size limit and the budget before it is kept; the message is handed on
+   * at its last piece. A message that is one piece costs no copy.
+   */
+  #piece(data, fin) {
+    if (this.#overLimit !== null) return;
+    const text = typeof data === 'string';
+    const room = this.#maxMessageSize - this.#partsBytes;
+    // A text's UTF-8 length is counted only when it may matter: a
+    // character is at most 3 UTF-8 bytes per UTF-16 unit.
+    let size = data.length;
+    if (text && (!fin || this.#parts.length > 0 || size * 3 > room)) size = Buffer.byteLength(data);
+    if (size > room) {
+      this.#fail(false, this.#maxMessageSize);
+      return;
+    }
+    if (fin && this.#parts.length === 0) {
+      this.#deliver(data);
+      return;
+    }
+    if (!this.#fits(size)) return;
+    this.#parts.push(data);
+    this.#partsBytes += size;
+    this.#charge();
+    if (!fin) return;
+    const parts = this.#parts;
+    const total = this.#partsBytes;
+    this.#parts = [];
+    this.#partsBytes = 0;
+    this.#charge();
+    if (text) {
+      this.#deliver(parts.join(''));
+    } else {
+      const message = new Uint8Array(total);
+      let at = 0;
+      for (const part of parts) {
+        message.set(part, at);
+        at += part.byteLength;
+      }
+      this.#deliver(message);
+    }
+  }
+
+  /**
+   * Whether `size` more bytes fit the budget; if not, the connection is
+   * failed (1009).
+   */
+  #fits(size) {
+    const budget = this.#budget;
+    if (budget === null || budget.used + size <= budget.limit) return true;
+    this.#fail(true, budget.limit);
+    return false;
+  }
+
+  /** Fails the connection over a limit, once this step's events are taken (see `#take`). */
+  #fail(overBudget, limit) {
+    this.#overLimit = { budget: overBudget, limit, failed: false };
+    this.#parts = [];
+    this.#partsBytes = 0;
+    this.#charge();
+  }
+
+  /** Brings the budget's count of this connection's bytes up to date. */
+  #charge() {
+    const budget = this.#budget;
+    if (budget === null) return;
+    const held = this.#partsBytes + this.#buffered;
+    budget.used += held - this.#charged;
+    this.#charged = held;
   }
 
   #deliver(message) {
@@ -600,8 +718,11 @@ export class Connection {
       return;
     }
     if (this.#closing && this.#buffered > MAX_BUFFERED_WHILE_CLOSING) return;
+    const size = sizeOf(message);
+    if (!this.#fits(size)) return;
     this.#queue.push(message);
-    this.#buffered += sizeOf(message);
+    this.#buffered += size;
+    this.#charge();
   }
 
   #onOpen() {
@@ -769,6 +890,13 @@ export class Connection {
     this.#feedEof();
     while (this.#more) this.#take(this.#machine.poll());
     if (this.#end === null) this.#setEnd({ error: this.#deadError() });
+    // What is left unread stays readable, but no longer counts against the
+    // server's budget: it goes when the application drops the connection.
+    this.#parts = [];
+    this.#partsBytes = 0;
+    if (this.#budget !== null) this.#budget.used -= this.#charged;
+    this.#budget = null;
+    this.#charged = 0;
     const error = this.#deadError();
     const waiters = this.#drainWaiters;
     this.#drainWaiters = [];

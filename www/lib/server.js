@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 
-import { Connection, kAccept, kRespond, kShutdown } from './connection.js';
+import { Connection, DEFAULT_MEMORY_BUDGET, budget, kAccept, kRespond, kShutdown } from './connection.js';
 import { HybiError, clean, deflateConfig, fromCore, headerList, now } from './util.js';
 import { Machine } from './wasm.js';
 
@@ -207,6 +207,11 @@ export class Server {
  *   parameters);
  * - `limits`, `timeouts` (ms; `idle` defaults to `timeout`), `invalidUtf8`,
  *   `maxBuffered`: as for `connect`;
+ * - `memoryBudget`: bytes all connections together may hold of their
+ *   input (messages being received, messages not yet read), default
+ *   256 MiB (as the native server; `Infinity`: no budget); a connection
+ *   whose input would pass it fails with close code 1009, the others go
+ *   on;
  * - `httpHandler(request)`: answers plain HTTP requests with
  *   `{ status, headers, body }` (default: a short text page for GET, 405
  *   otherwise);
@@ -237,6 +242,8 @@ export function serve(handler, options = {}) {
     // (milliseconds), when given, wins.
     timeouts: { idle: timeout > 0 ? timeout * 1000 : null, ...options.timeouts },
     deflate: deflateConfig(options.compression),
+    // Message data leaves wasm memory as it arrives (see connection.js).
+    streaming: true,
   });
   // Fails early (and synchronously) on a malformed configuration.
   try {
@@ -245,6 +252,8 @@ export function serve(handler, options = {}) {
     return Promise.reject(fromCore(error));
   }
   const conns = new Set();
+  const memoryBudget = options.memoryBudget ?? DEFAULT_MEMORY_BUDGET;
+  const pool = memoryBudget === Infinity ? null : budget(memoryBudget);
   const report = (error, conn) => {
     if (onError) onError(error, conn);
   };
@@ -296,6 +305,8 @@ export function serve(handler, options = {}) {
     const conn = new Connection(machine, socket, {
       role: 'server',
       maxBuffered: options.maxBuffered,
+      maxMessageSize: options.limits?.maxMessageSize,
+      budget: pool,
       onRequest: decide,
       onOpen: run,
       onEnd: (c, end) => {

@@ -13,6 +13,13 @@ try {
 } catch (cause) {
   throw new Error(`hybi: ${wasmUrl.pathname} is missing; build it with \`npm run build\``, { cause });
 }
-initSync({ module: bytes });
+const exports = initSync({ module: bytes });
+
+/**
+ * The size of the instance's linear memory, which every connection shares
+ * and which never shrinks: for tests and monitoring (not part of the
+ * package's API).
+ */
+export const wasmMemoryBytes = () => exports.memory.buffer.byteLength;
 
 export { Machine };

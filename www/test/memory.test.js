@@ -1,0 +1,231 @@
+// Memory under hostile input (issue 14): message data leaves the wasm
+// memory all connections share as it arrives, messages are assembled in
+// JS-owned memory, and a server-wide budget bounds what connections hold.
+
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import net from 'node:net';
+import { describe, test } from 'node:test';
+
+import { WebSocket, WebSocketServer } from 'ws';
+
+import { connect, serve } from '../index.js';
+import { wasmMemoryBytes } from '../lib/wasm.js';
+import { pattern, rfc6455Request } from './helpers.js';
+
+const MiB = 1024 * 1024;
+
+/**
+ * A raw RFC 6455 client: connects, sends the opening request, and resolves
+ * once the 101 arrived, with `{ socket, wait(predicate, ms) }`: `wait`
+ * resolves to what arrived after the head once `predicate(bytes)` holds,
+ * or to `null` after `ms`.
+ */
+function rawClient(port) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    let data = Buffer.alloc(0);
+    let head = -1;
+    let waiter = null;
+    const check = () => {
+      if (waiter !== null && waiter.predicate(data.subarray(head))) {
+        clearTimeout(waiter.timer);
+        const { resolve: done } = waiter;
+        waiter = null;
+        done(data.subarray(head));
+      }
+    };
+    const wait = (predicate, ms) =>
+      new Promise((done) => {
+        waiter = { predicate, resolve: done, timer: setTimeout(() => ((waiter = null), done(null)), ms) };
+        check();
+      });
+    socket.on('error', reject);
+    socket.on('connect', () => socket.write(rfc6455Request('/').request));
+    socket.on('data', (chunk) => {
+      data = Buffer.concat([data, chunk]);
+      if (head < 0) {
+        const end = data.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        head = end + 4;
+        assert.match(data.subarray(0, head).toString('latin1'), /^HTTP\/1\.1 101 /);
+        resolve({ socket, wait });
+      }
+      check();
+    });
+  });
+}
+
+/**
+ * The header of the first frame of a binary message (FIN clear: more
+ * frames would follow) declaring `size` bytes, masked with zeros so that
+ * the payload goes out as it is.
+ */
+function unfinishedHeader(size) {
+  const header = Buffer.alloc(14);
+  header[0] = 0x02; // binary, FIN clear
+  header[1] = 0x80 | 127;
+  header.writeBigUInt64BE(BigInt(size), 2);
+  // Mask key 0,0,0,0 (bytes 10..13).
+  return header;
+}
+
+/** A masked ping with an empty payload; its pong (`8a 00`) says the server read everything before it. */
+const PING = Buffer.from([0x89, 0x80, 0, 0, 0, 0]);
+const hasPong = (bytes) => bytes.includes(Buffer.from([0x8a, 0x00]));
+/** A server's close frame with code 1009. */
+const CLOSE_1009 = Buffer.from([0x88, 0x02, 0x03, 0xf1]);
+
+describe('memory (issue 14)', () => {
+  test('20 connections each holding an unfinished 8 MiB message leave the wasm memory as it was', async () => {
+    const server = await serve(
+      async (conn) => {
+        await conn.recv().catch(() => {});
+      },
+      { port: 0, listenIp: '127.0.0.1', maxWaiting: 128, protocols: ['rfc6455'] },
+    );
+    const port = server.address().port;
+    const clients = [];
+    try {
+      // Warm up: one connection and a message, so the baseline holds the
+      // instance's fixed costs.
+      const warm = await connect(`ws://127.0.0.1:${port}/`, { protocol: 'rfc6455' });
+      await warm.send('warm');
+      await warm.close();
+      globalThis.gc?.();
+      const wasmBefore = wasmMemoryBytes();
+      const rssBefore = process.memoryUsage().rss;
+      const payload = Buffer.alloc(8 * MiB, 0x5a);
+      for (let i = 0; i < 20; i++) clients.push(await rawClient(port));
+      // One whole frame with FIN clear: the message stays unfinished. The
+      // ping's pong says the server read all of it.
+      await Promise.all(
+        clients.map(async ({ socket, wait }) => {
+          socket.write(unfinishedHeader(payload.length));
+          socket.write(payload);
+          socket.write(PING);
+          assert.ok(await wait(hasPong, 30000), 'the server read the whole frame and answered the ping');
+        }),
+      );
+      const grown = wasmMemoryBytes() - wasmBefore;
+      const rssGrown = process.memoryUsage().rss - rssBefore;
+      assert.ok(grown <= 4 * MiB, `wasm memory grew by ${(grown / MiB).toFixed(1)} MiB`);
+      // 160 MiB are held (the budget's default is 256 MiB); their pieces
+      // and the sockets' buffers cost some more.
+      assert.ok(rssGrown < 256 * MiB, `RSS grew by ${(rssGrown / MiB).toFixed(1)} MiB`);
+    } finally {
+      for (const { socket } of clients) socket.destroy();
+      await server.close();
+    }
+  });
+
+  test('with a small budget, the connection that would pass it fails with 1009 and another keeps echoing', async () => {
+    const server = await serve(
+      async (conn) => {
+        for await (const message of conn) await conn.send(message);
+      },
+      { port: 0, listenIp: '127.0.0.1', protocols: ['rfc6455'], memoryBudget: 4 * MiB },
+    );
+    const port = server.address().port;
+    let hog;
+    try {
+      const good = await connect(`ws://127.0.0.1:${port}/`, { protocol: 'rfc6455' });
+      await good.send('before');
+      assert.equal(await good.recv(), 'before');
+      hog = await rawClient(port);
+      const payload = Buffer.alloc(8 * MiB, 0x5a);
+      hog.socket.write(unfinishedHeader(payload.length + 1));
+      hog.socket.write(payload);
+      const answer = await hog.wait((b) => b.includes(CLOSE_1009), 10000);
+      assert.ok(answer !== null, 'the connection over the budget got close 1009');
+      for (let i = 0; i < 3; i++) {
+        const message = pattern(64 * 1024, i);
+        await good.send(message);
+        assert.deepEqual(await good.recv(), message);
+      }
+      // The budget went back when the failed connection ended: a message
+      // of 3 MiB fits again.
+      const big = pattern(3 * MiB, 9);
+      await good.send(big);
+      assert.deepEqual(await good.recv(), big);
+      await good.close();
+    } finally {
+      hog?.socket.destroy();
+      await server.close();
+    }
+  });
+
+  describe('a 16 MiB message arrives byte-exact, its bytes never in wasm memory', () => {
+    const digest = (message) =>
+      createHash('sha256')
+        .update(typeof message === 'string' ? Buffer.from(message) : message)
+        .digest('hex');
+    // 16 MiB of UTF-8 exactly (the default limit), not all ASCII.
+    const unit = 'hybi ☃ draft-76 ';
+    const units = Math.floor((16 * MiB) / Buffer.byteLength(unit));
+    const padding = 16 * MiB - units * Buffer.byteLength(unit);
+    const messages = { text: unit.repeat(units) + 'x'.repeat(padding), binary: pattern(16 * MiB, 5) };
+    for (const compression of [false, true]) {
+      for (const kind of ['text', 'binary']) {
+        const name = `${kind}${compression ? ', permessage-deflate' : ''}`;
+
+        test(`${name}: ws client → hybi server`, async () => {
+          const message = messages[kind];
+          const server = await serve(
+            async (conn) => {
+              const got = await conn.recv();
+              await conn.send(`${typeof got} ${got.length} ${digest(got)}`);
+            },
+            { port: 0, listenIp: '127.0.0.1', protocols: ['rfc6455'], compression },
+          );
+          try {
+            const before = wasmMemoryBytes();
+            const ws = new WebSocket(`ws://127.0.0.1:${server.address().port}/`, { perMessageDeflate: compression });
+            await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+            assert.equal(ws.extensions.includes('permessage-deflate'), compression);
+            const reply = new Promise((resolve) => ws.once('message', (data) => resolve(data.toString())));
+            ws.send(message, { binary: kind === 'binary' });
+            const type = kind === 'text' ? 'string' : 'object';
+            const length = kind === 'text' ? message.length : message.byteLength;
+            assert.equal(await reply, `${type} ${length} ${digest(message)}`);
+            ws.close();
+            const grown = wasmMemoryBytes() - before;
+            assert.ok(grown <= 4 * MiB, `wasm memory grew by ${(grown / MiB).toFixed(1)} MiB`);
+          } finally {
+            await server.close();
+          }
+        });
+
+        test(`${name}: ws server → hybi client`, async () => {
+          const message = messages[kind];
+          const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: compression });
+          wss.on('connection', (ws) => ws.send(message, { binary: kind === 'binary' }));
+          await new Promise((resolve) => wss.once('listening', resolve));
+          try {
+            const before = wasmMemoryBytes();
+            const conn = await connect(`ws://127.0.0.1:${wss.address().port}/`, {
+              protocol: 'rfc6455',
+              compression,
+            });
+            assert.equal(conn.deflate !== undefined, compression);
+            const got = await conn.recv();
+            if (kind === 'text') {
+              assert.equal(typeof got, 'string');
+              assert.equal(got.length, message.length);
+            } else {
+              assert.ok(got instanceof Uint8Array);
+              assert.equal(got.byteLength, message.byteLength);
+            }
+            assert.equal(digest(got), digest(message));
+            const grown = wasmMemoryBytes() - before;
+            assert.ok(grown <= 4 * MiB, `wasm memory grew by ${(grown / MiB).toFixed(1)} MiB`);
+            await conn.close();
+          } finally {
+            for (const ws of wss.clients) ws.terminate();
+            await new Promise((resolve) => wss.close(resolve));
+          }
+        });
+      }
+    }
+  });
+});
