@@ -215,6 +215,11 @@ export interface ServeOptions<S = unknown> {
   timeouts?: Timeouts;
   invalidUtf8?: 'fail' | 'replace';
   maxBuffered?: number;
+  /**
+   * Bytes all connections together may hold of their input (messages being received, messages not yet read);
+   * a connection whose input would pass it fails with close code 1009. Default 256 MiB; `Infinity`: none.
+   */
+  memoryBudget?: number;
   /** Answers plain HTTP requests. Default: a short text page for GET, 405 otherwise. */
   httpHandler?: (request: RequestHead) => HttpAnswer | Promise<HttpAnswer>;
   /** Told of failed handshakes and of hooks and handlers that threw. */
