@@ -143,7 +143,7 @@ if (CASE !== undefined) {
 }
 
 describe('memory (issue 14)', () => {
-  test('20 connections each holding an unfinished 8 MiB message leave the wasm memory as it was', async () => {
+  test('20 connections each holding an unfinished 8 MiB message leave the wasm memory as it was', async (t) => {
     const server = await serve(
       async (conn) => {
         await conn.recv().catch(() => {});
@@ -175,6 +175,7 @@ describe('memory (issue 14)', () => {
       );
       const grown = wasmMemoryBytes() - wasmBefore;
       const rssGrown = process.memoryUsage().rss - rssBefore;
+      t.diagnostic(`wasm memory +${(grown / MiB).toFixed(1)} MiB, RSS +${(rssGrown / MiB).toFixed(1)} MiB`);
       assert.ok(grown <= 4 * MiB, `wasm memory grew by ${(grown / MiB).toFixed(1)} MiB`);
       // 160 MiB are held (the budget's default is 256 MiB); their pieces
       // and the sockets' buffers cost some more.
