@@ -26,7 +26,7 @@ fn a_driver_fails_a_connection_on_its_own_limit_with_1009() {
     pair.server.handle_input(NOW, &transmit(&mut pair.client));
     assert!(matches!(drain(&mut pair.server)[..], [Event::BinaryFragment { fin: false, .. }]));
     let error = LimitError::MessageTooLarge { limit: 999 };
-    pair.server.fail_limit(error.clone());
+    pair.server.fail_limit(error);
     assert_eq!(drain(&mut pair.server), [Event::Error(Error::Limit(error))]);
     assert_eq!(close_code(&transmit(&mut pair.server)), Some(1009));
     // Ended: nothing more is read, and failing again does nothing.
