@@ -372,6 +372,24 @@ impl Machine {
         self.conn.poll_timeout().map(|at| at.as_millis() as f64)
     }
 
+    /// Bytes of memory the core holds for data in transit (its
+    /// `buffered_bytes`: a draft-76 message being received, events and
+    /// output not yet taken, ...), in the wasm memory.
+    #[wasm_bindgen(getter, js_name = bufferedBytes)]
+    pub fn buffered_bytes(&self) -> f64 {
+        self.conn.buffered_bytes() as f64
+    }
+
+    /// Bounds what [`bufferedBytes`](Self::buffered_bytes) may reach while
+    /// later input is taken, until set again (`Infinity`, the default: no
+    /// bound): input past it fails the connection with a `"limit"` error
+    /// (RFC 6455: close 1009). For a driver sharing a memory budget.
+    #[wasm_bindgen(js_name = setInputAllowance)]
+    pub fn set_input_allowance(&mut self, bytes: f64) {
+        // `as` saturates: Infinity is no bound.
+        self.conn.set_input_allowance(bytes as usize);
+    }
+
     /// Bytes queued for the peer and not yet taken.
     #[wasm_bindgen(getter, js_name = pendingTransmit)]
     pub fn pending_transmit(&self) -> usize {

@@ -162,8 +162,15 @@ export class Connection {
   #maxMessageSize;
   /** The server's memory budget (`{ limit, used }`), or null. */
   #budget;
-  /** Bytes charged to `#budget` now: `#partsBytes + #buffered`. */
+  /** Bytes charged to `#budget` now: `#partsBytes + #buffered + #coreHeld`. */
   #charged = 0;
+  /**
+   * Draft-76 with a budget: the core assembles its messages (it has no
+   * streaming mode for them), in wasm memory; what it holds is charged
+   * too, and bounded by what the budget has left (`setInputAllowance`).
+   */
+  #draft76Budget = false;
+  #coreHeld = 0;
   /** The pieces of the message being received, and their size in bytes. */
   #parts = [];
   #partsBytes = 0;
@@ -574,6 +581,7 @@ export class Connection {
     for (let i = 0; i < events.length; i++) this.#event(events[i]);
     if (step.timeout !== undefined) this.#arm(step.timeout);
     if (step.state === 'closed') this.#finish();
+    if (this.#draft76Budget) this.#chargeCore();
     const over = this.#overLimit;
     if (over !== null && !over.failed) {
       // Once: the core fails the connection (1009) and reads no more.
@@ -702,11 +710,25 @@ export class Connection {
     this.#charge();
   }
 
+  /**
+   * Draft-76: charges what the core holds, and lets it take no more input
+   * than the budget has left (a read's worth may pass it before the next
+   * step sees it).
+   */
+  #chargeCore() {
+    const budget = this.#budget;
+    if (budget === null) return;
+    const held = this.#machine.bufferedBytes;
+    this.#coreHeld = held;
+    this.#charge();
+    this.#machine.setInputAllowance(held + Math.max(0, budget.limit - budget.used));
+  }
+
   /** Brings the budget's count of this connection's bytes up to date. */
   #charge() {
     const budget = this.#budget;
     if (budget === null) return;
-    const held = this.#partsBytes + this.#buffered;
+    const held = this.#partsBytes + this.#buffered + this.#coreHeld;
     budget.used += held - this.#charged;
     this.#charged = held;
   }
@@ -741,6 +763,7 @@ export class Connection {
       deflate: machine.deflate,
     };
     this.#opened = true;
+    this.#draft76Budget = this.#budget !== null && machine.protocol === 'draft76';
     this.#hooks.onOpen?.(this);
   }
 
@@ -894,6 +917,8 @@ export class Connection {
     // server's budget: it goes when the application drops the connection.
     this.#parts = [];
     this.#partsBytes = 0;
+    this.#coreHeld = 0;
+    this.#draft76Budget = false;
     if (this.#budget !== null) this.#budget.used -= this.#charged;
     this.#budget = null;
     this.#charged = 0;

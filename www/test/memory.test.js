@@ -24,14 +24,15 @@ const MiB = 1024 * 1024;
  * resolves to what arrived after the head once `predicate(bytes)` holds,
  * or to `null` after `ms`.
  */
-function rawClient(port) {
+function rawClient(port, request = rfc6455Request('/').request) {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: '127.0.0.1', port });
     let data = Buffer.alloc(0);
     let head = -1;
     let waiter = null;
+    let closed = false;
     const check = () => {
-      if (waiter !== null && waiter.predicate(data.subarray(head))) {
+      if (waiter !== null && waiter.predicate(data.subarray(head), closed)) {
         clearTimeout(waiter.timer);
         const { resolve: done } = waiter;
         waiter = null;
@@ -44,7 +45,11 @@ function rawClient(port) {
         check();
       });
     socket.on('error', reject);
-    socket.on('connect', () => socket.write(rfc6455Request('/').request));
+    socket.on('close', () => {
+      closed = true;
+      check();
+    });
+    socket.on('connect', () => socket.write(request));
     socket.on('data', (chunk) => {
       data = Buffer.concat([data, chunk]);
       if (head < 0) {
@@ -215,6 +220,41 @@ describe('memory (issue 14)', () => {
       const big = pattern(3 * MiB, 9);
       await good.send(big);
       assert.deepEqual(await good.recv(), big);
+      await good.close();
+    } finally {
+      hog?.socket.destroy();
+      await server.close();
+    }
+  });
+
+  test('draft-76: with a small budget, a connection whose message would pass it fails, another keeps echoing', async () => {
+    const server = await serve(
+      async (conn) => {
+        for await (const message of conn) await conn.send(message);
+      },
+      { port: 0, listenIp: '127.0.0.1', protocols: ['draft76'], memoryBudget: 4 * MiB },
+    );
+    const port = server.address().port;
+    let hog;
+    try {
+      const good = await connect(`ws://127.0.0.1:${port}/`);
+      await good.send('before');
+      assert.equal(await good.recv(), 'before');
+      // The draft's own example keys (docs/PROTOCOLS.md).
+      const request =
+        'GET /demo HTTP/1.1\r\nHost: example.com\r\nConnection: Upgrade\r\nUpgrade: WebSocket\r\n' +
+        'Sec-WebSocket-Key1: 4 @1  46546xW%0l 1 5\r\nSec-WebSocket-Key2: 12998 5 Y3 1  .P00\r\n' +
+        'Origin: http://example.com\r\n\r\n^n:ds[4U';
+      hog = await rawClient(port, request);
+      // An 'old' text frame that never ends: 0x00 and 8 MiB without the 0xFF.
+      hog.socket.write(Buffer.from([0x00]));
+      hog.socket.write(Buffer.alloc(8 * MiB, 0x61));
+      const answer = await hog.wait((_, closed) => closed, 10000);
+      assert.ok(answer !== null, 'the connection over the budget was failed (closed)');
+      for (let i = 0; i < 3; i++) {
+        await good.send(`after ${i}`);
+        assert.equal(await good.recv(), `after ${i}`);
+      }
       await good.close();
     } finally {
       hog?.socket.destroy();
