@@ -681,7 +681,11 @@ export class Connection {
     if (text) {
       this.#deliver(parts.join(''));
     } else {
-      const message = new Uint8Array(total);
+      // Memory of its own (never Buffer's shared pool) that is not
+      // zero-filled first, since every byte is copied over; handed on as
+      // a plain Uint8Array, as a message in one piece is.
+      const own = Buffer.allocUnsafeSlow(total);
+      const message = new Uint8Array(own.buffer, own.byteOffset, total);
       let at = 0;
       for (const part of parts) {
         message.set(part, at);
