@@ -809,14 +809,16 @@ export class Connection {
    * output is over `OUTPUT_HIGH_WATER` (resumed at its 'drain').
    */
   #flow() {
+    const live = !this.#finished && !this.#transportDone;
     const hold =
-      !this.#closing &&
-      !this.#finished &&
-      !this.#transportDone &&
-      (this.#pending.length > 0 ||
-        this.#buffered >= this.#maxBuffered ||
-        this.#rest !== null ||
-        this.#socket.writableLength > OUTPUT_HIGH_WATER);
+      // A rest waiting for its turn holds reading even while closing, so
+      // that what a peer sends meanwhile waits in its socket, not in `#rest`.
+      (live && this.#rest !== null) ||
+      (live &&
+        !this.#closing &&
+        (this.#pending.length > 0 ||
+          this.#buffered >= this.#maxBuffered ||
+          this.#socket.writableLength > OUTPUT_HIGH_WATER));
     if (hold === this.#paused) return;
     this.#paused = hold;
     if (hold) this.#socket.pause();
