@@ -71,6 +71,16 @@ const TAKE_OVER_POLL: Duration = Duration::from_millis(50);
 /// Messages `close` keeps for a later `recv` while it reads the socket itself.
 const MAX_QUEUED_WHILE_CLOSING: usize = 16 * 1024 * 1024;
 
+/// What a connection may hold for data in transit without drawing on the
+/// server's memory budget. Connections reserve from the budget before each
+/// read what that read could make them hold (a 32 KiB deflate read may
+/// inflate to 33 MiB), so while large senders read, the pool can be
+/// reserved to its end for a moment; without a floor of its own, a client
+/// sending small messages at that moment would be failed with 1009 for
+/// what others hold. With it, small messages always fit, and the server's
+/// bound grows by this much per connection (64 MiB at 1,024).
+const UNBUDGETED: usize = 64 * 1024;
+
 /// Most bytes read and dropped after a plain HTTP answer before the socket
 /// closes (see `Shared::linger`).
 const LINGER_HTTP_BYTES: usize = 64 * 1024;
@@ -267,16 +277,22 @@ impl Shared {
     /// message `recv` last returned.
     fn settle(&self, inner: &mut Inner) {
         let Some(budget) = self.budget.get() else { return };
-        let held = inner.core.buffered_bytes()
+        let charge = Self::held(inner).saturating_sub(UNBUDGETED);
+        if charge > inner.charged {
+            budget.charge(charge - inner.charged);
+        } else {
+            budget.release(inner.charged - charge);
+        }
+        inner.charged = charge;
+    }
+
+    /// What the connection holds for data in transit: the core's buffers,
+    /// the events waiting for `recv`, the message `recv` last returned.
+    fn held(inner: &Inner) -> usize {
+        inner.core.buffered_bytes()
             + inner.event_bytes
             + inner.events.capacity() * std::mem::size_of::<Event>()
-            + inner.lent;
-        if held > inner.charged {
-            budget.charge(held - inner.charged);
-        } else {
-            budget.release(inner.charged - held);
-        }
-        inner.charged = held;
+            + inner.lent
     }
 
     /// Runs `f` on the core (a command such as `accept`), then writes what
@@ -427,11 +443,13 @@ impl Shared {
                 let now = self.clock.now();
                 if let Some(budget) = self.budget.get() {
                     // Reserve what this input could make the core hold (or
-                    // what is left), before any of it is stored; `settle`
+                    // what is left), before any of it is stored, beyond
+                    // what the connection may hold unbudgeted; `settle`
                     // below returns what it did not use.
-                    let reserved = budget.reserve_up_to(inner.core.input_bound(n));
+                    let unbudgeted = UNBUDGETED.saturating_sub(Self::held(&inner));
+                    let reserved = budget.reserve_up_to(inner.core.input_bound(n).saturating_sub(unbudgeted));
                     inner.charged += reserved;
-                    let allowance = inner.core.buffered_bytes() + reserved;
+                    let allowance = inner.core.buffered_bytes() + unbudgeted + reserved;
                     inner.core.set_input_allowance(allowance);
                 }
                 inner.core.handle_input(now, &reader.buf[..n]);

@@ -98,16 +98,18 @@ pub struct ServeOptions<S = ()> {
     pub deflate: Option<DeflateConfig>,
     /// Size limits on what clients may send.
     pub limits: Limits,
-    /// Most bytes all connections together may hold for data in transit:
-    /// messages being received (RFC 6455, inflated with
-    /// permessage-deflate; draft-76 text), messages received and not yet
-    /// returned by `recv` (and the one `recv` returned last, until the next
-    /// `recv`), and output queued. A connection whose input would take the server past
-    /// it is failed with close code 1009 (message too big; a draft-76
-    /// connection, which has no close codes, is closed), before the
-    /// memory is allocated; the others go on. Output is charged when queued
-    /// and is never refused: it leaves less room for input. `usize::MAX`:
-    /// no budget.
+    /// Most bytes all connections together may hold for data in transit
+    /// beyond the first 64 KiB of each: messages being received (RFC 6455,
+    /// inflated with permessage-deflate; draft-76 text), messages received
+    /// and not yet returned by `recv` (and the one `recv` returned last,
+    /// until the next `recv`), and output queued. A connection whose input
+    /// would take the server past it is failed with close code 1009
+    /// (message too big; a draft-76 connection, which has no close codes,
+    /// is closed), before the memory is allocated; the others go on. Each
+    /// connection's first 64 KiB are its own, so small messages go through
+    /// whatever others hold (the bound grows by 64 KiB per connection).
+    /// Output is charged when queued and is never refused: it leaves less
+    /// room for input. `usize::MAX`: no budget.
     ///
     /// Default 256 MiB: sixteen messages of the default
     /// [`Limits::max_message_size`] (16 MiB) at once, or many more smaller
