@@ -1447,7 +1447,11 @@ SCENARIOS = [
         # Issue 14's, for the Node server. `hybi serve` built at 2b3974e
         # held 41 and failed the rest with 1009 as it should, but also the
         # good client's connection (1009 on a 0-8 KiB message, with a MiB
-        # of the budget left): a native issue of its own, not run here.
+        # of the budget left). Since ac2fd14 each native connection's
+        # first 64 KiB stay outside the budget and the good client passes
+        # (3 of 3 runs), but 43 are then held, one over this scenario's
+        # count, which assumes no such floor: native stays out until the
+        # count takes the floor into account.
         servers=("node",),
     ),
     Scenario(
