@@ -97,9 +97,9 @@ struct ServeArgs {
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_frame_size)]
     max_frame_size: usize,
     /// Most memory all connections together may hold for messages being
-    /// received, messages not yet echoed and output queued, in MiB; a
-    /// connection whose input would go past it is closed with code 1009
-    /// (0: no budget).
+    /// received, messages not yet echoed and output queued, beyond the
+    /// first 64 KiB of each, in MiB; a connection whose input would go past
+    /// it is closed (RFC 6455: with code 1009) (0: no budget).
     #[arg(long, value_name = "MIB", default_value_t = ServeOptions::<()>::default().memory_budget >> 20)]
     memory_budget: usize,
     /// Where the page's frame inspector (the core as wasm, from
