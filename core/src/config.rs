@@ -172,11 +172,15 @@ pub struct Config {
     pub deflate: Option<DeflateConfig>,
     /// RFC 6455: answer each ping with a pong automatically. Default true.
     pub auto_pong: bool,
-    /// RFC 6455: deliver text and binary data as it arrives
+    /// Deliver text and binary data as it arrives
     /// ([`crate::Event::TextFragment`], [`crate::Event::BinaryFragment`])
     /// instead of reassembling whole messages, so a message of any size
-    /// costs no more memory than one read. `max_message_size` does not apply
-    /// then; `max_frame_size` still does. Default false.
+    /// costs no more memory than one read. RFC 6455: `max_message_size`
+    /// does not apply then; `max_frame_size` still does. Draft-76 text, in
+    /// either framing, comes in `TextFragment`s too, checked (or replaced)
+    /// per [`Config::invalid_utf8`] as it arrives, and there
+    /// `max_message_size` still holds over a message's pieces together.
+    /// Default false.
     pub streaming: bool,
 }
 

@@ -443,13 +443,16 @@ impl Connection {
     /// take on its way to a `String`, at most 64 KiB), except that with
     /// [`InvalidUtf8::Replace`] a finished message with invalid UTF-8 is
     /// copied with each bad byte made three: up to three times what is
-    /// held of it, within `max_message_size`.
+    /// held of it, within `max_message_size`. (In [`Config::streaming`]
+    /// mode text is replaced piece by piece as it arrives, within the
+    /// slack.)
     pub fn input_bound(&self, len: usize) -> usize {
         let ratio = if self.deflate.is_some() { MAX_INFLATE_RATIO } else { 1 };
         // Scratch for one piece unmasked and one inflated, a pong or two.
         let slack = 3 * 32 * 1024;
         let draft76 = matches!(self.protocol, Some(Protocol::Draft76(_)));
-        let replaced = if draft76 && self.config.invalid_utf8 == InvalidUtf8::Replace {
+        let whole = !self.config.streaming;
+        let replaced = if draft76 && whole && self.config.invalid_utf8 == InvalidUtf8::Replace {
             let held = match &self.phase {
                 Phase::Open(Codec::Old(d)) => d.buffered_bytes(),
                 Phase::Open(Codec::New(d)) => d.buffered_bytes(),
@@ -958,9 +961,16 @@ impl Connection {
 
     fn draft76_codec(&self, framing: Framing) -> Codec {
         let limits = &self.config.limits;
+        let (streaming, invalid_utf8) = (self.config.streaming, self.config.invalid_utf8);
         match framing {
-            Framing::Old => Codec::Old(old::Decoder::new(limits.max_message_size, limits.max_frame_size)),
-            Framing::New => Codec::New(new::Decoder::new(limits.max_message_size, limits.max_frame_size)),
+            Framing::Old => {
+                let d = old::Decoder::new(limits.max_message_size, limits.max_frame_size);
+                Codec::Old(if streaming { d.streaming(invalid_utf8) } else { d })
+            }
+            Framing::New => {
+                let d = new::Decoder::new(limits.max_message_size, limits.max_frame_size);
+                Codec::New(if streaming { d.streaming(invalid_utf8) } else { d })
+            }
         }
     }
 
@@ -1221,6 +1231,10 @@ impl Connection {
                     (Err(_), InvalidUtf8::Fail) => return Err(ProtocolError::InvalidUtf8.into()),
                 };
                 self.push_event(Event::Text(text));
+                self.check_allowance()?;
+            }
+            Draft76Frame::TextPiece { text, fin } => {
+                self.push_event(Event::TextFragment { text, fin });
                 self.check_allowance()?;
             }
             Draft76Frame::Close => self.on_peer_close(Close::default()),

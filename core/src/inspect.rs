@@ -607,6 +607,7 @@ fn draft76_event(frame: Draft76Frame, payload_at: usize) -> Result<Event, End> {
             offset: payload_at + e.utf8_error().valid_up_to(),
             error: ProtocolError::InvalidUtf8.into(),
         }),
+        Draft76Frame::TextPiece { .. } => unreachable!("the inspector's decoders do not stream"),
         Draft76Frame::Close => Ok(Event::Close(Close::default())),
     }
 }

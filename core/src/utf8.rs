@@ -80,6 +80,64 @@ impl TextBuilder {
         Ok(())
     }
 
+    /// Appends `bytes`, each invalid sequence replaced by U+FFFD exactly as
+    /// [`String::from_utf8_lossy`] replaces it in the whole text: a
+    /// sequence cut short at the end of `bytes` is held back until the next
+    /// piece says whether it completes (see [`finish_lossy`](Self::finish_lossy)).
+    /// Appends at most three bytes of text per byte taken.
+    pub(crate) fn push_lossy(&mut self, mut bytes: &[u8]) {
+        while self.carry_len > 0 {
+            let Some((&byte, rest)) = bytes.split_first() else {
+                return;
+            };
+            let held = self.carry_len as usize;
+            self.carry[held] = byte;
+            match core::str::from_utf8(&self.carry[..=held]) {
+                Ok(ch) => {
+                    self.text.push_str(ch);
+                    self.carry_len = 0;
+                    bytes = rest;
+                }
+                Err(e) if e.error_len().is_none() => {
+                    self.carry_len += 1;
+                    bytes = rest;
+                }
+                Err(_) => {
+                    // The held bytes are one invalid sequence; `byte`
+                    // starts afresh, as std reads on after the error.
+                    self.text.push(char::REPLACEMENT_CHARACTER);
+                    self.carry_len = 0;
+                }
+            }
+        }
+        let mut chunks = bytes.utf8_chunks().peekable();
+        while let Some(chunk) = chunks.next() {
+            self.text.push_str(chunk.valid());
+            let invalid = chunk.invalid();
+            if invalid.is_empty() {
+                continue;
+            }
+            let cut_short = chunks.peek().is_none()
+                && core::str::from_utf8(invalid).is_err_and(|e| e.error_len().is_none());
+            if cut_short {
+                self.carry[..invalid.len()].copy_from_slice(invalid);
+                self.carry_len = invalid.len() as u8;
+            } else {
+                self.text.push(char::REPLACEMENT_CHARACTER);
+            }
+        }
+    }
+
+    /// The rest of a text built with [`push_lossy`](Self::push_lossy): a
+    /// character cut short at the very end becomes one U+FFFD.
+    pub(crate) fn finish_lossy(&mut self) -> String {
+        if self.carry_len > 0 {
+            self.carry_len = 0;
+            self.text.push(char::REPLACEMENT_CHARACTER);
+        }
+        core::mem::take(&mut self.text)
+    }
+
     /// The text so far, leaving a held-back partial character in place: for
     /// delivering a long message in pieces.
     pub(crate) fn take_complete(&mut self) -> String {
@@ -195,6 +253,28 @@ mod tests {
     }
 
     #[test]
+    fn lossy_pieces_split_anywhere() {
+        let mut bytes = "aé€😀".as_bytes().to_vec();
+        bytes.extend_from_slice(&[0xe2, 0x82, b'A', 0xf0, 0x9f, 0xff, 0xed, 0xa0, 0x80, 0xc3]);
+        bytes.extend_from_slice("z😀".as_bytes());
+        bytes.extend_from_slice(&[0xf0, 0x9f, 0x98]);
+        let expected = String::from_utf8_lossy(&bytes);
+        for i in 0..=bytes.len() {
+            for j in i..=bytes.len() {
+                let mut b = TextBuilder::default();
+                let mut text = String::new();
+                for piece in [&bytes[..i], &bytes[i..j]] {
+                    b.push_lossy(piece);
+                    text.push_str(&b.take_complete());
+                }
+                b.push_lossy(&bytes[j..]);
+                text.push_str(&b.finish_lossy());
+                assert_eq!(text, expected, "cut at {i} and {j}");
+            }
+        }
+    }
+
+    #[test]
     fn fails_fast_inside_a_character() {
         let mut b = TextBuilder::default();
         // 0xF0 0x28 can never be valid: fail on the second byte, before the end.
@@ -243,6 +323,23 @@ mod tests {
             pieces.push(&bytes[start..]);
             let expected = core::str::from_utf8(&bytes).map(String::from).ok();
             prop_assert_eq!(build(&pieces).ok(), expected);
+        }
+
+        #[test]
+        fn lossy_pieces_agree_with_std(bytes in proptest::collection::vec(any::<u8>(), 0..64), cuts in proptest::collection::vec(0usize..64, 0..6)) {
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
+            cuts.sort_unstable();
+            let mut b = TextBuilder::default();
+            let mut text = String::new();
+            let mut start = 0;
+            for c in cuts {
+                b.push_lossy(&bytes[start..c]);
+                text.push_str(&b.take_complete());
+                start = c;
+            }
+            b.push_lossy(&bytes[start..]);
+            text.push_str(&b.finish_lossy());
+            prop_assert_eq!(text, String::from_utf8_lossy(&bytes));
         }
 
         #[test]

@@ -1,14 +1,17 @@
 //! Data framings, one module each. Each decoder takes bytes as they come,
-//! split anywhere, and yields whole frames; none allocates more than the
-//! bytes that actually arrived.
+//! split anywhere, and yields whole frames (or, streaming, pieces of a
+//! message); none allocates more than the bytes that actually arrived.
 
 pub mod new;
 pub mod old;
 pub mod rfc6455;
 
+use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::error::{Error, LimitError};
+use crate::config::InvalidUtf8;
+use crate::error::{Error, LimitError, ProtocolError};
+use crate::utf8::TextBuilder;
 
 /// Room a message's buffer leaves free when it grows ahead of its bytes
 /// under an allowance, for what the connection queues meanwhile (a pong
@@ -16,12 +19,28 @@ use crate::error::{Error, LimitError};
 /// last of the allowance is for bytes that arrived, not for slack.
 pub(crate) const HEADROOM: usize = 32 * 1024;
 
+/// Streamed draft-76 text is handed out in pieces made of at most this many
+/// bytes taken from the input and the up to three bytes of a character
+/// begun in the piece before (with [`InvalidUtf8::Replace`], up to three
+/// times as many bytes of text), as the RFC 6455 reader's pieces.
+pub const PIECE: usize = 32 * 1024;
+
 /// A complete draft-76 frame, in either framing: the only things either
 /// framing can carry are text and a close.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Draft76Frame {
     /// A text message's bytes, not yet checked for UTF-8.
     Text(Vec<u8>),
+    /// Streaming (the decoders' `streaming`): the next piece of a text
+    /// message, whole characters already checked (or replaced) per
+    /// [`InvalidUtf8`]; `fin` marks the message's last piece, which comes
+    /// even when empty.
+    TextPiece {
+        /// The piece.
+        text: String,
+        /// Whether the message ends with this piece.
+        fin: bool,
+    },
     /// The closing frame.
     Close,
 }
@@ -32,15 +51,39 @@ pub enum Draft76Frame {
 #[derive(Debug)]
 struct Draft76Text {
     bytes: Vec<u8>,
+    /// Streaming: the piece being built, in place of `bytes`.
+    stream: Option<Stream>,
     /// Most bytes `bytes` may hold (its capacity).
     room: usize,
     /// The connection's whole allowance, which the error reports.
     reported: usize,
 }
 
+/// A text message handed out piece by piece as it arrives.
+#[derive(Debug)]
+struct Stream {
+    text: TextBuilder,
+    invalid_utf8: InvalidUtf8,
+    /// Bytes of the message taken so far, in all its pieces.
+    received: usize,
+    /// Bytes of text made of them (more than `received` only where
+    /// invalid bytes were replaced), for `max_message_size`.
+    made: usize,
+}
+
 impl Draft76Text {
     fn new() -> Self {
-        Draft76Text { bytes: Vec::new(), room: usize::MAX, reported: usize::MAX }
+        Draft76Text { bytes: Vec::new(), stream: None, room: usize::MAX, reported: usize::MAX }
+    }
+
+    /// Streaming from now on (between messages): text is checked (or
+    /// replaced) as it arrives and handed out in pieces.
+    fn stream(&mut self, invalid_utf8: InvalidUtf8) {
+        self.stream = Some(Stream { text: TextBuilder::default(), invalid_utf8, received: 0, made: 0 });
+    }
+
+    fn is_streaming(&self) -> bool {
+        self.stream.is_some()
     }
 
     fn set_allowance(&mut self, room: usize, reported: usize) {
@@ -50,11 +93,74 @@ impl Draft76Text {
 
     /// What the message's storage holds: its capacity, not its length.
     fn buffered_bytes(&self) -> usize {
-        self.bytes.capacity()
+        self.bytes.capacity() + self.stream.as_ref().map_or(0, |s| s.text.capacity())
     }
 
+    /// Bytes of the message taken so far (streaming: in all its pieces).
     fn len(&self) -> usize {
-        self.bytes.len()
+        self.stream.as_ref().map_or(self.bytes.len(), |s| s.received)
+    }
+
+    /// Streaming: takes `chunk` (at most [`PIECE`] bytes that passed the
+    /// framing's limit) into the piece being built. Fails with
+    /// [`ProtocolError::InvalidUtf8`] at the first byte that cannot be
+    /// UTF-8 (with [`InvalidUtf8::Fail`]), with
+    /// [`LimitError::OverAllowance`] before storing past the room, and with
+    /// [`LimitError::MessageTooLarge`] once the text made (with
+    /// [`InvalidUtf8::Replace`], possibly longer than the bytes) passes
+    /// `limit`.
+    fn push_piece(&mut self, chunk: &[u8], limit: usize) -> Result<(), Error> {
+        let stream = self.stream.as_mut().expect("streaming");
+        // Room for the bytes (and a character completed from the bytes
+        // held back): all the text they make unless invalid bytes are
+        // replaced, whose growth (at most threefold, within a piece) the
+        // connection's check after the piece counts.
+        let (len, capacity) = (stream.text.len(), stream.text.capacity());
+        let need = len.saturating_add(chunk.len());
+        if need > capacity {
+            if need.saturating_add(self.bytes.capacity()) > self.room {
+                return Err(LimitError::OverAllowance { allowance: self.reported }.into());
+            }
+            stream.text.reserve_exact(need - len);
+        }
+        let before = stream.text.len();
+        match stream.invalid_utf8 {
+            InvalidUtf8::Fail => stream.text.push(chunk).map_err(|_| ProtocolError::InvalidUtf8)?,
+            InvalidUtf8::Replace => stream.text.push_lossy(chunk),
+        }
+        stream.received += chunk.len();
+        stream.made += stream.text.len() - before;
+        if stream.made > limit {
+            return Err(LimitError::MessageTooLarge { limit }.into());
+        }
+        Ok(())
+    }
+
+    /// Streaming: the piece built so far, if it holds a character or ends
+    /// the message (a character cut short at the end fails with
+    /// [`InvalidUtf8::Fail`], is replaced with [`InvalidUtf8::Replace`]).
+    fn take_piece(&mut self, fin: bool, limit: usize) -> Result<Option<Draft76Frame>, Error> {
+        let stream = self.stream.as_mut().expect("streaming");
+        let text = match (fin, stream.invalid_utf8) {
+            (false, _) => stream.text.take_complete(),
+            (true, InvalidUtf8::Fail) => stream.text.finish().map_err(|_| ProtocolError::InvalidUtf8)?,
+            (true, InvalidUtf8::Replace) => {
+                let before = stream.text.len();
+                let text = stream.text.finish_lossy();
+                // The bytes held back, cut short, became one U+FFFD
+                // (`made` counted them so far, as `len` does).
+                stream.made += text.len().saturating_sub(before);
+                if stream.made > limit {
+                    return Err(LimitError::MessageTooLarge { limit }.into());
+                }
+                text
+            }
+        };
+        if fin {
+            stream.received = 0;
+            stream.made = 0;
+        }
+        Ok((fin || !text.is_empty()).then_some(Draft76Frame::TextPiece { text, fin }))
     }
 
     /// Appends bytes that arrived (and passed the framing's limit), failing

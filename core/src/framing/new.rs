@@ -12,7 +12,8 @@
 
 use alloc::vec::Vec;
 
-use super::{Draft76Frame, Draft76Text};
+use super::{Draft76Frame, Draft76Text, PIECE};
+use crate::config::InvalidUtf8;
 use crate::error::{Error, LimitError, Stage};
 
 /// Type byte of a text frame.
@@ -55,6 +56,16 @@ impl Decoder {
     /// `max_message_size` bytes and close payloads over `max_frame_size`.
     pub fn new(max_message_size: usize, max_frame_size: usize) -> Self {
         Decoder { state: State::Type, text: Draft76Text::new(), max_message_size, max_frame_size }
+    }
+
+    /// Streaming ([`crate::Config::streaming`]): text is handed out as it
+    /// arrives, in [`Draft76Frame::TextPiece`]s of at most [`PIECE`]
+    /// bytes, checked (or replaced) per `invalid_utf8` as it goes, instead
+    /// of whole in [`Draft76Frame::Text`]; `max_message_size` holds over
+    /// the message's pieces together.
+    pub fn streaming(mut self, invalid_utf8: InvalidUtf8) -> Self {
+        self.text.stream(invalid_utf8);
+        self
     }
 
     /// Bounds what [`buffered_bytes`](Self::buffered_bytes) may reach from
@@ -113,6 +124,27 @@ impl Decoder {
                         return Err(error.into());
                     }
                     self.state = State::Payload { frame_type, remaining };
+                }
+                State::Payload { frame_type, remaining }
+                    if frame_type != CLOSE && self.text.is_streaming() =>
+                {
+                    let take = remaining.min(input.len().min(PIECE) as u64) as usize;
+                    let limit = self.max_message_size;
+                    self.text.push_piece(&input[..take], limit)?;
+                    *input = &input[take..];
+                    let remaining = remaining - take as u64;
+                    if remaining == 0 {
+                        self.state = State::Type;
+                        return self.text.take_piece(true, limit);
+                    }
+                    self.state = State::Payload { frame_type, remaining };
+                    // Out of input, or a piece's worth: what is whole goes.
+                    if let Some(piece) = self.text.take_piece(false, limit)? {
+                        return Ok(Some(piece));
+                    }
+                    if input.is_empty() {
+                        return Ok(None);
+                    }
                 }
                 State::Payload { frame_type, remaining } => {
                     let take = remaining.min(input.len() as u64) as usize;

@@ -21,7 +21,8 @@
 
 use alloc::vec::Vec;
 
-use super::{Draft76Frame, Draft76Text};
+use super::{Draft76Frame, Draft76Text, PIECE};
+use crate::config::InvalidUtf8;
 use crate::error::{Error, LimitError, Stage};
 
 /// The close frame.
@@ -91,6 +92,16 @@ impl Decoder {
         }
     }
 
+    /// Streaming ([`crate::Config::streaming`]): text is handed out as it
+    /// arrives, in [`Draft76Frame::TextPiece`]s of at most [`PIECE`]
+    /// bytes, checked (or replaced) per `invalid_utf8` as it goes, instead
+    /// of whole in [`Draft76Frame::Text`]; `max_message_size` holds over
+    /// the message's pieces together.
+    pub fn streaming(mut self, invalid_utf8: InvalidUtf8) -> Self {
+        self.text.stream(invalid_utf8);
+        self
+    }
+
     /// Bounds what [`buffered_bytes`](Self::buffered_bytes) may reach from
     /// now on: text that would take it past `room` fails with
     /// [`LimitError::OverAllowance`] reporting `reported`, before the memory
@@ -122,6 +133,29 @@ impl Decoder {
                         0x01..=0x7f => State::DiscardToSentinel { seen: 0 },
                         _ => State::Length { frame_type: byte, length: 0, digits: 0 },
                     };
+                }
+                State::Text if self.text.is_streaming() => {
+                    // A piece at most, up to the sentinel if it is there.
+                    let all: &[u8] = input;
+                    let window = &all[..all.len().min(PIECE)];
+                    let (chunk, end) = match memchr::memchr(0xff, window) {
+                        Some(at) => (&all[..at], true),
+                        None => (window, false),
+                    };
+                    *input = &all[chunk.len() + usize::from(end)..];
+                    let limit = self.max_message_size;
+                    if self.text.len() + chunk.len() > limit {
+                        return Err(LimitError::MessageTooLarge { limit }.into());
+                    }
+                    self.text.push_piece(chunk, limit)?;
+                    if end {
+                        self.state = State::Type;
+                        return self.text.take_piece(true, limit);
+                    }
+                    // Out of input, or a piece's worth: what is whole goes.
+                    if let Some(piece) = self.text.take_piece(false, limit)? {
+                        return Ok(Some(piece));
+                    }
                 }
                 State::Text => {
                     let (chunk, end) = split_at_sentinel(input);
