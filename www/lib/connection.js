@@ -19,8 +19,9 @@
 //   (or while the core holds events back, see `#apply`) the socket is
 //   paused, so a receiver that does not read stops the peer instead of
 //   growing memory;
-// - the core runs in streaming mode: message data leaves wasm memory piece
-//   by piece as it is unmasked (and inflated), and messages are assembled
+// - the core runs in streaming mode: message data (RFC 6455, and draft-76
+//   text in either framing) leaves wasm memory piece by piece as it is
+//   unmasked (and inflated, or read), and messages are assembled
 //   here, in JS-owned memory that goes with the connection, so that the
 //   wasm instance all connections share stays small (its memory never
 //   shrinks). A message that arrives whole in one chunk is one piece,
@@ -28,7 +29,8 @@
 //   the server's memory budget: what a connection holds (the message being
 //   assembled, messages not yet read) is charged to it, and a connection
 //   whose input would take the budget past its limit fails with 1009
-//   (`machine.failLimit`), the others unaffected.
+//   (`machine.failLimit`; draft-76, which has no close codes: closed), the
+//   others unaffected.
 
 import { HybiError, fromCore, fromSocket, now, payload } from './util.js';
 
@@ -162,15 +164,8 @@ export class Connection {
   #maxMessageSize;
   /** The server's memory budget (`{ limit, used }`), or null. */
   #budget;
-  /** Bytes charged to `#budget` now: `#partsBytes + #buffered + #coreHeld`. */
+  /** Bytes charged to `#budget` now: `#partsBytes + #buffered`. */
   #charged = 0;
-  /**
-   * Draft-76 with a budget: the core assembles its messages (it has no
-   * streaming mode for them), in wasm memory; what it holds is charged
-   * too, and bounded by what the budget has left (`setInputAllowance`).
-   */
-  #draft76Budget = false;
-  #coreHeld = 0;
   /** The pieces of the message being received, and their size in bytes. */
   #parts = [];
   #partsBytes = 0;
@@ -581,7 +576,6 @@ export class Connection {
     for (let i = 0; i < events.length; i++) this.#event(events[i]);
     if (step.timeout !== undefined) this.#arm(step.timeout);
     if (step.state === 'closed') this.#finish();
-    if (this.#draft76Budget) this.#chargeCore();
     const over = this.#overLimit;
     if (over !== null && !over.failed) {
       // Once: the core fails the connection (1009) and reads no more.
@@ -714,25 +708,11 @@ export class Connection {
     this.#charge();
   }
 
-  /**
-   * Draft-76: charges what the core holds, and lets it take no more input
-   * than the budget has left (a read's worth may pass it before the next
-   * step sees it).
-   */
-  #chargeCore() {
-    const budget = this.#budget;
-    if (budget === null) return;
-    const held = this.#machine.bufferedBytes;
-    this.#coreHeld = held;
-    this.#charge();
-    this.#machine.setInputAllowance(held + Math.max(0, budget.limit - budget.used));
-  }
-
   /** Brings the budget's count of this connection's bytes up to date. */
   #charge() {
     const budget = this.#budget;
     if (budget === null) return;
-    const held = this.#partsBytes + this.#buffered + this.#coreHeld;
+    const held = this.#partsBytes + this.#buffered;
     budget.used += held - this.#charged;
     this.#charged = held;
   }
@@ -767,7 +747,6 @@ export class Connection {
       deflate: machine.deflate,
     };
     this.#opened = true;
-    this.#draft76Budget = this.#budget !== null && machine.protocol === 'draft76';
     this.#hooks.onOpen?.(this);
   }
 
@@ -923,8 +902,6 @@ export class Connection {
     // server's budget: it goes when the application drops the connection.
     this.#parts = [];
     this.#partsBytes = 0;
-    this.#coreHeld = 0;
-    this.#draft76Budget = false;
     if (this.#budget !== null) this.#budget.used -= this.#charged;
     this.#budget = null;
     this.#charged = 0;

@@ -78,6 +78,13 @@ function unfinishedHeader(size) {
   return header;
 }
 
+/** `n` as 8 big-endian bytes ('new' framing's length). */
+function u64(n) {
+  const bytes = Buffer.alloc(8);
+  bytes.writeBigUInt64BE(BigInt(n));
+  return bytes;
+}
+
 /** A masked ping with an empty payload; its pong (`8a 00`) says the server read everything before it. */
 const PING = Buffer.from([0x89, 0x80, 0, 0, 0, 0]);
 const hasPong = (bytes) => bytes.includes(Buffer.from([0x8a, 0x00]));
@@ -259,6 +266,60 @@ describe('memory (issue 14)', () => {
     } finally {
       hog?.socket.destroy();
       await server.close();
+    }
+  });
+
+  test("draft-76: 10 connections each sending an unfinished 8 MiB text message ('old' and 'new' framing) leave the wasm memory as it was", async (t) => {
+    // Both framings at once: wasm memory never shrinks, so a framing tested
+    // after another would find the room the first one left.
+    const servers = {};
+    for (const framing of ['old', 'new']) {
+      servers[framing] = await serve(
+        async (conn) => {
+          await conn.recv().catch(() => {});
+        },
+        { port: 0, listenIp: '127.0.0.1', protocols: ['draft76'], framing },
+      );
+    }
+    const clients = [];
+    try {
+      // Warm up: one connection and a message each, so the baseline holds
+      // the instance's fixed costs.
+      for (const [framing, server] of Object.entries(servers)) {
+        const warm = await connect(`ws://127.0.0.1:${server.address().port}/`, { protocol: 'draft76', framing });
+        await warm.send('warm ☃');
+        await warm.close();
+      }
+      const before = wasmMemoryBytes();
+      // Some 9 MiB of text that is not all ASCII: characters split across reads.
+      const text = Buffer.from('draft-76 ☃ 😀 '.repeat(MiB / 2));
+      // The draft's own example keys (docs/PROTOCOLS.md).
+      const request =
+        'GET /demo HTTP/1.1\r\nHost: example.com\r\nConnection: Upgrade\r\nUpgrade: WebSocket\r\n' +
+        'Sec-WebSocket-Key1: 4 @1  46546xW%0l 1 5\r\nSec-WebSocket-Key2: 12998 5 Y3 1  .P00\r\n' +
+        'Origin: http://example.com\r\n\r\n^n:ds[4U';
+      for (let i = 0; i < 10; i++) {
+        const framing = i % 2 === 0 ? 'old' : 'new';
+        clients.push({ framing, ...(await rawClient(servers[framing].address().port, request)) });
+      }
+      // The message never ends (no 0xFF; one byte short of its length);
+      // the stream does, which the server reads only after all of the
+      // message, and closes (mid-frame).
+      await Promise.all(
+        clients.map(async ({ framing, socket, wait }) => {
+          const header = framing === 'old' ? [0x00] : [0xff, ...u64(text.length + 1)];
+          socket.write(Buffer.from(header));
+          socket.write(text);
+          socket.end();
+          assert.ok((await wait((_, closed) => closed, 30000)) !== null, 'the server read it all and closed');
+        }),
+      );
+      const grown = wasmMemoryBytes() - before;
+      t.diagnostic(`wasm memory +${(grown / MiB).toFixed(1)} MiB`);
+      assert.ok(grown <= 4 * MiB, `wasm memory grew by ${(grown / MiB).toFixed(1)} MiB`);
+    } finally {
+      for (const { socket } of clients) socket.destroy();
+      for (const server of Object.values(servers)) await server.close();
     }
   });
 
