@@ -1495,6 +1495,12 @@ NODE_EXPECTED_TO_FAIL: dict[str, str] = {
     "RSS peak +139 MiB, bound +128 with the slack)",
     "bomb-fairness": "echoes of 15 MiB messages leave wasm memory (the send path: +46 MiB) and RSS stays in "
     "its bound (peak +260 MiB, bound +156); the good client's latency passes already (p99 55 ms)",
+    # Passed in the runs at 2e17ed0; in a CI run at 415639b the Node process
+    # died at ~1,570 connections, while its wasm memory grew, of a V8 fatal
+    # error ("unreachable code" in Deoptimizer::DoComputeBuiltinContinuation,
+    # Node 20.20, V8 11.3): the crash issue 14 reports first.
+    "idle-many": "the Node process survives thousands of connections: it can die of a V8 fatal error "
+    "('unreachable code' in the deoptimizer) while wasm memory grows (1 of 3 runs)",
 }
 
 
