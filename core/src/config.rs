@@ -49,7 +49,10 @@ pub struct ProtocolSet {
     /// Accept draft-76 requests (`Sec-WebSocket-Key1`/`Key2`), with
     /// [`Config::framing`] as their framing.
     pub draft76: bool,
-    /// Accept RFC 6455 requests (`Sec-WebSocket-Key` + `Sec-WebSocket-Version`).
+    /// Accept RFC 6455 requests: a request with any of
+    /// `Sec-WebSocket-Key`, `Sec-WebSocket-Version` or `Upgrade: websocket`
+    /// (and no draft-76 key) is taken as an RFC 6455 attempt and checked as
+    /// one (docs/PROTOCOLS.md §5).
     pub rfc6455: bool,
 }
 
