@@ -19,15 +19,19 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+use flate2::{Compress, Compression, Decompress};
 use hybi_core::deflate::{Compressor, Decompressor, DeflateParams};
 use hybi_core::Role;
 use libfuzzer_sys::fuzz_target;
 
+// The same use of zlib as core/tests/deflate_zlib.rs.
+#[path = "../../core/tests/zlib_peer/mod.rs"]
+mod zlib_peer;
+use zlib_peer::{zlib_deflate, zlib_inflate};
+
 /// Most bytes one input may stand for, to keep executions per second useful.
 const MAX_TOTAL: usize = 4 << 20;
 const MAX_MESSAGE: usize = 1 << 20;
-const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
 #[derive(Arbitrary, Debug)]
 struct Input {
@@ -119,54 +123,6 @@ fn fill(kind: Kind, rng: &mut Rng, out: &mut [u8]) {
     }
 }
 
-/// zlib inflating one message (tail appended), output in 64 KiB steps.
-fn zlib_inflate(z: &mut Decompress, message: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    for input in [message, &TAIL[..]] {
-        let mut at = 0;
-        loop {
-            let (in0, out0) = (z.total_in(), z.total_out());
-            let status = z
-                .decompress(&input[at..], &mut buf, FlushDecompress::Sync)
-                .unwrap_or_else(|e| panic!("zlib refuses our output: {e}"));
-            let read = (z.total_in() - in0) as usize;
-            let wrote = (z.total_out() - out0) as usize;
-            at += read;
-            out.extend_from_slice(&buf[..wrote]);
-            assert!(status != Status::StreamEnd, "our output set BFINAL");
-            if at == input.len() && wrote < buf.len() {
-                break;
-            }
-            assert!(read > 0 || wrote > 0, "zlib made no progress on our output");
-        }
-    }
-    out
-}
-
-/// zlib compressing one message, sync-flushed, tail removed.
-fn zlib_deflate(z: &mut Compress, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(payload.len() + payload.len() / 8 + 64);
-    let mut at = 0;
-    loop {
-        if out.capacity() - out.len() < 64 {
-            out.reserve(out.capacity().max(64));
-        }
-        let in0 = z.total_in();
-        z.compress_vec(&payload[at..], &mut out, FlushCompress::Sync).unwrap();
-        at += (z.total_in() - in0) as usize;
-        if at == payload.len() && out.len() < out.capacity() {
-            break;
-        }
-    }
-    if out.is_empty() {
-        return vec![0x00];
-    }
-    assert!(out.ends_with(&TAIL));
-    out.truncate(out.len() - TAIL.len());
-    out
-}
-
 fn first_difference(got: &[u8], want: &[u8]) -> String {
     let same = got.iter().zip(want).take_while(|(a, b)| a == b).count();
     format!("got {} bytes, want {}; first difference at {same}", got.len(), want.len())
@@ -207,7 +163,8 @@ fuzz_target!(|input: Input| {
         // Ours -> zlib, and ours -> ours.
         compressed.clear();
         ours.compress_message(&message, &mut compressed);
-        let inflated = zlib_inflate(&mut zlib_inflater, &compressed);
+        let inflated = zlib_inflate(&mut zlib_inflater, &compressed, 64 * 1024)
+            .unwrap_or_else(|e| panic!("message {i}, zlib refuses our output: {e}"));
         assert!(inflated == message, "message {i}, ours -> zlib: {}", first_difference(&inflated, &message));
         if input.no_context_takeover {
             zlib_inflater.reset(false);
