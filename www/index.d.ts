@@ -254,9 +254,8 @@ export interface Step {
   output?: Uint8Array;
   /** The next deadline, on the clock passed in. */
   timeout?: number;
-  state: 'handshaking' | 'open' | 'closing' | 'closed';
-  /** Events may be left in the core: call `poll()` once these are consumed. */
-  more: boolean;
+  /** `ending`: the peer is done (its close, or an error in its input, is the last event); call `finish()` once the application has read up to it. */
+  state: 'handshaking' | 'open' | 'closing' | 'ending' | 'closed';
 }
 
 export type MachineEvent =
@@ -276,7 +275,6 @@ export class Machine {
   static client(now: number, config: object | undefined, request: object): Machine;
   static server(now: number, config?: object): Machine;
   feed(now: number, input: Uint8Array): Step;
-  poll(): Step;
   eof(): Step;
   tick(now: number): Step;
   accept(accept?: { subprotocol?: string; headers?: HeaderList }): Step;
@@ -287,8 +285,11 @@ export class Machine {
   sendBinary(data: Uint8Array): Uint8Array;
   sendFragment(binary: boolean, data: Uint8Array, fin: boolean): Uint8Array;
   sendPing(data: Uint8Array): Uint8Array;
-  sendPong(data: Uint8Array): Uint8Array;
   close(now: number, code: number | undefined, reason: string): Step;
+  /** State `ending` (the peer is done): the application read up to the end; sends the close owed. */
+  finish(): Step;
+  /** Closes as a server going away (RFC 6455: 1001 with `reason`); throws kind `misuse` while handshaking. */
+  goAway(now: number, reason: string): Step;
   takeOutput(): Uint8Array;
   pollTimeout(): number | undefined;
   readonly state: Step['state'];
@@ -299,6 +300,5 @@ export class Machine {
   readonly response: ResponseHead | undefined;
   readonly subprotocol: string | undefined;
   readonly deflate: DeflateParams | undefined;
-  readonly pendingTransmit: number;
   free(): void;
 }

@@ -44,6 +44,14 @@ pub enum State {
     Open,
     /// We sent a close and wait for the peer's; messages may still arrive.
     Closing,
+    /// The peer is done: its close arrived, or its input failed the
+    /// connection, and [`Event::Close`] or [`Event::Error`] says so after
+    /// the events before it. Nothing more is read. Sending is still
+    /// allowed, so the application can answer what it read before the end;
+    /// [`Connection::finish`] (when the application has read up to that
+    /// event), [`Connection::close`], or the close deadline then sends the
+    /// close that ends the connection.
+    Ending,
     /// Over: flush what is queued for transmission and close the transport.
     Closed,
 }
@@ -232,12 +240,13 @@ pub struct Connection {
     /// The stream ended while the server application was deciding.
     deferred_eof: bool,
     sent_close: bool,
-    /// The peer's close was read and its [`Event::Close`] is queued. Our
-    /// answer goes out when the application takes that event, so messages
-    /// that arrived before the close (in the same read) can still be
-    /// answered: RFC 6455 §5.5.1 lets an endpoint finish what it is sending
-    /// before it echoes the close.
-    peer_closed: bool,
+    /// The peer is done ([`State::Ending`]): the close we owe it, sent by
+    /// [`finish`](Self::finish) once the application has read every event
+    /// before the end, so that messages that arrived before it (in the same
+    /// read) can still be answered. RFC 6455 §5.5.1 lets an endpoint finish
+    /// what it is sending before it echoes a close, and §7.1.7 only asks
+    /// that a failing endpoint stop reading and send its close.
+    ending: Option<Ending>,
     handshake_deadline: Option<Instant>,
     close_deadline: Option<Instant>,
     last_input: Instant,
@@ -351,7 +360,7 @@ impl Connection {
             deferred: Vec::new(),
             deferred_eof: false,
             sent_close: false,
-            peer_closed: false,
+            ending: None,
             close_deadline: None,
             last_input: now,
             keepalive_sent: None,
@@ -369,6 +378,7 @@ impl Connection {
     /// Where the connection is in its life.
     pub fn state(&self) -> State {
         match self.phase {
+            Phase::Open(_) if self.ending.is_some() => State::Ending,
             Phase::Open(_) if self.sent_close => State::Closing,
             Phase::Open(_) => State::Open,
             Phase::Done => State::Closed,
@@ -467,12 +477,10 @@ impl Connection {
 
     // ----- pollers -------------------------------------------------------
 
-    /// The next event, oldest first.
-    ///
-    /// Taking the peer's [`Event::Close`] is what answers it (unless the
-    /// application already sent its own close): until then the connection
-    /// is still open for sending, so replies to the messages before the
-    /// close are not lost.
+    /// The next event, oldest first. Taking an event changes nothing else:
+    /// the close owed for a peer's [`Event::Close`] or [`Event::Error`]
+    /// waits for [`finish`](Self::finish), so a driver may queue events for
+    /// its application as it likes.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         let event = self.events.pop_front();
@@ -482,18 +490,10 @@ impl Connection {
             // A burst of small messages grew the queue: give it back.
             self.events = VecDeque::new();
         }
-        if let Some(Event::Close(close)) = &event {
-            if self.peer_closed {
-                self.answer_peer_close(close.code);
-            }
-        }
         event
     }
 
-    /// The next event, without taking it: a driver that queues messages for
-    /// its application can leave the peer's [`Event::Close`] here until the
-    /// application has read the messages before it (taking the close is
-    /// what answers it).
+    /// The next event, without taking it.
     #[must_use]
     pub fn peek_event(&self) -> Option<&Event> {
         self.events.front()
@@ -535,8 +535,9 @@ impl Connection {
         let t = &self.config.timeouts;
         let after = |base: Instant, d: Option<core::time::Duration>| d.map(|d| base + d);
         let (first, second) = match self.state() {
-            // Nothing is awaited from a peer that has closed.
-            _ if self.peer_closed => (None, None),
+            // Nothing is awaited from a peer that is done; the application
+            // has until the close deadline to answer what it read.
+            State::Ending => (self.close_deadline.map(|at| (at, TimerAction::Finish)), None),
             State::Handshaking => (self.handshake_deadline.map(|at| (at, Fail(Timer::Handshake))), None),
             State::Closing => (
                 self.close_deadline.map(|at| (at, Fail(Timer::Close))),
@@ -602,7 +603,7 @@ impl Connection {
         self.keepalive_sent = None;
         let mut input = data;
         if let Err(error) = self.process(&mut input, None) {
-            self.fail(error);
+            self.fail_on_input(error);
         }
     }
 
@@ -615,8 +616,9 @@ impl Connection {
     /// message where it lands (parse it, forward it); `on_event` cannot
     /// reach the connection, so replies are sent after this returns.
     ///
-    /// Handing over the peer's [`Event::Close`] counts as taking it (see
-    /// [`poll_event`](Self::poll_event)).
+    /// Handing over an event counts as taking it (see
+    /// [`poll_event`](Self::poll_event)): the end of the connection still
+    /// waits for [`finish`](Self::finish).
     pub fn handle_input_with(&mut self, now: Instant, data: &[u8], on_event: &mut dyn FnMut(EventRef<'_>)) {
         self.drain_to(on_event);
         if !data.is_empty() {
@@ -624,7 +626,7 @@ impl Connection {
             self.keepalive_sent = None;
             let mut input = data;
             if let Err(error) = self.process(&mut input, Some(&mut *on_event)) {
-                self.fail(error);
+                self.fail_on_input(error);
             }
         }
         self.drain_to(on_event);
@@ -650,7 +652,7 @@ impl Connection {
             }
             Phase::Done => return,
             // The stream may end right after the peer's close.
-            _ if self.peer_closed => return,
+            _ if self.ending.is_some() => return,
             // Draft-76 peers may hang up between frames (and Racket does
             // right after its close frame): that is the end of the stream.
             Phase::Open(Codec::Old(d)) => d.check_eof().map(|()| self.finish_clean(Close::default())),
@@ -679,6 +681,7 @@ impl Connection {
         }
         match action {
             TimerAction::Fail(timer) => self.fail(Error::Timeout(timer)),
+            TimerAction::Finish => self.finish(),
             TimerAction::Ping => {
                 self.keepalive_sent = Some(now);
                 self.write_frame(wire::OpCode::Ping, &[], true, false);
@@ -752,7 +755,7 @@ impl Connection {
         let deferred = core::mem::take(&mut self.deferred);
         let mut input = &deferred[..];
         if let Err(error) = self.process(&mut input, None) {
-            self.fail(error);
+            self.fail_on_input(error);
         }
         if core::mem::take(&mut self.deferred_eof) {
             self.handle_eof();
@@ -860,20 +863,37 @@ impl Connection {
     /// 3000–4999, a reason of at most 123 bytes, and no reason without a
     /// code); draft-76 closes carry neither, so only `None` or 1000 with an
     /// empty reason fit it. `now` starts the deadline for the peer's answer.
+    ///
+    /// When the peer is done ([`State::Ending`]) this ends the connection:
+    /// after a peer's close it is the answer, with this code and reason
+    /// instead of the echo [`finish`](Self::finish) sends; after an error
+    /// in the peer's input it is [`finish`](Self::finish) (the error's
+    /// code is what the protocol asks for).
     pub fn close(&mut self, now: Instant, code: Option<u16>, reason: &str) -> Result<(), Error> {
-        match self.sendable()? {
+        // The arguments are checked in every state that can send, so that
+        // a refusal does not depend on what the peer did.
+        let payload = match self.sendable()? {
             Codec::Old(_) | Codec::New(_) if !(code.is_none_or(|c| c == 1000) && reason.is_empty()) => {
                 return Err(Misuse::CloseCodeUnsupported.into());
             }
-            Codec::Old(_) => old::encode_close(&mut self.transmit),
-            Codec::New(_) => new::encode_close(&mut self.transmit),
-            Codec::Rfc6455(_) => {
-                let payload = close_payload(code, reason)?;
-                self.write_frame(wire::OpCode::Close, &payload, true, false);
-            }
+            Codec::Old(_) | Codec::New(_) => None,
+            Codec::Rfc6455(_) => Some(close_payload(code, reason)?),
+        };
+        if let Some(Ending::Failed { .. }) = self.ending {
+            self.finish();
+            return Ok(());
         }
-        self.sent_close = true;
-        self.close_deadline = self.config.timeouts.close.map(|t| now + t);
+        match (&self.phase, payload) {
+            (_, Some(payload)) => self.write_frame(wire::OpCode::Close, &payload, true, false),
+            (Phase::Open(Codec::Old(_)), None) => old::encode_close(&mut self.transmit),
+            (_, None) => new::encode_close(&mut self.transmit),
+        }
+        if self.ending.is_some() {
+            self.end_answered();
+        } else {
+            self.sent_close = true;
+            self.close_deadline = self.config.timeouts.close.map(|t| now + t);
+        }
         Ok(())
     }
 
@@ -886,10 +906,68 @@ impl Connection {
     /// shared between connections are its to check. Does nothing once the
     /// connection has ended.
     pub fn fail_limit(&mut self, error: LimitError) {
-        if matches!(self.phase, Phase::Done) {
+        if matches!(self.phase, Phase::Done) || self.ending.is_some() {
             return;
         }
-        self.fail(error.into());
+        self.fail_on_input(error.into());
+    }
+
+    /// Ends a connection whose peer is done ([`State::Ending`]), once the
+    /// application has read every event up to [`Event::Close`] or
+    /// [`Event::Error`] and queued its answers to the messages before it:
+    /// queues the close the protocol asks for (the echo of the peer's
+    /// close, or an RFC 6455 close with the error's code) and moves to
+    /// [`State::Closed`]. Drivers call it when they hand that event to
+    /// their application; the close deadline calls it if they do not. Does
+    /// nothing in any other state, so it can be called whenever the
+    /// application reaches the end.
+    pub fn finish(&mut self) {
+        let Some(ending) = self.ending else {
+            return;
+        };
+        // RFC 6455 §5.5.1 echoes the peer's code; the draft answers with a
+        // close too (though Racket does not, and that is fine), and fails
+        // without a word.
+        match (&self.phase, ending) {
+            (Phase::Open(Codec::Rfc6455(_)), Ending::PeerClosed { code } | Ending::Failed { code }) => {
+                let payload = code.map_or(Vec::new(), |c| c.to_be_bytes().to_vec());
+                if code.is_some() || matches!(ending, Ending::PeerClosed { .. }) {
+                    self.write_frame(wire::OpCode::Close, &payload, true, false);
+                }
+            }
+            (Phase::Open(Codec::Old(_)), Ending::PeerClosed { .. }) => old::encode_close(&mut self.transmit),
+            (Phase::Open(Codec::New(_)), Ending::PeerClosed { .. }) => new::encode_close(&mut self.transmit),
+            _ => {}
+        }
+        self.end_answered();
+    }
+
+    /// The close we owe is queued: nothing more goes either way.
+    fn end_answered(&mut self) {
+        self.ending = None;
+        self.sent_close = true;
+        self.close_deadline = None;
+        self.phase = Phase::Done;
+    }
+
+    /// Closes because this end is going away (a server shutting down, a
+    /// client leaving a page), in the words of the protocol in use: RFC
+    /// 6455 close code 1001 with `reason`, the draft-76 close otherwise
+    /// (it carries neither). A connection whose peer is done is
+    /// [`finish`](Self::finish)ed; one already closing or closed is left as
+    /// it is. Fails with [`Misuse::NotOpen`] during the handshake, when
+    /// there is nothing to close: the driver drops the transport.
+    pub fn go_away(&mut self, now: Instant, reason: &str) -> Result<(), Error> {
+        match self.state() {
+            State::Handshaking => Err(Misuse::NotOpen.into()),
+            State::Closing | State::Closed => Ok(()),
+            State::Ending => {
+                self.finish();
+                Ok(())
+            }
+            State::Open if self.is_rfc6455() => self.close(now, Some(1001), reason),
+            State::Open => self.close(now, None, ""),
+        }
     }
 
     // ----- sending -------------------------------------------------------
@@ -1013,8 +1091,9 @@ impl Connection {
                     self.drain_to(on_event);
                 }
             }
-            if self.peer_closed {
-                // After its close, the peer has nothing more to say.
+            if self.ending.is_some() {
+                // After its close or its error, the peer has nothing more
+                // to say.
                 *input = &[];
                 break;
             }
@@ -1266,31 +1345,23 @@ impl Connection {
         self.push_event(event);
     }
 
-    /// The peer's close frame: report it now, answer it when the
-    /// application takes the event ([`poll_event`](Self::poll_event)).
+    /// The peer's close frame: report it now. If it answers ours, the
+    /// connection is over; otherwise our answer waits for
+    /// [`finish`](Self::finish).
     fn on_peer_close(&mut self, close: Close) {
-        self.peer_closed = true;
+        if self.sent_close {
+            self.phase = Phase::Done;
+        } else {
+            self.begin_ending(Ending::PeerClosed { code: close.code });
+        }
         self.push_event(Event::Close(close));
     }
 
-    /// Answers the peer's close unless we sent ours (RFC 6455 §5.5.1 echoes
-    /// its code; the draft answers with a close too, though Racket does
-    /// not, and that is fine) and ends the connection.
-    fn answer_peer_close(&mut self, code: Option<u16>) {
-        self.peer_closed = false;
-        if !self.sent_close {
-            match &self.phase {
-                Phase::Open(Codec::Old(_)) => old::encode_close(&mut self.transmit),
-                Phase::Open(Codec::New(_)) => new::encode_close(&mut self.transmit),
-                Phase::Open(Codec::Rfc6455(_)) => {
-                    let payload = code.map_or(Vec::new(), |c| c.to_be_bytes().to_vec());
-                    self.write_frame(wire::OpCode::Close, &payload, true, false);
-                }
-                _ => {}
-            }
-            self.sent_close = true;
-        }
-        self.phase = Phase::Done;
+    /// Stops reading and starts the wait for [`finish`](Self::finish),
+    /// bounded by the close deadline from the last input.
+    fn begin_ending(&mut self, ending: Ending) {
+        self.ending = Some(ending);
+        self.close_deadline = self.config.timeouts.close.map(|t| self.last_input + t);
     }
 
     fn finish_clean(&mut self, close: Close) {
@@ -1298,9 +1369,24 @@ impl Connection {
         self.push_event(Event::Close(close));
     }
 
-    /// Ends the connection on `error`, queueing what the protocol sends on
-    /// failure: a server's HTTP error status during the handshake, or an
-    /// RFC 6455 close frame with the error's code.
+    /// Fails the connection on an error in the peer's input. While the
+    /// connection is open and our close is not sent, the events before the
+    /// error stay answerable: the error is reported and nothing more is
+    /// read, and the close with its code waits for
+    /// [`finish`](Self::finish) ([`State::Ending`]). Otherwise as
+    /// [`fail`](Self::fail).
+    fn fail_on_input(&mut self, error: Error) {
+        if matches!(self.phase, Phase::Open(_)) && !self.sent_close && self.ending.is_none() {
+            self.begin_ending(Ending::Failed { code: error.close_code() });
+            self.push_event(Event::Error(error));
+        } else {
+            self.fail(error);
+        }
+    }
+
+    /// Ends the connection on `error` at once, queueing what the protocol
+    /// sends on failure: a server's HTTP error status during the handshake,
+    /// or an RFC 6455 close frame with the error's code.
     fn fail(&mut self, error: Error) {
         // A server that has not answered yet answers with an HTTP status.
         let unanswered = self.role == Role::Server && self.response.is_none();
@@ -1336,9 +1422,21 @@ impl Connection {
             _ => {}
         }
         self.phase = Phase::Done;
+        self.ending = None;
         self.deferred = Vec::new();
         self.push_event(Event::Error(error));
     }
+}
+
+/// What ends a connection whose peer is done ([`State::Ending`]), once the
+/// application has read up to it.
+#[derive(Clone, Copy, Debug)]
+enum Ending {
+    /// The peer's close arrived: the answer echoes its code.
+    PeerClosed { code: Option<u16> },
+    /// The peer's input failed the connection: an RFC 6455 close with this
+    /// code, if it has one (draft-76 fails without a word).
+    Failed { code: Option<u16> },
 }
 
 /// What a request turned out to be.
@@ -1353,6 +1451,8 @@ enum Detected {
 enum TimerAction {
     Fail(Timer),
     Ping,
+    /// The application's time to answer before the end is up.
+    Finish,
 }
 
 /// The payload of a close frame we send, checked against RFC 6455 §7.4.

@@ -42,12 +42,23 @@ pub enum Event {
     Pong(Vec<u8>),
     /// The connection ended cleanly: the peer's close frame arrived, or (in
     /// draft-76, whose peers may just hang up) the stream ended between
-    /// frames. Any close reply the protocol calls for is already queued;
-    /// flush [`crate::Connection::poll_transmit`], then close the transport.
+    /// frames. If the peer closed first, the connection is
+    /// [`crate::State::Ending`]: the application may still answer the
+    /// messages before this event, and [`crate::Connection::finish`] (call
+    /// it when the application reaches this event) queues the answering
+    /// close. Once [`crate::Connection::state`] is
+    /// [`crate::State::Closed`], flush
+    /// [`crate::Connection::poll_transmit`], then close the transport.
     Close(Close),
-    /// The connection failed. Whatever the protocol sends on failure (an HTTP
-    /// error status, a close frame with a code) is queued; flush it, then
-    /// close the transport. Events before this one stay valid.
+    /// The connection failed; always the last event. Events before this
+    /// one stay valid. An error in the peer's input on an open connection
+    /// leaves it [`crate::State::Ending`], like a peer's close: the
+    /// application may answer the messages before the error, and
+    /// [`crate::Connection::finish`] queues the close with the error's
+    /// code. Other failures (timeouts, the end of the stream, errors
+    /// during the handshake) queue whatever the protocol sends at once (an
+    /// HTTP error status, a close frame with a code). Once closed, flush
+    /// the transmit buffer and close the transport.
     Error(Error),
 }
 

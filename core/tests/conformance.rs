@@ -8,11 +8,14 @@
 //! case checks the exact events and the exact frames the machine transmits
 //! (masked ones are parsed and unmasked first).
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
+use common::{rfc6455_frame, rfc6455_header};
 use hybi_core::deflate::{Compressor, Decompressor, DeflateParams};
 use hybi_core::framing::rfc6455::wire::{self, FrameHeader, OpCode};
 use hybi_core::handshake::rfc6455::accept_key;
@@ -93,36 +96,6 @@ const PING: u8 = 0x9;
 const PONG: u8 = 0xa;
 
 const ROLES: [Role; 2] = [Role::Server, Role::Client];
-
-/// A frame header: first byte `b0` (FIN, RSV and opcode bits as given), the
-/// shortest length encoding of `len`, and the masking key if any.
-fn raw_header(b0: u8, len: u64, mask: Option<[u8; 4]>) -> Vec<u8> {
-    let mask_bit = if mask.is_some() { 0x80 } else { 0 };
-    let mut out = vec![b0];
-    if len < 126 {
-        out.push(mask_bit | len as u8);
-    } else if len <= 0xffff {
-        out.push(mask_bit | 126);
-        out.extend_from_slice(&(len as u16).to_be_bytes());
-    } else {
-        out.push(mask_bit | 127);
-        out.extend_from_slice(&len.to_be_bytes());
-    }
-    if let Some(key) = mask {
-        out.extend_from_slice(&key);
-    }
-    out
-}
-
-/// A whole frame, its payload masked byte by byte when a key is given.
-fn raw_frame(b0: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
-    let mut out = raw_header(b0, payload.len() as u64, mask);
-    match mask {
-        Some(key) => out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4])),
-        None => out.extend_from_slice(payload),
-    }
-    out
-}
 
 /// A frame as it was transmitted: its first byte and its unmasked payload.
 #[derive(Clone, PartialEq, Eq)]
@@ -340,7 +313,7 @@ impl Peer {
     /// A frame as the peer would send it.
     fn frame(&mut self, b0: u8, payload: &[u8]) -> Vec<u8> {
         let mask = self.mask();
-        raw_frame(b0, payload, mask)
+        rfc6455_frame(b0, payload, mask)
     }
 
     /// A frame built with the crate's own encoder (RSV2/RSV3 clear).
@@ -354,7 +327,7 @@ impl Peer {
     /// Only the header of a frame, declaring `len` payload bytes.
     fn header(&mut self, b0: u8, len: u64) -> Vec<u8> {
         let mask = self.mask();
-        raw_header(b0, len, mask)
+        rfc6455_header(b0, len, mask)
     }
 
     fn feed(&mut self, bytes: &[u8]) {
@@ -367,8 +340,14 @@ impl Peer {
         }
     }
 
+    /// Every event, as an application that reads to the end takes them:
+    /// reaching the close or the error finishes the connection.
     fn events(&mut self) -> Vec<Event> {
-        std::iter::from_fn(|| self.conn.poll_event()).collect()
+        let events: Vec<Event> = std::iter::from_fn(|| self.conn.poll_event()).collect();
+        if matches!(events.last(), Some(Event::Close(_) | Event::Error(_))) {
+            self.conn.finish();
+        }
+        events
     }
 
     fn transmitted(&mut self) -> Vec<u8> {
@@ -395,7 +374,7 @@ impl Peer {
                 Role::Server => assert_eq!(*mask, None, "a server masked {frame:?}"),
                 Role::Client => assert!(mask.is_some(), "a client sent {frame:?} unmasked"),
             }
-            rebuilt.extend(raw_frame(frame.b0, &frame.payload, *mask));
+            rebuilt.extend(rfc6455_frame(frame.b0, &frame.payload, *mask));
         }
         assert!(raw == rebuilt, "{:?}: transmitted bytes are not minimally encoded", self.role);
         frames.into_iter().map(|(frame, _)| frame).collect()
@@ -457,17 +436,17 @@ fn framing_encoder_agrees_with_hand_built_frames() {
         for mask in [None, Some(key)] {
             let mut encoded = Vec::new();
             wire::encode_frame(&mut encoded, true, false, OpCode::Binary, &payload, mask);
-            assert_eq!(encoded, raw_frame(FIN | BINARY, &payload, mask), "len {len} mask {mask:?}");
+            assert_eq!(encoded, rfc6455_frame(FIN | BINARY, &payload, mask), "len {len} mask {mask:?}");
         }
     }
     // The three length encodings at their boundaries.
-    assert_eq!(raw_header(0x81, 125, None), [0x81, 0x7d]);
-    assert_eq!(raw_header(0x81, 126, None), [0x81, 0x7e, 0x00, 0x7e]);
-    assert_eq!(raw_header(0x81, 65535, None), [0x81, 0x7e, 0xff, 0xff]);
-    assert_eq!(raw_header(0x81, 65536, None), [0x81, 0x7f, 0, 0, 0, 0, 0, 0x01, 0, 0]);
+    assert_eq!(rfc6455_header(0x81, 125, None), [0x81, 0x7d]);
+    assert_eq!(rfc6455_header(0x81, 126, None), [0x81, 0x7e, 0x00, 0x7e]);
+    assert_eq!(rfc6455_header(0x81, 65535, None), [0x81, 0x7e, 0xff, 0xff]);
+    assert_eq!(rfc6455_header(0x81, 65536, None), [0x81, 0x7f, 0, 0, 0, 0, 0, 0x01, 0, 0]);
     // RFC 6455 §5.7.
     assert_eq!(
-        raw_frame(0x81, b"Hello", Some(key)),
+        rfc6455_frame(0x81, b"Hello", Some(key)),
         [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]
     );
 }
@@ -668,8 +647,8 @@ fn framing_default_limit_boundary_is_16_mib() {
 fn framing_server_takes_frames_pipelined_with_the_request() {
     let mut conn = Connection::server(Instant::ZERO, rfc6455());
     let mut input = request_with("").into_bytes();
-    input.extend(raw_frame(FIN | TEXT, b"early", Some([1, 2, 3, 4])));
-    input.extend(raw_frame(FIN | PING, b"p", Some([5, 6, 7, 8])));
+    input.extend(rfc6455_frame(FIN | TEXT, b"early", Some([1, 2, 3, 4])));
+    input.extend(rfc6455_frame(FIN | PING, b"p", Some([5, 6, 7, 8])));
     conn.handle_input(Instant::ZERO, &input);
     assert_eq!(conn.poll_event(), Some(Event::Request(RequestKind::WebSocket(Protocol::Rfc6455))));
     assert_eq!(conn.poll_event(), None);
@@ -686,8 +665,8 @@ fn framing_server_takes_frames_pipelined_with_the_request() {
 fn framing_client_takes_frames_in_the_same_read_as_the_101() {
     let (mut conn, request) = start_client(rfc6455(), &[]);
     let mut input = response_101(&request, "").into_bytes();
-    input.extend(raw_frame(FIN | TEXT, b"welcome", None));
-    input.extend(raw_frame(FIN | BINARY, &[9, 9], None));
+    input.extend(rfc6455_frame(FIN | TEXT, b"welcome", None));
+    input.extend(rfc6455_frame(FIN | BINARY, &[9, 9], None));
     conn.handle_input(Instant::ZERO, &input);
     let events: Vec<Event> = std::iter::from_fn(|| conn.poll_event()).collect();
     assert_eq!(events, [Event::Open, Event::Text("welcome".into()), Event::Binary(vec![9, 9])]);
@@ -1822,14 +1801,14 @@ fn server_fails_unmasked_frames() {
         ("first fragment", TEXT, &b"He"[..]),
     ] {
         let mut p = Peer::open(Role::Server, rfc6455());
-        p.feed(&raw_frame(b0, payload, None));
+        p.feed(&rfc6455_frame(b0, payload, None));
         let error = protocol(ProtocolError::UnmaskedFrame);
         p.expect_failure(&[], &[], error, 1002, name);
     }
     // An unmasked continuation of a masked first fragment.
     let mut p = Peer::open(Role::Server, rfc6455());
     let first = p.frame(TEXT, b"He");
-    p.feed(&[first, raw_frame(FIN | CONT, b"llo", None)].concat());
+    p.feed(&[first, rfc6455_frame(FIN | CONT, b"llo", None)].concat());
     p.expect_failure(&[], &[], protocol(ProtocolError::UnmaskedFrame), 1002, "continuation");
 }
 
@@ -1842,13 +1821,13 @@ fn client_fails_masked_frames() {
         ("close", FIN | CLOSE, &b"\x03\xe8"[..]),
     ] {
         let mut p = Peer::open(Role::Client, rfc6455());
-        p.feed(&raw_frame(b0, payload, Some([0x37, 0xfa, 0x21, 0x3d])));
+        p.feed(&rfc6455_frame(b0, payload, Some([0x37, 0xfa, 0x21, 0x3d])));
         let error = protocol(ProtocolError::MaskedFrame);
         p.expect_failure(&[], &[], error, 1002, name);
     }
     // A zero masking key still marks the frame masked.
     let mut p = Peer::open(Role::Client, rfc6455());
-    p.feed(&raw_frame(FIN | TEXT, b"Hello", Some([0; 4])));
+    p.feed(&rfc6455_frame(FIN | TEXT, b"Hello", Some([0; 4])));
     p.expect_failure(&[], &[], protocol(ProtocolError::MaskedFrame), 1002, "zero key");
 }
 
@@ -2007,7 +1986,7 @@ fn deflate_client_offer_declined() {
     let _ = conn.poll_transmit(&mut out);
     assert_eq!(parse_frames(&out)[0].0, sent(FIN | TEXT, b"plain"));
     // Without the agreement RSV1 is a violation again.
-    conn.handle_input(Instant::ZERO, &raw_frame(FIN | RSV1 | TEXT, HELLO, None));
+    conn.handle_input(Instant::ZERO, &rfc6455_frame(FIN | RSV1 | TEXT, HELLO, None));
     assert_eq!(conn.poll_event(), Some(Event::Error(protocol(ProtocolError::ReservedBits))));
 }
 

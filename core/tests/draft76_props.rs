@@ -175,7 +175,11 @@ impl Watch {
                     }
                 }
                 Event::Open => prop_assert!(self.events.iter().all(|e| *e != Event::Open), "opened twice"),
-                Event::Close(_) | Event::Error(_) => self.ended = true,
+                Event::Close(_) | Event::Error(_) => {
+                    // Read to the end: the connection may finish.
+                    self.conn.finish();
+                    self.ended = true;
+                }
                 // Fragments, binary, pings: only RFC 6455 makes them, and
                 // random bytes cannot be an RFC 6455 handshake that also
                 // passes; were one accepted, the checks above still hold.

@@ -248,15 +248,20 @@ struct Recording {
     marks: Vec<(usize, usize)>,
 }
 
-/// Drains a connection's events; a server accepts a WebSocket request at once.
+/// Drains a connection's events; a server accepts a WebSocket request at
+/// once, and reaching the close or an error finishes the connection.
 fn drain(conn: &mut Connection, accept: &Accept, events: &mut Vec<Event>) {
     while let Some(event) = conn.poll_event() {
+        let end = matches!(event, Event::Close(_) | Event::Error(_));
         if matches!(event, Event::Request(RequestKind::WebSocket(_))) {
             events.push(event);
             conn.accept(accept.clone()).expect("accept");
             continue;
         }
         events.push(event);
+        if end {
+            conn.finish();
+        }
     }
 }
 
@@ -393,6 +398,9 @@ fn replay(setup: &Setup, receiver: Receiver, stream: &[u8], cuts: &[usize]) -> (
             // server keeps what follows it until it is.
             if events[before..].iter().any(|e| matches!(e, Event::Request(RequestKind::WebSocket(_)))) {
                 conn.accept(setup.accept.clone()).expect("accept");
+            }
+            if events[before..].iter().any(|e| matches!(e, Event::Close(_) | Event::Error(_))) {
+                conn.finish();
             }
         } else {
             conn.handle_input(T0, &stream[start..cut]);

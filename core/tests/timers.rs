@@ -55,8 +55,13 @@ fn take(conn: &mut Connection) -> Vec<u8> {
     out
 }
 
+/// Every event, as an application that reads to the end takes them.
 fn events(conn: &mut Connection) -> Vec<Event> {
-    std::iter::from_fn(|| conn.poll_event()).collect()
+    let events: Vec<Event> = std::iter::from_fn(|| conn.poll_event()).collect();
+    if matches!(events.last(), Some(Event::Close(_) | Event::Error(_))) {
+        conn.finish();
+    }
+    events
 }
 
 /// Moves what `from` queued to `to` at `now`; returns how many bytes.

@@ -327,14 +327,15 @@ impl Pair {
                 };
                 let expect = self.ends[i].can_send() && allowed;
                 let now = self.now;
+                // The peer's close already read (taken or not: `DeliverLate`)
+                // and not answered: ours is the answer.
+                let ending = self.ends[i].conn.state() == State::Ending;
                 if self.command(i, expect, "close", |c| c.close(now, code, &reason).is_ok()) {
                     let end = &mut self.ends[i];
                     end.close_sent = Some((code, reason));
                     end.sending = None;
                     end.carry.clear();
-                    // Closed at once if the peer's close was waiting to
-                    // be taken (`DeliverLate`): ours answered it.
-                    let answered = end.close_seen.is_some() && end.conn.state() == State::Closed;
+                    let answered = ending && end.conn.state() == State::Closed;
                     assert!(end.conn.state() == State::Closing || answered, "{:?}", end.conn.state());
                 }
             }

@@ -175,7 +175,10 @@ impl Knobs {
 
 /// Checks every event a connection emits:
 /// - nothing after `Event::Error` or `Event::Close`, and the state is then
-///   `Closed`;
+///   `Ending` (the peer is done, the application may still answer) or
+///   `Closed`; unless [`Watch::hold_end`] is set, reaching the end finishes
+///   the connection as an application that reads to the end does, and the
+///   state must then be `Closed`;
 /// - no text or binary payload over the bound (the configured
 ///   `max_message_size`; in streaming mode a piece is bounded by what one
 ///   frame carries instead, as `Config::streaming` documents);
@@ -196,6 +199,10 @@ pub struct Watch {
     pub requested: bool,
     /// How many events were seen.
     pub count: usize,
+    /// Leave a connection whose peer is done in `State::Ending` (the
+    /// application has not reached the end yet) instead of finishing it
+    /// when its last event is drained.
+    pub hold_end: bool,
 }
 
 impl Watch {
@@ -214,7 +221,7 @@ impl Watch {
         } else {
             limits.max_message_size
         };
-        Watch { max_payload, finished: None, opened: false, requested: false, count: 0 }
+        Watch { max_payload, finished: None, opened: false, requested: false, count: 0, hold_end: false }
     }
 
     /// Drains and checks every pending event.
@@ -225,7 +232,12 @@ impl Watch {
             out.push(event);
         }
         if self.finished.is_some() {
-            assert_eq!(conn.state(), State::Closed, "finished by {:?} but not closed", self.finished);
+            if !self.hold_end {
+                conn.finish();
+            }
+            let state = conn.state();
+            let held = self.hold_end && state == State::Ending;
+            assert!(held || state == State::Closed, "finished by {:?} but {state:?}", self.finished);
         }
         out
     }
@@ -473,8 +485,12 @@ pub fn feed_frames(conn: &mut Connection, watch: &mut Watch, data: &[u8], split:
     let mut own = 0usize;
     let rfc6455 = conn.protocol() == Some(Protocol::Rfc6455);
     let now = Instant::ZERO;
+    // With commands, the application answers while the peer is done and
+    // finishes only at the end of the input.
+    watch.hold_end = knobs.commands;
     for (i, chunk) in chunks(data, split).enumerate() {
-        let closed = conn.state() == State::Closed;
+        // Once closed or ending, nothing more is read.
+        let closed = matches!(conn.state(), State::Closed | State::Ending);
         let before = conn.pending_transmit();
         fed += chunk.len();
         // Every other read (which ones, by `split`) hands its events over
@@ -506,6 +522,15 @@ pub fn feed_frames(conn: &mut Connection, watch: &mut Watch, data: &[u8], split:
             own += try_commands(conn, rfc6455);
         }
     }
+    if watch.hold_end && conn.state() == State::Ending {
+        let before = conn.pending_transmit();
+        watch.hold_end = false;
+        conn.finish();
+        assert_eq!(conn.state(), State::Closed, "finish left the connection {:?}", conn.state());
+        let close_len = conn.pending_transmit() - before;
+        assert!(close_len <= 4, "finish queued {close_len} bytes: more than a close");
+    }
+    watch.hold_end = false;
     if knobs.eof {
         let closed = conn.state() == State::Closed;
         let before = conn.pending_transmit();
@@ -532,7 +557,8 @@ pub fn feed_frames(conn: &mut Connection, watch: &mut Watch, data: &[u8], split:
 /// the connection is open, and a refusal must queue nothing. Returns the
 /// bytes queued.
 fn try_commands(conn: &mut Connection, rfc6455: bool) -> usize {
-    let open = conn.state() == State::Open;
+    // While the peer is done, the application may still answer.
+    let open = matches!(conn.state(), State::Open | State::Ending);
     let before = conn.pending_transmit();
     let text = conn.send_text("ok");
     assert_eq!(text.is_ok(), open, "send_text in {:?}: {text:?}", conn.state());

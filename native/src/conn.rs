@@ -489,25 +489,13 @@ impl Shared {
         Ok(if gave_up && lock(&self.inner).end.is_none() { Pumped::GaveUp } else { Pumped::Progress })
     }
 
-    /// Moves the core's events to our queue, noting how it ended.
-    ///
-    /// The core answers the peer's close when its event is taken, so while
-    /// the connection is open a close that arrived behind messages `recv`
-    /// has not returned yet stays in the core until the application has read
-    /// them, and it can still answer them (an echo server echoes every
-    /// message that came in with the close).
+    /// Moves the core's events to our queue, noting how it ended. Taking
+    /// them answers nothing: the close owed to a peer that is done waits
+    /// until `recv` hands its application the end (`finish`), so answers
+    /// to the messages before it go first.
     fn drain(&self, inner: &mut Inner) {
         let was_ended = inner.end.is_some();
-        loop {
-            if matches!(inner.core.peek_event(), Some(Event::Close(_)))
-                && inner.core.state() == State::Open
-                && inner.events.iter().any(is_message)
-            {
-                break;
-            }
-            let Some(event) = inner.core.poll_event() else {
-                break;
-            };
+        while let Some(event) = inner.core.poll_event() {
             match &event {
                 Event::Ping(_) | Event::Pong(_) => continue,
                 Event::Close(close) if inner.end.is_none() => inner.end = Some(End::Clean(close.clone())),
@@ -644,12 +632,13 @@ impl Shared {
         let _ = self.control.shutdown(Shutdown::Both);
     }
 
-    /// Starts the closing handshake if the connection is open; returns
-    /// whether it did.
+    /// Starts the closing handshake if the connection is open, or answers
+    /// a peer that is done (with this code and reason); returns whether it
+    /// did.
     pub(crate) fn begin_close(&self, code: Option<u16>, reason: &str) -> Result<bool, Error> {
         let mut writer = lock(&self.writer);
         let mut inner = lock(&self.inner);
-        if inner.dead || inner.core.state() != State::Open {
+        if inner.dead || !matches!(inner.core.state(), State::Open | State::Ending) {
             return Ok(false);
         }
         inner.core.close(self.clock.now(), code, reason)?;
@@ -659,30 +648,23 @@ impl Shared {
         Ok(true)
     }
 
-    /// Sends a close if the connection is open and no other thread is
-    /// writing (a server stopping must not wait on a stuck peer); draft-76
-    /// closes drop the code and reason they cannot carry. Returns whether
-    /// the close went out (or the connection was closing or over already);
+    /// Closes as the core's `go_away` does (RFC 6455 1001 with `reason`,
+    /// the draft-76 close otherwise) if no other thread is writing (a
+    /// server stopping must not wait on a stuck peer). Returns whether the
+    /// close went out (or the connection was closing or over already);
     /// `false` for a connection still in its handshake.
-    pub(crate) fn try_begin_close(&self, code: Option<u16>, reason: &str) -> bool {
+    pub(crate) fn try_go_away(&self, reason: &str) -> bool {
         let mut writer = match self.writer.try_lock() {
             Ok(writer) => writer,
             Err(TryLockError::Poisoned(p)) => p.into_inner(),
             Err(TryLockError::WouldBlock) => return false,
         };
         let mut inner = lock(&self.inner);
-        match inner.core.state() {
-            _ if inner.dead => return true,
-            // Nothing to close politely yet: the caller cuts it.
-            State::Handshaking => return false,
-            State::Closing | State::Closed => return true,
-            State::Open => {}
+        if inner.dead {
+            return true;
         }
-        let (code, reason) = match inner.core.protocol() {
-            Some(Protocol::Rfc6455) => (code, reason),
-            _ => (None, ""),
-        };
-        if inner.core.close(self.clock.now(), code, reason).is_err() {
+        if inner.core.go_away(self.clock.now(), reason).is_err() {
+            // Nothing to close politely yet: the caller cuts it.
             return false;
         }
         let sent = self.flush_locked(&mut writer, inner).is_ok();
@@ -737,9 +719,7 @@ impl Shared {
         loop {
             let reader = {
                 let mut inner = lock(&self.inner);
-                // The peer's close may be in the core already, behind
-                // messages `recv` has not taken (see `drain`): with ours
-                // sent, draining takes it, and nothing needs reading.
+                // The peer's answer may be in the core already.
                 self.drain(&mut inner);
                 if inner.end.is_some() || inner.dead {
                     break;
@@ -814,15 +794,11 @@ impl Drop for Shared {
         if let Some(budget) = self.budget.get() {
             budget.release(std::mem::take(&mut inner.charged));
         }
-        if inner.dead || inner.core.state() != State::Open {
+        if inner.dead || !matches!(inner.core.state(), State::Open | State::Ending) {
             return;
         }
         // Going away: a close the socket takes at once, then the end.
-        let code = match inner.core.protocol() {
-            Some(Protocol::Rfc6455) => Some(1001),
-            _ => None,
-        };
-        if inner.core.close(self.clock.now(), code, "").is_ok() {
+        if inner.core.go_away(self.clock.now(), "").is_ok() {
             let mut out = Vec::new();
             let _ = inner.core.poll_transmit(&mut out);
             let writer = self.writer.get_mut().unwrap_or_else(PoisonError::into_inner);
@@ -950,12 +926,16 @@ impl Connection {
                 let mut inner = lock(&shared.inner);
                 let queued = inner.core.pending_transmit();
                 if inner.events.is_empty() {
-                    // The core may hold more (see `drain`); taking a peer's
-                    // close from it queues the answer, written here (with
-                    // what `queue` left, which must go first anyway).
                     shared.drain(&mut inner);
                 }
                 let event = inner.events.pop_front();
+                let end = matches!(event, Some(Event::Close(_) | Event::Error(_)));
+                if end {
+                    // The application reached the end: the close we owe
+                    // goes out now, after every answer it queued, written
+                    // here (with what `queue` left).
+                    inner.core.finish();
+                }
                 if let Some(event) = &event {
                     let bytes = event.buffered_bytes();
                     inner.event_bytes -= bytes;
@@ -966,7 +946,7 @@ impl Connection {
                         shared.settle(&mut inner);
                     }
                 }
-                let answer = inner.core.pending_transmit() > queued || matches!(event, Some(Event::Close(_)));
+                let answer = inner.core.pending_transmit() > queued || end;
                 let ended = inner.end.is_some() || inner.dead;
                 drop(inner);
                 if answer {
@@ -1019,17 +999,21 @@ impl Connection {
         }
     }
 
-    /// Whether the connection is over (the seed's `ws-conn-closed?`).
+    /// Whether the connection is over (the seed's `ws-conn-closed?`). A
+    /// connection whose peer closed is over once `recv` has returned the
+    /// messages before the close and then `None` (or the close deadline
+    /// passed): until then the application may still answer them.
     pub fn is_closed(&self) -> bool {
         let inner = lock(&self.shared.inner);
-        inner.dead || inner.end.is_some() || inner.core.state() == State::Closed
+        inner.dead || inner.core.state() == State::Closed
     }
 
-    /// Whether messages can still be sent (the seed's `open-ws-conn?`):
-    /// open, and no close sent.
+    /// Whether messages can still be sent (the seed's `open-ws-conn?`): open
+    /// and no close sent, or the peer closed and `recv` has not reached its
+    /// close yet.
     pub fn is_open(&self) -> bool {
         let inner = lock(&self.shared.inner);
-        !inner.dead && inner.core.state() == State::Open
+        !inner.dead && matches!(inner.core.state(), State::Open | State::Ending)
     }
 
     /// The peer's close code and reason, once the connection ended cleanly.

@@ -837,7 +837,7 @@ impl ServerHandle {
             .collect();
         for (stream, shared) in &conns {
             match shared {
-                Some(shared) if shared.try_begin_close(Some(1001), "server shutting down") => {}
+                Some(shared) if shared.try_go_away("server shutting down") => {}
                 // Still in the handshake, or its writer is stuck: cut it.
                 Some(shared) => shared.abort(),
                 None => {

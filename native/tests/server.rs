@@ -531,6 +531,39 @@ fn echoes_messages_that_arrive_with_the_close(server: hybi::ServerHandle) {
     server.stop();
 }
 
+/// A valid message and a frame that fails the connection in one segment:
+/// the echo server still echoes the message, and only then closes with the
+/// error's code (1002 for a reserved bit, opcode or a stray continuation,
+/// 1007 for text that is not UTF-8), whether it sends or queues its echoes.
+#[test]
+fn echo_server_answers_messages_before_a_bad_frame() {
+    for server in [echo_server(local_options()), queued_echo_server(local_options())] {
+        let addr = server.local_addr();
+        within(Duration::from_secs(10), move || {
+            let bad: [(&[u8], u16); 4] = [
+                (&[0xc1, 0x81, 0, 0, 0, 0, b'x'], 1002),
+                (&[0x83, 0x81, 0, 0, 0, 0, b'x'], 1002),
+                (&[0x80, 0x81, 0, 0, 0, 0, b'x'], 1002),
+                (&[0x81, 0x82, 0, 0, 0, 0, 0xc3, 0x28], 1007),
+            ];
+            for (frame, code) in bad {
+                // Masked with a zero key: payloads are sent as they are.
+                let mut stream = raw_rfc6455(addr);
+                let mut wire = vec![0x81, 0x85, 0, 0, 0, 0];
+                wire.extend_from_slice(b"valid");
+                wire.extend_from_slice(frame);
+                stream.write_all(&wire).unwrap();
+                let mut back = Vec::new();
+                stream.read_to_end(&mut back).unwrap();
+                let mut expected = b"\x81\x05valid\x88\x02".to_vec();
+                expected.extend_from_slice(&code.to_be_bytes());
+                assert_eq!(back, expected, "after {frame:02x?}");
+            }
+        });
+        server.stop();
+    }
+}
+
 /// A peer whose close arrives right behind a message, in the read that
 /// finished the handshake, and which then hangs up without reading: our
 /// `close` only answers a close we already have, so it succeeds at once,

@@ -641,17 +641,6 @@ impl JsEvent {
         }
         self
     }
-
-    /// A message or a piece of one: what the application reads.
-    pub(crate) fn is_message(&self) -> bool {
-        matches!(
-            self,
-            JsEvent::Text { .. }
-                | JsEvent::Binary { .. }
-                | JsEvent::TextFragment { .. }
-                | JsEvent::BinaryFragment { .. }
-        )
-    }
 }
 
 impl From<Event> for JsEvent {

@@ -1,8 +1,6 @@
 //! [`Machine`]: one core [`Connection`] as a JavaScript class.
 
-use hybi_core::{
-    Accept, ClientRequest, Connection, Event, HttpResponse, Instant, LimitError, Role, State, Target,
-};
+use hybi_core::{Accept, ClientRequest, Connection, HttpResponse, Instant, LimitError, Role, State, Target};
 use js_sys::{Array, Uint8Array};
 use wasm_bindgen::prelude::*;
 
@@ -27,6 +25,7 @@ fn state_name(state: State) -> &'static str {
         State::Handshaking => "handshaking",
         State::Open => "open",
         State::Closing => "closing",
+        State::Ending => "ending",
         State::Closed => "closed",
     }
 }
@@ -35,16 +34,16 @@ fn state_name(state: State) -> &'static str {
 /// command that may change the connection's course came to, in one object so
 /// that one crossing from JS returns all of it:
 ///
-/// `{ events: Event[], output?: Uint8Array, timeout?: number, state, more }`:
+/// `{ events: Event[], output?: Uint8Array, timeout?: number, state }`:
 /// every event the core produced (see `JsEvent` in the source for their
 /// shapes), every byte to write to the socket, in order, the next deadline
 /// (same clock as `now`; call [`Machine::tick`] then), and the state
-/// (`"handshaking"`, `"open"`, `"closing"` or `"closed"`: once `"closed"`
-/// and `output` is written, close the socket), and whether events may be
-/// left in the core (`more`: call [`Machine::poll`] once the application has
-/// consumed these; see `Machine::step` in the source for why). `output` and
-/// `timeout` are left out when there is none.
-fn step_object(events: &Array, output: &[u8], timeout: Option<f64>, state: State, more: bool) -> JsValue {
+/// (`"handshaking"`, `"open"`, `"closing"`, `"ending"` or `"closed"`: once
+/// `"closed"` and `output` is written, close the socket; `"ending"`: the
+/// peer is done, call [`Machine::finish`] when the application has read up
+/// to the step's last event). `output` and `timeout` are left out when
+/// there is none.
+fn step_object(events: &Array, output: &[u8], timeout: Option<f64>, state: State) -> JsValue {
     let js = Fields::new();
     js.set("events", events);
     if !output.is_empty() {
@@ -54,7 +53,6 @@ fn step_object(events: &Array, output: &[u8], timeout: Option<f64>, state: State
         js.set_number("timeout", timeout);
     }
     js.set_word("state", state_name(state));
-    js.set_bool("more", more);
     js.into_js()
 }
 
@@ -64,13 +62,13 @@ fn step_object(events: &Array, output: &[u8], timeout: Option<f64>, state: State
 /// A driver (the `hybi` npm package's `lib/connection.js`) owns the socket,
 /// the clock and the timer, and calls:
 ///
-/// - inputs, each returning a step (`{ events, output, timeout, state, more }`):
+/// - inputs, each returning a step (`{ events, output, timeout, state }`):
 ///   [`feed`](Self::feed) with each chunk the socket read, whole (one call
 ///   per chunk, however many frames it holds), [`eof`](Self::eof) when the
 ///   socket ended, [`tick`](Self::tick) when the step's `timeout` passed;
 /// - commands: [`sendText`](Self::send_text),
 ///   [`sendBinary`](Self::send_binary), [`sendFragment`](Self::send_fragment),
-///   [`sendPing`](Self::send_ping), [`sendPong`](Self::send_pong), which
+///   [`sendPing`](Self::send_ping), which
 ///   return the bytes to write (`Uint8Array`) and change no deadline and no
 ///   event, so the hot path crosses once and builds no object;
 ///   [`close`](Self::close), [`accept`](Self::accept) and
@@ -96,31 +94,15 @@ pub struct Machine {
 impl Machine {
     fn step(&mut self) -> JsValue {
         let events = Array::new();
-        let mut messages = false;
-        let mut more = false;
-        loop {
-            // The core answers the peer's close when its event is taken, so
-            // that the application can still reply to the messages that came
-            // before it: while the connection is open, a close behind
-            // messages stays in the core until the driver asks with `poll`
-            // (when its application has read up to here).
-            if matches!(self.conn.peek_event(), Some(Event::Close(_)))
-                && self.conn.state() == State::Open
-                && messages
-            {
-                more = true;
-                break;
-            }
-            let Some(event) = self.conn.poll_event() else { break };
+        while let Some(event) = self.conn.poll_event() {
             let event = JsEvent::from(event);
-            messages |= event.is_message();
             let event = if self.conn.role() == Role::Client { event.for_client() } else { event };
             events.push(&event.to_js());
         }
         self.out.clear();
         let _ = self.conn.poll_transmit(&mut self.out);
         let timeout = self.conn.poll_timeout().map(|at| at.as_millis() as f64);
-        let step = step_object(&events, &self.out, timeout, self.conn.state(), more);
+        let step = step_object(&events, &self.out, timeout, self.conn.state());
         self.release_output();
         step
     }
@@ -186,10 +168,13 @@ impl Machine {
         self.step()
     }
 
-    /// The events a previous step left in the core (it said `more`), with
-    /// what taking them queued (the answer to the peer's close); returns the
-    /// step.
-    pub fn poll(&mut self) -> JsValue {
+    /// The application has read every message up to the end a step
+    /// reported (state `"ending"`: the peer's close, or an error in its
+    /// input) and written its answers: queues the close the protocol owes
+    /// (the core's `finish`); returns the step (state `"closed"`). Nothing
+    /// happens in any other state.
+    pub fn finish(&mut self) -> JsValue {
+        self.conn.finish();
         self.step()
     }
 
@@ -270,19 +255,22 @@ impl Machine {
         self.command(result)
     }
 
-    /// Queues an unsolicited pong (RFC 6455 only); returns the bytes to
-    /// write.
-    #[wasm_bindgen(js_name = sendPong)]
-    pub fn send_pong(&mut self, data: &[u8]) -> Result<Uint8Array, JsValue> {
-        let result = self.conn.send_pong(data);
-        self.command(result)
-    }
-
     /// Starts the closing handshake at time `now` (which starts the close
     /// deadline, hence the step): `code` and `reason` where the protocol has
     /// them (draft-76: none, or 1000 with no reason).
     pub fn close(&mut self, now: f64, code: Option<u16>, reason: &str) -> Result<JsValue, JsValue> {
         self.conn.close(instant(now), code, reason).map_err(|e| throw(&e))?;
+        Ok(self.step())
+    }
+
+    /// Closes because this end is going away (a server shutting down), as
+    /// the protocol says it (the core's `go_away`): RFC 6455 code 1001 with
+    /// `reason`, the draft-76 close otherwise; a connection whose peer is
+    /// done is finished. Returns the step; throws `{ kind: "misuse" }`
+    /// during the handshake (drop the socket then).
+    #[wasm_bindgen(js_name = goAway)]
+    pub fn go_away(&mut self, now: f64, reason: &str) -> Result<JsValue, JsValue> {
+        self.conn.go_away(instant(now), reason).map_err(|e| throw(&e))?;
         Ok(self.step())
     }
 
@@ -310,7 +298,7 @@ impl Machine {
         self.output()
     }
 
-    /// `"handshaking"`, `"open"`, `"closing"` or `"closed"`.
+    /// `"handshaking"`, `"open"`, `"closing"`, `"ending"` or `"closed"`.
     #[wasm_bindgen(getter)]
     pub fn state(&self) -> String {
         state_name(self.conn.state()).into()
@@ -388,11 +376,5 @@ impl Machine {
     pub fn set_input_allowance(&mut self, bytes: f64) {
         // `as` saturates: Infinity is no bound.
         self.conn.set_input_allowance(bytes as usize);
-    }
-
-    /// Bytes queued for the peer and not yet taken.
-    #[wasm_bindgen(getter, js_name = pendingTransmit)]
-    pub fn pending_transmit(&self) -> usize {
-        self.conn.pending_transmit()
     }
 }

@@ -177,12 +177,11 @@ export class Connection {
   #buffered = 0;
   /** `recv` calls waiting for a message. */
   #readers = [];
-  /** The last step said the core may hold more events (see `#apply`). */
-  #more = false;
-  /** Chunks read while the core held events back, fed once they are taken. */
-  #pending = [];
-  /** The socket ended while chunks were pending. */
-  #eofPending = false;
+  /**
+   * The application reached the end (`recv` gave it `null` or the error):
+   * a core whose peer is done (state "ending") may send the close it owes.
+   */
+  #endReached = false;
   /** What is left of a chunk fed in slices, for the next turn (see `#feedSliced`). */
   #rest = null;
   /** `#feedRest` waits in `turns`. */
@@ -273,11 +272,11 @@ export class Connection {
    * mid-frame), the promise rejects with that `HybiError` once; later calls
    * give `null`.
    *
-   * Read to the end: the peer's close is answered when `recv` reaches it,
-   * so that the messages that came before it can still be answered.
+   * Read to the end: the peer's close (or the error in its input) is
+   * answered when `recv` reaches it, so that the messages that came before
+   * it can still be answered (the core's close deadline bounds the wait).
    */
   recv() {
-    if (this.#queue.length === 0) this.#advance(true);
     if (this.#queue.length > 0) {
       const message = this.#queue.shift();
       this.#buffered -= sizeOf(message);
@@ -285,7 +284,10 @@ export class Connection {
       this.#flow();
       return Promise.resolve(message);
     }
-    if (this.#end !== null || this.#transportDone) return this.#endResult();
+    if (this.#end !== null || this.#transportDone) {
+      this.#reachEnd();
+      return this.#endResult();
+    }
     return new Promise((resolve, reject) => {
       this.#readers.push({ resolve, reject });
     });
@@ -313,27 +315,16 @@ export class Connection {
    * over already resolves.
    */
   close(code = 1000, reason = '') {
-    const overAlready = this.#end !== null || this.#transportDone;
-    if (!overAlready && this.#machine.state === 'open') {
-      this.#closing = true;
+    // A peer that is done (state "ending") is answered with this close.
+    const state = this.#machine.state;
+    const overAlready = (this.#end !== null && state !== 'ending') || this.#transportDone;
+    if (!this.#transportDone && (state === 'open' || state === 'ending')) {
       try {
-        this.#apply(this.#machine.close(now(), code ?? undefined, reason));
+        this.#closeWith(() => this.#machine.close(now(), code ?? undefined, reason));
       } catch (error) {
         this.#closing = false;
         return Promise.reject(fromCore(error));
       }
-      // Closing, nothing is held back any more (our close went out): what
-      // waited goes in, among it perhaps the peer's answer.
-      this.#restToPending();
-      while (this.#more || this.#pending.length > 0) {
-        if (this.#more) this.#take(this.#machine.poll());
-        else this.#take(this.#machine.feed(now(), this.#pending.shift()));
-      }
-      if (this.#eofPending) {
-        this.#eofPending = false;
-        this.#feedEof();
-      }
-      this.#flow();
     }
     return this.#closedPromise.then(() => {
       const error = this.#end?.error;
@@ -398,14 +389,23 @@ export class Connection {
     return this.#role;
   }
 
-  /** Whether the connection is over (the seed's `ws-conn-closed?`). */
+  /**
+   * Whether the connection is over (the seed's `ws-conn-closed?`). A
+   * connection whose peer closed is over once `recv` has returned the
+   * messages before the close and then `null` (or the close deadline
+   * passed): until then the application may still answer them.
+   */
   get closed() {
-    return this.#end !== null || this.#transportDone || this.#machine.state === 'closed';
+    return this.#transportDone || this.#machine.state === 'closed';
   }
 
-  /** Whether messages can still be sent (the seed's `open-ws-conn?`). */
+  /**
+   * Whether messages can still be sent (the seed's `open-ws-conn?`): open and
+   * no close sent, or the peer closed and `recv` has not reached its close.
+   */
   get open() {
-    return !this.#transportDone && this.#machine.state === 'open';
+    const state = this.#machine.state;
+    return !this.#transportDone && (state === 'open' || state === 'ending');
   }
 
   /** The close code and reason, `{ code, reason }`, once the connection ended cleanly. */
@@ -453,16 +453,30 @@ export class Connection {
     this.#apply(step);
   }
 
-  /** Server shutting down: close an open connection (1001), cut one still handshaking. */
+  /**
+   * Server shutting down: the core closes as its protocol says a server
+   * going away does (RFC 6455: 1001); one still handshaking is cut.
+   */
   [kShutdown]() {
     const state = this.#machine.state;
-    if (state === 'open' && !this.#transportDone) {
-      const rfc = this.#machine.protocol === 'rfc6455';
-      this.close(rfc ? 1001 : null, rfc ? 'server shutting down' : '').catch(() => {});
+    if ((state === 'open' || state === 'ending') && !this.#transportDone) {
+      this.#closeWith(() => this.#machine.goAway(now(), 'server shutting down'));
     } else if (state === 'handshaking') {
       this.#socket.destroy();
     }
     return this.#closedPromise;
+  }
+
+  /**
+   * Applies a closing command's step (`close`, `goAway`); what waited in
+   * `#rest` goes in at once, among it perhaps the peer's answer. Throws
+   * what the command throws.
+   */
+  #closeWith(command) {
+    this.#closing = true;
+    this.#apply(command());
+    this.#feedRestNow();
+    this.#flow();
   }
 
   // ----- the loop --------------------------------------------------------------
@@ -473,32 +487,19 @@ export class Connection {
       this.#rest = Buffer.concat([this.#rest, chunk]);
       return;
     }
-    if (this.#more || this.#pending.length > 0) {
-      // The core holds events the application has not reached: what comes
-      // next waits with them (see `#apply`), and so does the socket.
-      this.#pending.push(chunk);
-      this.#flow();
-      return;
-    }
     this.#feedSliced(chunk);
   }
 
   /**
    * Feeds `chunk` a slice at a time (see `SLICE`); what is left after
    * `TURN_MS` waits in `#rest` for the connection's next turn (`turns`),
-   * the socket paused. Slices the core holds back events behind (`more`)
-   * go to `#pending` as ever.
+   * the socket paused.
    */
   #feedSliced(chunk) {
     const size = this.#info?.deflate ? DEFLATE_SLICE : SLICE;
     const start = performance.now();
     let at = 0;
     while (at < chunk.length) {
-      if (this.#more || this.#pending.length > 0) {
-        this.#pending.push(chunk.subarray(at));
-        this.#flow();
-        return;
-      }
       const end = Math.min(at + size, chunk.length);
       this.#apply(this.#machine.feed(now(), at === 0 && end === chunk.length ? chunk : chunk.subarray(at, end)));
       at = end;
@@ -527,14 +528,15 @@ export class Connection {
     }
   };
 
-  /** Hands what waited in `#rest` to `#pending`, to be fed at once (closing, closed). */
-  #restToPending() {
-    if (this.#rest === null) return;
-    this.#pending.unshift(this.#rest);
+  /** Feeds what waited in `#rest` at once, and the end of the stream after it (closing, closed). */
+  #feedRestNow() {
+    const rest = this.#rest;
+    if (rest === null) return;
     this.#rest = null;
+    this.#take(this.#machine.feed(now(), rest));
     if (this.#eofAfterRest) {
       this.#eofAfterRest = false;
-      this.#eofPending = true;
+      this.#feedEof();
     }
   }
 
@@ -543,35 +545,25 @@ export class Connection {
       this.#eofAfterRest = true;
       return;
     }
-    if (this.#more || this.#pending.length > 0) {
-      this.#eofPending = true;
-      return;
-    }
     this.#feedEof();
   }
 
-  /**
-   * Applies a step: writes its output, handles its events, re-arms the
-   * timer, ends our side once the core is done; then, while a reader waits,
-   * goes on with what was held back.
-   *
-   * `more`: the core answers the peer's close when its event is taken, so
-   * that replies to the messages before it can still go out; so while the
-   * connection is open hybi-wasm holds back a close that waits behind
-   * messages and says `more`. It is taken with `machine.poll()` when a
-   * reader needs it (`recv`). Chunks the socket reads meanwhile wait in
-   * `#pending` and the socket pauses, so the core and this queue hold at
-   * most a read's worth beyond what the application has been given.
-   */
+  /** Applies a step (see `#take`), then pauses or resumes reading. */
   #apply(step) {
     this.#take(step);
-    if (this.#readers.length > 0) this.#advance(false);
     this.#flow();
   }
 
+  /**
+   * Takes a step: writes its output, handles its events, re-arms the timer,
+   * ends our side once the core is done. A core whose peer is done (state
+   * "ending": the peer's close, or an error in its input, came after the
+   * step's messages) reads nothing more and waits for `machine.finish()`,
+   * called once the application has read up to the end (`#reachEnd`), so
+   * that its answers to those messages go out before the close.
+   */
   #take(step) {
     if (step.output !== undefined) this.#write(step.output);
-    this.#more = step.more;
     const events = step.events;
     for (let i = 0; i < events.length; i++) this.#event(events[i]);
     if (step.timeout !== undefined) this.#arm(step.timeout);
@@ -581,33 +573,16 @@ export class Connection {
       // Once: the core fails the connection (1009) and reads no more.
       over.failed = true;
       this.#take(this.#machine.failLimit(over.budget, over.limit));
+    } else if (this.#endReached && step.state === 'ending') {
+      this.#take(this.#machine.finish());
     }
   }
 
-  /**
-   * Takes what the core held back, then the chunks that waited, one step at
-   * a time: for `recv` (`forRecv`) until a message is queued, otherwise
-   * while readers wait. It stops as soon as the application has a message
-   * it has not processed, so that a close behind it stays unanswered until
-   * the application reads on.
-   */
-  #advance(forRecv) {
-    for (;;) {
-      if (this.#queue.length > 0) break;
-      if (!forRecv && this.#readers.length === 0) break;
-      if (this.#more) {
-        this.#take(this.#machine.poll());
-      } else if (this.#pending.length > 0) {
-        this.#take(this.#machine.feed(now(), this.#pending.shift()));
-      } else {
-        if (this.#eofPending) {
-          this.#eofPending = false;
-          this.#feedEof();
-        }
-        break;
-      }
-    }
-    this.#flow();
+  /** The application reached the end: a core whose peer is done sends the close it owes. */
+  #reachEnd() {
+    if (this.#endReached) return;
+    this.#endReached = true;
+    if (this.#machine.state === 'ending') this.#apply(this.#machine.finish());
   }
 
   #event(event) {
@@ -758,6 +733,9 @@ export class Connection {
     this.#end = end;
     const readers = this.#readers;
     this.#readers = [];
+    // A waiting reader reaches the end now; the step being taken finishes
+    // the core (see `#take`).
+    if (readers.length > 0) this.#endReached = true;
     for (const reader of readers) {
       if (end.error !== undefined && !this.#errorReported) {
         this.#errorReported = true;
@@ -795,9 +773,7 @@ export class Connection {
       (live && this.#rest !== null) ||
       (live &&
         !this.#closing &&
-        (this.#pending.length > 0 ||
-          this.#buffered >= this.#maxBuffered ||
-          this.#socket.writableLength > OUTPUT_HIGH_WATER));
+        (this.#buffered >= this.#maxBuffered || this.#socket.writableLength > OUTPUT_HIGH_WATER));
     if (hold === this.#paused) return;
     this.#paused = hold;
     if (hold) this.#socket.pause();
@@ -886,17 +862,9 @@ export class Connection {
       // A reset or a refused connection says more than "ended early".
       this.#setEnd({ error: fromSocket(this.#socketError) });
     }
-    // The core tells how the stream ended (between frames, mid-frame, ...),
-    // and with nothing left to answer, every event it holds is handed out.
-    // Nothing can be answered any more, so nothing is held back.
-    this.#restToPending();
-    while (this.#more || this.#pending.length > 0) {
-      if (this.#more) this.#take(this.#machine.poll());
-      else this.#take(this.#machine.feed(now(), this.#pending.shift()));
-    }
-    this.#eofPending = false;
+    // The core tells how the stream ended (between frames, mid-frame, ...).
+    this.#feedRestNow();
     this.#feedEof();
-    while (this.#more) this.#take(this.#machine.poll());
     if (this.#end === null) this.#setEnd({ error: this.#deadError() });
     // What is left unread stays readable, but no longer counts against the
     // server's budget: it goes when the application drops the connection.

@@ -424,6 +424,25 @@ describe('flow control', () => {
       await server.close();
     }
   });
+
+  test('messages before a bad frame are answered before the failing close (1002, 1007)', async () => {
+    const { server, port } = await echoServer();
+    try {
+      const { request } = rfc6455Request();
+      const cases = [
+        [clientFrame(0x40 | 1, 'x'), 1002], // RSV1 without an extension
+        [clientFrame(3, 'x'), 1002], // a reserved opcode
+        [clientFrame(1, Buffer.from([0xc3, 0x28])), 1007], // text that is not UTF-8
+      ];
+      for (const [bad, code] of cases) {
+        const { data } = await rawExchange(port, Buffer.concat([Buffer.from(request), clientFrame(1, 'valid'), bad]));
+        const bytes = data.subarray(data.indexOf('\r\n\r\n') + 4);
+        assert.deepEqual([...bytes], [0x81, 5, ...Buffer.from('valid'), 0x88, 2, code >> 8, code & 0xff], `close ${code}`);
+      }
+    } finally {
+      await server.close();
+    }
+  });
 });
 
 /** Sec-WebSocket-Accept for a key (what a server computes; test peers only). */

@@ -32,8 +32,7 @@ test('a step carries every event and every output byte of one input', () => {
   const { client, server } = pair();
   assert.equal(server.request.line, 'GET /chat HTTP/1.1');
   assert.deepEqual(client.response.headers.find(([name]) => name === 'X-Hello'), ['X-Hello', 'yes']);
-  // Three frames in one chunk: one step hands out all three, and `more` is
-  // false (only a close waiting behind messages is held back).
+  // Three frames in one chunk: one step hands out all three.
   const chunk = Buffer.concat([client.sendText('one'), client.sendBinary(new Uint8Array([1, 2])), client.sendText('three')]);
   const step = server.feed(1, chunk);
   assert.equal(step.events.length, 3);
@@ -41,21 +40,67 @@ test('a step carries every event and every output byte of one input', () => {
   assert.equal(step.events[1].type, 'binary');
   assert.deepEqual([...step.events[1].data], [1, 2]);
   assert.deepEqual(step.events[2], { type: 'text', data: 'three' });
-  assert.equal(step.more, false);
-  assert.deepEqual(server.poll().events, []);
+  assert.equal(step.state, 'open');
 });
 
-test("a peer's close alone is answered in the same step", () => {
-  const { client, server } = pair();
+test("a peer's close is answered by finish, or at the close deadline", () => {
+  const { client, server } = pair({ timeouts: { close: 100 } });
   const closeStep = client.close(5, 1000, 'bye');
   assert.equal(closeStep.state, 'closing');
   assert.equal(typeof closeStep.timeout, 'number', 'the close deadline is armed');
   const got = server.feed(6, closeStep.output);
   assert.deepEqual(got.events, [{ type: 'close', code: 1000, reason: 'bye' }]);
-  assert.equal(got.state, 'closed');
-  const answer = client.feed(7, got.output);
+  assert.equal(got.state, 'ending');
+  assert.equal(got.output, undefined, 'no answer before the application reached the close');
+  assert.equal(got.timeout, 106, 'the wait for finish is bounded by the close deadline');
+  const finished = server.finish();
+  assert.equal(finished.state, 'closed');
+  assert.deepEqual(server.finish().events, [], 'finish again does nothing');
+  const answer = client.feed(7, finished.output);
   assert.deepEqual(answer.events, [{ type: 'close', code: 1000, reason: '' }]);
   assert.equal(answer.state, 'closed');
+
+  // Not finished in time: the deadline answers.
+  const late = pair({ timeouts: { close: 100 } });
+  const waiting = late.server.feed(10, late.client.close(10, 1001, '').output);
+  assert.equal(waiting.state, 'ending');
+  assert.deepEqual(late.server.tick(109).events, []);
+  const due = late.server.tick(110);
+  assert.deepEqual(due.events, [], 'the deadline adds no event');
+  assert.equal(due.state, 'closed');
+  assert.deepEqual([...due.output], [0x88, 0x02, 0x03, 0xe9]);
+});
+
+test('a server going away closes with 1001, and its reason', () => {
+  const { client, server } = pair();
+  const step = server.goAway(1, 'server shutting down');
+  assert.equal(step.state, 'closing');
+  const got = client.feed(2, step.output);
+  assert.deepEqual(got.events, [{ type: 'close', code: 1001, reason: 'server shutting down' }]);
+  const early = Machine.server(0, {});
+  assert.throws(() => early.goAway(0, ''), (e) => e.kind === 'misuse', 'nothing to close while handshaking');
+});
+
+test('messages before a bad frame are answered before the failing close', () => {
+  const { client, server } = pair();
+  const text = client.sendText('valid');
+  // A text frame with RSV2 set (no extension defines it): masked, key 0.
+  const bad = new Uint8Array([0xa1, 0x81, 0, 0, 0, 0, 0x78]);
+  const step = server.feed(1, Buffer.concat([text, bad]));
+  assert.equal(step.events.length, 2);
+  assert.deepEqual(step.events[0], { type: 'text', data: 'valid' });
+  assert.equal(step.events[1].type, 'error');
+  assert.equal(step.events[1].error.closeCode, 1002);
+  assert.equal(step.state, 'ending');
+  assert.equal(step.output, undefined);
+  const echo = server.sendText('valid');
+  const end = server.finish();
+  assert.equal(end.state, 'closed');
+  const back = client.feed(2, Buffer.concat([echo, end.output]));
+  assert.deepEqual(back.events, [
+    { type: 'text', data: 'valid' },
+    { type: 'close', code: 1002, reason: '' },
+  ]);
 });
 
 test('messages that arrive with the close can still be answered', () => {
@@ -63,12 +108,16 @@ test('messages that arrive with the close can still be answered', () => {
   const text = client.sendText('question');
   const close = client.close(1, 1000, '').output;
   const step = server.feed(2, Buffer.concat([text, close]));
-  assert.deepEqual(step.events, [{ type: 'text', data: 'question' }]);
+  assert.deepEqual(step.events, [
+    { type: 'text', data: 'question' },
+    { type: 'close', code: 1000, reason: '' },
+  ]);
+  assert.equal(step.state, 'ending');
   assert.equal(step.output, undefined, 'no answer to the close yet');
   const reply = server.sendText('answer');
   assert.ok(reply.length > 0);
-  const end = server.poll();
-  assert.deepEqual(end.events, [{ type: 'close', code: 1000, reason: '' }]);
+  const end = server.finish();
+  assert.deepEqual(end.events, []);
   assert.equal(end.state, 'closed');
   // The client is closing (it sent its close): nothing is held back then.
   const back = client.feed(3, Buffer.concat([reply, end.output]));
@@ -76,7 +125,6 @@ test('messages that arrive with the close can still be answered', () => {
     { type: 'text', data: 'answer' },
     { type: 'close', code: 1000, reason: '' },
   ]);
-  assert.equal(back.more, false);
   assert.equal(back.state, 'closed');
 });
 
@@ -168,9 +216,9 @@ test('steps, events, heads and errors are plain objects: keys in order, absent f
   const { client, server } = pair({ deflate: {}, timeouts: { idle: 60000 } });
   const quiet = server.feed(1, new Uint8Array(0));
   assert.ok(plain(quiet));
-  assert.deepEqual(Object.keys(quiet), ['events', 'timeout', 'state', 'more'], 'no output: no output key');
+  assert.deepEqual(Object.keys(quiet), ['events', 'timeout', 'state'], 'no output: no output key');
   const step = server.feed(2, Buffer.concat([client.sendText('t'), client.sendPing(new Uint8Array([1]))]));
-  assert.deepEqual(Object.keys(step), ['events', 'output', 'timeout', 'state', 'more']);
+  assert.deepEqual(Object.keys(step), ['events', 'output', 'timeout', 'state']);
   assert.ok(step.output instanceof Uint8Array);
   assert.deepEqual(step.events.map((e) => Object.keys(e)), [['type', 'data'], ['type', 'data']]);
   assert.ok(step.events[1].data instanceof Uint8Array);

@@ -153,9 +153,13 @@ impl Chunking {
     }
 }
 
-/// Every event queued on `conn`, oldest first.
+/// Every event queued on `conn`, oldest first, as an application that
+/// reads to the end takes them: reaching the peer's close or an error
+/// [`finish`](Connection::finish)es the connection.
 pub fn drain(conn: &mut Connection) -> Vec<Event> {
-    std::iter::from_fn(|| conn.poll_event()).collect()
+    let mut events = Vec::new();
+    drain_accepting(conn, false, &mut events);
+    events
 }
 
 /// Every byte queued on `conn` for its peer.
@@ -183,9 +187,13 @@ pub fn replay(conn: &mut Connection, stream: &[u8], chunking: &Chunking, accept:
 pub fn drain_accepting(conn: &mut Connection, accept: bool, events: &mut Vec<Event>) {
     while let Some(event) = conn.poll_event() {
         let request = matches!(event, Event::Request(RequestKind::WebSocket(_)));
+        let end = matches!(event, Event::Close(_) | Event::Error(_));
         events.push(event);
         if accept && request {
             conn.accept(Accept::default()).expect("accept");
+        }
+        if end {
+            conn.finish();
         }
     }
 }
@@ -604,4 +612,66 @@ pub fn open_client(config: Config, seed: u64) -> Connection {
     client.handle_input(NOW, &racket_response(&request, &[], "\r\n"));
     assert_eq!(drain(&mut client), [Event::Open]);
     client
+}
+
+// ---------------------------------------------------------------------------
+// RFC 6455 frames by hand (docs/PROTOCOLS.md §6), independent of the crate
+// ---------------------------------------------------------------------------
+
+/// A frame header: first byte `b0` (FIN, RSV and opcode bits as given), the
+/// shortest length encoding of `len`, and the masking key if any.
+pub fn rfc6455_header(b0: u8, len: u64, mask: Option<[u8; 4]>) -> Vec<u8> {
+    let mask_bit = if mask.is_some() { 0x80 } else { 0 };
+    let mut out = vec![b0];
+    if len < 126 {
+        out.push(mask_bit | len as u8);
+    } else if len <= 0xffff {
+        out.push(mask_bit | 126);
+        out.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        out.push(mask_bit | 127);
+        out.extend_from_slice(&len.to_be_bytes());
+    }
+    if let Some(key) = mask {
+        out.extend_from_slice(&key);
+    }
+    out
+}
+
+/// A whole frame, its payload masked byte by byte when a key is given.
+pub fn rfc6455_frame(b0: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+    let mut out = rfc6455_header(b0, payload.len() as u64, mask);
+    match mask {
+        Some(key) => out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4])),
+        None => out.extend_from_slice(payload),
+    }
+    out
+}
+
+/// Splits transmitted bytes into RFC 6455 frames: each one's first byte,
+/// its masking key if any, and its unmasked payload. Written from the
+/// frame layout alone (no crate code), so that what the connection sends
+/// is read by something it did not write. Panics on a cut frame.
+pub fn rfc6455_frames(mut bytes: &[u8]) -> Vec<(u8, Option<[u8; 4]>, Vec<u8>)> {
+    let mut frames = Vec::new();
+    while !bytes.is_empty() {
+        let (b0, b1) = (bytes[0], bytes[1]);
+        let (len, mut at) = match b1 & 0x7f {
+            126 => (u64::from(u16::from_be_bytes([bytes[2], bytes[3]])), 4),
+            127 => (u64::from_be_bytes(bytes[2..10].try_into().unwrap()), 10),
+            short => (u64::from(short), 2),
+        };
+        let mask = (b1 & 0x80 != 0).then(|| {
+            at += 4;
+            <[u8; 4]>::try_from(&bytes[at - 4..at]).unwrap()
+        });
+        let end = at + usize::try_from(len).unwrap();
+        let mut payload = bytes[at..end].to_vec();
+        if let Some(key) = mask {
+            payload.iter_mut().enumerate().for_each(|(i, b)| *b ^= key[i % 4]);
+        }
+        frames.push((b0, mask, payload));
+        bytes = &bytes[end..];
+    }
+    frames
 }
