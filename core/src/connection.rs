@@ -115,16 +115,16 @@ impl HttpResponse {
     /// head. This needs no connection: a server over its connection limit
     /// answers 503 before it reads a byte. Fails, writing nothing, on a
     /// status outside 100–599 or 101, or on a header that cannot be written.
-    pub fn encode(&self, out: &mut Vec<u8>) -> Result<ResponseHead, Error> {
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<ResponseHead, Misuse> {
         self.check()?;
         Ok(self.write(out))
     }
 
-    fn check(&self) -> Result<(), Error> {
+    fn check(&self) -> Result<(), Misuse> {
         if !(100..=599).contains(&self.status) || self.status == 101 {
-            return Err(Misuse::InvalidStatus.into());
+            return Err(Misuse::InvalidStatus);
         }
-        Ok(http::check_writable(&self.headers)?)
+        http::check_writable(&self.headers)
     }
 
     /// Writes a response already checked (or built by the core itself),
@@ -692,18 +692,18 @@ impl Connection {
     // ----- commands ------------------------------------------------------
 
     /// Accepts the pending WebSocket request.
-    pub fn accept(&mut self, accept: Accept) -> Result<(), Error> {
+    pub fn accept(&mut self, accept: Accept) -> Result<(), Misuse> {
         http::check_writable(&accept.headers)?;
         let (
             Phase::ServerDecision { kind: RequestKind::WebSocket(protocol), answer: Some(answer) },
             Some(request),
         ) = (&self.phase, &self.request)
         else {
-            return Err(Misuse::NoPendingRequest.into());
+            return Err(Misuse::NoPendingRequest);
         };
         if let Some(chosen) = &accept.subprotocol {
             if !hs6455::offered_subprotocols(request).contains(&chosen.as_str()) {
-                return Err(Misuse::SubprotocolNotOffered.into());
+                return Err(Misuse::SubprotocolNotOffered);
             }
         }
         let protocol = *protocol;
@@ -735,7 +735,7 @@ impl Connection {
                 self.deflate = agreed.map(|(params, _)| params);
                 (headers, self.rfc6455_codec())
             }
-            _ => return Err(Misuse::NoPendingRequest.into()),
+            _ => return Err(Misuse::NoPendingRequest),
         };
         let (line, reason) = match protocol {
             Protocol::Draft76(_) => {
@@ -766,9 +766,9 @@ impl Connection {
     /// Answers the pending request with a plain HTTP response (a refusal of
     /// a WebSocket request, or a page for a plain one) and ends the
     /// connection.
-    pub fn respond(&mut self, response: HttpResponse) -> Result<(), Error> {
+    pub fn respond(&mut self, response: HttpResponse) -> Result<(), Misuse> {
         if !matches!(self.phase, Phase::ServerDecision { .. }) {
-            return Err(Misuse::NoPendingRequest.into());
+            return Err(Misuse::NoPendingRequest);
         }
         response.check()?;
         self.response = Some(response.write(&mut self.transmit));
@@ -778,7 +778,7 @@ impl Connection {
     }
 
     /// Queues a text message.
-    pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
+    pub fn send_text(&mut self, text: &str) -> Result<(), Misuse> {
         match self.sendable()? {
             Codec::Old(_) => old::encode_text(text, &mut self.transmit),
             Codec::New(_) => new::encode_text(text, &mut self.transmit),
@@ -789,9 +789,9 @@ impl Connection {
 
     /// Queues a binary message. Draft-76 has none: that is an error, never a
     /// silent drop.
-    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Misuse> {
         match self.sendable()? {
-            Codec::Old(_) | Codec::New(_) => Err(Misuse::BinaryUnsupported.into()),
+            Codec::Old(_) | Codec::New(_) => Err(Misuse::BinaryUnsupported),
             Codec::Rfc6455(_) => self.send_message(wire::OpCode::Binary, data),
         }
     }
@@ -812,12 +812,12 @@ impl Connection {
     /// [`poll_transmit`](Self::poll_transmit) gives, then exactly `len`
     /// payload bytes (valid UTF-8 if not `binary`), before any byte the
     /// connection queues later.
-    pub fn send_verbatim_header(&mut self, binary: bool, len: usize) -> Result<bool, Error> {
+    pub fn send_verbatim_header(&mut self, binary: bool, len: usize) -> Result<bool, Misuse> {
         let Codec::Rfc6455(c) = self.sendable()? else {
             return Ok(false);
         };
         if c.sending_fragmented.is_some() {
-            return Err(Misuse::MessageInProgress.into());
+            return Err(Misuse::MessageInProgress);
         }
         if self.role == Role::Client || c.compressor.is_some() {
             return Ok(false);
@@ -832,15 +832,15 @@ impl Connection {
     /// the first fragment's `binary` sets the message type, later ones must
     /// repeat it, and `fin` ends the message. Fragments go uncompressed;
     /// pings and pongs may be sent between them.
-    pub fn send_fragment(&mut self, binary: bool, data: &[u8], fin: bool) -> Result<(), Error> {
+    pub fn send_fragment(&mut self, binary: bool, data: &[u8], fin: bool) -> Result<(), Misuse> {
         let opcode = if binary { wire::OpCode::Binary } else { wire::OpCode::Text };
         let Codec::Rfc6455(c) = self.sendable_mut()? else {
-            return Err(Misuse::FragmentsUnsupported.into());
+            return Err(Misuse::FragmentsUnsupported);
         };
         let wire_opcode = match c.sending_fragmented {
             None => opcode,
             Some(started) if started == opcode => wire::OpCode::Continuation,
-            Some(_) => return Err(Misuse::NoMessageInProgress.into()),
+            Some(_) => return Err(Misuse::FragmentTypeChanged),
         };
         c.sending_fragmented = if fin { None } else { Some(opcode) };
         self.write_frame(wire_opcode, data, fin, false);
@@ -848,13 +848,13 @@ impl Connection {
     }
 
     /// Queues a ping (RFC 6455 only; at most 125 bytes).
-    pub fn send_ping(&mut self, payload: &[u8]) -> Result<(), Error> {
+    pub fn send_ping(&mut self, payload: &[u8]) -> Result<(), Misuse> {
         self.send_control(wire::OpCode::Ping, payload)
     }
 
     /// Queues an unsolicited pong (RFC 6455 only; at most 125 bytes), e.g. as
     /// a one-way heartbeat. Pings are answered without this.
-    pub fn send_pong(&mut self, payload: &[u8]) -> Result<(), Error> {
+    pub fn send_pong(&mut self, payload: &[u8]) -> Result<(), Misuse> {
         self.send_control(wire::OpCode::Pong, payload)
     }
 
@@ -869,12 +869,12 @@ impl Connection {
     /// instead of the echo [`finish`](Self::finish) sends; after an error
     /// in the peer's input it is [`finish`](Self::finish) (the error's
     /// code is what the protocol asks for).
-    pub fn close(&mut self, now: Instant, code: Option<u16>, reason: &str) -> Result<(), Error> {
+    pub fn close(&mut self, now: Instant, code: Option<u16>, reason: &str) -> Result<(), Misuse> {
         // The arguments are checked in every state that can send, so that
         // a refusal does not depend on what the peer did.
         let payload = match self.sendable()? {
             Codec::Old(_) | Codec::New(_) if !(code.is_none_or(|c| c == 1000) && reason.is_empty()) => {
-                return Err(Misuse::CloseCodeUnsupported.into());
+                return Err(Misuse::CloseCodeUnsupported);
             }
             Codec::Old(_) | Codec::New(_) => None,
             Codec::Rfc6455(_) => Some(close_payload(code, reason)?),
@@ -957,9 +957,9 @@ impl Connection {
     /// [`finish`](Self::finish)ed; one already closing or closed is left as
     /// it is. Fails with [`Misuse::NotOpen`] during the handshake, when
     /// there is nothing to close: the driver drops the transport.
-    pub fn go_away(&mut self, now: Instant, reason: &str) -> Result<(), Error> {
+    pub fn go_away(&mut self, now: Instant, reason: &str) -> Result<(), Misuse> {
         match self.state() {
-            State::Handshaking => Err(Misuse::NotOpen.into()),
+            State::Handshaking => Err(Misuse::NotOpen),
             State::Closing | State::Closed => Ok(()),
             State::Ending => {
                 self.finish();
@@ -972,26 +972,26 @@ impl Connection {
 
     // ----- sending -------------------------------------------------------
 
-    fn sendable(&self) -> Result<&Codec, Error> {
+    fn sendable(&self) -> Result<&Codec, Misuse> {
         match &self.phase {
             Phase::Open(codec) if !self.sent_close => Ok(codec),
-            _ => Err(Misuse::NotOpen.into()),
+            _ => Err(Misuse::NotOpen),
         }
     }
 
-    fn sendable_mut(&mut self) -> Result<&mut Codec, Error> {
+    fn sendable_mut(&mut self) -> Result<&mut Codec, Misuse> {
         match &mut self.phase {
             Phase::Open(codec) if !self.sent_close => Ok(codec),
-            _ => Err(Misuse::NotOpen.into()),
+            _ => Err(Misuse::NotOpen),
         }
     }
 
-    fn send_message(&mut self, opcode: wire::OpCode, payload: &[u8]) -> Result<(), Error> {
+    fn send_message(&mut self, opcode: wire::OpCode, payload: &[u8]) -> Result<(), Misuse> {
         let Phase::Open(Codec::Rfc6455(c)) = &mut self.phase else {
-            return Err(Misuse::NotOpen.into());
+            return Err(Misuse::NotOpen);
         };
         if c.sending_fragmented.is_some() {
-            return Err(Misuse::MessageInProgress.into());
+            return Err(Misuse::MessageInProgress);
         }
         match &mut c.compressor {
             Some(compressor) => {
@@ -1010,10 +1010,10 @@ impl Connection {
         Ok(())
     }
 
-    fn send_control(&mut self, opcode: wire::OpCode, payload: &[u8]) -> Result<(), Error> {
+    fn send_control(&mut self, opcode: wire::OpCode, payload: &[u8]) -> Result<(), Misuse> {
         match self.sendable()? {
-            Codec::Old(_) | Codec::New(_) => Err(Misuse::PingUnsupported.into()),
-            Codec::Rfc6455(_) if payload.len() > 125 => Err(Misuse::ControlTooLong.into()),
+            Codec::Old(_) | Codec::New(_) => Err(Misuse::PingUnsupported),
+            Codec::Rfc6455(_) if payload.len() > 125 => Err(Misuse::ControlTooLong),
             Codec::Rfc6455(_) => {
                 self.write_frame(opcode, payload, true, false);
                 Ok(())
@@ -1456,11 +1456,11 @@ enum TimerAction {
 }
 
 /// The payload of a close frame we send, checked against RFC 6455 §7.4.
-pub(crate) fn close_payload(code: Option<u16>, reason: &str) -> Result<Vec<u8>, Error> {
+pub(crate) fn close_payload(code: Option<u16>, reason: &str) -> Result<Vec<u8>, Misuse> {
     let mut payload = Vec::new();
     match code {
         None if reason.is_empty() => {}
-        None => return Err(Misuse::InvalidCloseCode.into()),
+        None => return Err(Misuse::InvalidCloseCode),
         Some(code) => wire::encode_close_payload(code, reason, &mut payload).map_err(|e| match e {
             wire::CloseError::ReasonTooLong { .. } => Misuse::CloseReasonTooLong,
             _ => Misuse::InvalidCloseCode,
@@ -1491,11 +1491,11 @@ mod tests {
         let mut out = Vec::new();
         for status in [0, 99, 101, 600] {
             let error = HttpResponse::text(status, "").encode(&mut out).unwrap_err();
-            assert_eq!(error, Error::Misuse(Misuse::InvalidStatus), "{status}");
+            assert_eq!(error, Misuse::InvalidStatus, "{status}");
         }
         let mut split = HttpResponse::text(200, "");
         split.headers.push(Header::new("X-Injected", "a\r\nSet-Cookie: b"));
-        assert!(matches!(split.encode(&mut out), Err(Error::Misuse(_))));
+        assert!(matches!(split.encode(&mut out), Err(Misuse::InvalidHeader)));
         assert!(out.is_empty(), "a refused response writes nothing");
     }
 }

@@ -411,8 +411,9 @@ pub enum Misuse {
     /// A fragmented message we send is unfinished: a whole message or a
     /// new fragmented one cannot start until its last fragment.
     MessageInProgress,
-    /// A fragment continues no message, or changes the message's type.
-    NoMessageInProgress,
+    /// A fragment of another type (text or binary) than the fragmented
+    /// message it would continue.
+    FragmentTypeChanged,
     /// A close code that may not be sent (RFC 6455 §7.4: 1005, 1006, 1015,
     /// and anything outside 1000–1003, 1007–1014, 3000–4999).
     InvalidCloseCode,
@@ -437,7 +438,7 @@ impl fmt::Display for Misuse {
             Misuse::FragmentsUnsupported => "this protocol cannot send a message in fragments",
             Misuse::SubprotocolList => "draft-76 can offer at most one subprotocol",
             Misuse::MessageInProgress => "a fragmented message is still being sent",
-            Misuse::NoMessageInProgress => "fragment does not continue the message being sent",
+            Misuse::FragmentTypeChanged => "fragment is not of the type of the message being sent",
             Misuse::CloseReasonTooLong => "close reason exceeds 123 bytes",
             Misuse::SubprotocolNotOffered => "subprotocol was not offered by the client",
         })

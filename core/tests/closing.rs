@@ -328,7 +328,7 @@ fn the_end_waits_for_finish_and_nothing_more_is_read() {
         );
         // finish again, and every command, find nothing to do.
         pair.server.finish();
-        assert_eq!(pair.server.send_text("x"), Err(Error::Misuse(Misuse::NotOpen)), "{kind:?}");
+        assert_eq!(pair.server.send_text("x"), Err(Misuse::NotOpen), "{kind:?}");
         assert_eq!(pair.server.pending_transmit(), 0, "{kind:?}");
     }
 }
@@ -388,7 +388,7 @@ fn close_while_ending_answers_with_its_own_code_once() {
         if kind != Kind::Rfc6455 {
             assert_eq!(
                 pair.server.close(NOW, Some(1001), ""),
-                Err(Error::Misuse(Misuse::CloseCodeUnsupported)),
+                Err(Misuse::CloseCodeUnsupported),
                 "{kind:?}: the draft has no codes"
             );
         }
@@ -461,5 +461,5 @@ fn go_away_speaks_each_protocol() {
     assert_eq!(rfc6455_frames(&transmit(&mut pair.server)), [(FIN | CLOSE, None, vec![0x03, 0xe8])]);
     // During the handshake there is nothing to close.
     let mut server = Connection::server(NOW, Config::default());
-    assert_eq!(server.go_away(NOW, ""), Err(Error::Misuse(Misuse::NotOpen)));
+    assert_eq!(server.go_away(NOW, ""), Err(Misuse::NotOpen));
 }

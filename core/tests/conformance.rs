@@ -414,7 +414,7 @@ impl Peer {
         self.conn.handle_eof();
         assert_eq!(self.events(), [], "{ctx}: events after the end");
         assert_eq!(self.transmitted(), [], "{ctx}: bytes after the end");
-        assert_eq!(self.conn.send_text("late"), Err(Error::Misuse(Misuse::NotOpen)), "{ctx}");
+        assert_eq!(self.conn.send_text("late"), Err(Misuse::NotOpen), "{ctx}");
     }
 }
 
@@ -553,7 +553,7 @@ fn framing_verbatim_header_plus_payload_is_the_whole_frame() {
     // be interleaved with another message.
     p.conn.send_fragment(false, b"part", false).unwrap();
     let _ = p.transmitted();
-    assert_eq!(p.conn.send_verbatim_header(true, 10), Err(Error::Misuse(Misuse::MessageInProgress)));
+    assert_eq!(p.conn.send_verbatim_header(true, 10), Err(Misuse::MessageInProgress));
     assert_eq!(p.transmitted(), []);
 }
 
@@ -570,7 +570,7 @@ fn framing_verbatim_header_only_where_the_payload_goes_verbatim() {
     assert_eq!(deflating.transmitted(), []);
     let mut server = Peer::open(Role::Server, rfc6455());
     server.conn.close(Instant::ZERO, Some(1000), "").unwrap();
-    assert_eq!(server.conn.send_verbatim_header(true, 1), Err(Error::Misuse(Misuse::NotOpen)));
+    assert_eq!(server.conn.send_verbatim_header(true, 1), Err(Misuse::NotOpen));
 }
 
 #[test]
@@ -821,8 +821,8 @@ fn ping_send_api() {
         let mut p = Peer::open(role, rfc6455());
         p.conn.send_ping(b"").unwrap();
         p.conn.send_ping(&[7; 125]).unwrap();
-        assert_eq!(p.conn.send_ping(&[7; 126]), Err(Error::Misuse(Misuse::ControlTooLong)));
-        assert_eq!(p.conn.send_pong(&[7; 126]), Err(Error::Misuse(Misuse::ControlTooLong)));
+        assert_eq!(p.conn.send_ping(&[7; 126]), Err(Misuse::ControlTooLong));
+        assert_eq!(p.conn.send_pong(&[7; 126]), Err(Misuse::ControlTooLong));
         p.expect(&[], &[sent(FIN | PING, b""), sent(FIN | PING, &[7; 125])], &format!("{role:?}"));
         assert_eq!(p.conn.state(), State::Open);
     }
@@ -1162,8 +1162,8 @@ fn fragmented_send_api() {
     for role in ROLES {
         let mut p = Peer::open(role, rfc6455());
         p.conn.send_fragment(false, b"Hel", false).unwrap();
-        assert_eq!(p.conn.send_text("no"), Err(Error::Misuse(Misuse::MessageInProgress)));
-        assert_eq!(p.conn.send_fragment(true, b"x", true), Err(Error::Misuse(Misuse::NoMessageInProgress)));
+        assert_eq!(p.conn.send_text("no"), Err(Misuse::MessageInProgress));
+        assert_eq!(p.conn.send_fragment(true, b"x", true), Err(Misuse::FragmentTypeChanged));
         p.conn.send_ping(b"mid").unwrap();
         p.conn.send_fragment(false, b"lo", true).unwrap();
         let frames = [sent(TEXT, b"Hel"), sent(FIN | PING, b"mid"), sent(FIN | CONT, b"lo")];
@@ -1657,11 +1657,7 @@ fn close_api_validation() {
     for role in ROLES {
         let mut p = Peer::open(role, rfc6455());
         for (name, code, reason, misuse) in &cases {
-            assert_eq!(
-                p.conn.close(Instant::ZERO, *code, reason),
-                Err(Error::Misuse(*misuse)),
-                "{role:?} {name}"
-            );
+            assert_eq!(p.conn.close(Instant::ZERO, *code, reason), Err(*misuse), "{role:?} {name}");
             // A refused command changes nothing.
             assert_eq!(p.conn.state(), State::Open, "{role:?} {name}");
             p.expect(&[], &[], &format!("{role:?} {name}"));
@@ -1695,7 +1691,7 @@ fn send_after_close_is_not_open() {
                 p.conn.close(Instant::ZERO, Some(1000), "").unwrap();
             }
             let _ = (p.events(), p.transmitted());
-            let not_open = Err(Error::Misuse(Misuse::NotOpen));
+            let not_open = Err(Misuse::NotOpen);
             let ctx = format!("{role:?} peer closed {peer_closed}");
             assert_eq!(p.conn.send_text("x"), not_open, "{ctx}");
             assert_eq!(p.conn.send_binary(b"x"), not_open, "{ctx}");
@@ -2516,7 +2512,7 @@ fn handshake_server_refuses_subprotocol_not_offered() {
     conn.handle_input(Instant::ZERO, request_with("Sec-WebSocket-Protocol: chat\r\n").as_bytes());
     let _ = conn.poll_event();
     let accept = Accept { subprotocol: Some("other".into()), ..Accept::default() };
-    assert_eq!(conn.accept(accept), Err(Error::Misuse(Misuse::SubprotocolNotOffered)));
+    assert_eq!(conn.accept(accept), Err(Misuse::SubprotocolNotOffered));
     assert_eq!(conn.state(), State::Handshaking);
     conn.accept(Accept::default()).unwrap();
     assert_eq!(conn.poll_event(), Some(Event::Open));
@@ -2622,7 +2618,7 @@ fn handshake_server_request_without_upgrade_is_plain_http() {
     let mut conn = Connection::server(Instant::ZERO, rfc6455());
     conn.handle_input(Instant::ZERO, b"GET /index.html HTTP/1.1\r\nHost: example.com\r\n\r\n");
     assert_eq!(conn.poll_event(), Some(Event::Request(RequestKind::Http)));
-    assert_eq!(conn.accept(Accept::default()), Err(Error::Misuse(Misuse::NoPendingRequest)));
+    assert_eq!(conn.accept(Accept::default()), Err(Misuse::NoPendingRequest));
 }
 
 #[test]
@@ -2673,7 +2669,7 @@ fn client_fails(config: Config, subprotocols: &[&str], response: impl Fn(&str) -
     assert_eq!(events, [Event::Error(error.clone())], "{error:?}");
     assert_eq!(conn.state(), State::Closed);
     assert_eq!(conn.pending_transmit(), 0, "a client has nothing to say to a bad response");
-    assert_eq!(conn.send_text("x"), Err(Error::Misuse(Misuse::NotOpen)));
+    assert_eq!(conn.send_text("x"), Err(Misuse::NotOpen));
 }
 
 #[test]

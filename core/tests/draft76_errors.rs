@@ -963,8 +963,8 @@ fn idle_timeout_counts_from_the_last_input() {
 // Commands misused
 // ---------------------------------------------------------------------------
 
-fn misuse(e: Misuse) -> Result<(), Error> {
-    Err(Error::Misuse(e))
+fn misuse(e: Misuse) -> Result<(), Misuse> {
+    Err(e)
 }
 
 #[test]

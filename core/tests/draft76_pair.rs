@@ -252,7 +252,7 @@ fn client_closes_server_answers_both_closed() {
             pair.client.close(NOW, None, "").unwrap();
             assert_eq!(pair.client.state(), State::Closing);
             assert!(pair.client.poll_timeout().is_some(), "a close deadline is armed");
-            assert_eq!(pair.client.send_text("late"), Err(Error::Misuse(Misuse::NotOpen)));
+            assert_eq!(pair.client.send_text("late"), Err(Misuse::NotOpen));
 
             let sent = pair.to_server.len();
             pair.client_to_server();
@@ -584,7 +584,7 @@ fn plain_http_get_is_a_request_answered_with_a_response() {
         assert_eq!(events, [Event::Request(RequestKind::Http)]);
         assert_eq!(server.request().unwrap().target, "/index.html");
         assert_eq!(server.protocol(), None);
-        assert_eq!(server.accept(Accept::default()), Err(Error::Misuse(Misuse::NoPendingRequest)));
+        assert_eq!(server.accept(Accept::default()), Err(Misuse::NoPendingRequest));
         server.respond(HttpResponse::text(200, "hi")).unwrap();
         assert_eq!(server.state(), State::Closed);
 
@@ -605,10 +605,7 @@ fn plain_http_get_is_a_request_answered_with_a_response() {
         assert_eq!(server.poll_event(), None);
         assert_eq!(server.pending_transmit(), 0);
         assert_eq!(server.poll_timeout(), None);
-        assert_eq!(
-            server.respond(HttpResponse::text(200, "again")),
-            Err(Error::Misuse(Misuse::NoPendingRequest))
-        );
+        assert_eq!(server.respond(HttpResponse::text(200, "again")), Err(Misuse::NoPendingRequest));
     }
 }
 
@@ -763,5 +760,5 @@ fn pipelined_input_over_the_handshake_limit_is_refused() {
         ]
     );
     assert_eq!(Head::parse(&transmit(&mut server)).status(), 431);
-    assert_eq!(server.accept(Accept::default()), Err(Error::Misuse(Misuse::NoPendingRequest)));
+    assert_eq!(server.accept(Accept::default()), Err(Misuse::NoPendingRequest));
 }

@@ -7,8 +7,8 @@ mod common;
 
 use common::*;
 use hybi_core::{
-    ClientRequest, Config, Connection, Error, Event, Framing, HttpResponse, Instant, InvalidUtf8, Limits,
-    Misuse, Protocol, RequestKind, State,
+    ClientRequest, Config, Connection, Event, Framing, HttpResponse, Instant, InvalidUtf8, Limits, Misuse,
+    Protocol, RequestKind, State,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -199,11 +199,11 @@ impl Watch {
     /// Whether `accept` or `respond` worked. Input that arrived behind the
     /// request in the same read may already have failed the connection, in
     /// which case the request is no longer pending and an `Error` follows.
-    fn answered(&self, result: Result<(), Error>) -> Result<bool, TestCaseError> {
+    fn answered(&self, result: Result<(), Misuse>) -> Result<bool, TestCaseError> {
         match result {
             Ok(()) => Ok(true),
             Err(e) => {
-                prop_assert_eq!(e, Error::Misuse(Misuse::NoPendingRequest));
+                prop_assert_eq!(e, Misuse::NoPendingRequest);
                 prop_assert_eq!(self.conn.state(), State::Closed);
                 Ok(false)
             }

@@ -954,11 +954,7 @@ fn accepting_a_subprotocol_not_offered_is_misuse() {
         server.handle_input(T0, &request);
         assert_eq!(server.poll_event(), Some(Event::Request(RequestKind::WebSocket(Protocol::Rfc6455))));
         let wrong = Accept { subprotocol: Some("megachat".into()), headers: Vec::new() };
-        assert_eq!(
-            server.accept(wrong),
-            Err(Error::Misuse(Misuse::SubprotocolNotOffered)),
-            "offered {offered:?}"
-        );
+        assert_eq!(server.accept(wrong), Err(Misuse::SubprotocolNotOffered), "offered {offered:?}");
         // The refusal changed nothing: no event, no bytes, still waiting.
         assert_eq!(server.poll_event(), None);
         assert_eq!(server.pending_transmit(), 0);
@@ -1121,7 +1117,7 @@ fn close_reason_of_123_bytes_arrives_and_124_is_refused() {
         let (mut client, _server, _) = open_pair(&setup);
         assert_eq!(
             client.close(T0, Some(1000), &(reason.clone() + "!")),
-            Err(Error::Misuse(Misuse::CloseReasonTooLong)),
+            Err(Misuse::CloseReasonTooLong),
             "{name}"
         );
         assert_eq!(client.state(), State::Open, "{name}: a refused close changes nothing");
@@ -1140,8 +1136,8 @@ fn simultaneous_close() {
     server.close(T0, Some(1001), "server done").unwrap();
     assert_eq!((client.state(), server.state()), (State::Closing, State::Closing));
     // Neither may send once its close is out.
-    assert_eq!(client.send_text("late"), Err(Error::Misuse(Misuse::NotOpen)));
-    assert_eq!(server.send_ping(b"late"), Err(Error::Misuse(Misuse::NotOpen)));
+    assert_eq!(client.send_text("late"), Err(Misuse::NotOpen));
+    assert_eq!(server.send_ping(b"late"), Err(Misuse::NotOpen));
     settle(&mut client, &mut server, &setup, &mut rec);
     assert_eq!(
         rec.server_events[2..],
@@ -1166,11 +1162,11 @@ fn sending_after_the_peer_closed_is_refused() {
     server.close(T0, Some(1000), "").unwrap();
     settle(&mut client, &mut server, &setup, &mut rec);
     assert_eq!((client.state(), server.state()), (State::Closed, State::Closed));
-    assert_eq!(client.send_text("x"), Err(Error::Misuse(Misuse::NotOpen)));
-    assert_eq!(client.send_binary(b"x"), Err(Error::Misuse(Misuse::NotOpen)));
-    assert_eq!(client.send_fragment(true, b"x", true), Err(Error::Misuse(Misuse::NotOpen)));
-    assert_eq!(client.close(T0, None, ""), Err(Error::Misuse(Misuse::NotOpen)));
-    assert_eq!(server.send_text("x"), Err(Error::Misuse(Misuse::NotOpen)));
+    assert_eq!(client.send_text("x"), Err(Misuse::NotOpen));
+    assert_eq!(client.send_binary(b"x"), Err(Misuse::NotOpen));
+    assert_eq!(client.send_fragment(true, b"x", true), Err(Misuse::NotOpen));
+    assert_eq!(client.close(T0, None, ""), Err(Misuse::NotOpen));
+    assert_eq!(server.send_text("x"), Err(Misuse::NotOpen));
 }
 
 #[test]
@@ -1178,12 +1174,9 @@ fn fragment_misuse() {
     let setup = Setup::new(Some(DeflateConfig::default()), Some(DeflateConfig::default()));
     let (mut client, mut server, mut rec) = open_pair(&setup);
     client.send_fragment(false, b"one ", false).unwrap();
-    assert_eq!(client.send_text("whole"), Err(Error::Misuse(Misuse::MessageInProgress)));
-    assert_eq!(client.send_binary(b"whole"), Err(Error::Misuse(Misuse::MessageInProgress)));
-    assert_eq!(
-        client.send_fragment(true, b"other type", true),
-        Err(Error::Misuse(Misuse::NoMessageInProgress))
-    );
+    assert_eq!(client.send_text("whole"), Err(Misuse::MessageInProgress));
+    assert_eq!(client.send_binary(b"whole"), Err(Misuse::MessageInProgress));
+    assert_eq!(client.send_fragment(true, b"other type", true), Err(Misuse::FragmentTypeChanged));
     client.send_ping(b"still fine").unwrap();
     client.send_fragment(false, b"two", true).unwrap();
     client.send_text("whole").unwrap();

@@ -160,7 +160,7 @@ fn server_handshake_timeout_while_reading_the_request() {
     over(&mut s);
     s.handle_input(at(30_001), &request[request.len() - 3..]);
     assert_eq!(events(&mut s), []);
-    assert_eq!(s.accept(Accept::default()), Err(Error::Misuse(Misuse::NoPendingRequest)));
+    assert_eq!(s.accept(Accept::default()), Err(Misuse::NoPendingRequest));
 }
 
 #[test]
@@ -176,7 +176,7 @@ fn server_handshake_timeout_while_the_application_decides() {
     let answer = String::from_utf8(take(&mut s)).unwrap();
     assert!(answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{answer}");
     over(&mut s);
-    assert_eq!(s.accept(Accept::default()), Err(Error::Misuse(Misuse::NoPendingRequest)));
+    assert_eq!(s.accept(Accept::default()), Err(Misuse::NoPendingRequest));
 }
 
 #[test]

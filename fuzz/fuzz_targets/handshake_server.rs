@@ -107,7 +107,7 @@ impl Run {
         if self.watch.finished.is_some() {
             // Input that waited for the decision ended the connection first
             // (too much of it, or the deadline).
-            assert_eq!(self.conn.accept(Accept::default()), Err(Misuse::NoPendingRequest.into()));
+            assert_eq!(self.conn.accept(Accept::default()), Err(Misuse::NoPendingRequest));
             assert!(self.conn.respond(HttpResponse::text(403, "")).is_err());
             return;
         }
@@ -116,7 +116,7 @@ impl Run {
         let http = kind == RequestKind::Http;
         if http {
             let refused = self.conn.accept(Accept::default());
-            assert_eq!(refused, Err(Misuse::NoPendingRequest.into()));
+            assert_eq!(refused, Err(Misuse::NoPendingRequest));
             assert_eq!(self.conn.pending_transmit(), 0, "refused accept queued bytes");
         }
         if http || self.respond {
@@ -150,7 +150,7 @@ impl Run {
             assert!(matches!(events.first(), Some(Event::Open)), "{events:?}");
         }
         // The answer must not be asked for twice.
-        assert_eq!(self.conn.respond(HttpResponse::text(500, "")), Err(Misuse::NoPendingRequest.into()));
+        assert_eq!(self.conn.respond(HttpResponse::text(500, "")), Err(Misuse::NoPendingRequest));
     }
 }
 

@@ -299,7 +299,7 @@ impl Shared {
     /// it queued.
     pub(crate) fn command<T>(
         &self,
-        f: impl FnOnce(&mut hybi_core::Connection) -> Result<T, hybi_core::Error>,
+        f: impl FnOnce(&mut hybi_core::Connection) -> Result<T, hybi_core::Misuse>,
     ) -> Result<T, Error> {
         let mut writer = lock(&self.writer);
         let mut inner = lock(&self.inner);
@@ -344,7 +344,7 @@ impl Shared {
     /// later write, unless that makes more than `MAX_QUEUED` bytes.
     fn enqueue(
         &self,
-        f: impl FnOnce(&mut hybi_core::Connection) -> Result<(), hybi_core::Error>,
+        f: impl FnOnce(&mut hybi_core::Connection) -> Result<(), hybi_core::Misuse>,
     ) -> Result<(), Error> {
         let mut inner = lock(&self.inner);
         if inner.dead {
@@ -874,7 +874,7 @@ impl Connection {
         binary: bool,
         payload: &[u8],
         when: WriteWhen,
-        send: impl FnOnce(&mut hybi_core::Connection) -> Result<(), hybi_core::Error>,
+        send: impl FnOnce(&mut hybi_core::Connection) -> Result<(), hybi_core::Misuse>,
     ) -> Result<(), Error> {
         if self.shared.send_verbatim(binary, payload)? {
             return Ok(());

@@ -127,6 +127,12 @@ impl From<hybi_core::Error> for Error {
     }
 }
 
+impl From<hybi_core::Misuse> for Error {
+    fn from(misuse: hybi_core::Misuse) -> Self {
+        hybi_core::Error::from(misuse).into()
+    }
+}
+
 impl From<io::Error> for Error {
     fn from(error: io::Error) -> Self {
         let kind = match error.kind() {

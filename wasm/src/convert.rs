@@ -508,8 +508,8 @@ impl JsError {
 
 /// A core [`Error`] as a thrown JS value (a plain object; the `hybi` npm
 /// package wraps it in its `HybiError` class).
-pub(crate) fn throw(error: &Error) -> JsValue {
-    JsError::from(error).to_js()
+pub(crate) fn throw(error: impl Into<Error>) -> JsValue {
+    JsError::from(&error.into()).to_js()
 }
 
 /// An argument the bindings refuse before the core sees it, as a thrown

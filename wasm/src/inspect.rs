@@ -420,7 +420,7 @@ pub fn encode_frame(message: JsValue, options: JsValue) -> Result<Uint8Array, Js
         JsOutgoing::Pong { data } => Outgoing::Pong(data),
         JsOutgoing::Close { code, reason } => Outgoing::Close { code: *code, reason },
     };
-    let bytes = inspect::encode(outgoing, &options).map_err(|e| throw(&e))?;
+    let bytes = inspect::encode(outgoing, &options).map_err(throw)?;
     Ok(Uint8Array::from(&bytes[..]))
 }
 

@@ -1,6 +1,8 @@
 //! [`Machine`]: one core [`Connection`] as a JavaScript class.
 
-use hybi_core::{Accept, ClientRequest, Connection, HttpResponse, Instant, LimitError, Role, State, Target};
+use hybi_core::{
+    Accept, ClientRequest, Connection, HttpResponse, Instant, LimitError, Misuse, Role, State, Target,
+};
 use js_sys::{Array, Uint8Array};
 use wasm_bindgen::prelude::*;
 
@@ -124,8 +126,8 @@ impl Machine {
         }
     }
 
-    fn command(&mut self, result: Result<(), hybi_core::Error>) -> Result<Uint8Array, JsValue> {
-        result.map_err(|e| throw(&e))?;
+    fn command(&mut self, result: Result<(), Misuse>) -> Result<Uint8Array, JsValue> {
+        result.map_err(throw)?;
         Ok(self.output())
     }
 }
@@ -149,8 +151,7 @@ impl Machine {
             secure: request.secure,
         };
         let request = ClientRequest { target, subprotocols: request.subprotocols, headers: request.headers };
-        let conn =
-            Connection::client(instant(now), config, request, Box::new(JsEntropy)).map_err(|e| throw(&e))?;
+        let conn = Connection::client(instant(now), config, request, Box::new(JsEntropy)).map_err(throw)?;
         Ok(Machine { conn, out: Vec::new() })
     }
 
@@ -197,7 +198,7 @@ impl Machine {
     pub fn accept(&mut self, accept: JsValue) -> Result<JsValue, JsValue> {
         let accept = from_js(&accept, JsAccept::read)?;
         let accept = Accept { subprotocol: accept.subprotocol, headers: accept.headers };
-        self.conn.accept(accept).map_err(|e| throw(&e))?;
+        self.conn.accept(accept).map_err(throw)?;
         Ok(self.step())
     }
 
@@ -207,7 +208,7 @@ impl Machine {
     pub fn respond(&mut self, status: u16, headers: JsValue, body: &[u8]) -> Result<JsValue, JsValue> {
         let headers = from_js(&headers, |h| read_headers(h, "headers"))?;
         let response = HttpResponse { status, headers, body: body.to_vec() };
-        self.conn.respond(response).map_err(|e| throw(&e))?;
+        self.conn.respond(response).map_err(throw)?;
         Ok(self.step())
     }
 
@@ -259,7 +260,7 @@ impl Machine {
     /// deadline, hence the step): `code` and `reason` where the protocol has
     /// them (draft-76: none, or 1000 with no reason).
     pub fn close(&mut self, now: f64, code: Option<u16>, reason: &str) -> Result<JsValue, JsValue> {
-        self.conn.close(instant(now), code, reason).map_err(|e| throw(&e))?;
+        self.conn.close(instant(now), code, reason).map_err(throw)?;
         Ok(self.step())
     }
 
@@ -270,7 +271,7 @@ impl Machine {
     /// during the handshake (drop the socket then).
     #[wasm_bindgen(js_name = goAway)]
     pub fn go_away(&mut self, now: f64, reason: &str) -> Result<JsValue, JsValue> {
-        self.conn.go_away(instant(now), reason).map_err(|e| throw(&e))?;
+        self.conn.go_away(instant(now), reason).map_err(throw)?;
         Ok(self.step())
     }
 
