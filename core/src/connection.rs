@@ -201,24 +201,71 @@ struct Rfc6455 {
 
 /// One WebSocket connection, in one role, without I/O.
 ///
-/// Methods come in four kinds, as in quinn-proto:
-/// - **inputs**: [`handle_input`](Self::handle_input) with bytes read from
-///   the transport, [`handle_eof`](Self::handle_eof) when it ends,
-///   [`handle_timeout`](Self::handle_timeout) when the deadline from
-///   [`poll_timeout`](Self::poll_timeout) passes;
-/// - **commands**: [`send_text`](Self::send_text),
-///   [`send_binary`](Self::send_binary), [`send_ping`](Self::send_ping),
-///   [`send_fragment`](Self::send_fragment), [`close`](Self::close), and on a
-///   server [`accept`](Self::accept) / [`respond`](Self::respond);
-/// - **pollers**, to call after every input or command, in this order:
-///   [`poll_event`](Self::poll_event) until `None`,
-///   [`poll_transmit`](Self::poll_transmit) and write what it gives,
-///   [`poll_timeout`](Self::poll_timeout) to know when to wake; once
-///   [`state`](Self::state) is [`State::Closed`] and the transmit buffer is
-///   flushed, close the transport;
-/// - **getters**: [`state`](Self::state), [`protocol`](Self::protocol),
-///   [`request`](Self::request), [`response`](Self::response),
-///   [`subprotocol`](Self::subprotocol), [`deflate`](Self::deflate).
+/// Methods come in five kinds, as in quinn-proto. The states they refer to
+/// are [`State`]'s; ARCHITECTURE.md ("Closing", "Writing a driver") draws
+/// them.
+///
+/// **Inputs** (anything the transport or the clock did; never fail, any
+/// state, anything they cannot use is dropped):
+/// - [`handle_input`](Self::handle_input): bytes read, split anywhere;
+///   events are queued for [`poll_event`](Self::poll_event);
+/// - [`handle_input_with`](Self::handle_input_with): the same, handing each
+///   event to a callback as it happens, whole messages lent (no allocation
+///   for a small message); mixable with `handle_input`;
+/// - [`handle_eof`](Self::handle_eof): the transport has no more bytes;
+/// - [`handle_timeout`](Self::handle_timeout): the deadline from
+///   [`poll_timeout`](Self::poll_timeout) passed.
+///
+/// **Commands** (what the application asks; each returns
+/// `Result<_, Misuse>`, a refusal changes nothing):
+/// - server, [`State::Handshaking`] after [`Event::Request`]:
+///   [`accept`](Self::accept), [`respond`](Self::respond);
+/// - [`State::Open`] and [`State::Ending`] (the peer is done but the
+///   application may still answer): [`send_text`](Self::send_text),
+///   [`send_binary`](Self::send_binary),
+///   [`send_fragment`](Self::send_fragment), [`send_ping`](Self::send_ping),
+///   [`send_pong`](Self::send_pong),
+///   [`send_verbatim_header`](Self::send_verbatim_header) (a large payload
+///   the driver writes itself), [`close`](Self::close) (in `Ending`: the
+///   answer, with the application's code);
+/// - [`go_away`](Self::go_away): this end is leaving, in the words of the
+///   protocol in use (`Open`: a close, 1001 in RFC 6455; `Ending`:
+///   [`finish`](Self::finish); refused while handshaking);
+/// - [`finish`](Self::finish): the application has read up to
+///   [`Event::Close`] / [`Event::Error`]: send the close owed (does nothing
+///   outside `Ending`, so a driver calls it whenever its application reaches
+///   the end);
+/// - [`fail_limit`](Self::fail_limit): a limit the driver keeps was passed
+///   by the peer (never refused).
+///
+/// **Pollers**, after every input or command, in this order:
+/// [`poll_event`](Self::poll_event) until `None` (or
+/// [`peek_event`](Self::peek_event) to look first); taking an event changes
+/// nothing else, so a driver may queue events for its application;
+/// [`poll_transmit`](Self::poll_transmit), and write what it gives before
+/// anything later; [`poll_timeout`](Self::poll_timeout), to know when to
+/// call `handle_timeout`. Once [`state`](Self::state) is [`State::Closed`]
+/// and the transmit buffer is written, close the transport.
+///
+/// **Memory** (for drivers that share a budget between connections):
+/// [`buffered_bytes`](Self::buffered_bytes), what the connection holds;
+/// [`input_bound`](Self::input_bound), the most the next read can make it
+/// hold; [`set_input_allowance`](Self::set_input_allowance), the bound past
+/// which input fails it (1009); [`pending_transmit`](Self::pending_transmit),
+/// output not yet taken.
+///
+/// **Getters**: [`role`](Self::role), [`state`](Self::state),
+/// [`protocol`](Self::protocol), [`request`](Self::request),
+/// [`response`](Self::response), [`subprotocol`](Self::subprotocol),
+/// [`deflate`](Self::deflate).
+///
+/// The end, from either side: the application's [`close`](Self::close)
+/// moves `Open` to `Closing` (messages may still arrive) and the peer's
+/// answer to `Closed`; the peer's close, or an error in its input, moves
+/// `Open` to `Ending` after the events before it, and
+/// [`finish`](Self::finish), `close`, or the close deadline to `Closed`.
+/// Timeouts, the end of the stream and handshake errors close at once.
+/// [`Event::Close`] or [`Event::Error`] is always the last event.
 pub struct Connection {
     role: Role,
     config: Config,
