@@ -257,16 +257,7 @@ fn tls_handshake(
         None => crate::tls::client_config(&options.extra_roots_pem)?,
     };
     let session = crate::tls::client_session(config, &endpoint.bare_host)?;
-    let halves = transport::tls(stream, session, deadline).map_err(|e| {
-        let error = Error::from(e);
-        match error.kind() {
-            ErrorKind::Timeout => error,
-            _ => {
-                Error::io_as(ErrorKind::Tls, std::io::Error::other(format!("TLS handshake failed: {error}")))
-            }
-        }
-    })?;
-    Ok(halves)
+    transport::tls(stream, session, deadline).map_err(Error::tls_handshake)
 }
 
 #[cfg(not(feature = "tls"))]

@@ -108,6 +108,17 @@ impl Error {
     pub(crate) fn io_as(kind: ErrorKind, error: io::Error) -> Self {
         Error { kind, repr: Repr::Io(error) }
     }
+
+    /// A TLS handshake that failed, on either side: a timeout stays a
+    /// timeout; anything else is a TLS error whose message says so.
+    #[cfg(feature = "tls")]
+    pub(crate) fn tls_handshake(error: io::Error) -> Self {
+        let error = Error::from(error);
+        match error.kind() {
+            ErrorKind::Timeout => error,
+            _ => Error::io_as(ErrorKind::Tls, io::Error::other(format!("TLS handshake failed: {error}"))),
+        }
+    }
 }
 
 impl From<hybi_core::Error> for Error {

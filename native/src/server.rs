@@ -17,7 +17,7 @@ use hybi_core::{
 
 use crate::budget::MemoryBudget;
 use crate::clock::Clock;
-use crate::conn::{Connection, Shared};
+use crate::conn::{After, Connection, Shared};
 use crate::error::{Error, ErrorKind};
 use crate::transport;
 
@@ -52,8 +52,10 @@ pub struct ServeOptions<S = ()> {
     /// takes connections as fast as they come (refusals included, see
     /// `max_connections`), so this only has to absorb bursts.
     pub max_waiting: u32,
-    /// Idle timeout per connection: one that receives nothing for this long
-    /// is failed. Default one hour. (Sets `timeouts.idle`.)
+    /// Idle timeout per connection (the seed's): one that receives nothing
+    /// for this long is failed. Default one hour; zero: none. It is the
+    /// core's `timeouts.idle` under the seed's name: `timeouts.idle`, when
+    /// set, wins (the same rule as the npm package's `serve`).
     pub timeout: Duration,
     /// Receives the bound address once the server listens, or the bind
     /// error.
@@ -121,8 +123,8 @@ pub struct ServeOptions<S = ()> {
     /// buffers kept after large messages), bounded by `max_connections` and
     /// measured in BENCHMARKS.md.
     pub memory_budget: usize,
-    /// The handshake, close and keepalive deadlines (`idle` comes from
-    /// `timeout`). The handshake deadline counts from `accept` and covers
+    /// The handshake, close, idle and keepalive deadlines (`idle`, when
+    /// `None`, comes from `timeout`). The handshake deadline counts from `accept` and covers
     /// the TLS handshake and the WebSocket one together: a client that has
     /// not finished both by then is closed, however it spreads its bytes.
     pub timeouts: Timeouts,
@@ -193,7 +195,10 @@ impl<S> ServeOptions<S> {
             secure: self.is_tls(),
             invalid_utf8: self.invalid_utf8,
             limits: self.limits,
-            timeouts: Timeouts { idle: Some(self.timeout).filter(|t| !t.is_zero()), ..self.timeouts },
+            timeouts: Timeouts {
+                idle: self.timeouts.idle.or(Some(self.timeout).filter(|t| !t.is_zero())),
+                ..self.timeouts
+            },
             deflate: self.deflate,
             ..Config::default()
         }
@@ -545,7 +550,7 @@ where
         Event::Request(kind) => kind,
         Event::Error(e) => {
             // The core queued its HTTP error answer and it went out.
-            shared.linger();
+            shared.linger(After::HttpAnswer);
             return Err(e.into());
         }
         other => {
@@ -567,14 +572,14 @@ where
                 // The hook asked for something the handshake cannot carry.
                 let response = HttpResponse::text(500, &format!("{e}\n"));
                 shared.command(|core| core.respond(response))?;
-                shared.linger();
+                shared.linger(After::HttpAnswer);
                 return Err(e);
             }
             Err(e) => return Err(e),
         },
         Err(response) => {
             shared.command(|core| core.respond(response))?;
-            shared.linger();
+            shared.linger(After::HttpAnswer);
             return Ok(());
         }
     };
@@ -590,7 +595,7 @@ where
     // The seed: the handler is in control until it returns; then the
     // connection is done.
     let closed = conn.close();
-    shared.linger_after_end();
+    shared.linger(After::End);
     closed
 }
 
@@ -603,13 +608,7 @@ fn handshake_transport<S>(
 ) -> Result<(transport::ReadHalf, transport::WriteHalf), Error> {
     #[cfg(feature = "tls")]
     if let Some(tls) = &context.tls {
-        let halves = transport::tls(stream, tls.session()?, deadline).map_err(|e| {
-            let error = Error::from(e);
-            match error.kind() {
-                ErrorKind::Timeout => error,
-                _ => Error::io_as(ErrorKind::Tls, io::Error::other(format!("TLS handshake failed: {error}"))),
-            }
-        })?;
+        let halves = transport::tls(stream, tls.session()?, deadline).map_err(Error::tls_handshake)?;
         return Ok(halves);
     }
     let _ = (context, deadline);
@@ -909,5 +908,15 @@ mod tests {
         assert_eq!(options.listen_ip, None);
         assert_eq!((options.max_connections, options.max_connections_per_ip), (1024, 64));
         assert_eq!(options.core_config().timeouts.idle, Some(Duration::from_secs(3600)));
+    }
+
+    #[test]
+    fn timeouts_idle_when_set_wins_over_timeout() {
+        let mut options = ServeOptions::<()> { timeout: Duration::from_secs(5), ..ServeOptions::default() };
+        assert_eq!(options.core_config().timeouts.idle, Some(Duration::from_secs(5)));
+        options.timeouts.idle = Some(Duration::from_secs(7));
+        assert_eq!(options.core_config().timeouts.idle, Some(Duration::from_secs(7)));
+        options = ServeOptions { timeout: Duration::ZERO, ..ServeOptions::default() };
+        assert_eq!(options.core_config().timeouts.idle, None, "zero: no idle timeout");
     }
 }
