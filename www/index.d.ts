@@ -283,7 +283,6 @@ export class Machine {
   /** Text given as its UTF-8 bytes (faster for long ASCII texts); throws kind `misuse` if not UTF-8. */
   sendTextUtf8(text: Uint8Array): Uint8Array;
   sendBinary(data: Uint8Array): Uint8Array;
-  sendFragment(binary: boolean, data: Uint8Array, fin: boolean): Uint8Array;
   sendPing(data: Uint8Array): Uint8Array;
   close(now: number, code: number | undefined, reason: string): Step;
   /** State `ending` (the peer is done): the application read up to the end; sends the close owed. */

@@ -183,7 +183,11 @@ pub struct Config {
     /// either framing, comes in `TextFragment`s too, checked (or replaced)
     /// per [`Config::invalid_utf8`] as it arrives, and there
     /// `max_message_size` still holds over a message's pieces together.
-    /// Default false.
+    /// [`crate::Connection::handle_input_with`] still lends a small RFC
+    /// 6455 message that arrives whole in one frame as a whole message
+    /// ([`crate::EventRef::Text`] / [`crate::EventRef::Binary`]): it is its
+    /// own last piece, and a driver that streams takes it without the
+    /// allocation of a piece. Default false.
     pub streaming: bool,
 }
 

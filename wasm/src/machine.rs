@@ -1,7 +1,8 @@
 //! [`Machine`]: one core [`Connection`] as a JavaScript class.
 
 use hybi_core::{
-    Accept, ClientRequest, Connection, HttpResponse, Instant, LimitError, Misuse, Role, State, Target,
+    Accept, ClientRequest, Connection, Event, EventRef, HttpResponse, Instant, LimitError, Misuse, Role,
+    State, Target,
 };
 use js_sys::{Array, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -10,7 +11,24 @@ use crate::convert::{
     self, from_js, protocol_names, read_headers, throw, JsAccept, JsConfig, JsEvent, JsRequest,
 };
 use crate::entropy::{self, JsEntropy};
-use crate::out::Fields;
+use crate::out::{self, Fields};
+
+/// An event as a step carries it; a client reports failed handshakes
+/// without the HTTP status it did not send (see `JsEvent::for_client`).
+fn event_js(event: Event, client: bool) -> JsValue {
+    let event = JsEvent::from(event);
+    let event = if client { event.for_client() } else { event };
+    event.to_js()
+}
+
+/// `{ type, data }` for a lent message, as `JsEvent::to_js` writes its
+/// owned twin.
+fn lent_message_js(tag: &'static str, data: &JsValue) -> JsValue {
+    let js = Fields::new();
+    js.set_word("type", tag);
+    js.set("data", data);
+    js.into_js()
+}
 
 /// The JS clock reading (milliseconds, any epoch that never goes backwards,
 /// e.g. `performance.now()`) as the core's [`Instant`]. Fractions are
@@ -69,12 +87,15 @@ fn step_object(events: &Array, output: &[u8], timeout: Option<f64>, state: State
 ///   per chunk, however many frames it holds), [`eof`](Self::eof) when the
 ///   socket ended, [`tick`](Self::tick) when the step's `timeout` passed;
 /// - commands: [`sendText`](Self::send_text),
-///   [`sendBinary`](Self::send_binary), [`sendFragment`](Self::send_fragment),
-///   [`sendPing`](Self::send_ping), which
+///   [`sendTextUtf8`](Self::send_text_utf8),
+///   [`sendBinary`](Self::send_binary), [`sendPing`](Self::send_ping), which
 ///   return the bytes to write (`Uint8Array`) and change no deadline and no
 ///   event, so the hot path crosses once and builds no object;
-///   [`close`](Self::close), [`accept`](Self::accept) and
-///   [`respond`](Self::respond), which return a step;
+///   [`close`](Self::close), [`goAway`](Self::go_away),
+///   [`finish`](Self::finish), [`failLimit`](Self::fail_limit),
+///   [`accept`](Self::accept) and [`respond`](Self::respond), which return
+///   a step. Only what a driver uses is bound (every export costs wasm
+///   size): the core's fragmented sends and unsolicited pongs are not;
 /// - getters for the handshake's outcome.
 ///
 /// Errors the core reports as events (the peer's doing) come in the step's
@@ -96,15 +117,20 @@ pub struct Machine {
 impl Machine {
     fn step(&mut self) -> JsValue {
         let events = Array::new();
+        let client = self.conn.role() == Role::Client;
         while let Some(event) = self.conn.poll_event() {
-            let event = JsEvent::from(event);
-            let event = if self.conn.role() == Role::Client { event.for_client() } else { event };
-            events.push(&event.to_js());
+            events.push(&event_js(event, client));
         }
+        self.step_with(&events)
+    }
+
+    /// The step object for `events` and whatever the core queued for the
+    /// peer and the timer.
+    fn step_with(&mut self, events: &Array) -> JsValue {
         self.out.clear();
         let _ = self.conn.poll_transmit(&mut self.out);
         let timeout = self.conn.poll_timeout().map(|at| at.as_millis() as f64);
-        let step = step_object(&events, &self.out, timeout, self.conn.state());
+        let step = step_object(events, &self.out, timeout, self.conn.state());
         self.release_output();
         step
     }
@@ -164,9 +190,23 @@ impl Machine {
     }
 
     /// Feeds one chunk the socket read, at time `now`; returns the step.
+    /// A small message that arrived whole in one frame goes from the
+    /// input (or the core's reused unmasking buffer) straight into its JS
+    /// string or `Uint8Array`, with no allocation in wasm memory (the
+    /// core's `handle_input_with`); in streaming mode it comes as a whole
+    /// `text`/`binary` event rather than a last piece.
     pub fn feed(&mut self, now: f64, input: &[u8]) -> JsValue {
-        self.conn.handle_input(instant(now), input);
-        self.step()
+        let events = Array::new();
+        let client = self.conn.role() == Role::Client;
+        self.conn.handle_input_with(instant(now), input, &mut |event| {
+            let js = match event {
+                EventRef::Text(text) => lent_message_js("text", &JsValue::from_str(text)),
+                EventRef::Binary(data) => lent_message_js("binary", &out::bytes(data)),
+                EventRef::Other(event) => event_js(event, client),
+            };
+            events.push(&js);
+        });
+        self.step_with(&events)
     }
 
     /// The application has read every message up to the end a step
@@ -237,14 +277,6 @@ impl Machine {
     #[wasm_bindgen(js_name = sendBinary)]
     pub fn send_binary(&mut self, data: &[u8]) -> Result<Uint8Array, JsValue> {
         let result = self.conn.send_binary(data);
-        self.command(result)
-    }
-
-    /// Queues one fragment of a message sent in pieces (RFC 6455 only);
-    /// returns the bytes to write.
-    #[wasm_bindgen(js_name = sendFragment)]
-    pub fn send_fragment(&mut self, binary: bool, data: &[u8], fin: bool) -> Result<Uint8Array, JsValue> {
-        let result = self.conn.send_fragment(binary, data, fin);
         self.command(result)
     }
 

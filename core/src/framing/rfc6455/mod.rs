@@ -317,11 +317,14 @@ impl Reader {
     /// of `input`, taken without allocating: the message is lent, straight from `input` when it arrived unmasked,
     /// from the reader's scratch buffer otherwise, and is gone at the next
     /// call. `None`, consuming nothing, for anything the general path
-    /// ([`read`](Self::read)) must take, including everything in streaming
-    /// mode and any frame not wholly in `input`.
+    /// ([`read`](Self::read)) must take, such as any frame not wholly in
+    /// `input`. In streaming mode a message lent this way is whole, where
+    /// `read` would give it as its one and last piece.
     #[inline]
     pub fn read_lent<'s, 'd: 's>(&'s mut self, input: &mut &'d [u8]) -> Result<Option<Lent<'s>>, Error> {
-        if !self.at_boundary() || self.config.streaming {
+        // In streaming mode too: a message whole in one small frame is its
+        // own last piece, and lending it whole hands out the same bytes.
+        if !self.at_boundary() {
             return Ok(None);
         }
         let Some((header, payload)) = self.small_frame(input)? else {
@@ -727,10 +730,10 @@ mod tests {
         let text = |fin, rsv1| frame(fin, rsv1, OpCode::Text, b"abc", Some(KEY));
         let cases: [(&str, Reader, Vec<u8>); 6] = [
             ("a fragment", reader(true, false, false), text(false, false)),
+            ("a fragment, streaming", reader(true, true, false), text(false, false)),
             ("a compressed frame", reader(true, false, true), text(true, true)),
             ("a ping", reader(true, false, false), frame(true, false, OpCode::Ping, b"p", Some(KEY))),
             ("a partial frame", reader(true, false, false), text(true, false)[..8].to_vec()),
-            ("streaming mode", reader(true, true, false), text(true, false)),
             (
                 "a frame over the small size",
                 reader(true, false, false),
@@ -750,6 +753,21 @@ mod tests {
         let mut input = &next[..];
         assert_eq!(r.read_lent(&mut input).unwrap(), None);
         assert_eq!(r.read(&mut input).unwrap(), Some(Incoming::Text("abcd".into())));
+        // Streaming, a piece of a message in progress is the general path's.
+        let mut r = reader(true, true, false);
+        assert!(matches!(r.read(&mut &first[..]).unwrap(), Some(Incoming::TextPiece { fin: false, .. })));
+        let mut input = &next[..];
+        assert_eq!(r.read_lent(&mut input).unwrap(), None);
+        assert_eq!(input.len(), next.len());
+    }
+
+    #[test]
+    fn lends_a_whole_small_message_in_streaming_mode_too() {
+        let mut r = reader(true, true, false);
+        let bytes = frame(true, false, OpCode::Text, "é✓".as_bytes(), Some(KEY));
+        let mut input = &bytes[..];
+        assert_eq!(r.read_lent(&mut input).unwrap(), Some(Lent::Text("é✓")));
+        assert!(input.is_empty());
     }
 
     #[test]
