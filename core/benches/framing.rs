@@ -18,6 +18,7 @@ use std::time::Duration;
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use hybi_core::framing::{new, old, Draft76Frame};
+use hybi_core::testing::entropy;
 use hybi_core::{
     Accept, ClientRequest, Config, Connection, Event, Framing, Instant, Limits, Protocol, RequestKind, Target,
 };
@@ -100,18 +101,6 @@ impl Decoder {
 }
 
 // ----- connections ------------------------------------------------------------
-
-fn entropy(seed: u64) -> Box<dyn hybi_core::Entropy + Send> {
-    let mut state = seed | 1;
-    Box::new(move |buf: &mut [u8]| {
-        for b in buf {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            *b = state as u8;
-        }
-    })
-}
 
 /// A draft-76 client and server in `framing`, both open, transmit drained.
 fn pair(framing: Framing) -> (Connection, Connection) {

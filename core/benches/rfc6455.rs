@@ -16,6 +16,7 @@ use criterion::measurement::WallTime;
 use criterion::{
     criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion, SamplingMode, Throughput,
 };
+use hybi_core::testing::{entropy, Seeded};
 use hybi_core::{
     Accept, ClientRequest, Config, Connection, DeflateConfig, Event, EventRef, Instant, Limits, Protocol,
     RequestKind, Target,
@@ -36,19 +37,6 @@ const MAX_FRAME: usize = 16 * MIB;
 const NOW: Instant = Instant::ZERO;
 
 // ----- inputs -----------------------------------------------------------------
-
-/// A deterministic xorshift64 generator: the masking keys of the inputs and
-/// the hybi client's entropy.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
 
 /// Text of `len` bytes, mostly ASCII with some two- and three-byte
 /// characters, so UTF-8 validation cannot take an all-ASCII shortcut
@@ -72,12 +60,12 @@ fn mixed_text(len: usize) -> String {
 
 /// Repetitive JSON-like text of `len` bytes, as an API might stream.
 fn json_text(len: usize) -> String {
-    let mut rng = XorShift(0x1234_5678_9abc_def1);
+    let mut rng = Seeded::new(0x1234_5678_9abc_def1);
     let mut s = String::with_capacity(len + 256);
     s.push('[');
     let mut id = 0u64;
     while s.len() < len {
-        let r = rng.next();
+        let r = rng.next_u64();
         s.push_str(&format!(
             "{{\"id\":{id},\"name\":\"user{}\",\"email\":\"user{}@example.com\",\"active\":{},\"score\":{}.{},\"tags\":[\"{}\",\"{}\"]}},\n",
             r % 10_000,
@@ -144,16 +132,6 @@ fn hybi_server() -> Connection {
     server
 }
 
-fn xorshift_entropy(seed: u64) -> Box<dyn hybi_core::Entropy + Send> {
-    let mut rng = XorShift(seed);
-    Box::new(move |buf: &mut [u8]| {
-        for chunk in buf.chunks_mut(8) {
-            let r = rng.next().to_le_bytes();
-            chunk.copy_from_slice(&r[..chunk.len()]);
-        }
-    })
-}
-
 /// Moves everything `from` queued into `to`.
 fn pump(from: &mut Connection, to: &mut Connection, wire: &mut Vec<u8>) {
     wire.clear();
@@ -165,9 +143,8 @@ fn pump(from: &mut Connection, to: &mut Connection, wire: &mut Vec<u8>) {
 /// A client and a server connected to each other, both open.
 fn hybi_pair(deflate: Option<DeflateConfig>) -> (Connection, Connection) {
     let target = Target { host: "example.com".into(), port: None, resource: "/chat".into(), secure: false };
-    let mut client =
-        Connection::client(NOW, hybi_config(deflate), ClientRequest::new(target), xorshift_entropy(7))
-            .expect("client");
+    let mut client = Connection::client(NOW, hybi_config(deflate), ClientRequest::new(target), entropy(7))
+        .expect("client");
     let mut server = Connection::server(NOW, hybi_config(deflate));
     let mut wire = Vec::new();
     pump(&mut client, &mut server, &mut wire);
@@ -294,12 +271,12 @@ fn decode_large(c: &mut Criterion) {
 // ----- 2. 4096 masked 16-byte text frames -----------------------------------------
 
 fn decode_small(c: &mut Criterion) {
-    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Seeded::new(0x9e37_79b9_7f4a_7c15);
     let texts: Vec<String> = (0..SMALL_FRAMES).map(|i| format!("msg {i:>11} ")).collect();
     let mut input = Vec::new();
     for text in &texts {
         assert_eq!(text.len(), SMALL_LEN);
-        masked_text_frame(&mut input, text.as_bytes(), (rng.next() as u32).to_le_bytes());
+        masked_text_frame(&mut input, text.as_bytes(), (rng.next_u64() as u32).to_le_bytes());
     }
 
     let mut server = hybi_server();

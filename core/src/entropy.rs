@@ -39,23 +39,3 @@ pub(crate) fn uniform_below(entropy: &mut dyn Entropy, bound: u32) -> u32 {
         }
     }
 }
-
-#[cfg(test)]
-pub(crate) mod testing {
-    //! A deterministic generator for tests only (xorshift64*): reproducible
-    //! runs, never used outside `cfg(test)`.
-
-    /// Deterministic pseudo-random bytes from a seed.
-    pub struct SeededEntropy(pub u64);
-
-    impl super::Entropy for SeededEntropy {
-        fn fill(&mut self, buf: &mut [u8]) {
-            for byte in buf {
-                self.0 ^= self.0 >> 12;
-                self.0 ^= self.0 << 25;
-                self.0 ^= self.0 >> 27;
-                *byte = (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8;
-            }
-        }
-    }
-}

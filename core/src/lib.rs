@@ -109,6 +109,8 @@ pub mod event;
 pub mod framing;
 pub mod handshake;
 pub mod inspect;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod time;
 mod utf8;
 

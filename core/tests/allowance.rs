@@ -21,7 +21,7 @@ fn open_pair(deflate: bool) -> Pair {
     let deflate = deflate.then(DeflateConfig::default);
     let client = Config { protocol: Protocol::Rfc6455, deflate, ..Config::default() };
     let server = Config { deflate, ..Config::default() };
-    let mut pair = Pair::with(client, ClientRequest::new(target()), server, 7);
+    let mut pair = Pair::new(client, ClientRequest::new(target()), server, 7);
     pair.handshake();
     assert_eq!(pair.server.deflate().is_some(), deflate.is_some());
     pair

@@ -9,7 +9,9 @@
 
 mod common;
 
-use common::{client_request, drain, rfc6455_frame, rfc6455_frames, text_frame, transmit, Pair, NOW};
+use common::{
+    client_request, drain, every_chunking, rfc6455_frame, rfc6455_frames, text_frame, transmit, Pair, NOW,
+};
 use hybi_core::{
     Close, Config, Connection, Error, Event, Framing, Instant, LimitError, Limits, Misuse, Protocol,
     ProtocolError, State,
@@ -50,7 +52,7 @@ fn open_pair(kind: Kind, close: Option<core::time::Duration>) -> Pair {
     config.limits = Limits { max_message_size: 64, ..Limits::default() };
     let framing = if kind == Kind::New { Framing::New } else { Framing::Old };
     let server = Config { framing, ..config.clone() };
-    let mut pair = Pair::with(config, client_request(), server, 3);
+    let mut pair = Pair::new(config, client_request(), server, 3);
     pair.handshake();
     pair
 }
@@ -133,16 +135,6 @@ fn last_rfc6455_opcode(conn: &Connection, bytes: &[u8]) -> Option<u8> {
     rfc6455_frames(bytes).last().map(|(b0, _, _)| b0 & 0x0f)
 }
 
-/// Every way of cutting `stream` into reads: one read, one cut anywhere,
-/// and one byte at a time.
-fn every_chunking(stream: &[u8]) -> Vec<Vec<&[u8]>> {
-    let mut all = vec![vec![stream], stream.chunks(1).collect()];
-    for cut in 1..stream.len() {
-        all.push(vec![&stream[..cut], &stream[cut..]]);
-    }
-    all
-}
-
 /// What an echo server transmitted, frame by frame (draft-76: the bytes).
 fn sent_frames(kind: Kind, side: Side, wire: &[u8]) -> Vec<(u8, Vec<u8>)> {
     match kind {
@@ -185,7 +177,8 @@ fn messages_read_with_the_peer_close_are_answered_before_the_close_every_chunkin
                 Kind::Rfc6455 => Close { code: Some(1000), reason: "bye".into() },
                 _ => Close::default(),
             };
-            for reads in every_chunking(&stream) {
+            for chunking in every_chunking(&stream) {
+                let reads = chunking.chunks(&stream);
                 let ctx = format!(
                     "{kind:?} {side:?} reads {:?}",
                     reads.iter().map(|r| r.len()).collect::<Vec<_>>()
@@ -250,7 +243,8 @@ fn messages_before_a_bad_frame_are_answered_before_the_failing_close_every_chunk
             let stream =
                 [peer_text(Kind::Rfc6455, side, b"valid"), bad, peer_text(Kind::Rfc6455, side, b"after")]
                     .concat();
-            for reads in every_chunking(&stream) {
+            for chunking in every_chunking(&stream) {
+                let reads = chunking.chunks(&stream);
                 let ctx = format!(
                     "{name}, {side:?}, reads {:?}",
                     reads.iter().map(|r| r.len()).collect::<Vec<_>>()
@@ -275,7 +269,8 @@ fn draft76_messages_before_invalid_text_are_answered_before_the_connection_ends(
     for kind in [Kind::Old, Kind::New] {
         for side in [Side::Server, Side::Client] {
             let stream = [peer_text(kind, side, b"valid"), peer_text(kind, side, b"\xc3\x28")].concat();
-            for reads in every_chunking(&stream) {
+            for chunking in every_chunking(&stream) {
+                let reads = chunking.chunks(&stream);
                 let ctx = format!(
                     "{kind:?} {side:?} reads {:?}",
                     reads.iter().map(|r| r.len()).collect::<Vec<_>>()

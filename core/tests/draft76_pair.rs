@@ -46,7 +46,7 @@ fn small_messages() -> Vec<String> {
 
 fn record(framing: Framing, from_client: Vec<String>, from_server: Vec<String>) -> Recording {
     let seed = 1;
-    let mut pair = Pair::new(framing);
+    let mut pair = draft76_pair(framing);
     pair.handshake();
     let request_len = pair.to_server.len();
     let response_len = pair.to_client.len();
@@ -196,7 +196,7 @@ fn one_mib_message_one_byte_at_a_time() {
 #[test]
 fn echo_conversation_in_one_byte_reads() {
     for framing in FRAMINGS {
-        let mut pair = Pair::new(framing).chunked(Chunking::OneByte);
+        let mut pair = draft76_pair(framing).chunked(Chunking::OneByte);
         pair.handshake();
         for message in small_messages().iter().chain([&mixed_text(5000)]) {
             pair.client.send_text(message).unwrap();
@@ -216,7 +216,7 @@ fn echo_conversation_in_one_byte_reads() {
 fn many_messages_interleaved_both_ways() {
     for framing in FRAMINGS {
         for chunking in [Chunking::Whole, Chunking::Sizes(vec![1, 2, 3, 5, 8, 13, 21])] {
-            let mut pair = Pair::new(framing).chunked(chunking.clone());
+            let mut pair = draft76_pair(framing).chunked(chunking.clone());
             pair.handshake();
             let mut sent_c = Vec::new();
             let mut sent_s = Vec::new();
@@ -246,7 +246,7 @@ fn many_messages_interleaved_both_ways() {
 fn client_closes_server_answers_both_closed() {
     for framing in FRAMINGS {
         for chunking in [Chunking::Whole, Chunking::OneByte] {
-            let mut pair = Pair::new(framing).chunked(chunking);
+            let mut pair = draft76_pair(framing).chunked(chunking);
             pair.handshake();
             pair.client.send_text("bye").unwrap();
             pair.client.close(NOW, None, "").unwrap();
@@ -287,7 +287,7 @@ fn client_closes_server_answers_both_closed() {
 #[test]
 fn server_closes_client_answers_both_closed() {
     for framing in FRAMINGS {
-        let mut pair = Pair::new(framing);
+        let mut pair = draft76_pair(framing);
         pair.handshake();
         // Code 1000 with no reason is the same plain close in draft-76.
         pair.server.close(NOW, Some(1000), "").unwrap();
@@ -342,7 +342,7 @@ fn our_close_answered_by_eof_alone_is_clean_racket_style() {
     // Racket receiving a close returns eof to its application and sends
     // nothing back: the TCP connection just ends.
     for framing in FRAMINGS {
-        let mut pair = Pair::new(framing);
+        let mut pair = draft76_pair(framing);
         pair.handshake();
         pair.client.close(NOW, None, "").unwrap();
         assert_eq!(transmit(&mut pair.client), close_frame(framing));
@@ -356,7 +356,7 @@ fn our_close_answered_by_eof_alone_is_clean_racket_style() {
 #[test]
 fn eof_between_frames_without_close_is_a_clean_close() {
     for framing in FRAMINGS {
-        let mut pair = Pair::new(framing);
+        let mut pair = draft76_pair(framing);
         pair.handshake();
         pair.client.send_text("one").unwrap();
         pair.client_to_server();
@@ -418,7 +418,7 @@ fn eof_mid_frame_is_an_error() {
 #[test]
 fn request_and_response_getters_in_both_roles() {
     for framing in FRAMINGS {
-        let mut pair = Pair::new(framing);
+        let mut pair = draft76_pair(framing);
         assert_eq!(pair.client.response(), None);
         assert_eq!(pair.server.request(), None);
         pair.handshake();
@@ -485,7 +485,7 @@ fn location_follows_host_port_and_tls_and_origin_only_when_sent() {
     for (port, secure, location) in cases {
         let target = Target { host: "example.com".into(), port, resource: "/demo?room=1".into(), secure };
         let server_config = Config { secure, ..server_config(Framing::Old) };
-        let mut pair = Pair::with(client_config(Framing::Old), ClientRequest::new(target), server_config, 9);
+        let mut pair = Pair::new(client_config(Framing::Old), ClientRequest::new(target), server_config, 9);
         pair.handshake();
         let response = pair.client.response().unwrap();
         assert_eq!(response.headers.get_str("Sec-WebSocket-Location"), Some(location));
@@ -544,8 +544,8 @@ fn application_headers_replace_the_derived_ones() {
 fn draft76_subprotocol_is_agreed_on_both_ends() {
     for framing in FRAMINGS {
         let request = ClientRequest { subprotocols: vec!["chat".into()], ..client_request() };
-        let mut pair = Pair::with(client_config(framing), request, server_config(framing), 11);
-        pair.auto_accept = false;
+        let mut pair = Pair::new(client_config(framing), request, server_config(framing), 11);
+        pair.accept = None;
         pair.client_to_server();
         assert_eq!(
             pair.take_server_events(),

@@ -340,7 +340,7 @@ proptest! {
     fn any_text_arrives_identical(from_client in vec(any::<String>(), 0..12),
                                   from_server in vec(any::<String>(), 0..12),
                                   framing in framing(), chunking in chunking(), seed in any::<u64>()) {
-        let mut pair = Pair::with(
+        let mut pair = Pair::new(
             Config { protocol: Protocol::Draft76(framing), ..Config::default() },
             ClientRequest::new(target()),
             Config { framing, ..Config::default() },

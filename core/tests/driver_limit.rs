@@ -20,7 +20,7 @@ fn a_driver_fails_a_connection_on_its_own_limit_with_1009() {
     // Streaming: the driver assembles messages and keeps their limits.
     let client = Config { protocol: Protocol::Rfc6455, ..Config::default() };
     let server = Config { streaming: true, ..Config::default() };
-    let mut pair = Pair::with(client, ClientRequest::new(target()), server, 7);
+    let mut pair = Pair::new(client, ClientRequest::new(target()), server, 7);
     pair.handshake();
     pair.client.send_fragment(true, &[1; 1000], false).unwrap();
     pair.server.handle_input(NOW, &transmit(&mut pair.client));

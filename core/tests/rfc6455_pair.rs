@@ -17,41 +17,17 @@ use hybi_core::{
     HandshakeError, Instant, Misuse, Protocol, ProtocolSet, RequestKind, State, Target,
 };
 
+use hybi_core::testing::{drain_accepting, entropy, transmit, Pair, Seeded};
+
 const T0: Instant = Instant::ZERO;
 
 // ---------------------------------------------------------------------------
 // Test data and configurations.
 // ---------------------------------------------------------------------------
 
-/// Deterministic entropy for clients (xorshift64*), as a closure.
-fn entropy(seed: u64) -> Box<dyn hybi_core::Entropy + Send> {
-    let mut state = seed | 1;
-    Box::new(move |buf: &mut [u8]| {
-        for byte in buf {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            *byte = (state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8;
-        }
-    })
-}
-
-/// A small deterministic generator for test data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 /// Random-ish bytes: compress poorly.
 fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut rng = Rng(seed | 1);
-    (0..len).map(|_| (rng.next() >> 32) as u8).collect()
+    Seeded::new(seed).bytes(len)
 }
 
 /// Repetitive bytes: compress very well.
@@ -62,10 +38,10 @@ fn repetitive_bytes(len: usize) -> Vec<u8> {
 /// Random-ish text of exactly `len` bytes, mixing one- to four-byte characters.
 fn random_text(len: usize, seed: u64) -> String {
     const CHARS: [char; 10] = ['a', 'Z', '7', ' ', 'é', 'ß', 'κ', '€', '日', '😀'];
-    let mut rng = Rng(seed | 1);
+    let mut rng = Seeded::new(seed);
     let mut text = String::with_capacity(len);
     loop {
-        let c = CHARS[(rng.next() % CHARS.len() as u64) as usize];
+        let c = CHARS[(rng.next_u64() % CHARS.len() as u64) as usize];
         if text.len() + c.len_utf8() > len {
             break;
         }
@@ -165,6 +141,16 @@ impl Setup {
     fn server(&self) -> Connection {
         Connection::server(T0, self.server.clone())
     }
+
+    /// A fresh pair of both ends, nothing moved yet; the server accepts
+    /// with `self.accept`.
+    fn pair(&self) -> Pair {
+        let mut request = ClientRequest::new(target());
+        request.subprotocols = self.subprotocols.clone();
+        let mut pair = Pair::new(self.client.clone(), request, self.server.clone(), self.seed);
+        pair.accept = Some(self.accept.clone());
+        pair
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -248,81 +234,24 @@ struct Recording {
     marks: Vec<(usize, usize)>,
 }
 
-/// Drains a connection's events; a server accepts a WebSocket request at
-/// once, and reaching the close or an error finishes the connection.
-fn drain(conn: &mut Connection, accept: &Accept, events: &mut Vec<Event>) {
-    while let Some(event) = conn.poll_event() {
-        let end = matches!(event, Event::Close(_) | Event::Error(_));
-        if matches!(event, Event::Request(RequestKind::WebSocket(_))) {
-            events.push(event);
-            conn.accept(accept.clone()).expect("accept");
-            continue;
-        }
-        events.push(event);
-        if end {
-            conn.finish();
-        }
-    }
-}
-
-/// Moves bytes both ways until neither end has anything queued.
-fn settle(client: &mut Connection, server: &mut Connection, setup: &Setup, rec: &mut Recording) {
-    loop {
-        let mut moved = false;
-        let mut wire = Vec::new();
-        if client.poll_transmit(&mut wire) > 0 {
-            rec.c2s.extend_from_slice(&wire);
-            server.handle_input(T0, &wire);
-            moved = true;
-        }
-        drain(server, &setup.accept, &mut rec.server_events);
-        drain(client, &setup.accept, &mut rec.client_events);
-        let mut wire = Vec::new();
-        if server.poll_transmit(&mut wire) > 0 {
-            rec.s2c.extend_from_slice(&wire);
-            client.handle_input(T0, &wire);
-            moved = true;
-        }
-        drain(client, &setup.accept, &mut rec.client_events);
-        drain(server, &setup.accept, &mut rec.server_events);
-        if !moved {
-            break;
-        }
-    }
-}
-
 /// Plays `script` live and checks what each end saw.
 fn record(setup: &Setup, script: &Script) -> Recording {
-    let mut client = setup.client();
-    let mut server = setup.server();
-    let mut rec = Recording {
-        c2s: Vec::new(),
-        s2c: Vec::new(),
-        client_events: Vec::new(),
-        server_events: Vec::new(),
-        marks: Vec::new(),
-    };
-    settle(&mut client, &mut server, setup, &mut rec);
-    assert_eq!(client.state(), State::Open, "client open");
-    assert_eq!(server.state(), State::Open, "server open");
-    assert_eq!(client.deflate(), server.deflate(), "both ends agree on compression");
-    rec.marks.push((rec.c2s.len(), rec.s2c.len()));
-    for (side, op) in script {
-        match side {
-            Side::Client => apply(&mut client, op),
-            Side::Server => apply(&mut server, op),
-        }
-        settle(&mut client, &mut server, setup, &mut rec);
-        rec.marks.push((rec.c2s.len(), rec.s2c.len()));
-    }
+    let (pair, marks) = drive(setup, script);
+    assert_eq!(pair.client.deflate(), pair.server.deflate(), "both ends agree on compression");
     let (client_expected, server_expected) = expected_events(script);
-    assert_same_events(&rec.client_events, &client_expected, "live client");
-    assert_same_events(&rec.server_events, &server_expected, "live server");
-    assert_eq!(client.state(), State::Closed, "live client closed");
-    assert_eq!(server.state(), State::Closed, "live server closed");
-    assert_eq!(client.poll_timeout(), None);
-    assert_eq!(server.poll_timeout(), None);
-    rec
+    assert_same_events(&pair.client_events, &client_expected, "live client");
+    assert_same_events(&pair.server_events, &server_expected, "live server");
+    assert_eq!(pair.client.state(), State::Closed, "live client closed");
+    assert_eq!(pair.server.state(), State::Closed, "live server closed");
+    assert_eq!(pair.client.poll_timeout(), None);
+    assert_eq!(pair.server.poll_timeout(), None);
+    Recording {
+        c2s: pair.to_server,
+        s2c: pair.to_client,
+        client_events: pair.client_events,
+        server_events: pair.server_events,
+        marks,
+    }
 }
 
 /// A short description of events, for assertion messages about big ones.
@@ -405,7 +334,7 @@ fn replay(setup: &Setup, receiver: Receiver, stream: &[u8], cuts: &[usize]) -> (
         } else {
             conn.handle_input(T0, &stream[start..cut]);
         }
-        drain(&mut conn, &setup.accept, &mut events);
+        drain_accepting(&mut conn, Some(&setup.accept), &mut events);
         lend = !lend;
         start = cut;
     }
@@ -611,29 +540,20 @@ fn every_split_server_closes() {
 fn negotiated_deflate_parameters() {
     for (name, client_deflate, server_deflate) in deflate_variants() {
         let setup = Setup::new(client_deflate, server_deflate);
-        let mut client = setup.client();
-        let mut server = setup.server();
-        let mut rec = Recording {
-            c2s: Vec::new(),
-            s2c: Vec::new(),
-            client_events: Vec::new(),
-            server_events: Vec::new(),
-            marks: Vec::new(),
-        };
-        settle(&mut client, &mut server, &setup, &mut rec);
-        assert_eq!(client.deflate().copied(), expected_params(name), "{name}: client");
-        assert_eq!(server.deflate().copied(), expected_params(name), "{name}: server");
+        let mut pair = open_pair(&setup);
+        assert_eq!(pair.client.deflate().copied(), expected_params(name), "{name}: client");
+        assert_eq!(pair.server.deflate().copied(), expected_params(name), "{name}: server");
         // Compression actually happens: a repetitive message shrinks on the wire.
-        let before = rec.c2s.len();
-        client.send_text(&repetitive_text(10_000)).unwrap();
-        settle(&mut client, &mut server, &setup, &mut rec);
-        let on_wire = rec.c2s.len() - before;
+        let before = pair.to_server.len();
+        pair.client.send_text(&repetitive_text(10_000)).unwrap();
+        pair.pump();
+        let on_wire = pair.to_server.len() - before;
         if expected_params(name).is_some() {
             assert!(on_wire < 2_000, "{name}: 10000 repetitive bytes took {on_wire} on the wire");
         } else {
             assert_eq!(on_wire, 10_000 + 4 + 4, "{name}: header, mask and payload");
         }
-        assert_eq!(rec.server_events.last(), Some(&Event::Text(repetitive_text(10_000))));
+        assert_eq!(pair.server_events.last(), Some(&Event::Text(repetitive_text(10_000))));
     }
 }
 
@@ -675,29 +595,38 @@ fn one_mebibyte_messages_sampled_splits() {
 // Streaming mode.
 // ---------------------------------------------------------------------------
 
-/// An open pair of `setup`, and whatever events the handshake left.
-fn open_pair(setup: &Setup) -> (Connection, Connection, Recording) {
-    let mut client = setup.client();
-    let mut server = setup.server();
-    let mut rec = Recording {
-        c2s: Vec::new(),
-        s2c: Vec::new(),
-        client_events: Vec::new(),
-        server_events: Vec::new(),
-        marks: Vec::new(),
-    };
-    settle(&mut client, &mut server, setup, &mut rec);
-    assert_eq!((client.state(), server.state()), (State::Open, State::Open));
-    (client, server, rec)
+/// An open pair of `setup`, with whatever events the handshake left.
+fn open_pair(setup: &Setup) -> Pair {
+    let mut pair = setup.pair();
+    pair.pump();
+    assert_eq!((pair.client.state(), pair.server.state()), (State::Open, State::Open));
+    pair
+}
+
+/// An open pair of `setup` driven by hand: `ops` run in order, bytes moved
+/// after each. Returns it and the stream offsets (client → server, server
+/// → client) after the handshake and after each op.
+fn drive(setup: &Setup, ops: &[(Side, Op)]) -> (Pair, Vec<(usize, usize)>) {
+    let mut pair = open_pair(setup);
+    let mut marks = vec![(pair.to_server.len(), pair.to_client.len())];
+    for (side, op) in ops {
+        match side {
+            Side::Client => apply(&mut pair.client, op),
+            Side::Server => apply(&mut pair.server, op),
+        }
+        pair.pump();
+        marks.push((pair.to_server.len(), pair.to_client.len()));
+    }
+    (pair, marks)
 }
 
 /// The sender runs `ops`; its bytes go to the receiver in `chunk`-byte
 /// reads. Returns, for each read, its length and the events it produced.
 fn stream_to(setup: &Setup, sender: Side, ops: &[Op], chunk: usize) -> Vec<(usize, Vec<Event>)> {
-    let (mut client, mut server, _) = open_pair(setup);
+    let mut pair = open_pair(setup);
     let (from, to) = match sender {
-        Side::Client => (&mut client, &mut server),
-        Side::Server => (&mut server, &mut client),
+        Side::Client => (&mut pair.client, &mut pair.server),
+        Side::Server => (&mut pair.server, &mut pair.client),
     };
     for op in ops {
         apply(from, op);
@@ -708,7 +637,7 @@ fn stream_to(setup: &Setup, sender: Side, ops: &[Op], chunk: usize) -> Vec<(usiz
     for piece in wire.chunks(chunk) {
         to.handle_input(T0, piece);
         let mut events = Vec::new();
-        drain(to, &setup.accept, &mut events);
+        drain_accepting(to, Some(&setup.accept), &mut events);
         reads.push((piece.len(), events));
     }
     reads
@@ -915,7 +844,7 @@ fn chat_setup() -> Setup {
 #[test]
 fn subprotocol_negotiated() {
     let setup = chat_setup();
-    let (client, server, _) = open_pair(&setup);
+    let Pair { client, server, .. } = open_pair(&setup);
     let offered = hybi_core::handshake::rfc6455::offered_subprotocols(server.request().unwrap());
     assert_eq!(offered, ["chat", "superchat"]);
     assert_eq!(server.subprotocol(), Some("superchat"));
@@ -937,7 +866,7 @@ fn subprotocol_pair_every_split() {
 #[test]
 fn no_subprotocol_chosen() {
     let setup = Setup { accept: Accept::default(), ..chat_setup() };
-    let (client, server, _) = open_pair(&setup);
+    let Pair { client, server, .. } = open_pair(&setup);
     assert_eq!(server.subprotocol(), None);
     assert_eq!(client.subprotocol(), None);
     assert_eq!(client.response().unwrap().headers.get("Sec-WebSocket-Protocol"), None);
@@ -977,21 +906,6 @@ fn accepting_a_subprotocol_not_offered_is_misuse() {
 // One server configuration for every protocol.
 // ---------------------------------------------------------------------------
 
-/// A pair driven by hand: `ops` run in order, bytes moved after each.
-fn drive(setup: &Setup, ops: &[(Side, Op)]) -> (Connection, Connection, Recording) {
-    let (mut client, mut server, mut rec) = open_pair(setup);
-    rec.marks.push((rec.c2s.len(), rec.s2c.len()));
-    for (side, op) in ops {
-        match side {
-            Side::Client => apply(&mut client, op),
-            Side::Server => apply(&mut server, op),
-        }
-        settle(&mut client, &mut server, setup, &mut rec);
-        rec.marks.push((rec.c2s.len(), rec.s2c.len()));
-    }
-    (client, server, rec)
-}
-
 #[test]
 fn one_server_config_accepts_draft76_and_rfc6455() {
     let server_config = Config::default();
@@ -1011,12 +925,12 @@ fn one_server_config_accepts_draft76_and_rfc6455() {
     {
         let mut ops = ops.to_vec();
         ops.push((Side::Client, Op::Close(None, String::new())));
-        let (client, server, rec) = drive(&setup, &ops);
-        assert_eq!(server.protocol(), Some(protocol));
-        assert_eq!(client.protocol(), Some(protocol));
+        let (pair, marks) = drive(&setup, &ops);
+        assert_eq!(pair.server.protocol(), Some(protocol));
+        assert_eq!(pair.client.protocol(), Some(protocol));
         let close = Event::Close(Close::default());
         assert_eq!(
-            rec.server_events,
+            pair.server_events,
             [
                 Event::Request(RequestKind::WebSocket(protocol)),
                 Event::Open,
@@ -1025,7 +939,7 @@ fn one_server_config_accepts_draft76_and_rfc6455() {
             ]
         );
         assert_eq!(
-            rec.client_events,
+            pair.client_events,
             [
                 Event::Open,
                 Event::Text("hello from the server, 日本語".into()),
@@ -1033,7 +947,14 @@ fn one_server_config_accepts_draft76_and_rfc6455() {
                 close,
             ]
         );
-        assert_eq!((client.state(), server.state()), (State::Closed, State::Closed));
+        assert_eq!((pair.client.state(), pair.server.state()), (State::Closed, State::Closed));
+        let rec = Recording {
+            c2s: pair.to_server,
+            s2c: pair.to_client,
+            client_events: pair.client_events,
+            server_events: pair.server_events,
+            marks,
+        };
         check_every_split(&setup, &rec, &format!("{protocol:?}"));
     }
 }
@@ -1075,7 +996,7 @@ fn server_refuses_draft76_when_not_accepted() {
     }
     // The same configuration still accepts RFC 6455.
     let rfc6455 = Setup { server: server_config, ..Setup::new(None, None) };
-    let (client, server, _) = open_pair(&rfc6455);
+    let Pair { client, server, .. } = open_pair(&rfc6455);
     assert_eq!((client.protocol(), server.protocol()), (Some(Protocol::Rfc6455), Some(Protocol::Rfc6455)));
 }
 
@@ -1114,7 +1035,7 @@ fn close_reason_of_123_bytes_arrives_and_124_is_refused() {
         let setup = Setup::new(client_deflate, server_deflate);
         let reason = "é".repeat(61) + "!";
         assert_eq!(reason.len(), 123);
-        let (mut client, _server, _) = open_pair(&setup);
+        let mut client = open_pair(&setup).client;
         assert_eq!(
             client.close(T0, Some(1000), &(reason.clone() + "!")),
             Err(Misuse::CloseReasonTooLong),
@@ -1130,62 +1051,62 @@ fn close_reason_of_123_bytes_arrives_and_124_is_refused() {
 #[test]
 fn simultaneous_close() {
     let setup = Setup::new(None, None);
-    let (mut client, mut server, mut rec) = open_pair(&setup);
-    client.send_text("last words").unwrap();
-    client.close(T0, Some(1000), "client done").unwrap();
-    server.close(T0, Some(1001), "server done").unwrap();
-    assert_eq!((client.state(), server.state()), (State::Closing, State::Closing));
+    let mut pair = open_pair(&setup);
+    pair.client.send_text("last words").unwrap();
+    pair.client.close(T0, Some(1000), "client done").unwrap();
+    pair.server.close(T0, Some(1001), "server done").unwrap();
+    assert_eq!((pair.client.state(), pair.server.state()), (State::Closing, State::Closing));
     // Neither may send once its close is out.
-    assert_eq!(client.send_text("late"), Err(Misuse::NotOpen));
-    assert_eq!(server.send_ping(b"late"), Err(Misuse::NotOpen));
-    settle(&mut client, &mut server, &setup, &mut rec);
+    assert_eq!(pair.client.send_text("late"), Err(Misuse::NotOpen));
+    assert_eq!(pair.server.send_ping(b"late"), Err(Misuse::NotOpen));
+    pair.pump();
     assert_eq!(
-        rec.server_events[2..],
+        pair.server_events[2..],
         [
             Event::Text("last words".into()),
             Event::Close(Close { code: Some(1000), reason: "client done".into() })
         ]
     );
     assert_eq!(
-        rec.client_events[1..],
+        pair.client_events[1..],
         [Event::Close(Close { code: Some(1001), reason: "server done".into() })]
     );
-    assert_eq!((client.state(), server.state()), (State::Closed, State::Closed));
+    assert_eq!((pair.client.state(), pair.server.state()), (State::Closed, State::Closed));
     // Each sent exactly one close frame: the streams end with them.
-    assert_eq!(rec.s2c[rec.s2c.len() - 2 - 2 - 11..][..2], [0x88, 2 + 11]);
+    assert_eq!(pair.to_client[pair.to_client.len() - 2 - 2 - 11..][..2], [0x88, 2 + 11]);
 }
 
 #[test]
 fn sending_after_the_peer_closed_is_refused() {
     let setup = Setup::new(None, None);
-    let (mut client, mut server, mut rec) = open_pair(&setup);
-    server.close(T0, Some(1000), "").unwrap();
-    settle(&mut client, &mut server, &setup, &mut rec);
-    assert_eq!((client.state(), server.state()), (State::Closed, State::Closed));
-    assert_eq!(client.send_text("x"), Err(Misuse::NotOpen));
-    assert_eq!(client.send_binary(b"x"), Err(Misuse::NotOpen));
-    assert_eq!(client.send_fragment(true, b"x", true), Err(Misuse::NotOpen));
-    assert_eq!(client.close(T0, None, ""), Err(Misuse::NotOpen));
-    assert_eq!(server.send_text("x"), Err(Misuse::NotOpen));
+    let mut pair = open_pair(&setup);
+    pair.server.close(T0, Some(1000), "").unwrap();
+    pair.pump();
+    assert_eq!((pair.client.state(), pair.server.state()), (State::Closed, State::Closed));
+    assert_eq!(pair.client.send_text("x"), Err(Misuse::NotOpen));
+    assert_eq!(pair.client.send_binary(b"x"), Err(Misuse::NotOpen));
+    assert_eq!(pair.client.send_fragment(true, b"x", true), Err(Misuse::NotOpen));
+    assert_eq!(pair.client.close(T0, None, ""), Err(Misuse::NotOpen));
+    assert_eq!(pair.server.send_text("x"), Err(Misuse::NotOpen));
 }
 
 #[test]
 fn fragment_misuse() {
     let setup = Setup::new(Some(DeflateConfig::default()), Some(DeflateConfig::default()));
-    let (mut client, mut server, mut rec) = open_pair(&setup);
-    client.send_fragment(false, b"one ", false).unwrap();
-    assert_eq!(client.send_text("whole"), Err(Misuse::MessageInProgress));
-    assert_eq!(client.send_binary(b"whole"), Err(Misuse::MessageInProgress));
-    assert_eq!(client.send_fragment(true, b"other type", true), Err(Misuse::FragmentTypeChanged));
-    client.send_ping(b"still fine").unwrap();
-    client.send_fragment(false, b"two", true).unwrap();
-    client.send_text("whole").unwrap();
-    settle(&mut client, &mut server, &setup, &mut rec);
+    let mut pair = open_pair(&setup);
+    pair.client.send_fragment(false, b"one ", false).unwrap();
+    assert_eq!(pair.client.send_text("whole"), Err(Misuse::MessageInProgress));
+    assert_eq!(pair.client.send_binary(b"whole"), Err(Misuse::MessageInProgress));
+    assert_eq!(pair.client.send_fragment(true, b"other type", true), Err(Misuse::FragmentTypeChanged));
+    pair.client.send_ping(b"still fine").unwrap();
+    pair.client.send_fragment(false, b"two", true).unwrap();
+    pair.client.send_text("whole").unwrap();
+    pair.pump();
     assert_eq!(
-        rec.server_events[2..],
+        pair.server_events[2..],
         [Event::Ping(b"still fine".to_vec()), Event::Text("one two".into()), Event::Text("whole".into())]
     );
-    assert_eq!(rec.client_events[1..], [Event::Pong(b"still fine".to_vec())]);
+    assert_eq!(pair.client_events[1..], [Event::Pong(b"still fine".to_vec())]);
 }
 
 /// What the server sends under `server_max_window_bits=10`, inflated by C
@@ -1203,15 +1124,12 @@ fn server_window_of_10_bits_is_honoured() {
         random_bytes(2048, 52).repeat(20),
         Vec::new(),
     ];
-    let (_client, mut server, mut rec) = open_pair(&setup);
-    let head_end = rec.s2c.len();
+    let mut server = open_pair(&setup).server;
     for m in &messages {
         server.send_binary(m).unwrap();
     }
-    let mut wire = Vec::new();
-    let _ = server.poll_transmit(&mut wire);
-    rec.s2c.extend_from_slice(&wire);
-    let mut rest = &rec.s2c[head_end..];
+    let wire = transmit(&mut server);
+    let mut rest = &wire[..];
     let mut zlib = flate2::Decompress::new_with_window_bits(false, 10);
     let mut got = Vec::new();
     while !rest.is_empty() {

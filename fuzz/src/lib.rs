@@ -12,8 +12,8 @@ use std::collections::VecDeque;
 use hybi_core::framing::rfc6455::wire::{self, FrameHeader, OpCode};
 use hybi_core::handshake::{draft76, rfc6455 as hs6455};
 use hybi_core::{
-    Accept, ClientRequest, Config, Connection, DeflateConfig, Entropy, Error, Event, Framing, Instant,
-    InvalidUtf8, Limits, Protocol, RequestKind, Role, State, Target,
+    Accept, ClientRequest, Config, Connection, DeflateConfig, Error, Event, Framing, Instant, InvalidUtf8,
+    Limits, Protocol, RequestKind, Role, State, Target,
 };
 
 /// Limits small enough that reaching them is cheap, as the brief asks
@@ -43,20 +43,10 @@ pub const UNLIMITED: Limits = Limits {
 /// feeds the inflater a few bytes at a time so that one step adds little.
 pub const STREAM_INFLATE_PIECE: usize = 64 * 1024;
 
-/// A deterministic entropy source (xorshift64*), so a client's keys, nonce
-/// and masks are the same for the same seed and seeds can carry the matching
-/// answers.
-pub fn entropy(seed: u64) -> Box<dyn Entropy + Send> {
-    let mut state = seed | 1;
-    Box::new(move |buf: &mut [u8]| {
-        for byte in buf {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            *byte = (state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8;
-        }
-    })
-}
+/// A deterministic entropy source (the core's test kit, xorshift64*), so a
+/// client's keys, nonce and masks are the same for the same seed and seeds
+/// can carry the matching answers.
+pub use hybi_core::testing::entropy;
 
 /// The seed of every client's entropy in the targets.
 pub const CLIENT_SEED: u64 = 0x5eed_cafe;

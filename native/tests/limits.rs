@@ -19,11 +19,7 @@ const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConn
 /// Waits until the server counts `n` connections (they are counted on its
 /// accept thread, a moment after `connect` returns).
 fn wait_for_connections(server: &ServerHandle, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while server.connections() != n {
-        assert!(Instant::now() < deadline, "{} connections, not {n}", server.connections());
-        thread::sleep(Duration::from_millis(5));
-    }
+    wait_for(Duration::from_secs(5), || server.connections() == n, &format!("{n} connections"));
 }
 
 /// Sends an opening request on `stream` and reads the answer's head.

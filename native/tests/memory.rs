@@ -32,15 +32,7 @@ fn settles(server: &ServerHandle, ok: impl Fn(usize) -> bool) -> usize {
 
 /// Bytes that deflate cannot shrink.
 fn noise(len: usize) -> Vec<u8> {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 32) as u8
-        })
-        .collect()
+    hybi_core::testing::Seeded::new(0x9e37_79b9_7f4a_7c15).bytes(len)
 }
 
 #[test]

@@ -262,12 +262,17 @@ fn large_sends_stay_whole_while_another_thread_sends() {
     const LARGE: usize = 20;
     const SMALL: usize = 2000;
     let large = |i: usize| -> Vec<u8> { (0..1_000_000 + i).map(|b| (b * 31 + i) as u8).collect() };
+    let (sending_tx, sending_rx) = std::sync::mpsc::channel::<()>();
     let server = serve(
         move |conn, ()| {
             // Made before the small sender starts, so that the two overlap.
             let larges: Vec<Vec<u8>> = (0..LARGE).map(large).collect();
             let other = conn.clone();
+            let sending = sending_tx.clone();
             let small = std::thread::spawn(move || {
+                // Both senders are running now (its first send may already
+                // wait for a large one: it cannot signal after it).
+                let _ = sending.send(());
                 for i in 0..SMALL {
                     other.send_text(&format!("small {i}")).unwrap();
                     if i % 10 == 0 {
@@ -292,9 +297,10 @@ fn large_sends_stay_whole_while_another_thread_sends() {
     let url = ws_url(&server, false);
     within(Duration::from_secs(30), move || {
         let conn = connect_with(&url, client_options(Protocol::Rfc6455)).unwrap();
-        // Not reading yet fills the socket: the server's writes block, and
-        // the small sender waits on every large one.
-        std::thread::sleep(Duration::from_millis(200));
+        // Not reading until both of the server's senders are running: its
+        // 20 MB cannot all fit in the socket, so its writes block, with the
+        // two threads contending for the writer, whenever we start reading.
+        sending_rx.recv().unwrap();
         let (mut larges, mut smalls) = (0, 0);
         while larges + smalls < LARGE + SMALL {
             match conn.recv().unwrap() {

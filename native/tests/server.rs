@@ -187,7 +187,9 @@ fn stop_closes_open_connections_and_joins_every_thread() {
     // And a client stuck before its handshake: it is cut, not waited for.
     let mut silent = TcpStream::connect(addr).unwrap();
     silent.write_all(b"GET / HTTP/1.1\r\n").unwrap();
-    thread::sleep(Duration::from_millis(50));
+    // Stop only once the server has taken it in (six clients and this one),
+    // so that it is cut mid-handshake rather than refused from the backlog.
+    wait_for(Duration::from_secs(5), || server.connections() == 7, "the silent client is accepted");
     let start = Instant::now();
     within(Duration::from_secs(15), move || server.stop());
     assert!(start.elapsed() < Duration::from_secs(3), "stop took {:?}", start.elapsed());
@@ -439,28 +441,54 @@ fn connect_errors_name_their_cause() {
     assert!(error.to_string().contains(&addr.to_string()), "{error}");
 }
 
+/// Rounds of each protocol in `close_while_another_thread_receives`.
+const ROUNDS: usize = 10;
+
 #[test]
 fn close_while_another_thread_receives() {
     let server = echo_server(local_options());
-    for protocol in OLD_SERVER_PROTOCOLS {
+    // Which thread reads the answer to our close depends on how fast it
+    // comes back (the receiving thread, or close itself when the answer
+    // is already in by the time it waits): several rounds, so that the
+    // first way is taken in some of them.
+    for (round, protocol) in OLD_SERVER_PROTOCOLS.iter().copied().cycle().take(3 * ROUNDS).enumerate() {
+        let protocol_round = format!("{protocol:?} round {round}");
         let conn = connect_with(&ws_url(&server, false), client_options(protocol)).unwrap();
         let receiver = conn.clone();
+        let (received_tx, received_rx) = mpsc::channel();
         let receiving = thread::spawn(move || {
             let mut messages = Vec::new();
             loop {
                 match receiver.recv() {
-                    Ok(Some(message)) => messages.push(message),
+                    Ok(Some(message)) => {
+                        messages.push(message);
+                        // Goes straight back into recv, where nothing more
+                        // can arrive until our close is answered.
+                        received_tx.send(()).unwrap();
+                    }
                     Ok(None) => return Ok(messages),
                     Err(e) => return Err(e.to_string()),
                 }
             }
         });
         conn.send_text("one").unwrap();
-        // Let the echo arrive while the other thread is inside recv.
-        thread::sleep(Duration::from_millis(50));
-        within(Duration::from_secs(5), move || conn.close()).unwrap();
+        // The echo arrived through the other thread, which goes back into
+        // recv at once and holds the socket's reading half when close
+        // starts: close must wait for that thread to see the answer, and
+        // must not return before it does.
+        received_rx.recv_timeout(Duration::from_secs(5)).expect("the echo arrives");
+        let (closed, is_closed, status) = within(Duration::from_secs(5), move || {
+            let closed = conn.close().map_err(|e| e.to_string());
+            (closed, conn.is_closed(), conn.close_status())
+        });
+        assert_eq!(closed, Ok(()), "{protocol_round}");
+        // close returns when the closing handshake is over, not before:
+        // the peer's answer, read by the other thread, was handed to it.
+        assert!(is_closed, "{protocol_round}: close returned before the handshake was over");
+        let code = (protocol == Protocol::Rfc6455).then_some(1000);
+        assert_eq!(status.map(|s| s.code), Some(code), "{protocol_round}: the peer's answer");
         let messages = receiving.join().unwrap().unwrap();
-        assert_eq!(messages, vec![Message::Text("one".into())], "{protocol:?}");
+        assert_eq!(messages, vec![Message::Text("one".into())], "{protocol_round}");
     }
     server.stop();
 }
@@ -481,8 +509,15 @@ fn close_keeps_its_deadline_while_another_thread_receives() {
     let options = ConnectOptions { timeouts, ..client_options(Protocol::Rfc6455) };
     let conn = connect_with(&ws_url(&server, false), options).unwrap();
     let receiver = conn.clone();
-    let receiving = thread::spawn(move || receiver.recv().map_err(|e| e.kind()));
-    thread::sleep(Duration::from_millis(50));
+    let (receiving_tx, receiving_rx) = mpsc::channel();
+    let receiving = thread::spawn(move || {
+        receiving_tx.send(()).unwrap();
+        receiver.recv().map_err(|e| e.kind())
+    });
+    // The other thread is on its way into recv, where nothing can arrive
+    // (the handler neither sends nor answers); close must keep its own
+    // deadline whichever of the two reads the socket.
+    receiving_rx.recv().unwrap();
     let start = Instant::now();
     let error = within(Duration::from_secs(5), move || conn.close()).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
@@ -574,6 +609,7 @@ fn close_after_the_peer_closed_behind_an_unread_message() {
 
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
     let peer = thread::spawn(move || {
         let (mut stream, _) = listener.accept().unwrap();
         let mut machine = Machine::server(At::ZERO, Config::default());
@@ -587,9 +623,11 @@ fn close_after_the_peer_closed_behind_an_unread_message() {
         machine.close(At::ZERO, Some(1000), "").unwrap();
         let mut wire = Vec::new();
         let _ = machine.poll_transmit(&mut wire);
-        // 101, the message and the close in one write; then gone, unread.
+        // 101, the message and the close in one write; then silent and
+        // unread until the client is done (so that nothing but our close
+        // can end its wait), then gone.
         stream.write_all(&wire).unwrap();
-        thread::sleep(Duration::from_millis(500));
+        let _ = done_rx.recv();
     });
     let url = format!("ws://{addr}/");
     let conn = connect_with(&url, client_options(Protocol::Rfc6455)).unwrap();
@@ -601,6 +639,7 @@ fn close_after_the_peer_closed_behind_an_unread_message() {
         let rest = (conn.recv().map_err(|e| e.to_string()), conn.recv().map_err(|e| e.to_string()));
         (closed, status, rest)
     });
+    drop(done_tx);
     assert_eq!(closed, Ok(()));
     assert_eq!(status.and_then(|s| s.code), Some(1000));
     assert_eq!(rest, (Ok(Some(Message::Text("hello".into()))), Ok(None)));

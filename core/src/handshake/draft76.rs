@@ -317,7 +317,7 @@ pub(crate) fn write_server_response(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entropy::testing::SeededEntropy;
+    use crate::testing::Seeded;
 
     fn hex(s: &str) -> Vec<u8> {
         (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
@@ -367,7 +367,7 @@ mod tests {
 
     #[test]
     fn generated_keys_follow_the_draft() {
-        let mut entropy = SeededEntropy(7);
+        let mut entropy = Seeded::new(7);
         for _ in 0..2000 {
             let (key, part) = generate_key(&mut entropy);
             let bytes = key.as_bytes();

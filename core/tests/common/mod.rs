@@ -1,40 +1,25 @@
-//! Helpers shared by the draft-76 integration tests: deterministic entropy, a
-//! client/server `Pair` wired in memory with a chosen chunking, replay of a
-//! recorded byte stream into a fresh connection, an independent MD5 and
-//! draft-76 answer (so expected values never come from the code under
-//! test), and a small HTTP head parser for what the machines transmit.
+//! Helpers shared by the integration tests, over the crate's test kit
+//! (`hybi_core::testing`: seeded entropy, chunking, the in-memory `Pair`):
+//! draft-76 configurations and frames, replay of a recorded byte stream
+//! into a fresh connection, an independent MD5 and draft-76 answer (so
+//! expected values never come from the code under test), RFC 6455 frames
+//! built and read by hand, and a small HTTP head parser for what the
+//! machines transmit.
 #![allow(dead_code)]
 
 use std::fmt::Write as _;
 
+// Each test file takes what it needs of the kit through here.
+#[allow(unused_imports)]
+pub use hybi_core::testing::{
+    drain, drain_accepting, entropy, every_chunking, sparse_splits, transmit, Chunking, Pair, Seeded,
+};
 use hybi_core::{
-    Accept, ClientRequest, Config, Connection, Entropy, Event, Framing, Header, Instant, Protocol,
-    RequestKind, Target,
+    Accept, ClientRequest, Config, Connection, Event, Framing, Header, Instant, Protocol, Target,
 };
 
 /// Time for every test that does not need a clock.
 pub const NOW: Instant = Instant::ZERO;
-
-// ---------------------------------------------------------------------------
-// Entropy
-// ---------------------------------------------------------------------------
-
-/// Deterministic test entropy: xorshift64 behind a closure. The same seed
-/// always gives a client the same keys.
-pub fn entropy(seed: u64) -> Box<dyn Entropy + Send> {
-    let mut state = seed ^ 0x9e37_79b9_7f4a_7c15;
-    if state == 0 {
-        state = 1;
-    }
-    Box::new(move |buf: &mut [u8]| {
-        for byte in buf.iter_mut() {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            *byte = (state >> 32) as u8;
-        }
-    })
-}
 
 // ---------------------------------------------------------------------------
 // Configurations
@@ -100,76 +85,6 @@ pub fn text_frame(framing: Framing, payload: &[u8]) -> Vec<u8> {
 // Chunking and feeding
 // ---------------------------------------------------------------------------
 
-/// How a byte stream is cut into the reads a transport would deliver.
-#[derive(Clone, Debug)]
-pub enum Chunking {
-    /// One read.
-    Whole,
-    /// One byte per read.
-    OneByte,
-    /// Two reads, cut at this offset (clamped to the length).
-    SplitAt(usize),
-    /// Cut at each of these offsets (sorted, clamped).
-    SplitsAt(Vec<usize>),
-    /// Reads of these sizes, cycled (zeros count as one).
-    Sizes(Vec<usize>),
-}
-
-impl Chunking {
-    /// The reads `data` arrives in; never an empty read unless `data` is empty.
-    pub fn chunks<'a>(&self, data: &'a [u8]) -> Vec<&'a [u8]> {
-        let mut out = Vec::new();
-        match self {
-            Chunking::Whole => out.push(data),
-            Chunking::OneByte => out.extend(data.chunks(1)),
-            Chunking::SplitAt(at) => {
-                let at = (*at).min(data.len());
-                out.push(&data[..at]);
-                out.push(&data[at..]);
-            }
-            Chunking::SplitsAt(cuts) => {
-                let mut cuts: Vec<usize> = cuts.iter().map(|&c| c.min(data.len())).collect();
-                cuts.sort_unstable();
-                let mut start = 0;
-                for cut in cuts {
-                    out.push(&data[start..cut]);
-                    start = cut;
-                }
-                out.push(&data[start..]);
-            }
-            Chunking::Sizes(sizes) => {
-                let mut rest = data;
-                let mut i = 0;
-                while !rest.is_empty() {
-                    let n = sizes.get(i % sizes.len().max(1)).copied().unwrap_or(1).max(1).min(rest.len());
-                    out.push(&rest[..n]);
-                    rest = &rest[n..];
-                    i += 1;
-                }
-            }
-        }
-        out.retain(|c| !c.is_empty());
-        out
-    }
-}
-
-/// Every event queued on `conn`, oldest first, as an application that
-/// reads to the end takes them: reaching the peer's close or an error
-/// [`finish`](Connection::finish)es the connection.
-pub fn drain(conn: &mut Connection) -> Vec<Event> {
-    let mut events = Vec::new();
-    drain_accepting(conn, false, &mut events);
-    events
-}
-
-/// Every byte queued on `conn` for its peer.
-pub fn transmit(conn: &mut Connection) -> Vec<u8> {
-    let mut out = Vec::new();
-    let n = conn.poll_transmit(&mut out);
-    assert_eq!(n, out.len(), "poll_transmit must report what it moved");
-    out
-}
-
 /// Feeds `stream` to `conn` in the reads `chunking` makes, draining events
 /// after each read as a driver does. With `accept`, a server accepts every
 /// WebSocket request the moment its `Event::Request` comes out.
@@ -177,134 +92,19 @@ pub fn replay(conn: &mut Connection, stream: &[u8], chunking: &Chunking, accept:
     let mut events = Vec::new();
     for chunk in chunking.chunks(stream) {
         conn.handle_input(NOW, chunk);
-        drain_accepting(conn, accept, &mut events);
+        drain_accepting(conn, accept.then_some(&Accept::default()), &mut events);
     }
     events
 }
 
-/// Drains `conn`'s events into `events`, accepting WebSocket requests when
-/// asked to (the events accept produces are drained too).
-pub fn drain_accepting(conn: &mut Connection, accept: bool, events: &mut Vec<Event>) {
-    while let Some(event) = conn.poll_event() {
-        let request = matches!(event, Event::Request(RequestKind::WebSocket(_)));
-        let end = matches!(event, Event::Close(_) | Event::Error(_));
-        events.push(event);
-        if accept && request {
-            conn.accept(Accept::default()).expect("accept");
-        }
-        if end {
-            conn.finish();
-        }
-    }
-}
-
-/// Split points for a stream of `len` bytes: every `step`th offset plus the
-/// first and last `edge` ones.
-pub fn sparse_splits(len: usize, step: usize, edge: usize) -> Vec<usize> {
-    let mut cuts: Vec<usize> = (0..=len).step_by(step).collect();
-    cuts.extend(0..=edge.min(len));
-    cuts.extend(len.saturating_sub(edge)..=len);
-    cuts.sort_unstable();
-    cuts.dedup();
-    cuts
-}
-
 // ---------------------------------------------------------------------------
-// A client and a server wired together
+// A client and a server wired together (the kit's `Pair`)
 // ---------------------------------------------------------------------------
 
-/// A client and a server `Connection` talking through memory.
-pub struct Pair {
-    pub client: Connection,
-    pub server: Connection,
-    /// Events drained from each side, oldest first.
-    pub client_events: Vec<Event>,
-    pub server_events: Vec<Event>,
-    /// Every byte moved so far in each direction.
-    pub to_server: Vec<u8>,
-    pub to_client: Vec<u8>,
-    /// How bytes are cut into reads, in both directions.
-    pub chunking: Chunking,
-    /// Accept WebSocket requests as soon as they come out.
-    pub auto_accept: bool,
-}
-
-impl Pair {
-    /// A draft-76 pair with the same framing on both ends, the client
-    /// sending [`client_request`], entropy from seed 1.
-    pub fn new(framing: Framing) -> Pair {
-        Pair::with(client_config(framing), client_request(), server_config(framing), 1)
-    }
-
-    pub fn with(client_config: Config, request: ClientRequest, server_config: Config, seed: u64) -> Pair {
-        let client = Connection::client(NOW, client_config, request, entropy(seed)).expect("client");
-        let server = Connection::server(NOW, server_config);
-        Pair {
-            client,
-            server,
-            client_events: Vec::new(),
-            server_events: Vec::new(),
-            to_server: Vec::new(),
-            to_client: Vec::new(),
-            chunking: Chunking::Whole,
-            auto_accept: true,
-        }
-    }
-
-    pub fn chunked(mut self, chunking: Chunking) -> Pair {
-        self.chunking = chunking;
-        self
-    }
-
-    /// Moves what the client queued into the server; returns how many bytes.
-    pub fn client_to_server(&mut self) -> usize {
-        let wire = transmit(&mut self.client);
-        for chunk in self.chunking.chunks(&wire) {
-            self.server.handle_input(NOW, chunk);
-            drain_accepting(&mut self.server, self.auto_accept, &mut self.server_events);
-        }
-        drain_accepting(&mut self.server, self.auto_accept, &mut self.server_events);
-        self.to_server.extend_from_slice(&wire);
-        wire.len()
-    }
-
-    /// Moves what the server queued into the client; returns how many bytes.
-    pub fn server_to_client(&mut self) -> usize {
-        let wire = transmit(&mut self.server);
-        for chunk in self.chunking.chunks(&wire) {
-            self.client.handle_input(NOW, chunk);
-            self.client_events.extend(drain(&mut self.client));
-        }
-        self.client_events.extend(drain(&mut self.client));
-        self.to_client.extend_from_slice(&wire);
-        wire.len()
-    }
-
-    /// Moves bytes both ways until neither side has anything to send.
-    pub fn pump(&mut self) {
-        while self.client_to_server() + self.server_to_client() > 0 {}
-    }
-
-    /// Runs the opening handshake and checks both ends opened.
-    pub fn handshake(&mut self) {
-        self.pump();
-        assert_eq!(
-            self.server_events,
-            [Event::Request(RequestKind::WebSocket(self.server.protocol().expect("protocol"))), Event::Open],
-            "server handshake events"
-        );
-        assert_eq!(self.client_events, [Event::Open], "client handshake events");
-        self.server_events.clear();
-        self.client_events.clear();
-    }
-
-    pub fn take_client_events(&mut self) -> Vec<Event> {
-        std::mem::take(&mut self.client_events)
-    }
-
-    pub fn take_server_events(&mut self) -> Vec<Event> {
-        std::mem::take(&mut self.server_events)
-    }
+/// A draft-76 pair with the same framing on both ends, the client sending
+/// [`client_request`], entropy from seed 1.
+pub fn draft76_pair(framing: Framing) -> Pair {
+    Pair::new(client_config(framing), client_request(), server_config(framing), 1)
 }
 
 // ---------------------------------------------------------------------------
@@ -452,23 +252,95 @@ pub fn hex(s: &str) -> Vec<u8> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
 
-/// The vectors of docs/PROTOCOLS.md §1.3: Key1, Key2, key3, answer.
+/// The vectors of docs/PROTOCOLS.md §1.3 (`core/testdata/draft76_answers.txt`):
+/// Key1, Key2, key3, answer.
 pub fn vectors() -> Vec<(&'static str, &'static str, Vec<u8>, Vec<u8>)> {
-    vec![
-        ("4 @1  46546xW%0l 1 5", "12998 5 Y3 1  .P00", b"^n:ds[4U".to_vec(), b"8jKS'y:G*Co,Wxa-".to_vec()),
-        (
-            "18x 6]8vM;54 *(5:  {   U1]8  z [  8",
-            "1_ tx7X d  <  nw  334J702) 7]o}` 0",
-            b"Tm[K T2u".to_vec(),
-            b"fQJ,fN/4F4!~K~MH".to_vec(),
-        ),
-        (
-            "1   38 wZ3f9 23O0 3l 0r",
-            "27   0E 6 2  1665:< ;U 1H",
-            hex("91253ed3a9e76a88"),
-            hex("b49c6e4053040426e51bbf6cb79f1df9"),
-        ),
-    ]
+    testdata(include_str!("../../testdata/draft76_answers.txt"))
+        .iter()
+        .map(|v| (v.text("key1"), v.text("key2"), v.bytes("key3"), v.bytes("answer")))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Vectors from core/testdata
+// ---------------------------------------------------------------------------
+
+/// One vector of a `core/testdata/*.txt` file: its `name = value` lines.
+#[derive(Debug)]
+pub struct Vector {
+    pub fields: Vec<(&'static str, &'static str)>,
+}
+
+impl Vector {
+    fn raw(&self, name: &str) -> Option<&'static str> {
+        self.fields.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+    }
+
+    /// Whether the vector has a field `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.raw(name).is_some()
+    }
+
+    /// A quoted field, without its quotes, byte for byte.
+    #[track_caller]
+    pub fn text(&self, name: &str) -> &'static str {
+        let raw = self.raw(name).unwrap_or_else(|| panic!("no {name} in {self:?}"));
+        raw.strip_prefix('"')
+            .and_then(|r| r.strip_suffix('"'))
+            .unwrap_or_else(|| panic!("{name} is not quoted"))
+    }
+
+    /// A field's bytes: a quoted one as it is, a hex one decoded.
+    #[track_caller]
+    pub fn bytes(&self, name: &str) -> Vec<u8> {
+        let raw = self.raw(name).unwrap_or_else(|| panic!("no {name} in {self:?}"));
+        if raw.starts_with('"') {
+            self.text(name).as_bytes().to_vec()
+        } else {
+            hex(raw)
+        }
+    }
+}
+
+/// The vectors of a testdata file: blocks separated by blank lines, each
+/// line `name = value` (the value "quoted", byte for byte, or hex); lines
+/// starting with `#` are comments.
+pub fn testdata(text: &'static str) -> Vec<Vector> {
+    let mut vectors = Vec::new();
+    let mut fields = Vec::new();
+    for line in text.lines().chain([""]) {
+        if line.starts_with('#') {
+            continue;
+        }
+        if line.trim().is_empty() {
+            if !fields.is_empty() {
+                vectors.push(Vector { fields: std::mem::take(&mut fields) });
+            }
+            continue;
+        }
+        let (name, value) = line.split_once(" = ").unwrap_or_else(|| panic!("not `name = value`: {line:?}"));
+        fields.push((name.trim(), value));
+    }
+    vectors
+}
+
+/// The vectors of `core/testdata/rfc6455_examples.txt` (RFC 6455 §1.3, §5.7).
+pub fn rfc6455_examples() -> Vec<Vector> {
+    testdata(include_str!("../../testdata/rfc6455_examples.txt"))
+}
+
+/// The vectors of `core/testdata/rfc7692_examples.txt` (RFC 7692 §7.2.3).
+pub fn rfc7692_examples() -> Vec<Vector> {
+    testdata(include_str!("../../testdata/rfc7692_examples.txt"))
+}
+
+/// The one vector of `vectors` named `name`.
+#[track_caller]
+pub fn named<'a>(vectors: &'a [Vector], name: &str) -> &'a Vector {
+    vectors
+        .iter()
+        .find(|v| v.raw("name") == Some(&format!("\"{name}\"")[..]))
+        .unwrap_or_else(|| panic!("no vector {name}"))
 }
 
 // ---------------------------------------------------------------------------
@@ -598,7 +470,7 @@ pub fn open_server(config: Config) -> Connection {
     server
         .handle_input(NOW, &request_bytes("GET /demo HTTP/1.1", &draft76_headers(key1, key2), &key3, "\r\n"));
     let mut events = Vec::new();
-    drain_accepting(&mut server, true, &mut events);
+    drain_accepting(&mut server, Some(&Accept::default()), &mut events);
     assert_eq!(events.last(), Some(&Event::Open), "server opened: {events:?}");
     let _ = transmit(&mut server);
     server

@@ -58,6 +58,17 @@ pub const OLD_SERVER_PROTOCOLS: [Protocol; 2] = [Protocol::Draft76(Framing::Old)
 pub const ALL_PROTOCOLS: [Protocol; 3] =
     [Protocol::Draft76(Framing::Old), Protocol::Draft76(Framing::New), Protocol::Rfc6455];
 
+/// Waits until `ready` holds, for at most `limit`: for a state another
+/// thread reaches, instead of sleeping and hoping it did.
+#[track_caller]
+pub fn wait_for(limit: Duration, mut ready: impl FnMut() -> bool, what: &str) {
+    let deadline = std::time::Instant::now() + limit;
+    while !ready() {
+        assert!(std::time::Instant::now() < deadline, "not within {limit:?}: {what}");
+        std::thread::yield_now();
+    }
+}
+
 /// Runs `f` on a thread and fails the test if it takes longer than `limit`
 /// (a hang is a failure, not a stuck test run).
 pub fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
