@@ -103,6 +103,12 @@
 //!
 //! - `tls` (default): `wss://` clients (trusting webpki-roots plus any roots
 //!   you add) and TLS servers from PEM, with rustls and its `ring` provider.
+//! - `tokio` (off): [`tokio`], the async driver: [`tokio::accept`] and
+//!   [`tokio::client`] over any tokio `AsyncRead + AsyncWrite` stream you
+//!   hold, each giving a [`tokio::WebSocket`] with `recv`/`send`/`close`,
+//!   cancel-safe. No tokio in the tree of users who leave it off. (A first
+//!   step of issue 16: no `connect`/`serve`, `Stream`/`Sink` or `split`
+//!   yet.)
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -117,6 +123,8 @@ mod proxy;
 mod server;
 #[cfg(feature = "tls")]
 mod tls;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 mod transport;
 
 pub use client::{connect, connect_with, ConnectOptions};

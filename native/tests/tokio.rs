@@ -1,0 +1,191 @@
+//! The async driver (`hybi::tokio`, feature `tokio`): against itself over an
+//! in-memory duplex, and against the blocking driver over loopback, both
+//! roles, every protocol; recv futures dropped mid-wait lose nothing; the
+//! closing model of the core (answers before the failing close) holds
+//! through it.
+#![cfg(feature = "tokio")]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{client_options, echo_server, local_options, ALL_PROTOCOLS};
+use hybi::core::{ClientRequest, Config, Target};
+use hybi::tokio::{accept, client, WebSocket};
+use hybi::{DeflateConfig, Framing, Message, Protocol};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Every protocol the drivers speak, with and without permessage-deflate.
+fn setups() -> Vec<(&'static str, Config)> {
+    let protocol = |protocol| Config { protocol, ..Config::default() };
+    vec![
+        ("draft-76 old", protocol(Protocol::Draft76(Framing::Old))),
+        ("draft-76 new", protocol(Protocol::Draft76(Framing::New))),
+        ("RFC 6455", protocol(Protocol::Rfc6455)),
+        (
+            "RFC 6455 + deflate",
+            Config { deflate: Some(DeflateConfig::default()), ..protocol(Protocol::Rfc6455) },
+        ),
+    ]
+}
+
+/// The server's config for a client's: the draft-76 framing cannot be read
+/// from a request, so the server is told.
+fn server_config(client: &Config) -> Config {
+    let framing = match client.protocol {
+        Protocol::Draft76(framing) => framing,
+        _ => Framing::Old,
+    };
+    Config { framing, deflate: client.deflate, ..Config::default() }
+}
+
+fn request(host: &str) -> ClientRequest {
+    ClientRequest::new(Target { host: host.into(), port: None, resource: "/echo".into(), secure: false })
+}
+
+/// Messages of every size class (the length encodings' edges, a large
+/// one), text and binary where the protocol has binary.
+fn messages(rfc6455: bool) -> Vec<Message> {
+    let mut out = Vec::new();
+    for len in [0, 1, 125, 126, 127, 65535, 65536, 1 << 20] {
+        let text: String = (0..len).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+        out.push(Message::Text(text));
+        if rfc6455 {
+            out.push(Message::Binary((0..len).map(|i| (i * 31 % 251) as u8).collect()));
+        }
+    }
+    out.push(Message::Text("héllo, ☃, 日本語".into()));
+    out
+}
+
+async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut ws: WebSocket<S>) {
+    while let Ok(Some(message)) = ws.recv().await {
+        ws.send(&message).await.expect("echo");
+    }
+}
+
+async fn check_echoes<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocket<S>, rfc6455: bool, name: &str) {
+    for message in messages(rfc6455) {
+        ws.send(&message).await.unwrap_or_else(|e| panic!("{name}: send: {e}"));
+        let back = ws.recv().await.unwrap_or_else(|e| panic!("{name}: recv: {e}"));
+        assert!(
+            back.as_ref() == Some(&message),
+            "{name}: a {} byte message came back changed",
+            message.as_bytes().len()
+        );
+    }
+}
+
+#[tokio::test]
+async fn async_client_and_server_over_a_duplex() {
+    for (name, config) in setups() {
+        let (a, b) = tokio::io::duplex(64 * 1024);
+        let server_config = server_config(&config);
+        let server = tokio::spawn(async move { echo(accept(b, server_config).await.expect("accept")).await });
+        let mut ws = client(a, request("example.com"), config.clone()).await.expect("client");
+        let rfc6455 = config.protocol == Protocol::Rfc6455;
+        check_echoes(&mut ws, rfc6455, name).await;
+        ws.close(rfc6455.then_some(1000), "").await.unwrap_or_else(|e| panic!("{name}: close: {e}"));
+        assert_eq!(ws.recv().await.unwrap(), None, "{name}: the end, and forever after");
+        server.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn async_client_against_the_blocking_server() {
+    let server = echo_server(local_options());
+    let addr = server.local_addr();
+    for (name, config) in setups().into_iter().filter(|(_, c)| c.protocol != Protocol::Draft76(Framing::New))
+    {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let mut ws = client(stream, request(&addr.to_string()), config.clone()).await.expect("client");
+        let rfc6455 = config.protocol == Protocol::Rfc6455;
+        check_echoes(&mut ws, rfc6455, name).await;
+        ws.close(None, "").await.unwrap_or_else(|e| panic!("{name}: close: {e}"));
+    }
+    server.stop();
+}
+
+#[tokio::test]
+async fn blocking_client_against_the_async_server() {
+    for protocol in ALL_PROTOCOLS {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let config = server_config(&Config { protocol, ..Config::default() });
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            echo(accept(stream, config).await.expect("accept")).await;
+        });
+        let url = format!("ws://{addr}/echo");
+        let client = tokio::task::spawn_blocking(move || {
+            let conn = hybi::connect_with(&url, client_options(protocol)).expect("connect");
+            for message in messages(protocol == Protocol::Rfc6455) {
+                conn.send(&message).unwrap();
+                assert_eq!(conn.recv().unwrap().as_ref(), Some(&message), "{protocol:?}");
+            }
+            conn.close().unwrap();
+        });
+        client.await.unwrap();
+        server.await.unwrap();
+    }
+}
+
+/// `recv` futures dropped at their await point, hundreds of times, while
+/// messages arrive in pieces: every message comes out once, in order.
+#[tokio::test]
+async fn dropped_recv_futures_lose_nothing() {
+    let (a, b) = tokio::io::duplex(256);
+    let config = Config { protocol: Protocol::Rfc6455, ..Config::default() };
+    let server_config = server_config(&config);
+    let sender = tokio::spawn(async move {
+        let mut ws = accept(b, server_config).await.expect("accept");
+        for i in 0..500u32 {
+            ws.send(&Message::Text(format!("message {i} {}", "x".repeat(i as usize % 700)))).await.unwrap();
+            if i % 50 == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        ws.close(Some(1000), "done").await.unwrap();
+    });
+    let mut ws = client(a, request("example.com"), config).await.expect("client");
+    let (mut got, mut dropped) = (0u32, 0u32);
+    loop {
+        match tokio::time::timeout(Duration::from_micros(20), ws.recv()).await {
+            Err(_) => dropped += 1,
+            Ok(Ok(Some(Message::Text(text)))) => {
+                let expected = format!("message {got} {}", "x".repeat(got as usize % 700));
+                assert_eq!(text, expected, "message {got} after {dropped} dropped futures");
+                got += 1;
+            }
+            Ok(Ok(None)) => break,
+            Ok(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(got, 500);
+    assert!(dropped > 0, "the test dropped no future: it proves nothing");
+    assert_eq!(ws.close_status().and_then(|c| c.code), Some(1000));
+    sender.await.unwrap();
+}
+
+/// A valid message and a bad frame in one segment: the async echo server
+/// echoes the message, then closes with 1002 (the core's closing model,
+/// which this driver only follows).
+#[tokio::test]
+async fn answers_go_before_the_failing_close() {
+    let (mut raw, b) = tokio::io::duplex(4096);
+    let server = tokio::spawn(async move { echo(accept(b, Config::default()).await.expect("accept")).await });
+    raw.write_all(
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    // A masked (zero key) text "valid", then a text frame with RSV1 set.
+    raw.write_all(b"\x81\x85\0\0\0\0valid\xc1\x81\0\0\0\0x").await.unwrap();
+    let mut back = Vec::new();
+    raw.read_to_end(&mut back).await.unwrap();
+    let frames = &back[back.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4..];
+    assert_eq!(frames, b"\x81\x05valid\x88\x02\x03\xea");
+    server.await.unwrap();
+}
