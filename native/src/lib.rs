@@ -103,12 +103,13 @@
 //!
 //! - `tls` (default): `wss://` clients (trusting webpki-roots plus any roots
 //!   you add) and TLS servers from PEM, with rustls and its `ring` provider.
-//! - `tokio` (off): [`tokio`], the async driver: [`tokio::accept`] and
-//!   [`tokio::client`] over any tokio `AsyncRead + AsyncWrite` stream you
-//!   hold, each giving a [`tokio::WebSocket`] with `recv`/`send`/`close`,
-//!   cancel-safe. No tokio in the tree of users who leave it off. (A first
-//!   step of issue 16: no `connect`/`serve`, `Stream`/`Sink` or `split`
-//!   yet.)
+//! - `tokio` (off): the module `hybi::tokio`, the async driver: `accept`
+//!   and `client` over any tokio `AsyncRead + AsyncWrite` stream you hold,
+//!   each giving a `WebSocket` with `recv`/`send`/`close` (cancel-safe),
+//!   `futures::Stream` and `futures::Sink`, and the core's timers on
+//!   tokio's clock. No tokio in the tree of users who leave it off. (A
+//!   first step of issue 16: no `connect(url)`/`serve`, `split` or TLS
+//!   helpers yet.)
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -28,9 +28,16 @@
 //! `poll_timeout`, through `tokio::time`.
 
 use std::collections::VecDeque;
+use std::future::{poll_fn, Future};
 use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
-use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use futures_core::Stream;
+use futures_sink::Sink;
+
+use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use hybi_core::{Accept, ClientRequest, Close, Config, Event, HttpResponse, RequestHead, RequestKind, State};
 
 use crate::clock::Clock;
@@ -40,6 +47,9 @@ use crate::Message;
 
 /// Bytes read from the stream at once.
 const READ_BUF: usize = 32 * 1024;
+
+/// Output a `Sink` user may queue before `poll_ready` waits for the socket.
+const MAX_QUEUED: usize = 64 * 1024;
 
 /// One WebSocket connection over an async stream `S`, open once you hold
 /// it. Made by [`accept`] or [`client`].
@@ -60,6 +70,10 @@ pub struct WebSocket<S> {
     shut: bool,
     /// The peer's close, once it arrived.
     close_status: Option<Close>,
+    /// The one timer, at the core's next deadline once armed.
+    timer: Option<Pin<Box<::tokio::time::Sleep>>>,
+    /// The core deadline `timer` is armed for.
+    timer_at: Option<hybi_core::Instant>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
@@ -75,6 +89,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             input_done: false,
             shut: false,
             close_status: None,
+            timer: None,
+            timer_at: None,
         }
     }
 
@@ -85,41 +101,57 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// sends the close the core owes, after every answer queued before.
     /// Cancel-safe (see the module docs).
     pub async fn recv(&mut self) -> Result<Option<Message>, Error> {
+        poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// [`recv`](Self::recv) as a poll function: what `Stream::poll_next`
+    /// runs.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Message>, Error>> {
         loop {
             while let Some(event) = self.events.pop_front() {
                 match event {
-                    Event::Text(text) => return Ok(Some(Message::Text(text))),
-                    Event::Binary(data) => return Ok(Some(Message::Binary(data))),
-                    Event::Close(_) => {
-                        self.core.finish();
-                        self.flush().await?;
-                        return Ok(None);
-                    }
+                    Event::Text(text) => return Poll::Ready(Ok(Some(Message::Text(text)))),
+                    Event::Binary(data) => return Poll::Ready(Ok(Some(Message::Binary(data)))),
+                    // The application reached the end: the close the core
+                    // owes goes out (the next poll writes it).
+                    Event::Close(_) => self.core.finish(),
                     Event::Error(error) => {
                         self.core.finish();
-                        // The error is what the caller needs to know; a
-                        // failing write of the close adds nothing to it.
-                        let _ = self.flush().await;
-                        return Err(error.into());
+                        // Written as far as the socket takes it now; the
+                        // error is what the caller needs to know.
+                        let _ = self.poll_write_out(cx);
+                        return Poll::Ready(Err(error.into()));
                     }
                     _ => {}
                 }
             }
             if self.core.state() == State::Closed {
-                self.flush().await?;
-                return Ok(None);
+                return match ready!(self.poll_write_out(cx)) {
+                    // After the peer's close, our answer is a courtesy: a
+                    // peer already gone does not make the end unclean.
+                    Err(_) if self.close_status.is_some() => Poll::Ready(Ok(None)),
+                    result => Poll::Ready(result.map(|()| None)),
+                };
             }
-            self.turn().await?;
+            ready!(self.poll_turn(cx))?;
         }
     }
 
     /// Sends a message; completes once the socket has taken its bytes.
     pub async fn send(&mut self, message: &Message) -> Result<(), Error> {
+        self.queue(message)?;
+        self.flush().await
+    }
+
+    /// Queues a message in the core without writing it: the next
+    /// [`flush`](Self::flush), send, `recv` or close writes it, with
+    /// whatever was queued after it, in as few writes as the socket takes.
+    pub fn queue(&mut self, message: &Message) -> Result<(), Error> {
         match message {
             Message::Text(text) => self.core.send_text(text)?,
             Message::Binary(data) => self.core.send_binary(data)?,
         }
-        self.flush().await
+        Ok(())
     }
 
     /// Sends a ping (RFC 6455 only); `recv` takes in the pong.
@@ -137,18 +169,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         if matches!(self.core.state(), State::Open | State::Ending) {
             self.core.close(self.clock.now(), code, reason)?;
         }
+        poll_fn(|cx| self.poll_closed(cx)).await
+    }
+
+    /// Drives the connection until the core is closed and everything is
+    /// written: what `close` waits on once its close is queued.
+    fn poll_closed(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         while self.core.state() != State::Closed {
-            self.turn().await?;
+            ready!(self.poll_turn(cx))?;
         }
-        self.flush().await?;
-        match self.events.iter().find_map(|e| if let Event::Error(e) = e { Some(e.clone()) } else { None }) {
-            Some(error) => Err(error.into()),
-            None => Ok(()),
-        }
+        ready!(self.poll_write_out(cx))?;
+        let failed =
+            self.events.iter().find_map(|e| if let Event::Error(e) = e { Some(e.clone()) } else { None });
+        Poll::Ready(failed.map_or(Ok(()), |error| Err(error.into())))
     }
 
     /// Writes whatever is queued (a call dropped mid-write left some).
     pub async fn flush(&mut self) -> Result<(), Error> {
+        poll_fn(|cx| self.poll_write_out(cx)).await
+    }
+
+    /// Writes what the core queued, resuming where a dropped call left
+    /// off; ends our direction of the stream once the core is closed and
+    /// everything is out.
+    fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         loop {
             if self.written == self.out.len() {
                 self.out.clear();
@@ -157,19 +201,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                     break;
                 }
             }
-            match self.io.write(&self.out[self.written..]).await {
-                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
+            match ready!(Pin::new(&mut self.io).poll_write(cx, &self.out[self.written..])) {
+                Ok(0) => return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into())),
                 Ok(n) => self.written += n,
-                Err(e) => return Err(e.into()),
+                Err(e) => return Poll::Ready(Err(e.into())),
             }
         }
-        self.io.flush().await?;
+        ready!(Pin::new(&mut self.io).poll_flush(cx))?;
         if self.core.state() == State::Closed && !self.shut {
             // Everything the protocol sends is out: end our direction.
+            ready!(Pin::new(&mut self.io).poll_shutdown(cx)).ok();
             self.shut = true;
-            let _ = self.io.shutdown().await;
         }
-        Ok(())
+        Poll::Ready(Ok(()))
     }
 
     /// The peer's close code and reason, once it closed cleanly.
@@ -188,41 +232,63 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self.io
     }
 
-    /// One turn of the loop: write what is queued, then wait for input or
-    /// the core's next deadline, and feed the core what came; its events go
-    /// to the queue.
-    async fn turn(&mut self) -> Result<(), Error> {
-        self.flush().await?;
-        let deadline = self.core.poll_timeout();
+    /// One turn of the loop: write what is queued, then input or the core's
+    /// next deadline, fed to the core; its events go to the queue. Pending
+    /// while the socket takes no more output (so a peer that does not read
+    /// our pongs stops being read) or has nothing to give and no deadline
+    /// has passed. One timer per connection, re-armed only when the core's
+    /// deadline moves.
+    fn poll_turn(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        ready!(self.poll_write_out(cx))?;
+        if let Some(at) = self.core.poll_timeout() {
+            // Re-armed only when the core's deadline moved (re-arming on
+            // every poll would push a due timer forward forever). +1 ms:
+            // the core counts whole milliseconds, and a timer that fires a
+            // hair early would only be re-armed.
+            if self.timer_at != Some(at) {
+                let when = ::tokio::time::Instant::now() + self.clock.until(at) + Duration::from_millis(1);
+                match &mut self.timer {
+                    Some(timer) => timer.as_mut().reset(when),
+                    None => self.timer = Some(Box::pin(::tokio::time::sleep_until(when))),
+                }
+                self.timer_at = Some(at);
+            }
+            let timer = self.timer.as_mut().expect("armed above");
+            if timer.as_mut().poll(cx).is_ready() {
+                // Due (the core fires it) or not quite (it re-arms below).
+                self.timer_at = None;
+                self.core.handle_timeout(self.clock.now());
+                self.take_events();
+                return Poll::Ready(Ok(()));
+            }
+        }
         if self.input_done {
-            // Only the core's timers can move it on.
-            let Some(at) = deadline else {
-                return Err(Error::new(ErrorKind::Closed, "the stream ended and nothing is awaited"));
-            };
-            ::tokio::time::sleep(self.clock.until(at)).await;
-            self.core.handle_timeout(self.clock.now());
-        } else {
-            let read = self.io.read(&mut self.read_buf);
-            let result = match deadline {
-                Some(at) => ::tokio::time::timeout(self.clock.until(at), read).await.ok(),
-                None => Some(read.await),
-            };
-            match result {
-                None => self.core.handle_timeout(self.clock.now()),
-                Some(Ok(0)) => {
-                    self.input_done = true;
-                    self.core.handle_eof();
+            return match self.core.poll_timeout() {
+                // The timer above wakes us.
+                Some(_) => Poll::Pending,
+                None => {
+                    Poll::Ready(Err(Error::new(ErrorKind::Closed, "the stream ended and nothing is awaited")))
                 }
-                Some(Ok(n)) => self.core.handle_input(self.clock.now(), &self.read_buf[..n]),
-                Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                Some(Err(e)) => {
-                    self.input_done = true;
-                    return Err(e.into());
-                }
+            };
+        }
+        let mut buf = ReadBuf::new(&mut self.read_buf);
+        match ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf)) {
+            Ok(()) if buf.filled().is_empty() => {
+                self.input_done = true;
+                self.core.handle_eof();
+            }
+            Ok(()) => {
+                let n = buf.filled().len();
+                self.core.handle_input(self.clock.now(), &self.read_buf[..n]);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                self.input_done = true;
+                return Poll::Ready(Err(e.into()));
             }
         }
         self.take_events();
-        Ok(())
+        Poll::Ready(Ok(()))
     }
 
     /// Moves the core's events to the queue, noting the peer's close.
@@ -253,8 +319,52 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 let _ = self.flush().await;
                 return Err(Error::closed());
             }
-            self.turn().await?;
+            poll_fn(|cx| self.poll_turn(cx)).await?;
         }
+    }
+}
+
+/// Messages until the end: `None` after a clean end, one `Err` for any
+/// other (then `None`). Reaching the end sends the close owed, as
+/// [`WebSocket::recv`] does.
+impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocket<S> {
+    type Item = Result<Message, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_recv(cx).map(Result::transpose)
+    }
+}
+
+/// Sending: `start_send` queues a message in the core; `poll_flush` writes;
+/// `poll_ready` waits while more than [`MAX_QUEUED`] bytes wait for the
+/// socket, so a slow peer holds back the sender instead of growing memory;
+/// `poll_close` closes (1000 in RFC 6455) and waits for the answer.
+impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<S> {
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let this = self.get_mut();
+        if this.core.pending_transmit() + (this.out.len() - this.written) > MAX_QUEUED {
+            ready!(this.poll_write_out(cx))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Error> {
+        self.get_mut().queue(&message)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.get_mut().poll_write_out(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let this = self.get_mut();
+        if matches!(this.core.state(), State::Open | State::Ending) {
+            let code = (this.core.protocol() == Some(hybi_core::Protocol::Rfc6455)).then_some(1000);
+            this.core.close(this.clock.now(), code, "")?;
+        }
+        this.poll_closed(cx)
     }
 }
 
@@ -284,7 +394,7 @@ where
             let _ = ws.flush().await;
             return Err(error.into());
         }
-        ws.turn().await?;
+        poll_fn(|cx| ws.poll_turn(cx)).await?;
     };
     let request = ws.core.request().expect("a request event comes with its request").clone();
     match decide(kind, &request) {

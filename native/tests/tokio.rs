@@ -189,3 +189,58 @@ async fn answers_go_before_the_failing_close() {
     assert_eq!(frames, b"\x81\x05valid\x88\x02\x03\xea");
     server.await.unwrap();
 }
+
+/// The `Stream` and `Sink` sides, driven by hand (no combinator crate):
+/// messages both ways, then `poll_close` closes and the peer's stream ends.
+#[tokio::test]
+async fn stream_and_sink_carry_messages_and_close() {
+    use futures_core::Stream;
+    use futures_sink::Sink;
+    use std::future::poll_fn;
+    use std::pin::Pin;
+
+    let (a, b) = tokio::io::duplex(1024);
+    let config = Config { protocol: Protocol::Rfc6455, ..Config::default() };
+    let server_config = server_config(&config);
+    let server = tokio::spawn(async move {
+        let mut ws = accept(b, server_config).await.expect("accept");
+        let mut seen = Vec::new();
+        while let Some(message) = poll_fn(|cx| Pin::new(&mut ws).poll_next(cx)).await {
+            seen.push(message.expect("a message"));
+        }
+        (seen, ws.close_status().cloned())
+    });
+    let mut ws = client(a, request("example.com"), config).await.expect("client");
+    let sent: Vec<Message> = (0..200).map(|i| Message::Binary(vec![i as u8; i * 37])).collect();
+    for message in &sent {
+        poll_fn(|cx| Pin::new(&mut ws).poll_ready(cx)).await.unwrap();
+        Pin::new(&mut ws).start_send(message.clone()).unwrap();
+    }
+    poll_fn(|cx| Pin::new(&mut ws).poll_flush(cx)).await.unwrap();
+    poll_fn(|cx| Pin::new(&mut ws).poll_close(cx)).await.unwrap();
+    let (seen, status) = server.await.unwrap();
+    assert_eq!(seen, sent);
+    assert_eq!(status.and_then(|c| c.code), Some(1000));
+}
+
+/// The core's idle deadline runs on tokio's clock while `recv` waits.
+#[tokio::test]
+async fn a_silent_peer_meets_the_idle_deadline() {
+    let (a, b) = tokio::io::duplex(1024);
+    let config = Config { protocol: Protocol::Rfc6455, ..Config::default() };
+    let mut idle = server_config(&config);
+    idle.timeouts.idle = Some(Duration::from_millis(200));
+    let server = tokio::spawn(async move {
+        let mut ws = accept(b, idle).await.expect("accept");
+        let started = std::time::Instant::now();
+        let result = ws.recv().await;
+        (result.map_err(|e| e.kind()), started.elapsed())
+    });
+    let mut ws = client(a, request("example.com"), config).await.expect("client");
+    // The client reads (the server's close 1001) but never sends.
+    assert_eq!(ws.recv().await.unwrap(), None);
+    assert_eq!(ws.close_status().and_then(|c| c.code), Some(1001));
+    let (result, waited) = server.await.unwrap();
+    assert_eq!(result, Err(hybi::ErrorKind::Timeout));
+    assert!(waited >= Duration::from_millis(190) && waited < Duration::from_secs(2), "{waited:?}");
+}
