@@ -9,13 +9,14 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use sha1::{Digest, Sha1};
 
+use super::deflate::{self, DeflateParams};
 use super::http::{
     check_connection_upgrade, trim_ows, write_head, write_header, Header, Headers, RequestHead, ResponseHead,
 };
-use crate::deflate::{self, DeflateConfig, DeflateParams};
+use super::target::Target;
+use crate::config::DeflateConfig;
 use crate::entropy::Entropy;
 use crate::error::HandshakeError;
-use crate::handshake::draft76::Target;
 
 /// The GUID RFC 6455 §1.3 appends to the key before hashing.
 pub const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
