@@ -95,9 +95,7 @@ impl Headers {
     /// Whether any `name` header's comma-separated token list contains
     /// `token` (case-insensitive), as `Connection: keep-alive, Upgrade` does.
     pub fn has_token(&self, name: &str, token: &str) -> bool {
-        self.iter_named(name)
-            .flat_map(|v| v.split(|&b| b == b','))
-            .any(|t| trim_ows(t).eq_ignore_ascii_case(token.as_bytes()))
+        self.iter_named(name).flat_map(split_token_list).any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
     }
 
     /// Iterates over the headers in order.
@@ -552,11 +550,17 @@ pub(crate) fn split_quoted_string(input: &[u8]) -> Option<(Cow<'_, [u8]>, &[u8])
     Some((text, &body[at..]))
 }
 
+/// The elements of a token list (RFC 7230 §7 `#rule` of tokens:
+/// `Connection`, `Upgrade`, `Sec-WebSocket-Protocol`), trimmed of OWS, empty
+/// ones included (a list may contain them): split at every comma, since
+/// tokens hold none and such a list has no quoted strings.
+pub(crate) fn split_token_list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value.split(|&b| b == b',').map(trim_ows)
+}
+
 /// The elements of a comma-separated list (RFC 7230 §7 `#rule`) whose
-/// elements may hold quoted strings: split at the commas outside them,
-/// untrimmed, empty elements included (a list may contain them). Token lists
-/// hold no quoted strings, and are split at every comma
-/// ([`Headers::has_token`], `rfc6455::header_tokens`).
+/// elements may hold quoted strings (`Sec-WebSocket-Extensions`): split at
+/// the commas outside them, untrimmed, empty elements included.
 pub(crate) fn split_list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut rest = Some(value);
     core::iter::from_fn(move || {

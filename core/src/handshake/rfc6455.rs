@@ -11,7 +11,8 @@ use sha1::{Digest, Sha1};
 
 use super::deflate::{self, DeflateParams};
 use super::http::{
-    check_connection_upgrade, trim_ows, write_head, write_header, Header, Headers, RequestHead, ResponseHead,
+    check_connection_upgrade, split_token_list, trim_ows, write_head, write_header, Header, Headers,
+    RequestHead, ResponseHead,
 };
 use super::target::Target;
 use crate::config::DeflateConfig;
@@ -36,7 +37,7 @@ pub fn accept_key(key: &[u8]) -> String {
 /// Every token of every `name` header's comma-separated list, in order,
 /// without empty ones.
 pub fn header_tokens<'a>(headers: &'a Headers, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-    headers.iter_named(name).flat_map(|v| v.split(|&b| b == b',')).map(trim_ows).filter(|t| !t.is_empty())
+    headers.iter_named(name).flat_map(split_token_list).filter(|t| !t.is_empty())
 }
 
 /// What the client must see in the response, kept from request to response.
