@@ -2,8 +2,6 @@
 
 use core::time::Duration;
 
-pub use crate::deflate::DeflateConfig;
-
 /// Which end of the connection a machine plays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Role {
@@ -212,5 +210,97 @@ impl Config {
     /// The default configuration: see each field.
     pub fn new() -> Self {
         Self::default()
+    }
+}
+
+// ----- permessage-deflate ----------------------------------------------------
+
+/// The smallest LZ77 window RFC 7692 allows, as a base-2 logarithm (256 bytes).
+pub const MIN_WINDOW_BITS: u8 = 8;
+
+/// The largest LZ77 window RFC 7692 allows, as a base-2 logarithm (32 KiB).
+pub const MAX_WINDOW_BITS: u8 = 15;
+
+/// A window size brought into the range RFC 7692 allows.
+pub(crate) fn clamp_window_bits(bits: u8) -> u8 {
+    bits.clamp(MIN_WINDOW_BITS, MAX_WINDOW_BITS)
+}
+
+/// The compression level [`DeflateConfig::default`] uses.
+pub const DEFAULT_COMPRESSION_LEVEL: u8 = 6;
+
+/// What we are willing to offer (as a client) or to accept (as a server).
+///
+/// The default restricts nothing and compresses at level 6. Window sizes are
+/// base-2 logarithms; a value outside `8..=15` is clamped into that range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DeflateConfig {
+    /// Whether the server must forget its compression history after each
+    /// message.
+    ///
+    /// * Client: offer `server_no_context_takeover`; a response that does not
+    ///   grant it is refused.
+    /// * Server: reset our compressor after every message and say so in the
+    ///   response, whether or not the client asked.
+    ///
+    /// Default `false`.
+    pub server_no_context_takeover: bool,
+    /// Whether the client must forget its compression history after each
+    /// message.
+    ///
+    /// * Client: offer `client_no_context_takeover` (a promise) and reset our
+    ///   compressor after every message.
+    /// * Server: put `client_no_context_takeover` in the response, which
+    ///   obliges the client to reset after every message.
+    ///
+    /// Default `false`.
+    pub client_no_context_takeover: bool,
+    /// The largest window the server may compress with.
+    ///
+    /// * Client: `Some(n)` offers `server_max_window_bits=n`; a response
+    ///   without the parameter or with a larger value is refused. `None`
+    ///   leaves the server free (up to 15).
+    /// * Server: `Some(n)` compresses with at most a `2^n` byte window and
+    ///   says so in the response; the offer's `server_max_window_bits` may
+    ///   lower it further. `None` uses what the offer allows (15 without one).
+    ///
+    /// Default `None`.
+    pub server_max_window_bits: Option<u8>,
+    /// The largest window the client may compress with.
+    ///
+    /// * Client: `None` leaves `client_max_window_bits` out of the offer, so
+    ///   the server cannot limit our window. `Some(15)` offers the bare
+    ///   parameter: we accept any limit the server sets. `Some(n)` with
+    ///   `n < 15` offers `client_max_window_bits=n`: we promise never to use
+    ///   more than `2^n` bytes, and the server may lower it further.
+    /// * Server: `Some(n)` with `n < 15` asks the client for at most `2^n`
+    ///   bytes when the offer carries `client_max_window_bits` (the RFC
+    ///   allows nothing else); an offer without it is still accepted, because
+    ///   our [`Decompressor`](crate::framing::rfc6455::deflate::Decompressor)
+    ///   always has a 32 KiB window. `None` and
+    ///   `Some(15)` ask nothing.
+    ///
+    /// Default `Some(15)`: the bare parameter in offers, as browsers send.
+    ///
+    /// Asking a peer for 8 (either window) is valid but zlib-based peers
+    /// cannot compress with a 256-byte window: they decline or use 512
+    /// bytes. 9 is the safe minimum to ask for; our own compressor honours 8.
+    pub client_max_window_bits: Option<u8>,
+    /// The DEFLATE level our
+    /// [`Compressor`](crate::framing::rfc6455::deflate::Compressor) uses: 0 stores without
+    /// compressing, 1 is fastest, 9 compresses best; larger values count as
+    /// 9. Not negotiated. Default 6.
+    pub compression_level: u8,
+}
+
+impl Default for DeflateConfig {
+    fn default() -> Self {
+        DeflateConfig {
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            server_max_window_bits: None,
+            client_max_window_bits: Some(MAX_WINDOW_BITS),
+            compression_level: DEFAULT_COMPRESSION_LEVEL,
+        }
     }
 }

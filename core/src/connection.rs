@@ -11,17 +11,21 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::config::{Config, Framing, InvalidUtf8, Protocol, Role};
-use crate::deflate::{Compressor, Decompressor, DeflateParams};
 use crate::entropy::Entropy;
 use crate::error::{Error, HandshakeError, LimitError, Misuse, ProtocolError, Stage, Timer};
 use crate::event::{Close, Event, EventRef, RequestKind};
+use crate::framing::outgoing::{self, Outgoing, Writer};
+use crate::framing::rfc6455::deflate::{Compressor, Decompressor};
 use crate::framing::rfc6455::{self, wire, Incoming, Lent, ReaderConfig};
 use crate::framing::{new, old, Draft76Frame};
-use crate::handshake::draft76::{self, Target, ANSWER_LEN, KEY3_LEN};
+use crate::handshake::deflate::DeflateParams;
+use crate::handshake::draft76::{self, ANSWER_LEN, KEY3_LEN};
 use crate::handshake::http::{
     self, HeadKind, HeadProgress, HeadReader, Header, Headers, RequestHead, ResponseHead,
 };
+use crate::handshake::response::HttpResponse;
 use crate::handshake::rfc6455 as hs6455;
+use crate::handshake::target::Target;
 use crate::time::Instant;
 
 /// Buffers grown past this many bytes by one large message are freed once
@@ -88,70 +92,6 @@ pub struct Accept {
     pub headers: Vec<Header>,
 }
 
-/// A plain HTTP response: a refusal of the handshake, or the answer to a
-/// request that was not an upgrade.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HttpResponse {
-    /// The status code (not 101).
-    pub status: u16,
-    /// Headers; `Content-Length` and `Connection: close` are added unless
-    /// present.
-    pub headers: Vec<Header>,
-    /// The body.
-    pub body: Vec<u8>,
-}
-
-impl HttpResponse {
-    /// A response with a status and a plain-text body.
-    pub fn text(status: u16, body: &str) -> Self {
-        HttpResponse {
-            status,
-            headers: alloc::vec![Header::new("Content-Type", "text/plain; charset=utf-8")],
-            body: body.as_bytes().to_vec(),
-        }
-    }
-
-    /// Appends the response to `out` as it goes on the wire and returns its
-    /// head. This needs no connection: a server over its connection limit
-    /// answers 503 before it reads a byte. Fails, writing nothing, on a
-    /// status outside 100–599 or 101, or on a header that cannot be written.
-    pub fn encode(&self, out: &mut Vec<u8>) -> Result<ResponseHead, Misuse> {
-        self.check()?;
-        Ok(self.write(out))
-    }
-
-    fn check(&self) -> Result<(), Misuse> {
-        if !(100..=599).contains(&self.status) || self.status == 101 {
-            return Err(Misuse::InvalidStatus);
-        }
-        http::check_writable(&self.headers)
-    }
-
-    /// Writes a response already checked (or built by the core itself),
-    /// adding `Content-Length` and `Connection: close` unless present.
-    fn write(&self, out: &mut Vec<u8>) -> ResponseHead {
-        let reason = http::reason_phrase(self.status);
-        let line = alloc::format!("HTTP/1.1 {} {reason}", self.status);
-        let mut headers = self.headers.clone();
-        let has = |headers: &[Header], name: &str| headers.iter().any(|h| h.name.eq_ignore_ascii_case(name));
-        if !has(&headers, "Content-Length") {
-            headers.push(Header::new("Content-Length", alloc::format!("{}", self.body.len())));
-        }
-        if !has(&headers, "Connection") {
-            headers.push(Header::new("Connection", "close"));
-        }
-        http::write_head(out, &line, &headers);
-        out.extend_from_slice(&self.body);
-        ResponseHead {
-            minor_version: 1,
-            status: self.status,
-            reason: reason.into(),
-            line,
-            headers: Headers(headers),
-        }
-    }
-}
-
 /// What a client must check in the response, per protocol.
 enum Expectation {
     Draft76(draft76::ClientExpectation),
@@ -187,6 +127,16 @@ enum Codec {
     Old(old::Decoder),
     New(new::Decoder),
     Rfc6455(Box<Rfc6455>),
+}
+
+impl Codec {
+    fn protocol(&self) -> Protocol {
+        match self {
+            Codec::Old(_) => Protocol::Draft76(Framing::Old),
+            Codec::New(_) => Protocol::Draft76(Framing::New),
+            Codec::Rfc6455(_) => Protocol::Rfc6455,
+        }
+    }
 }
 
 /// RFC 6455 state beyond the reader: what we send.
@@ -826,21 +776,13 @@ impl Connection {
 
     /// Queues a text message.
     pub fn send_text(&mut self, text: &str) -> Result<(), Misuse> {
-        match self.sendable()? {
-            Codec::Old(_) => old::encode_text(text, &mut self.transmit),
-            Codec::New(_) => new::encode_text(text, &mut self.transmit),
-            Codec::Rfc6455(_) => self.send_message(wire::OpCode::Text, text.as_bytes())?,
-        }
-        Ok(())
+        self.send(Outgoing::Text(text))
     }
 
     /// Queues a binary message. Draft-76 has none: that is an error, never a
     /// silent drop.
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Misuse> {
-        match self.sendable()? {
-            Codec::Old(_) | Codec::New(_) => Err(Misuse::BinaryUnsupported),
-            Codec::Rfc6455(_) => self.send_message(wire::OpCode::Binary, data),
-        }
+        self.send(Outgoing::Binary(data))
     }
 
     /// Queues only the header of a message of `len` payload bytes whose
@@ -896,13 +838,13 @@ impl Connection {
 
     /// Queues a ping (RFC 6455 only; at most 125 bytes).
     pub fn send_ping(&mut self, payload: &[u8]) -> Result<(), Misuse> {
-        self.send_control(wire::OpCode::Ping, payload)
+        self.send(Outgoing::Ping(payload))
     }
 
     /// Queues an unsolicited pong (RFC 6455 only; at most 125 bytes), e.g. as
     /// a one-way heartbeat. Pings are answered without this.
     pub fn send_pong(&mut self, payload: &[u8]) -> Result<(), Misuse> {
-        self.send_control(wire::OpCode::Pong, payload)
+        self.send(Outgoing::Pong(payload))
     }
 
     /// Starts the closing handshake. `code` and `reason` go on the wire where
@@ -919,22 +861,13 @@ impl Connection {
     pub fn close(&mut self, now: Instant, code: Option<u16>, reason: &str) -> Result<(), Misuse> {
         // The arguments are checked in every state that can send, so that
         // a refusal does not depend on what the peer did.
-        let payload = match self.sendable()? {
-            Codec::Old(_) | Codec::New(_) if !(code.is_none_or(|c| c == 1000) && reason.is_empty()) => {
-                return Err(Misuse::CloseCodeUnsupported);
-            }
-            Codec::Old(_) | Codec::New(_) => None,
-            Codec::Rfc6455(_) => Some(close_payload(code, reason)?),
-        };
+        let close = Outgoing::Close { code, reason };
+        outgoing::check(self.sendable()?.protocol(), &close)?;
         if let Some(Ending::Failed { .. }) = self.ending {
             self.finish();
             return Ok(());
         }
-        match (&self.phase, payload) {
-            (_, Some(payload)) => self.write_frame(wire::OpCode::Close, &payload, true, false),
-            (Phase::Open(Codec::Old(_)), None) => old::encode_close(&mut self.transmit),
-            (_, None) => new::encode_close(&mut self.transmit),
-        }
+        self.write_message(close)?;
         if self.ending.is_some() {
             self.end_answered();
         } else {
@@ -1033,37 +966,41 @@ impl Connection {
         }
     }
 
-    fn send_message(&mut self, opcode: wire::OpCode, payload: &[u8]) -> Result<(), Misuse> {
-        let Phase::Open(Codec::Rfc6455(c)) = &mut self.phase else {
-            return Err(Misuse::NotOpen);
-        };
-        if c.sending_fragmented.is_some() {
-            return Err(Misuse::MessageInProgress);
-        }
-        match &mut c.compressor {
-            Some(compressor) => {
-                let mut compressed = core::mem::take(&mut c.scratch);
-                compressed.clear();
-                compressor.compress_message(payload, &mut compressed);
-                self.write_frame(opcode, &compressed, true, true);
-                if let Phase::Open(Codec::Rfc6455(c)) = &mut self.phase {
-                    if compressed.capacity() <= SHRINK_ABOVE {
-                        c.scratch = compressed;
-                    }
-                }
+    /// Queues a whole message or control frame, refused as
+    /// [`outgoing::check`] says (and, for a data message, while a
+    /// fragmented one is being sent).
+    fn send(&mut self, message: Outgoing<'_>) -> Result<(), Misuse> {
+        if let Codec::Rfc6455(c) = self.sendable()? {
+            if c.sending_fragmented.is_some() && message.is_data() {
+                return Err(Misuse::MessageInProgress);
             }
-            None => self.write_frame(opcode, payload, true, false),
         }
-        Ok(())
+        self.write_message(message)
     }
 
-    fn send_control(&mut self, opcode: wire::OpCode, payload: &[u8]) -> Result<(), Misuse> {
-        match self.sendable()? {
-            Codec::Old(_) | Codec::New(_) => Err(Misuse::PingUnsupported),
-            Codec::Rfc6455(_) if payload.len() > 125 => Err(Misuse::ControlTooLong),
-            Codec::Rfc6455(_) => {
-                self.write_frame(opcode, payload, true, false);
-                Ok(())
+    /// Writes `message` with the open connection's framing through the
+    /// writer the inspector's `encode` uses too, masking with fresh entropy
+    /// when we are the client.
+    fn write_message(&mut self, message: Outgoing<'_>) -> Result<(), Misuse> {
+        let Phase::Open(codec) = &mut self.phase else {
+            return Err(Misuse::NotOpen);
+        };
+        let (role, entropy) = (self.role, &mut self.entropy);
+        let mut mask = || draw_mask(role, entropy);
+        match codec {
+            Codec::Old(_) => outgoing::write(&mut self.transmit, Writer::Draft76(Framing::Old), message),
+            Codec::New(_) => outgoing::write(&mut self.transmit, Writer::Draft76(Framing::New), message),
+            Codec::Rfc6455(c) => {
+                let writer = Writer::Rfc6455 {
+                    compressor: c.compressor.as_mut(),
+                    scratch: &mut c.scratch,
+                    mask: &mut mask,
+                };
+                let written = outgoing::write(&mut self.transmit, writer, message);
+                if c.scratch.capacity() > SHRINK_ABOVE {
+                    c.scratch = Vec::new();
+                }
+                written
             }
         }
     }
@@ -1071,14 +1008,7 @@ impl Connection {
     /// Appends one RFC 6455 frame, masked with fresh entropy when we are the
     /// client (RFC 6455 §5.3).
     fn write_frame(&mut self, opcode: wire::OpCode, payload: &[u8], fin: bool, rsv1: bool) {
-        let mask = match (self.role, &mut self.entropy) {
-            (Role::Client, Some(entropy)) => {
-                let mut key = [0u8; 4];
-                entropy.fill(&mut key);
-                Some(key)
-            }
-            _ => None,
-        };
+        let mask = draw_mask(self.role, &mut self.entropy);
         wire::encode_frame(&mut self.transmit, fin, rsv1, opcode, payload, mask);
     }
 
@@ -1502,47 +1432,15 @@ enum TimerAction {
     Finish,
 }
 
-/// The payload of a close frame we send, checked against RFC 6455 §7.4.
-pub(crate) fn close_payload(code: Option<u16>, reason: &str) -> Result<Vec<u8>, Misuse> {
-    let mut payload = Vec::new();
-    match code {
-        None if reason.is_empty() => {}
-        None => return Err(Misuse::InvalidCloseCode),
-        Some(code) => wire::encode_close_payload(code, reason, &mut payload).map_err(|e| match e {
-            wire::CloseError::ReasonTooLong { .. } => Misuse::CloseReasonTooLong,
-            _ => Misuse::InvalidCloseCode,
-        })?,
-    }
-    Ok(payload)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn http_response_encodes_without_a_connection() {
-        let mut out = b"kept".to_vec();
-        let head = HttpResponse::text(503, "busy\n").encode(&mut out).unwrap();
-        assert_eq!(
-            out,
-            b"keptHTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n\
-              Content-Length: 5\r\nConnection: close\r\n\r\nbusy\n"
-        );
-        assert_eq!((head.status, head.line.as_str()), (503, "HTTP/1.1 503 Service Unavailable"));
-        assert_eq!(head.headers.get_str("Content-Length"), Some("5"));
-    }
-
-    #[test]
-    fn http_response_encode_refuses_what_cannot_be_written() {
-        let mut out = Vec::new();
-        for status in [0, 99, 101, 600] {
-            let error = HttpResponse::text(status, "").encode(&mut out).unwrap_err();
-            assert_eq!(error, Misuse::InvalidStatus, "{status}");
+/// A fresh masking key when we are the client (RFC 6455 §5.3); a server
+/// never masks.
+fn draw_mask(role: Role, entropy: &mut Option<Box<dyn Entropy + Send>>) -> Option<[u8; 4]> {
+    match (role, entropy) {
+        (Role::Client, Some(entropy)) => {
+            let mut key = [0u8; 4];
+            entropy.fill(&mut key);
+            Some(key)
         }
-        let mut split = HttpResponse::text(200, "");
-        split.headers.push(Header::new("X-Injected", "a\r\nSet-Cookie: b"));
-        assert!(matches!(split.encode(&mut out), Err(Misuse::InvalidHeader)));
-        assert!(out.is_empty(), "a refused response writes nothing");
+        _ => None,
     }
 }

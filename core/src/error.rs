@@ -10,7 +10,7 @@
 
 use core::fmt;
 
-pub use crate::deflate::NegotiationError;
+use crate::handshake::deflate::Parameter;
 
 /// Anything that can end a connection or refuse a command.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -279,6 +279,72 @@ impl fmt::Display for HandshakeError {
     }
 }
 
+/// Why a server's permessage-deflate response was refused. Each one means the
+/// client must fail the connection (RFC 7692 §5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum NegotiationError {
+    /// The header value does not follow the `Sec-WebSocket-Extensions`
+    /// grammar.
+    Syntax,
+    /// The response does not name `permessage-deflate`.
+    Missing,
+    /// The response names `permessage-deflate` more than once.
+    DuplicateExtension,
+    /// A parameter that permessage-deflate does not define.
+    UnknownParameter,
+    /// The parameter appears more than once.
+    DuplicateParameter(Parameter),
+    /// The parameter takes no value but has one.
+    UnexpectedValue(Parameter),
+    /// The parameter needs a value but has none.
+    MissingValue(Parameter),
+    /// The value is not a decimal integer from 8 to 15 without leading
+    /// zeros.
+    InvalidWindowBits(Parameter),
+    /// The response limits the client's window although the offer did not
+    /// include `client_max_window_bits`.
+    ClientWindowBitsNotOffered,
+    /// The response's `server_max_window_bits` is larger than the offered
+    /// one.
+    ServerWindowBitsTooLarge,
+    /// The offer had `server_max_window_bits` and the response does not.
+    ServerWindowBitsMissing,
+    /// The offer had `server_no_context_takeover` and the response does not.
+    ServerNoContextTakeoverMissing,
+}
+
+impl fmt::Display for NegotiationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NegotiationError::Syntax => f.write_str("malformed Sec-WebSocket-Extensions value"),
+            NegotiationError::Missing => f.write_str("response does not accept permessage-deflate"),
+            NegotiationError::DuplicateExtension => {
+                f.write_str("response accepts permessage-deflate more than once")
+            }
+            NegotiationError::UnknownParameter => f.write_str("unknown permessage-deflate parameter"),
+            NegotiationError::DuplicateParameter(p) => write!(f, "duplicate {p} parameter"),
+            NegotiationError::UnexpectedValue(p) => write!(f, "{p} must not have a value"),
+            NegotiationError::MissingValue(p) => write!(f, "{p} needs a value"),
+            NegotiationError::InvalidWindowBits(p) => {
+                write!(f, "{p} is not an integer from 8 to 15")
+            }
+            NegotiationError::ClientWindowBitsNotOffered => {
+                f.write_str("response sets client_max_window_bits, which the offer did not include")
+            }
+            NegotiationError::ServerWindowBitsTooLarge => {
+                f.write_str("response's server_max_window_bits is larger than offered")
+            }
+            NegotiationError::ServerWindowBitsMissing => {
+                f.write_str("response lacks the offered server_max_window_bits")
+            }
+            NegotiationError::ServerNoContextTakeoverMissing => {
+                f.write_str("response lacks the offered server_no_context_takeover")
+            }
+        }
+    }
+}
+
 /// A framing rule broken by the peer after the handshake.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -462,6 +528,7 @@ impl fmt::Display for Error {
 
 impl core::error::Error for Error {}
 impl core::error::Error for HandshakeError {}
+impl core::error::Error for NegotiationError {}
 impl core::error::Error for ProtocolError {}
 impl core::error::Error for LimitError {}
 impl core::error::Error for Misuse {}
@@ -487,5 +554,37 @@ impl From<LimitError> for Error {
 impl From<Misuse> for Error {
     fn from(e: Misuse) -> Self {
         Error::Misuse(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::{String, ToString};
+    use alloc::vec::Vec;
+
+    #[test]
+    fn negotiation_error_texts() {
+        let p = Parameter::ServerMaxWindowBits;
+        let all = [
+            NegotiationError::Syntax,
+            NegotiationError::Missing,
+            NegotiationError::DuplicateExtension,
+            NegotiationError::UnknownParameter,
+            NegotiationError::DuplicateParameter(p),
+            NegotiationError::UnexpectedValue(p),
+            NegotiationError::MissingValue(p),
+            NegotiationError::InvalidWindowBits(p),
+            NegotiationError::ClientWindowBitsNotOffered,
+            NegotiationError::ServerWindowBitsTooLarge,
+            NegotiationError::ServerWindowBitsMissing,
+            NegotiationError::ServerNoContextTakeoverMissing,
+        ];
+        let texts: Vec<String> = all.iter().map(|e| e.to_string()).collect();
+        for (i, t) in texts.iter().enumerate() {
+            assert!(t.starts_with(|c: char| c.is_ascii_lowercase()), "{t}");
+            assert!(!texts[..i].contains(t), "{t} twice");
+        }
+        assert_eq!(texts[7], "server_max_window_bits is not an integer from 8 to 15");
     }
 }

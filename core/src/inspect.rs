@@ -45,21 +45,27 @@
 //!
 //! # Writing: [`encode`]
 //!
-//! The framings' own writers ([`old::encode_text`], [`new::encode_text`],
-//! [`wire::encode_frame`], [`Compressor`]) produce the bytes, as
-//! [`crate::Connection`] calls them.
+//! A connection's own writer ([`crate::framing::outgoing`], which
+//! [`crate::Connection`]'s `send_*` and `close` call) produces the bytes, with
+//! the framings' writers ([`old::encode_text`], [`new::encode_text`],
+//! [`wire::encode_frame`], [`Compressor`]) and the same refusals. Only the
+//! mask (a connection draws each from its entropy) and the compressor (a
+//! fresh one, as for a connection's first message) are the caller's here.
 
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::config::{Framing, Limits, Protocol, Role};
-use crate::deflate::{Compressor, Decompressor, DeflateParams, DEFAULT_COMPRESSION_LEVEL};
-use crate::error::{Error, LimitError, Misuse, ProtocolError};
+use crate::config::{Framing, Limits, Protocol, Role, DEFAULT_COMPRESSION_LEVEL};
+use crate::error::{Error, LimitError, ProtocolError};
 use crate::event::{Close, Event};
+pub use crate::framing::outgoing::Outgoing;
+use crate::framing::outgoing::{self, Writer};
+use crate::framing::rfc6455::deflate::{Compressor, Decompressor};
 use crate::framing::rfc6455::wire::{self, FrameHeader, OpCode, MAX_HEADER_LEN};
 use crate::framing::rfc6455::{self, Incoming, ReaderConfig};
 use crate::framing::{new, old, Draft76Frame};
+use crate::handshake::deflate::DeflateParams;
 
 /// What the bytes are and how to read them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -705,27 +711,6 @@ fn old_record(bytes: &[u8], offset: usize) -> FrameRecord {
 
 // ----- writing ---------------------------------------------------------------
 
-/// A message or control frame to put on the wire with [`encode`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outgoing<'a> {
-    /// A text message.
-    Text(&'a str),
-    /// A binary message (RFC 6455 only).
-    Binary(&'a [u8]),
-    /// A ping (RFC 6455 only; at most 125 bytes).
-    Ping(&'a [u8]),
-    /// A pong (RFC 6455 only; at most 125 bytes).
-    Pong(&'a [u8]),
-    /// A close, with a code and reason where the protocol has them
-    /// (RFC 6455; draft-76 takes only `None` or 1000 with no reason).
-    Close {
-        /// The close code.
-        code: Option<u16>,
-        /// The reason (at most 123 bytes, and only with a code).
-        reason: &'a str,
-    },
-}
-
 /// How to write a message with [`encode`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EncodeOptions {
@@ -758,65 +743,35 @@ impl EncodeOptions {
     }
 }
 
-/// The bytes a connection puts on the wire for `message`, with the writers
-/// it uses; refused as a connection refuses it ([`Misuse`]) when the
+/// The bytes a connection puts on the wire for `message`, through the
+/// writer its `send_*` and `close` use ([`crate::framing::outgoing`]);
+/// refused as a connection refuses it ([`Misuse`](crate::Misuse)) when the
 /// protocol cannot carry it.
 pub fn encode(message: Outgoing<'_>, options: &EncodeOptions) -> Result<Vec<u8>, Error> {
-    let mut out = Vec::new();
-    match options.protocol {
-        Protocol::Draft76(framing) => {
-            let (encode_text, encode_close) = match framing {
-                Framing::Old => (old::encode_text as TextWriter, old::encode_close as CloseWriter),
-                Framing::New => (new::encode_text as TextWriter, new::encode_close as CloseWriter),
-            };
-            match message {
-                Outgoing::Text(text) => encode_text(text, &mut out),
-                Outgoing::Binary(_) => return Err(Misuse::BinaryUnsupported.into()),
-                Outgoing::Ping(_) | Outgoing::Pong(_) => return Err(Misuse::PingUnsupported.into()),
-                Outgoing::Close { code, reason } if code.is_none_or(|c| c == 1000) && reason.is_empty() => {
-                    encode_close(&mut out)
-                }
-                Outgoing::Close { .. } => return Err(Misuse::CloseCodeUnsupported.into()),
-            }
+    // A fresh compressor: the first message of a connection.
+    let mut compressor = match (options.protocol, &options.deflate) {
+        (Protocol::Rfc6455, Some(params)) => {
+            Some(Compressor::new(params, options.sender, options.compression_level))
         }
+        _ => None,
+    };
+    let mut mask = || (options.sender == Role::Client).then_some(options.mask);
+    let mut scratch = Vec::new();
+    let writer = match options.protocol {
+        Protocol::Draft76(framing) => Writer::Draft76(framing),
         Protocol::Rfc6455 => {
-            let mask = (options.sender == Role::Client).then_some(options.mask);
-            let (opcode, payload) = match message {
-                Outgoing::Text(text) => (OpCode::Text, text.as_bytes()),
-                Outgoing::Binary(data) => (OpCode::Binary, data),
-                Outgoing::Ping(data) | Outgoing::Pong(data) if data.len() > 125 => {
-                    return Err(Misuse::ControlTooLong.into())
-                }
-                Outgoing::Ping(data) => (OpCode::Ping, data),
-                Outgoing::Pong(data) => (OpCode::Pong, data),
-                Outgoing::Close { code, reason } => {
-                    let payload = crate::connection::close_payload(code, reason)?;
-                    wire::encode_frame(&mut out, true, false, OpCode::Close, &payload, mask);
-                    return Ok(out);
-                }
-            };
-            match (&options.deflate, opcode.is_control()) {
-                (Some(params), false) => {
-                    let mut compressor = Compressor::new(params, options.sender, options.compression_level);
-                    let mut compressed = Vec::new();
-                    compressor.compress_message(payload, &mut compressed);
-                    wire::encode_frame(&mut out, true, true, opcode, &compressed, mask);
-                }
-                _ => wire::encode_frame(&mut out, true, false, opcode, payload, mask),
-            }
+            Writer::Rfc6455 { compressor: compressor.as_mut(), scratch: &mut scratch, mask: &mut mask }
         }
-    }
+    };
+    let mut out = Vec::new();
+    outgoing::write(&mut out, writer, message)?;
     Ok(out)
 }
-
-/// A draft-76 framing's text writer.
-type TextWriter = fn(&str, &mut Vec<u8>);
-/// A draft-76 framing's close writer.
-type CloseWriter = fn(&mut Vec<u8>);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Misuse;
     use alloc::string::ToString;
     use alloc::vec;
     use proptest::prelude::*;

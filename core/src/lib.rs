@@ -102,7 +102,6 @@ extern crate std;
 
 pub mod config;
 pub mod connection;
-pub mod deflate;
 pub mod entropy;
 pub mod error;
 pub mod event;
@@ -117,16 +116,17 @@ mod utf8;
 pub use config::{
     Config, DeflateConfig, Framing, InvalidUtf8, Limits, Protocol, ProtocolSet, Role, Timeouts,
 };
-pub use connection::{Accept, ClientRequest, Connection, HttpResponse, State};
-pub use deflate::DeflateParams;
+pub use connection::{Accept, ClientRequest, Connection, State};
 pub use entropy::Entropy;
 pub use error::{
     Error, HandshakeError, KeyName, KeyProblem, LimitError, Misuse, NegotiationError, ProtocolError, Stage,
     Timer,
 };
 pub use event::{Close, Event, EventRef, RequestKind};
-pub use handshake::draft76::Target;
+pub use handshake::deflate::DeflateParams;
 pub use handshake::http::{Header, Headers, RequestHead, ResponseHead};
+pub use handshake::response::HttpResponse;
+pub use handshake::target::Target;
 pub use time::Instant;
 
 /// The README's Rust examples, compiled and run as doctests so they stay true.

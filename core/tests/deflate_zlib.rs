@@ -16,8 +16,9 @@
 mod zlib_peer;
 
 use flate2::{Compress, Compression, Decompress};
-use hybi_core::config::Role;
-use hybi_core::deflate::{Compressor, Decompressor, DeflateParams, MAX_WINDOW_BITS, MIN_WINDOW_BITS};
+use hybi_core::config::{Role, MAX_WINDOW_BITS, MIN_WINDOW_BITS};
+use hybi_core::framing::rfc6455::deflate::{Compressor, Decompressor};
+use hybi_core::DeflateParams;
 use zlib_peer::{zlib_deflate, zlib_inflate};
 
 const KIB: usize = 1024;

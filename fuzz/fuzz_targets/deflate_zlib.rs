@@ -20,7 +20,8 @@
 
 use arbitrary::Arbitrary;
 use flate2::{Compress, Compression, Decompress};
-use hybi_core::deflate::{Compressor, Decompressor, DeflateParams};
+use hybi_core::framing::rfc6455::deflate::{Compressor, Decompressor};
+use hybi_core::DeflateParams;
 use hybi_core::Role;
 use libfuzzer_sys::fuzz_target;
 

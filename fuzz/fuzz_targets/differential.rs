@@ -17,7 +17,7 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use hybi_core::deflate::Decompressor;
+use hybi_core::framing::rfc6455::deflate::Decompressor;
 use hybi_core::framing::rfc6455::wire::{self, FrameHeader, OpCode, MAX_HEADER_LEN};
 use hybi_core::framing::{new, old, Draft76Frame};
 use hybi_core::{Connection, Event, Instant, Role};

@@ -1,9 +1,11 @@
 //! Data framings, one module each. Each decoder takes bytes as they come,
 //! split anywhere, and yields whole frames (or, streaming, pieces of a
 //! message); none allocates more than the bytes that actually arrived.
+//! What one end sends, in any of them, goes through [`outgoing`].
 
 pub mod new;
 pub mod old;
+pub mod outgoing;
 pub mod rfc6455;
 
 use alloc::string::String;

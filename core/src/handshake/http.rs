@@ -14,6 +14,7 @@
 //! so that a server answers garbage (or TLS on a plain port) with 400 at
 //! once instead of holding the connection until the handshake deadline.
 
+use alloc::borrow::Cow;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::ops::Range;
@@ -94,9 +95,7 @@ impl Headers {
     /// Whether any `name` header's comma-separated token list contains
     /// `token` (case-insensitive), as `Connection: keep-alive, Upgrade` does.
     pub fn has_token(&self, name: &str, token: &str) -> bool {
-        self.iter_named(name)
-            .flat_map(|v| v.split(|&b| b == b','))
-            .any(|t| trim_ows(t).eq_ignore_ascii_case(token.as_bytes()))
+        self.iter_named(name).flat_map(split_token_list).any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
     }
 
     /// Iterates over the headers in order.
@@ -467,10 +466,7 @@ fn parse_header(line: &[u8]) -> Result<Header, HandshakeError> {
     if name.is_empty() || !name.iter().copied().all(is_token_byte) {
         return Err(HandshakeError::MalformedHeader);
     }
-    let mut value = &line[colon + 1..];
-    while let [b' ' | b'\t', rest @ ..] = value {
-        value = rest;
-    }
+    let value = trim_ows_start(&line[colon + 1..]);
     if value.contains(&0) {
         return Err(HandshakeError::MalformedHeader);
     }
@@ -479,20 +475,112 @@ fn parse_header(line: &[u8]) -> Result<Header, HandshakeError> {
     Ok(Header { name, value: value.to_vec() })
 }
 
+// ----- the token grammar (RFC 7230 §3.2.6, §7) ------------------------------
+//
+// What every header value the handshakes read as a list is made of:
+// `Connection`, `Upgrade` and `Sec-WebSocket-Protocol` hold tokens;
+// `Sec-WebSocket-Extensions` (`handshake/deflate.rs`) tokens and quoted
+// strings, in elements whose own grammar (RFC 6455 §9.1) is built on these.
+
 /// RFC 7230 `tchar`.
 pub(crate) fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-/// Optional whitespace removed from both ends, for token lists.
-pub(crate) fn trim_ows(mut bytes: &[u8]) -> &[u8] {
+/// Optional whitespace (`OWS`: spaces and tabs) removed from the start.
+pub(crate) fn trim_ows_start(mut bytes: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = bytes {
         bytes = rest;
     }
+    bytes
+}
+
+/// Optional whitespace removed from both ends, for list elements.
+pub(crate) fn trim_ows(bytes: &[u8]) -> &[u8] {
+    let mut bytes = trim_ows_start(bytes);
     while let [rest @ .., b' ' | b'\t'] = bytes {
         bytes = rest;
     }
     bytes
+}
+
+/// The `token` (`1*tchar`) `input` starts with, and what follows it;
+/// `None` if `input` does not start with a token byte.
+pub(crate) fn split_token(input: &[u8]) -> Option<(&[u8], &[u8])> {
+    let len = input.iter().position(|&b| !is_token_byte(b)).unwrap_or(input.len());
+    (len > 0).then(|| input.split_at(len))
+}
+
+/// The `quoted-string` `input` starts with (its opening `"` first): the
+/// text between the quotes with each `quoted-pair` unescaped (borrowed when
+/// there is none), and what follows the closing quote. `None` if the string
+/// is not closed or holds a byte neither `qdtext` nor `quoted-pair` allows
+/// (a control character other than tab).
+pub(crate) fn split_quoted_string(input: &[u8]) -> Option<(Cow<'_, [u8]>, &[u8])> {
+    let [b'"', body @ ..] = input else {
+        return None;
+    };
+    // HTAB / SP / VCHAR / obs-text: what `qdtext` (but for `"` and `\`) and
+    // the escaped byte of a `quoted-pair` may be.
+    let quotable = |b: u8| matches!(b, b'\t' | b' '..=b'~' | 0x80..=0xff);
+    let mut unescaped: Option<Vec<u8>> = None;
+    let mut at = 0;
+    loop {
+        let b = *body.get(at)?;
+        at += 1;
+        match b {
+            b'"' => break,
+            b'\\' => {
+                let escaped = body.get(at).copied().filter(|&b| quotable(b))?;
+                unescaped.get_or_insert_with(|| body[..at - 1].to_vec()).push(escaped);
+                at += 1;
+            }
+            _ if quotable(b) => {
+                if let Some(buf) = &mut unescaped {
+                    buf.push(b);
+                }
+            }
+            _ => return None,
+        }
+    }
+    let text = match unescaped {
+        Some(buf) => Cow::Owned(buf),
+        None => Cow::Borrowed(&body[..at - 1]),
+    };
+    Some((text, &body[at..]))
+}
+
+/// The elements of a token list (RFC 7230 §7 `#rule` of tokens:
+/// `Connection`, `Upgrade`, `Sec-WebSocket-Protocol`), trimmed of OWS, empty
+/// ones included (a list may contain them): split at every comma, since
+/// tokens hold none and such a list has no quoted strings.
+pub(crate) fn split_token_list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value.split(|&b| b == b',').map(trim_ows)
+}
+
+/// The elements of a comma-separated list (RFC 7230 §7 `#rule`) whose
+/// elements may hold quoted strings (`Sec-WebSocket-Extensions`): split at
+/// the commas outside them, untrimmed, empty elements included.
+pub(crate) fn split_list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(value);
+    core::iter::from_fn(move || {
+        let s = rest?;
+        let (mut quoted, mut escaped) = (false, false);
+        for (i, &b) in s.iter().enumerate() {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' if quoted => escaped = true,
+                b'"' => quoted = !quoted,
+                b',' if !quoted => {
+                    rest = Some(&s[i + 1..]);
+                    return Some(&s[..i]);
+                }
+                _ => {}
+            }
+        }
+        rest = None;
+        Some(s)
+    })
 }
 
 /// Appends `Name: value\r\n`.

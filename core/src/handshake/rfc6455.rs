@@ -9,13 +9,15 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use sha1::{Digest, Sha1};
 
+use super::deflate::{self, DeflateParams};
 use super::http::{
-    check_connection_upgrade, trim_ows, write_head, write_header, Header, Headers, RequestHead, ResponseHead,
+    check_connection_upgrade, split_token_list, trim_ows, write_head, write_header, Header, Headers,
+    RequestHead, ResponseHead,
 };
-use crate::deflate::{self, DeflateConfig, DeflateParams};
+use super::target::Target;
+use crate::config::DeflateConfig;
 use crate::entropy::Entropy;
 use crate::error::HandshakeError;
-use crate::handshake::draft76::Target;
 
 /// The GUID RFC 6455 §1.3 appends to the key before hashing.
 pub const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -35,7 +37,7 @@ pub fn accept_key(key: &[u8]) -> String {
 /// Every token of every `name` header's comma-separated list, in order,
 /// without empty ones.
 pub fn header_tokens<'a>(headers: &'a Headers, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-    headers.iter_named(name).flat_map(|v| v.split(|&b| b == b',')).map(trim_ows).filter(|t| !t.is_empty())
+    headers.iter_named(name).flat_map(split_token_list).filter(|t| !t.is_empty())
 }
 
 /// What the client must see in the response, kept from request to response.

@@ -289,13 +289,14 @@ fn handshake_client_ignores_whitespace_around_subprotocol() {
 
 #[test]
 fn handshake_client_bad_deflate_response() {
-    use hybi_core::deflate::NegotiationError;
+    use hybi_core::handshake::deflate::Parameter;
+    use hybi_core::NegotiationError;
     let cases = [
         ("permessage-deflate; foo", NegotiationError::UnknownParameter),
         ("permessage-deflate, permessage-deflate", NegotiationError::DuplicateExtension),
         (
             "permessage-deflate; server_max_window_bits=16",
-            NegotiationError::InvalidWindowBits(hybi_core::deflate::Parameter::ServerMaxWindowBits),
+            NegotiationError::InvalidWindowBits(Parameter::ServerMaxWindowBits),
         ),
     ];
     for (value, error) in cases {

@@ -10,13 +10,14 @@ use std::fmt::Write as _;
 pub use std::sync::LazyLock;
 
 pub(crate) use crate::common::{self, rfc6455_examples, rfc6455_frame, rfc6455_header, rfc7692_examples};
-pub use hybi_core::deflate::{Compressor, Decompressor, DeflateParams};
+pub use hybi_core::framing::rfc6455::deflate::{Compressor, Decompressor};
 pub use hybi_core::framing::rfc6455::wire::{self, FrameHeader, OpCode};
 pub use hybi_core::handshake::rfc6455::accept_key;
 pub use hybi_core::testing::{drain, entropy, transmit, Seeded};
 pub use hybi_core::{
-    Accept, ClientRequest, Close, Config, Connection, DeflateConfig, Error, Event, HandshakeError, Instant,
-    LimitError, Limits, Misuse, Protocol, ProtocolError, RequestKind, Role, Stage, State, Target,
+    Accept, ClientRequest, Close, Config, Connection, DeflateConfig, DeflateParams, Error, Event,
+    HandshakeError, Instant, LimitError, Limits, Misuse, Protocol, ProtocolError, RequestKind, Role, Stage,
+    State, Target,
 };
 
 // ---------------------------------------------------------------------------

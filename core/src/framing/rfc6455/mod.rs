@@ -1,15 +1,17 @@
 //! RFC 6455 framing: the wire format ([`wire`]) and the reader that turns a
 //! byte stream into messages and control frames, enforcing §5's rules and,
-//! when negotiated, inflating permessage-deflate messages (RFC 7692).
+//! when negotiated, inflating permessage-deflate messages (RFC 7692, with
+//! [`deflate`]'s codec).
 
+pub mod deflate;
 pub mod wire;
 
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use self::deflate::{Decompressor, InflateError};
 use self::wire::{FrameHeader, HeaderError, OpCode, MAX_HEADER_LEN};
 use super::HEADROOM;
-use crate::deflate::{Decompressor, InflateError};
 use crate::error::{Error, LimitError, ProtocolError};
 use crate::utf8::TextBuilder;
 
@@ -681,7 +683,7 @@ fn inflate_error(e: InflateError, config: &ReaderConfig) -> Error {
 mod tests {
     use super::*;
     use crate::config::Role;
-    use crate::deflate::DeflateParams;
+    use crate::handshake::deflate::DeflateParams;
 
     const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 

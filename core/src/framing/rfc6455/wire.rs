@@ -5,6 +5,8 @@
 use alloc::vec::Vec;
 use core::fmt;
 
+use crate::error::Misuse;
+
 /// The longest header: 2 bytes, an 8-byte length and a 4-byte mask.
 pub const MAX_HEADER_LEN: usize = 14;
 
@@ -331,6 +333,22 @@ pub fn encode_close_payload(code: u16, reason: &str, out: &mut Vec<u8>) -> Resul
     out.extend_from_slice(&code.to_be_bytes());
     out.extend_from_slice(reason.as_bytes());
     Ok(())
+}
+
+/// The payload of a close frame a connection sends for `close(code,
+/// reason)`, checked against RFC 6455 §7.4: nothing, or a code and a reason;
+/// what cannot be sent is the application's mistake ([`Misuse`]).
+pub(crate) fn close_payload(code: Option<u16>, reason: &str) -> Result<Vec<u8>, Misuse> {
+    let mut payload = Vec::new();
+    match code {
+        None if reason.is_empty() => {}
+        None => return Err(Misuse::InvalidCloseCode),
+        Some(code) => encode_close_payload(code, reason, &mut payload).map_err(|e| match e {
+            CloseError::ReasonTooLong { .. } => Misuse::CloseReasonTooLong,
+            _ => Misuse::InvalidCloseCode,
+        })?,
+    }
+    Ok(payload)
 }
 
 /// Appends a whole frame: header, then the payload, masked on the way in
