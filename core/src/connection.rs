@@ -80,7 +80,7 @@ impl ClientRequest {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Accept {
     /// The subprotocol chosen from the client's offer
-    /// ([`hs6455::offered_subprotocols`]); it must be one of them.
+    /// ([`offered_subprotocols`](crate::handshake::rfc6455::offered_subprotocols)); it must be one of them.
     pub subprotocol: Option<String>,
     /// Headers added to the 101 response. In draft-76, any
     /// `Sec-WebSocket-Origin` or `Sec-WebSocket-Location` here replaces the

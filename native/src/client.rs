@@ -18,22 +18,25 @@ use crate::transport;
 
 /// How a client connects: everything [`connect_with`] takes besides the URL.
 ///
-/// Build it from the default, which speaks the seed's protocol (draft-76
-/// with 'old' framing):
+/// Build it from the default, which speaks RFC 6455, as today's servers
+/// do (and as the seed's successor, Racket's `rfc6455` package, does);
+/// the seed's draft-76 is one field away:
 ///
 /// ```
-/// use hybi::{ConnectOptions, Protocol};
-/// let options = ConnectOptions {
-///     protocol: Protocol::Rfc6455,
-///     subprotocols: vec!["chat".into()],
-///     ..ConnectOptions::default()
-/// }
-/// .header("Origin", "http://example.com");
-/// # let _ = options;
+/// use hybi::{ConnectOptions, Framing, Protocol};
+/// let options = ConnectOptions { subprotocols: vec!["chat".into()], ..ConnectOptions::default() }
+///     .header("Origin", "http://example.com");
+/// assert_eq!(options.protocol, Protocol::Rfc6455);
+///
+/// // A draft-76 server, as the seed's `ws-connect` spoke to.
+/// let draft76 = ConnectOptions { protocol: Protocol::Draft76(Framing::Old), ..ConnectOptions::default() };
+/// # let _ = draft76;
 /// ```
 #[derive(Clone, Debug)]
 pub struct ConnectOptions {
-    /// The protocol to speak. Default draft-76 'old', as the seed.
+    /// The protocol to speak. Default RFC 6455; `Protocol::Draft76(_)` for
+    /// the seed's servers. A handshake failing in a way that suggests the
+    /// other protocol says so ([`Error::suggested_protocol`]).
     pub protocol: Protocol,
     /// Headers added to the opening request (`Origin`, `Cookie`, ...).
     pub headers: Vec<Header>,
@@ -101,10 +104,9 @@ impl ConnectOptions {
     }
 }
 
-/// Connects to a `ws://` or `wss://` URL with extra request headers and
-/// the seed's protocol, draft-76 with 'old' framing (the seed's
-/// `ws-connect`). For RFC 6455, subprotocols and the rest, use
-/// [`connect_with`].
+/// Connects to a `ws://` or `wss://` URL with extra request headers (the
+/// seed's `ws-connect`), speaking RFC 6455. For draft-76, subprotocols and
+/// the rest, use [`connect_with`].
 ///
 /// ```no_run
 /// let conn = hybi::connect("ws://localhost:8080/echo", &[("Origin", "http://localhost")])?;
@@ -184,7 +186,11 @@ fn tcp_connect(host: &str, port: u16, timeout: Option<Duration>) -> Result<TcpSt
 /// CONNECT proxy if one applies, and completes the opening handshake.
 ///
 /// A server answering with another status than 101 gives an error of kind
-/// [`ErrorKind::HandshakeRefused`] whose [`Error::status`] is that status.
+/// [`ErrorKind::HandshakeRefused`] whose [`Error::status`] is that status
+/// and [`Error::response`] the whole answer's head. When the failure
+/// suggests the server speaks the other protocol (docs/PROTOCOLS.md §5.1),
+/// [`Error::suggested_protocol`] says which and the message names the
+/// option to set.
 pub fn connect_with(url: &str, options: ConnectOptions) -> Result<Connection, Error> {
     let endpoint = endpoint(url)?;
     let secure = endpoint.target.secure;
@@ -240,7 +246,7 @@ pub fn connect_with(url: &str, options: ConnectOptions) -> Result<Connection, Er
             conn.set_read_timeout(options.read_timeout);
             Ok(conn)
         }
-        Event::Error(e) => Err(e.into()),
+        Event::Error(e) => Err(Error::handshake_failed(e, options.protocol, shared.response())),
         other => Err(Error::new(ErrorKind::Protocol, format!("unexpected handshake event {other:?}"))),
     }
 }

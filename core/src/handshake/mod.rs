@@ -2,4 +2,5 @@
 
 pub mod draft76;
 pub mod http;
+pub mod mismatch;
 pub mod rfc6455;

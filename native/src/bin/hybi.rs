@@ -123,16 +123,16 @@ struct ConnectArgs {
     /// Extra request header, `Name: value` (repeatable).
     #[arg(short = 'H', long = "header")]
     headers: Vec<String>,
-    /// Protocol to speak.
-    #[arg(long, value_enum, default_value_t = ClientProtocol::Rfc6455)]
-    protocol: ClientProtocol,
-    /// Draft-76 framing.
-    #[arg(long, value_enum, default_value_t = FramingArg::Old)]
-    framing: FramingArg,
+    /// Protocol to speak [default: rfc6455; draft76 when --framing is given].
+    #[arg(long, value_enum)]
+    protocol: Option<ClientProtocol>,
+    /// Draft-76 framing [default: old]; implies --protocol draft76.
+    #[arg(long, value_enum)]
+    framing: Option<FramingArg>,
     /// Subprotocol to offer (repeatable; draft-76 takes one).
     #[arg(long)]
     subprotocol: Vec<String>,
-    /// Offer RFC 6455 permessage-deflate.
+    /// Offer RFC 6455 permessage-deflate (not with draft-76).
     #[arg(long)]
     deflate: bool,
     /// Extra root certificates (PEM) to trust for wss://.
@@ -353,17 +353,56 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode, String> {
         0 => eprintln!("memory budget: none"),
         mib => eprintln!("memory budget: {mib} MiB for messages in transit, all connections together"),
     }
-    loop {
-        std::thread::park();
+    server.wait();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The protocol `hybi connect`'s flags ask for: a flag that implies a
+/// protocol selects it (`--framing` is draft-76's), and flags that
+/// contradict each other are an error rather than one of them ignored.
+fn client_protocol(
+    protocol: Option<ClientProtocol>,
+    framing: Option<FramingArg>,
+    deflate: bool,
+) -> Result<Protocol, String> {
+    let protocol = match (protocol, framing) {
+        (Some(ClientProtocol::Rfc6455), Some(_)) => {
+            return Err("--framing is draft-76's framing; it cannot go with --protocol rfc6455".into())
+        }
+        (Some(ClientProtocol::Rfc6455), None) => Protocol::Rfc6455,
+        (Some(ClientProtocol::Draft76) | None, Some(framing)) => Protocol::Draft76(framing.into()),
+        (Some(ClientProtocol::Draft76), None) => Protocol::Draft76(Framing::Old),
+        (None, None) => Protocol::default(),
+    };
+    if deflate && protocol != Protocol::Rfc6455 {
+        return Err("--deflate is RFC 6455's permessage-deflate; draft-76 (--protocol draft76 or --framing) has no compression".into());
+    }
+    Ok(protocol)
+}
+
+/// What went wrong with a connection attempt, naming the flag to try when
+/// the server may speak the other protocol (docs/PROTOCOLS.md §5.1).
+fn connect_failure(url: &str, error: &hybi::Error) -> String {
+    let hint = match error.suggested_protocol() {
+        Some(Protocol::Rfc6455) => "; the server may speak only RFC 6455: try --protocol rfc6455",
+        Some(Protocol::Draft76(_)) => {
+            "; the server may speak only draft-76: try --protocol draft76 (and --framing new if 'old' fails)"
+        }
+        None => "",
+    };
+    match (error.core(), hint) {
+        (Some(core), hint) if !hint.is_empty() => {
+            let reason = error.response().filter(|r| r.status != 101 && !r.reason.is_empty());
+            let reason = reason.map(|r| format!(" {}", r.reason)).unwrap_or_default();
+            format!("cannot connect to {url}: {core}{reason}{hint}")
+        }
+        _ => format!("cannot connect to {url}: {error}"),
     }
 }
 
 fn run_connect(args: ConnectArgs) -> Result<ExitCode, String> {
     let mut options = ConnectOptions {
-        protocol: match args.protocol {
-            ClientProtocol::Draft76 => Protocol::Draft76(args.framing.into()),
-            ClientProtocol::Rfc6455 => Protocol::Rfc6455,
-        },
+        protocol: client_protocol(args.protocol, args.framing, args.deflate)?,
         subprotocols: args.subprotocol,
         deflate: args.deflate.then(DeflateConfig::default),
         ..ConnectOptions::default()
@@ -382,8 +421,7 @@ fn run_connect(args: ConnectArgs) -> Result<ExitCode, String> {
         #[cfg(not(feature = "tls"))]
         return Err(format!("cannot use {}: built without the `tls` feature", ca.display()));
     }
-    let conn =
-        connect_with(&args.url, options).map_err(|e| format!("cannot connect to {}: {e}", args.url))?;
+    let conn = connect_with(&args.url, options).map_err(|e| connect_failure(&args.url, &e))?;
     eprintln!("connected to {} ({})", args.url, describe(conn.protocol()));
 
     let closing = Arc::new(AtomicBool::new(false));

@@ -319,6 +319,10 @@ impl Shared {
         lock(&self.inner).core.request().cloned()
     }
 
+    pub(crate) fn response(&self) -> Option<ResponseHead> {
+        lock(&self.inner).core.response().cloned()
+    }
+
     pub(super) fn info(&self) -> &Info {
         self.info.get().expect("a Connection is handed out only once open")
     }
