@@ -104,7 +104,8 @@
 //! # Features
 //!
 //! - `tls` (default): `wss://` clients (trusting webpki-roots plus any roots
-//!   you add) and TLS servers from PEM, with rustls and its `ring` provider.
+//!   you add) and TLS servers from PEM, with rustls and its `aws-lc-rs`
+//!   provider (post-quantum key exchange; `ring`'s provider is deprecated).
 //! - `tokio` (off): [`tokio`], the async driver: [`tokio::accept`] and
 //!   [`tokio::client`] over any tokio `AsyncRead + AsyncWrite` stream you
 //!   hold, each giving a [`tokio::WebSocket`] with `recv`/`send`/`close`,

@@ -1,4 +1,4 @@
-//! TLS with rustls (the `ring` provider): client trust from webpki-roots plus
+//! TLS with rustls (the `aws-lc-rs` provider): client trust from webpki-roots plus
 //! extra roots, server identity from PEM.
 
 use std::io;
@@ -15,7 +15,7 @@ use crate::error::{Error, ErrorKind};
 /// different rustls provider cannot make the process default ambiguous.
 fn provider() -> Arc<CryptoProvider> {
     static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
-    Arc::clone(PROVIDER.get_or_init(|| Arc::new(rustls::crypto::ring::default_provider())))
+    Arc::clone(PROVIDER.get_or_init(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider())))
 }
 
 fn tls_error(why: impl std::fmt::Display) -> Error {
