@@ -72,8 +72,14 @@ pub type ErrorHook = Box<dyn Fn(SocketAddr, &Error) + Send + Sync>;
 pub struct ServeOptions<S = ()> {
     /// TCP port; 0 picks a free one (see `confirm`). Default 80.
     pub port: u16,
-    /// Address to listen on. Default `None`: every IPv4 interface
-    /// (`0.0.0.0`).
+    /// Address to listen on. Default `None`: every interface, IPv6 and
+    /// IPv4 together (one `[::]` socket with `IPV6_V6ONLY` off: an IPv4
+    /// client's [`Connection::peer_addr`] is then IPv4-mapped,
+    /// `[::ffff:a.b.c.d]`, and the per-address cap counts it as its IPv4
+    /// address), where the system allows it; where it does not (IPv6
+    /// disabled), every IPv4
+    /// interface (`0.0.0.0`). An explicit `0.0.0.0` or `::` binds that
+    /// family alone (`::` as the system's `bindv6only` says).
     pub listen_ip: Option<IpAddr>,
     /// Listen backlog: connections the OS queues before `accept`. Default 4
     /// (the seed's); `hybi serve` uses 128 (`--backlog`). The accept loop
@@ -412,9 +418,22 @@ where
     S: Send + 'static,
     H: Fn(Connection, S) + Send + Sync + 'static,
 {
-    let ip = options.listen_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    let addr = SocketAddr::new(ip, options.port);
-    let listener = match bind(addr, options.max_waiting) {
+    let bound = match options.listen_ip {
+        Some(ip) => bind(SocketAddr::new(ip, options.port), options.max_waiting, false),
+        // Every interface: dual-stack where the system allows it.
+        None => {
+            bind(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), options.port), options.max_waiting, true)
+                .or_else(|_| {
+                    bind(
+                        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), options.port),
+                        options.max_waiting,
+                        false,
+                    )
+                })
+        }
+    };
+    let addr = SocketAddr::new(options.listen_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), options.port);
+    let listener = match bound {
         Ok(listener) => listener,
         Err(e) => {
             let e = io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"));
@@ -463,9 +482,15 @@ where
     })
 }
 
-fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+/// A listening socket on `addr`; `dual_stack` (for `[::]`) turns
+/// `IPV6_V6ONLY` off, so that IPv4 clients reach it too, and fails where the
+/// system cannot.
+fn bind(addr: SocketAddr, backlog: u32, dual_stack: bool) -> io::Result<TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if dual_stack {
+        socket.set_only_v6(false)?;
+    }
     // Restarting a server must not wait out TIME_WAIT of its old sockets.
     #[cfg(unix)]
     socket.set_reuse_address(true)?;
@@ -618,17 +643,21 @@ where
         RequestKind::WebSocket(_) => (context.conn_headers)(&request),
     };
     let user_state = match decision {
-        Ok((accept, user_state)) => match shared.command(|core| core.accept(accept)) {
-            Ok(()) => user_state,
-            Err(e) if e.kind() == ErrorKind::Misuse => {
-                // The hook asked for something the handshake cannot carry.
-                let response = HttpResponse::text(500, &format!("{e}\n"));
-                shared.command(|core| core.respond(response))?;
-                shared.linger(After::HttpAnswer);
-                return Err(e);
+        Ok((accept, user_state)) => {
+            // The seed's `ws-conn-headers` on a server (`Connection::headers`).
+            shared.set_accepted_headers(accept.headers.clone());
+            match shared.command(|core| core.accept(accept)) {
+                Ok(()) => user_state,
+                Err(e) if e.kind() == ErrorKind::Misuse => {
+                    // The hook asked for something the handshake cannot carry.
+                    let response = HttpResponse::text(500, &format!("{e}\n"));
+                    shared.command(|core| core.respond(response))?;
+                    shared.linger(After::HttpAnswer);
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
-        },
+        }
         Err(response) => {
             shared.command(|core| core.respond(response))?;
             shared.linger(After::HttpAnswer);
@@ -990,12 +1019,18 @@ impl ServerStopper {
 
 /// Wakes an accept loop blocked in `accept` by connecting to it.
 fn wake_accept(listener: &TcpListener, addr: SocketAddr) {
-    let ip = match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ip => ip,
+    let ips = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+        // A dual-stack listener takes IPv4 too, where IPv6 loopback is off.
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            vec![IpAddr::V6(Ipv6Addr::LOCALHOST), IpAddr::V4(Ipv4Addr::LOCALHOST)]
+        }
+        ip => vec![ip],
     };
-    if TcpStream::connect_timeout(&SocketAddr::new(ip, addr.port()), Duration::from_secs(1)).is_err() {
+    let woken = ips.into_iter().any(|ip| {
+        TcpStream::connect_timeout(&SocketAddr::new(ip, addr.port()), Duration::from_secs(1)).is_ok()
+    });
+    if !woken {
         // Linux wakes `accept` on a listener shut down for reading.
         let _ = socket2::SockRef::from(listener).shutdown(Shutdown::Read);
     }

@@ -187,3 +187,58 @@ fn with_conn_headers_from_the_default_options_needs_no_annotation() {
     assert_eq!(refused.status(), Some(403));
     server.stop();
 }
+
+#[test]
+fn every_interface_means_ipv6_and_ipv4() {
+    // `listen_ip: None`: one dual-stack socket. This machine has both
+    // loopbacks; where IPv6 is off the server falls back to 0.0.0.0 and
+    // this test would fail on ::1, which is what it is for.
+    let server = echo_server(ServeOptions { port: 0, listen_ip: None, ..ServeOptions::default() });
+    assert!(server.local_addr().is_ipv6(), "{}", server.local_addr());
+    let port = server.local_addr().port();
+    for host in ["127.0.0.1", "[::1]"] {
+        let url = format!("ws://{host}:{port}/");
+        let text = format!("over {host}");
+        within(Duration::from_secs(10), move || {
+            let conn =
+                connect_with(&url, options(Protocol::Rfc6455)).unwrap_or_else(|e| panic!("{url}: {e}"));
+            conn.send_text(&text).unwrap();
+            assert_eq!(conn.recv().unwrap(), Some(Message::Text(text)));
+            conn.close().unwrap();
+        });
+    }
+    server.stop();
+}
+
+#[test]
+fn line_and_headers_are_the_seeds_in_both_roles() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let serve_options = ServeOptions::default().with_conn_headers(|_request| {
+        let accept =
+            hybi::Accept { headers: vec![hybi::Header::new("X-Hook", "1")], ..hybi::Accept::default() };
+        Ok((accept, ()))
+    });
+    let serve_options = ServeOptions { port: 0, listen_ip: Some([127, 0, 0, 1].into()), ..serve_options };
+    let server = hybi::serve(
+        move |conn, ()| {
+            let seen = (conn.line().to_owned(), conn.headers().to_vec(), conn.response_headers().len());
+            tx.lock().unwrap().send(seen).unwrap();
+        },
+        serve_options,
+    )
+    .unwrap();
+    let url = format!("ws://{}/chat", server.local_addr());
+    let conn = connect_with(&url, options(Protocol::Rfc6455)).unwrap();
+    // Client: the response's status line and headers, all of them.
+    assert_eq!(conn.line(), "HTTP/1.1 101 Switching Protocols");
+    assert_eq!(conn.headers(), &conn.response_headers().0[..]);
+    assert!(conn.headers().iter().any(|h| h.name == "X-Hook"));
+    assert!(conn.headers().iter().any(|h| h.name.eq_ignore_ascii_case("Sec-WebSocket-Accept")));
+    // Server: the request line, and only what the hook returned.
+    let (line, headers, sent) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(line, "GET /chat HTTP/1.1");
+    assert_eq!(headers, vec![hybi::Header::new("X-Hook", "1")]);
+    assert!(sent > 1, "the 101 carried the handshake's headers too");
+    server.stop();
+}

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
-use hybi_core::{Close, DeflateParams, Event, Protocol, RequestHead, ResponseHead, State};
+use hybi_core::{Close, DeflateParams, Event, Header, Protocol, RequestHead, ResponseHead, State};
 
 use super::Message;
 use crate::budget::MemoryBudget;
@@ -69,6 +69,8 @@ pub(crate) struct Shared {
     pub(super) info: OnceLock<Info>,
     /// The server's memory budget, which this connection draws on.
     pub(super) budget: OnceLock<Arc<MemoryBudget>>,
+    /// Server: the headers `conn_headers` accepted with (see `seed`).
+    pub(super) accepted_headers: OnceLock<Vec<Header>>,
 }
 
 /// The handshake's outcome, fixed once the connection is open.
@@ -178,6 +180,7 @@ impl Shared {
             clock,
             info: OnceLock::new(),
             budget: OnceLock::new(),
+            accepted_headers: OnceLock::new(),
         }))
     }
 
