@@ -67,6 +67,12 @@ pub struct ConnectOptions {
     /// from webpki-roots and `extra_roots_pem`.
     #[cfg(feature = "tls")]
     pub tls_config: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// `wss://`: accept any server certificate (expired, self-signed, for
+    /// another name), as `curl -k` does. The connection is still encrypted,
+    /// but anyone on the path can pose as the server: for tests and
+    /// debugging only. Ignored when `tls_config` is set. Default false.
+    #[cfg(feature = "tls")]
+    pub danger_accept_invalid_certs: bool,
 }
 
 impl Default for ConnectOptions {
@@ -87,6 +93,8 @@ impl Default for ConnectOptions {
             extra_roots_pem: Vec::new(),
             #[cfg(feature = "tls")]
             tls_config: None,
+            #[cfg(feature = "tls")]
+            danger_accept_invalid_certs: false,
         }
     }
 }
@@ -260,6 +268,7 @@ fn tls_handshake(
 ) -> Result<(transport::ReadHalf, transport::WriteHalf), Error> {
     let config = match &options.tls_config {
         Some(config) => std::sync::Arc::clone(config),
+        None if options.danger_accept_invalid_certs => crate::tls::insecure_client_config()?,
         None => crate::tls::client_config(&options.extra_roots_pem)?,
     };
     let session = crate::tls::client_session(config, &endpoint.bare_host)?;

@@ -26,6 +26,7 @@
 //! up), and the bytes the core queues go out in the order it queued them.
 
 mod close;
+mod pongs;
 mod seed;
 mod shared;
 

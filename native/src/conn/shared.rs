@@ -71,6 +71,8 @@ pub(crate) struct Shared {
     pub(super) budget: OnceLock<Arc<MemoryBudget>>,
     /// Server: the headers `conn_headers` accepted with (see `seed`).
     pub(super) accepted_headers: OnceLock<Vec<Header>>,
+    /// Told of each pong (see `pongs`).
+    pub(super) pong_hook: OnceLock<super::pongs::PongHook>,
 }
 
 /// The handshake's outcome, fixed once the connection is open.
@@ -181,6 +183,7 @@ impl Shared {
             info: OnceLock::new(),
             budget: OnceLock::new(),
             accepted_headers: OnceLock::new(),
+            pong_hook: OnceLock::new(),
         }))
     }
 
@@ -423,7 +426,11 @@ impl Shared {
         let was_ended = inner.end.is_some();
         while let Some(event) = inner.core.poll_event() {
             match &event {
-                Event::Ping(_) | Event::Pong(_) => continue,
+                Event::Pong(payload) => {
+                    self.pong_arrived(payload);
+                    continue;
+                }
+                Event::Ping(_) => continue,
                 Event::Close(close) if inner.end.is_none() => inner.end = Some(End::Clean(close.clone())),
                 Event::Error(e) if inner.end.is_none() => inner.end = Some(End::Failed(e.clone())),
                 _ => {}
