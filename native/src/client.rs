@@ -195,7 +195,9 @@ fn tcp_connect(host: &str, port: u16, timeout: Option<Duration>) -> Result<TcpSt
 ///
 /// A server answering with another status than 101 gives an error of kind
 /// [`ErrorKind::HandshakeRefused`] whose [`Error::status`] is that status
-/// and [`Error::response`] the whole answer's head. When the failure
+/// and [`Error::response`] and [`Error::response_body`] the whole answer
+/// (the body up to its `Content-Length` and 64 KiB, read for at most half
+/// a second more when its end is not marked). When the failure
 /// suggests the server speaks the other protocol (docs/PROTOCOLS.md §5.1),
 /// [`Error::suggested_protocol`] says which and the message names the
 /// option to set.
@@ -254,7 +256,13 @@ pub fn connect_with(url: &str, options: ConnectOptions) -> Result<Connection, Er
             conn.set_read_timeout(options.read_timeout);
             Ok(conn)
         }
-        Event::Error(e) => Err(Error::handshake_failed(e, options.protocol, shared.response())),
+        Event::Error(e) => {
+            let body = match e {
+                hybi_core::Error::Rejected { .. } => shared.refused_body(crate::conn::REFUSED_BODY_WAIT),
+                _ => Vec::new(),
+            };
+            Err(Error::handshake_failed(e, options.protocol, shared.response(), body))
+        }
         other => Err(Error::new(ErrorKind::Protocol, format!("unexpected handshake event {other:?}"))),
     }
 }

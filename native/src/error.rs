@@ -66,6 +66,8 @@ enum Repr {
 struct FailedHandshake {
     error: hybi_core::Error,
     response: Option<ResponseHead>,
+    /// A refusal's body, as far as it was read.
+    body: Vec<u8>,
     /// The protocol the server may speak instead (docs/PROTOCOLS.md §5.1).
     suggested: Option<Protocol>,
 }
@@ -114,10 +116,21 @@ impl Error {
         error: hybi_core::Error,
         asked: Protocol,
         response: Option<ResponseHead>,
+        body: Vec<u8>,
     ) -> Self {
         let suggested = hybi_core::handshake::mismatch::suggested_protocol(asked, &error, response.as_ref());
         let kind = Error::from(error.clone()).kind;
-        Error { kind, repr: Repr::Handshake(Box::new(FailedHandshake { error, response, suggested })) }
+        Error { kind, repr: Repr::Handshake(Box::new(FailedHandshake { error, response, body, suggested })) }
+    }
+
+    /// The body of a refused handshake's response ([`ErrorKind::HandshakeRefused`]),
+    /// up to its `Content-Length` and 64 KiB (empty when it had none); with
+    /// [`response`](Self::response), the whole refusal.
+    pub fn response_body(&self) -> Option<&[u8]> {
+        match &self.repr {
+            Repr::Handshake(failed) if failed.response.is_some() => Some(&failed.body),
+            _ => None,
+        }
     }
 
     /// The I/O error, when the socket (or TLS, reported through it) failed.

@@ -242,3 +242,54 @@ fn line_and_headers_are_the_seeds_in_both_roles() {
     assert!(sent > 1, "the 101 carried the handshake's headers too");
     server.stop();
 }
+
+/// A server that answers any request with `head`, then each of `parts`
+/// in its own write a little later, then closes.
+fn refusing_server(head: &'static str, parts: Vec<Vec<u8>>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (mut socket, _) = listener.accept().unwrap();
+        common::read_http_head(&mut socket);
+        socket.write_all(head.as_bytes()).unwrap();
+        for part in parts {
+            std::thread::sleep(Duration::from_millis(20));
+            if socket.write_all(&part).is_err() {
+                return;
+            }
+        }
+    });
+    format!("ws://{addr}/")
+}
+
+#[test]
+fn a_refusal_keeps_its_whole_response_body_included() {
+    // Content-Length, the body arriving after the head in two writes.
+    let url = refusing_server(
+        "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 16\r\n\r\nno entry",
+        vec![b" for yo".to_vec(), b"u\n".to_vec()],
+    );
+    let error =
+        within(Duration::from_secs(10), move || connect_with(&url, options(Protocol::Rfc6455)).unwrap_err());
+    assert_eq!(error.status(), Some(403));
+    assert_eq!(error.response().unwrap().headers.get_str("Content-Type"), Some("text/plain"));
+    assert_eq!(error.response_body(), Some(&b"no entry for you\n"[..16]));
+
+    // No Content-Length: until the server closes.
+    let url = refusing_server("HTTP/1.0 400 Bad Request\r\n\r\n", vec![b"speak ".to_vec(), b"13".to_vec()]);
+    let error =
+        within(Duration::from_secs(10), move || connect_with(&url, options(Protocol::Rfc6455)).unwrap_err());
+    assert_eq!(error.response_body(), Some(&b"speak 13"[..]));
+
+    // At most 64 KiB of a longer one.
+    let url =
+        refusing_server("HTTP/1.1 500 Oops\r\nContent-Length: 100000\r\n\r\n", vec![vec![b'z'; 100_000]]);
+    let error =
+        within(Duration::from_secs(10), move || connect_with(&url, options(Protocol::Rfc6455)).unwrap_err());
+    assert_eq!(error.response_body().map(<[u8]>::len), Some(64 * 1024));
+
+    // Errors that are not refusals have no response body.
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let error = connect_with(&format!("ws://{closed}/"), options(Protocol::Rfc6455)).unwrap_err();
+    assert_eq!(error.response_body(), None);
+}

@@ -27,6 +27,7 @@
 
 mod close;
 mod pongs;
+mod refused;
 mod seed;
 mod shared;
 
@@ -38,6 +39,7 @@ use hybi_core::{Close, DeflateParams, Headers, Protocol, RequestHead, ResponseHe
 
 use crate::error::Error;
 pub(crate) use close::After;
+pub(crate) use refused::REFUSED_BODY_WAIT;
 pub(crate) use shared::Shared;
 use shared::{lock, End, WriteWhen};
 
