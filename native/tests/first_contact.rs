@@ -183,6 +183,9 @@ fn with_conn_headers_from_the_default_options_needs_no_annotation() {
     let conn = connect_with(&url, offer).unwrap();
     assert_eq!(conn.subprotocol(), Some("chat"));
     assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), 2);
+    // Answers the close the server sent when its handler returned, so that
+    // stopping does not wait out its close timeout.
+    conn.close().unwrap();
     let refused = connect_with(&url, options(Protocol::Rfc6455)).unwrap_err();
     assert_eq!(refused.status(), Some(403));
     server.stop();
@@ -240,6 +243,7 @@ fn line_and_headers_are_the_seeds_in_both_roles() {
     assert_eq!(line, "GET /chat HTTP/1.1");
     assert_eq!(headers, vec![hybi::Header::new("X-Hook", "1")]);
     assert!(sent > 1, "the 101 carried the handshake's headers too");
+    conn.close().unwrap();
     server.stop();
 }
 
