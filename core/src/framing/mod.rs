@@ -2,6 +2,7 @@
 //! split anywhere, and yields whole frames (or, streaming, pieces of a
 //! message); none allocates more than the bytes that actually arrived.
 
+pub mod auto;
 pub mod new;
 pub mod old;
 pub mod rfc6455;
