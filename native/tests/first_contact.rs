@@ -123,7 +123,7 @@ fn a_refusal_that_says_nothing_of_the_protocol_suggests_nothing() {
 #[test]
 fn wait_serves_until_a_stopper_stops_the_server() {
     // A handler that only reads: a stopping server closes a connection
-    // whose writer is busy by cutting it (`try_begin_close`), which this
+    // whose writer is busy by cutting it (`try_go_away`), which this
     // test is not about.
     let (tx, rx) = std::sync::mpsc::channel();
     let tx = std::sync::Mutex::new(tx);
