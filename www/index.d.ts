@@ -105,6 +105,8 @@ export class HybiError extends Error {
   readonly closeCode?: number;
   /** `rejected`: the server's whole response. */
   readonly response?: ResponseHead;
+  /** A client's failed handshake: the protocol the server may speak instead (the message names the option). */
+  readonly suggestedProtocol?: 'rfc6455' | 'draft76';
 }
 
 /** One open WebSocket connection (the seed's `ws-conn`). */
@@ -147,9 +149,9 @@ export class Connection implements AsyncIterable<Message> {
 export interface ConnectOptions {
   /** Extra request headers (`Origin`, `Cookie`, ...). */
   headers?: HeadersInit;
-  /** Default `draft76`, as the seed. */
+  /** Default `rfc6455`; `draft76` for the seed's servers. */
   protocol?: Protocol;
-  /** Draft-76 framing. Default `old`. */
+  /** Draft-76 framing. Default `old`. Given alone, implies `protocol: 'draft76'`. */
   framing?: Framing;
   /** Subprotocols to offer, most preferred first (draft-76: at most one). */
   subprotocols?: string[];

@@ -34,9 +34,12 @@ pub enum Protocol {
 }
 
 impl Default for Protocol {
-    /// Draft-76 'old', as in the seed (Racket's `net/websocket`).
+    /// RFC 6455: what today's servers speak, and what the seed's successor
+    /// (Racket's `rfc6455` package, which keeps `ws-connect`) connects
+    /// with. The seed's draft-76 'old' is one field away:
+    /// `Protocol::Draft76(Framing::Old)`.
     fn default() -> Self {
-        Protocol::Draft76(Framing::Old)
+        Protocol::Rfc6455
     }
 }
 
@@ -151,7 +154,7 @@ impl Default for Timeouts {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// Client: the protocol to speak. Ignored by servers, which follow the
-    /// request (see [`Config::accept`]). Default draft-76 'old'.
+    /// request (see [`Config::accept`]). Default RFC 6455.
     pub protocol: Protocol,
     /// Server: the protocols to accept. Default all of them.
     pub accept: ProtocolSet,

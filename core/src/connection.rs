@@ -84,7 +84,7 @@ impl ClientRequest {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Accept {
     /// The subprotocol chosen from the client's offer
-    /// ([`hs6455::offered_subprotocols`]); it must be one of them.
+    /// ([`offered_subprotocols`](crate::handshake::rfc6455::offered_subprotocols)); it must be one of them.
     pub subprotocol: Option<String>,
     /// Headers added to the 101 response. In draft-76, any
     /// `Sec-WebSocket-Origin` or `Sec-WebSocket-Location` here replaces the
@@ -223,6 +223,8 @@ pub struct Connection {
     protocol: Option<Protocol>,
     request: Option<RequestHead>,
     response: Option<ResponseHead>,
+    /// Client: what followed a refused response's head in its input.
+    refused_body: Vec<u8>,
     subprotocol: Option<String>,
     deflate: Option<DeflateParams>,
     events: VecDeque<Event>,
@@ -348,6 +350,7 @@ impl Connection {
             protocol: None,
             request: None,
             response: None,
+            refused_body: Vec::new(),
             subprotocol: None,
             deflate: None,
             events: VecDeque::new(),
@@ -398,6 +401,15 @@ impl Connection {
     /// The opening response: the one sent (server) or received (client).
     pub fn response(&self) -> Option<&ResponseHead> {
         self.response.as_ref()
+    }
+
+    /// Client: the bytes that came after a refused response's head
+    /// ([`Error::Rejected`]) in the input that completed it, at most
+    /// [`Limits::max_handshake_bytes`](crate::Limits::max_handshake_bytes):
+    /// the start of the refusal's body. The driver may read on for the
+    /// rest (see the response's `Content-Length`); the core reads no more.
+    pub fn refused_body(&self) -> &[u8] {
+        &self.refused_body
     }
 
     /// The subprotocol both ends agreed on, if any.
@@ -600,6 +612,10 @@ impl Connection {
         self.keepalive_sent = None;
         let mut input = data;
         if let Err(error) = self.process(&mut input, None) {
+            if matches!(error, Error::Rejected { .. }) {
+                let kept = input.len().min(self.config.limits.max_handshake_bytes);
+                self.refused_body = input[..kept].to_vec();
+            }
             self.fail_on_input(error);
         }
     }

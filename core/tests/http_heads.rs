@@ -262,3 +262,32 @@ fn http_1_0_page_requests_are_served_and_upgrades_refused() {
         );
     }
 }
+
+#[test]
+fn a_refused_clients_core_keeps_what_followed_the_head() {
+    // The start of the refusal's body, for the driver to show (issue 18):
+    // what came in the read that completed the head, up to the handshake
+    // limit; a later read adds nothing.
+    let config = Config {
+        protocol: Protocol::Rfc6455,
+        limits: hybi_core::Limits { max_handshake_bytes: 256, ..hybi_core::Limits::default() },
+        ..Config::default()
+    };
+    let mut client = Connection::client(NOW, config, ClientRequest::new(target()), entropy(5)).unwrap();
+    transmit(&mut client);
+    let body = "x".repeat(300);
+    let response = format!("HTTP/1.1 403 Forbidden\r\nContent-Length: 300\r\n\r\n{body}");
+    client.handle_input(NOW, response.as_bytes());
+    assert_eq!(drain(&mut client), [Event::Error(Error::Rejected { status: 403 })]);
+    assert_eq!(client.refused_body(), &body.as_bytes()[..256]);
+    client.handle_input(NOW, b"more");
+    assert_eq!(client.refused_body().len(), 256);
+
+    // Nothing follows the head: nothing kept.
+    let config = Config { protocol: Protocol::Rfc6455, ..Config::default() };
+    let mut client = Connection::client(NOW, config, ClientRequest::new(target()), entropy(6)).unwrap();
+    transmit(&mut client);
+    client.handle_input(NOW, b"HTTP/1.1 404 Not Found\r\n\r\n");
+    assert_eq!(drain(&mut client), [Event::Error(Error::Rejected { status: 404 })]);
+    assert_eq!(client.refused_body(), b"");
+}

@@ -18,22 +18,25 @@ use crate::transport;
 
 /// How a client connects: everything [`connect_with`] takes besides the URL.
 ///
-/// Build it from the default, which speaks the seed's protocol (draft-76
-/// with 'old' framing):
+/// Build it from the default, which speaks RFC 6455, as today's servers
+/// do (and as the seed's successor, Racket's `rfc6455` package, does);
+/// the seed's draft-76 is one field away:
 ///
 /// ```
-/// use hybi::{ConnectOptions, Protocol};
-/// let options = ConnectOptions {
-///     protocol: Protocol::Rfc6455,
-///     subprotocols: vec!["chat".into()],
-///     ..ConnectOptions::default()
-/// }
-/// .header("Origin", "http://example.com");
-/// # let _ = options;
+/// use hybi::{ConnectOptions, Framing, Protocol};
+/// let options = ConnectOptions { subprotocols: vec!["chat".into()], ..ConnectOptions::default() }
+///     .header("Origin", "http://example.com");
+/// assert_eq!(options.protocol, Protocol::Rfc6455);
+///
+/// // A draft-76 server, as the seed's `ws-connect` spoke to.
+/// let draft76 = ConnectOptions { protocol: Protocol::Draft76(Framing::Old), ..ConnectOptions::default() };
+/// # let _ = draft76;
 /// ```
 #[derive(Clone, Debug)]
 pub struct ConnectOptions {
-    /// The protocol to speak. Default draft-76 'old', as the seed.
+    /// The protocol to speak. Default RFC 6455; `Protocol::Draft76(_)` for
+    /// the seed's servers. A handshake failing in a way that suggests the
+    /// other protocol says so ([`Error::suggested_protocol`]).
     pub protocol: Protocol,
     /// Headers added to the opening request (`Origin`, `Cookie`, ...).
     pub headers: Vec<Header>,
@@ -64,6 +67,12 @@ pub struct ConnectOptions {
     /// from webpki-roots and `extra_roots_pem`.
     #[cfg(feature = "tls")]
     pub tls_config: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// `wss://`: accept any server certificate (expired, self-signed, for
+    /// another name), as `curl -k` does. The connection is still encrypted,
+    /// but anyone on the path can pose as the server: for tests and
+    /// debugging only. Ignored when `tls_config` is set. Default false.
+    #[cfg(feature = "tls")]
+    pub danger_accept_invalid_certs: bool,
 }
 
 impl Default for ConnectOptions {
@@ -84,6 +93,8 @@ impl Default for ConnectOptions {
             extra_roots_pem: Vec::new(),
             #[cfg(feature = "tls")]
             tls_config: None,
+            #[cfg(feature = "tls")]
+            danger_accept_invalid_certs: false,
         }
     }
 }
@@ -101,10 +112,9 @@ impl ConnectOptions {
     }
 }
 
-/// Connects to a `ws://` or `wss://` URL with extra request headers and
-/// the seed's protocol, draft-76 with 'old' framing (the seed's
-/// `ws-connect`). For RFC 6455, subprotocols and the rest, use
-/// [`connect_with`].
+/// Connects to a `ws://` or `wss://` URL with extra request headers (the
+/// seed's `ws-connect`), speaking RFC 6455. For draft-76, subprotocols and
+/// the rest, use [`connect_with`].
 ///
 /// ```no_run
 /// let conn = hybi::connect("ws://localhost:8080/echo", &[("Origin", "http://localhost")])?;
@@ -184,7 +194,13 @@ fn tcp_connect(host: &str, port: u16, timeout: Option<Duration>) -> Result<TcpSt
 /// CONNECT proxy if one applies, and completes the opening handshake.
 ///
 /// A server answering with another status than 101 gives an error of kind
-/// [`ErrorKind::HandshakeRefused`] whose [`Error::status`] is that status.
+/// [`ErrorKind::HandshakeRefused`] whose [`Error::status`] is that status
+/// and [`Error::response`] and [`Error::response_body`] the whole answer
+/// (the body up to its `Content-Length` and 64 KiB, read for at most half
+/// a second more when its end is not marked). When the failure
+/// suggests the server speaks the other protocol (docs/PROTOCOLS.md §5.1),
+/// [`Error::suggested_protocol`] says which and the message names the
+/// option to set.
 pub fn connect_with(url: &str, options: ConnectOptions) -> Result<Connection, Error> {
     let endpoint = endpoint(url)?;
     let secure = endpoint.target.secure;
@@ -240,7 +256,13 @@ pub fn connect_with(url: &str, options: ConnectOptions) -> Result<Connection, Er
             conn.set_read_timeout(options.read_timeout);
             Ok(conn)
         }
-        Event::Error(e) => Err(e.into()),
+        Event::Error(e) => {
+            let body = match e {
+                hybi_core::Error::Rejected { .. } => shared.refused_body(crate::conn::REFUSED_BODY_WAIT),
+                _ => Vec::new(),
+            };
+            Err(Error::handshake_failed(e, options.protocol, shared.response(), body))
+        }
         other => Err(Error::new(ErrorKind::Protocol, format!("unexpected handshake event {other:?}"))),
     }
 }
@@ -254,6 +276,7 @@ fn tls_handshake(
 ) -> Result<(transport::ReadHalf, transport::WriteHalf), Error> {
     let config = match &options.tls_config {
         Some(config) => std::sync::Arc::clone(config),
+        None if options.danger_accept_invalid_certs => crate::tls::insecure_client_config()?,
         None => crate::tls::client_config(&options.extra_roots_pem)?,
     };
     let session = crate::tls::client_session(config, &endpoint.bare_host)?;

@@ -5,6 +5,8 @@
 use std::fmt;
 use std::io;
 
+use hybi_core::{Protocol, ResponseHead};
+
 /// What kind of failure an [`Error`] is, for callers that branch on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -53,8 +55,21 @@ pub struct Error {
 #[derive(Debug)]
 enum Repr {
     Core(hybi_core::Error),
+    /// A client's opening handshake that failed with the server's answer
+    /// in hand.
+    Handshake(Box<FailedHandshake>),
     Io(io::Error),
     Message(String),
+}
+
+#[derive(Debug)]
+struct FailedHandshake {
+    error: hybi_core::Error,
+    response: Option<ResponseHead>,
+    /// A refusal's body, as far as it was read.
+    body: Vec<u8>,
+    /// The protocol the server may speak instead (docs/PROTOCOLS.md §5.1).
+    suggested: Option<Protocol>,
 }
 
 impl Error {
@@ -67,6 +82,53 @@ impl Error {
     pub fn core(&self) -> Option<&hybi_core::Error> {
         match &self.repr {
             Repr::Core(e) => Some(e),
+            Repr::Handshake(failed) => Some(&failed.error),
+            _ => None,
+        }
+    }
+
+    /// The server's answer to a client's failed opening handshake (status
+    /// line, status, reason and headers), when one arrived: what a refused
+    /// handshake ([`ErrorKind::HandshakeRefused`]) or an answer the
+    /// protocol does not allow was.
+    pub fn response(&self) -> Option<&ResponseHead> {
+        match &self.repr {
+            Repr::Handshake(failed) => failed.response.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The protocol the server may speak instead of the one asked for, when
+    /// the failed handshake suggests one (a 400 or 426 to a draft-76
+    /// request, a 4xx or a draft-76 answer to an RFC 6455 one:
+    /// docs/PROTOCOLS.md §5.1). `Display` names the option to set.
+    pub fn suggested_protocol(&self) -> Option<Protocol> {
+        match &self.repr {
+            Repr::Handshake(failed) => failed.suggested,
+            _ => None,
+        }
+    }
+
+    /// A client's failed opening handshake: the core's `error`, the
+    /// server's `response` if one arrived, and what it suggests about the
+    /// server's protocol given the one `asked`.
+    pub(crate) fn handshake_failed(
+        error: hybi_core::Error,
+        asked: Protocol,
+        response: Option<ResponseHead>,
+        body: Vec<u8>,
+    ) -> Self {
+        let suggested = hybi_core::handshake::mismatch::suggested_protocol(asked, &error, response.as_ref());
+        let kind = Error::from(error.clone()).kind;
+        Error { kind, repr: Repr::Handshake(Box::new(FailedHandshake { error, response, body, suggested })) }
+    }
+
+    /// The body of a refused handshake's response ([`ErrorKind::HandshakeRefused`]),
+    /// up to its `Content-Length` and 64 KiB (empty when it had none); with
+    /// [`response`](Self::response), the whole refusal.
+    pub fn response_body(&self) -> Option<&[u8]> {
+        match &self.repr {
+            Repr::Handshake(failed) if failed.response.is_some() => Some(&failed.body),
             _ => None,
         }
     }
@@ -81,8 +143,8 @@ impl Error {
 
     /// The HTTP status of a refused handshake ([`ErrorKind::HandshakeRefused`]).
     pub fn status(&self) -> Option<u16> {
-        match &self.repr {
-            Repr::Core(hybi_core::Error::Rejected { status }) => Some(*status),
+        match self.core() {
+            Some(hybi_core::Error::Rejected { status }) => Some(*status),
             _ => None,
         }
     }
@@ -170,6 +232,26 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.repr, self.kind) {
             (Repr::Core(e), _) => write!(f, "{e}"),
+            (Repr::Handshake(failed), _) => {
+                write!(f, "{}", failed.error)?;
+                if let Some(response) = failed.response.as_ref().filter(|r| r.status != 101) {
+                    if !response.reason.is_empty() {
+                        write!(f, " {}", response.reason)?;
+                    }
+                }
+                match failed.suggested {
+                    Some(Protocol::Rfc6455) => f.write_str(
+                        "; the server may speak only RFC 6455: connect with \
+                         `ConnectOptions { protocol: Protocol::Rfc6455, .. }`",
+                    ),
+                    Some(Protocol::Draft76(_)) => f.write_str(
+                        "; the server may speak only draft-76: connect with \
+                         `ConnectOptions { protocol: Protocol::Draft76(Framing::Old), .. }` \
+                         (or `Framing::New`)",
+                    ),
+                    None => Ok(()),
+                }
+            }
             (Repr::Io(e), ErrorKind::Tls) => write!(f, "TLS: {e}"),
             (Repr::Io(e), ErrorKind::Timeout) => write!(f, "timed out: {e}"),
             (Repr::Io(e), _) => write!(f, "I/O: {e}"),
@@ -182,6 +264,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.repr {
             Repr::Core(e) => Some(e),
+            Repr::Handshake(failed) => Some(&failed.error),
             Repr::Io(e) => Some(e),
             Repr::Message(_) => None,
         }

@@ -28,7 +28,7 @@
 //! # An echo server and a client
 //!
 //! ```
-//! use hybi::{connect_with, serve, ConnectOptions, Message, Protocol, ServeOptions};
+//! use hybi::{connect_with, serve, ConnectOptions, Framing, Message, Protocol, ServeOptions};
 //!
 //! let server = serve(
 //!     |conn, ()| {
@@ -40,18 +40,20 @@
 //! )?;
 //! let url = format!("ws://{}/echo", server.local_addr());
 //!
-//! // The seed's protocol: draft-76, 'old' framing.
+//! // RFC 6455, the default, with text and binary messages.
 //! let conn = hybi::connect(&url, &[("Origin", "http://localhost")])?;
 //! conn.send_text("hello")?;
 //! assert_eq!(conn.recv()?, Some(Message::Text("hello".into())));
+//! conn.send_binary(&[1, 2, 3])?;
+//! assert_eq!(conn.recv()?, Some(Message::Binary(vec![1, 2, 3])));
 //! conn.close()?;
 //! assert_eq!(conn.recv()?, None);
 //!
-//! // RFC 6455, with binary messages.
-//! let options = ConnectOptions { protocol: Protocol::Rfc6455, ..ConnectOptions::default() };
+//! // The seed's protocol: draft-76, 'old' framing (text only).
+//! let options = ConnectOptions { protocol: Protocol::Draft76(Framing::Old), ..ConnectOptions::default() };
 //! let conn = connect_with(&url, options)?;
-//! conn.send_binary(&[1, 2, 3])?;
-//! assert_eq!(conn.recv()?, Some(Message::Binary(vec![1, 2, 3])));
+//! conn.send_text("hello")?;
+//! assert_eq!(conn.recv()?, Some(Message::Text("hello".into())));
 //! conn.close()?;
 //!
 //! server.stop();
@@ -102,7 +104,8 @@
 //! # Features
 //!
 //! - `tls` (default): `wss://` clients (trusting webpki-roots plus any roots
-//!   you add) and TLS servers from PEM, with rustls and its `ring` provider.
+//!   you add) and TLS servers from PEM, with rustls and its `aws-lc-rs`
+//!   provider (post-quantum key exchange; `ring`'s provider is deprecated).
 //! - `tokio` (off): the module `hybi::tokio`, the async driver: `accept`
 //!   and `client` over any tokio `AsyncRead + AsyncWrite` stream you hold,
 //!   each giving a `WebSocket` with `recv`/`send`/`close` (cancel-safe),
@@ -133,16 +136,21 @@ pub use conn::{Connection, Message};
 pub use entropy::OsEntropy;
 pub use error::{Error, ErrorKind};
 pub use proxy::Proxy;
-pub use server::{serve, ConnHeaders, ErrorHook, HttpHandler, ServeOptions, ServerHandle};
+pub use server::{serve, ConnHeaders, ErrorHook, HttpHandler, ServeOptions, ServerHandle, ServerStopper};
 #[cfg(feature = "tls")]
 pub use tls::ServerTls;
 
-/// The core's vocabulary, re-exported so applications need not depend on
-/// `hybi-core` themselves.
+// The core's vocabulary, re-exported so applications need not depend on
+// `hybi-core` themselves; inlined, so that each shows its own summary here.
+#[doc(inline)]
 pub use hybi_core::{
     Accept, Close, DeflateConfig, DeflateParams, Framing, Header, Headers, HttpResponse, InvalidUtf8, Limits,
     Protocol, ProtocolSet, RequestHead, ResponseHead, Timeouts,
 };
+
+// What a `conn_headers` hook reads to choose a subprotocol.
+#[doc(inline)]
+pub use hybi_core::handshake::rfc6455::offered_subprotocols;
 
 /// The core crate itself, for what the re-exports above leave out.
 pub use hybi_core as core;

@@ -40,12 +40,46 @@ pub type ErrorHook = Box<dyn Fn(SocketAddr, &Error) + Send + Sync>;
 /// `S` is the per-connection state `conn_headers` hands the handler; with
 /// the default hook it is `S::default()`. To use a hook with a state type
 /// that has no default, start from [`ServeOptions::default`] and call
-/// [`with_conn_headers`](Self::with_conn_headers).
+/// [`with_conn_headers`](Self::with_conn_headers):
+///
+/// ```
+/// use hybi::{offered_subprotocols, Accept, HttpResponse, ServeOptions};
+///
+/// // Refuses requests without the right token, and hands the handler the
+/// // user's name as its state.
+/// let refusing = ServeOptions::default().with_conn_headers(|request| {
+///     match request.headers.get_str("Authorization") {
+///         Some("Bearer let-me-in") => Ok((Accept::default(), String::from("alice"))),
+///         _ => Err(HttpResponse::text(403, "no entry\n")),
+///     }
+/// });
+/// # let _: ServeOptions<String> = refusing;
+///
+/// // Picks the first subprotocol it speaks from the client's offer (RFC
+/// // 6455 `Sec-WebSocket-Protocol`, in the client's order), or refuses.
+/// let choosing = ServeOptions::default().with_conn_headers(|request| {
+///     let offered = offered_subprotocols(request);
+///     match offered.iter().find(|p| ["chat.v2", "chat"].contains(p)) {
+///         Some(&chosen) => {
+///             let accept = Accept { subprotocol: Some(chosen.into()), ..Accept::default() };
+///             Ok((accept, chosen.to_owned()))
+///         }
+///         None => Err(HttpResponse::text(400, "speak chat.v2 or chat\n")),
+///     }
+/// });
+/// # let _: ServeOptions<String> = choosing;
+/// ```
 pub struct ServeOptions<S = ()> {
     /// TCP port; 0 picks a free one (see `confirm`). Default 80.
     pub port: u16,
-    /// Address to listen on. Default `None`: every IPv4 interface
-    /// (`0.0.0.0`).
+    /// Address to listen on. Default `None`: every interface, IPv6 and
+    /// IPv4 together (one `[::]` socket with `IPV6_V6ONLY` off: an IPv4
+    /// client's [`Connection::peer_addr`] is then IPv4-mapped,
+    /// `[::ffff:a.b.c.d]`, and the per-address cap counts it as its IPv4
+    /// address), where the system allows it; where it does not (IPv6
+    /// disabled), every IPv4
+    /// interface (`0.0.0.0`). An explicit `0.0.0.0` or `::` binds that
+    /// family alone (`::` as the system's `bindv6only` says).
     pub listen_ip: Option<IpAddr>,
     /// Listen backlog: connections the OS queues before `accept`. Default 4
     /// (the seed's); `hybi serve` uses 128 (`--backlog`). The accept loop
@@ -158,9 +192,15 @@ impl<S: Default + 'static> Default for ServeOptions<S> {
     }
 }
 
-impl<S> ServeOptions<S> {
+impl ServeOptions<()> {
     /// The same options with another `conn_headers` hook, and so another
-    /// state type.
+    /// state type `T`: what the hook returns for each accepted request is
+    /// what the handler gets with its connection.
+    ///
+    /// Defined on `ServeOptions<()>` (what the default hook makes), so that
+    /// `ServeOptions::default().with_conn_headers(..)` needs no type
+    /// annotation: on a generic `ServeOptions<S>` the compiler could not
+    /// tell which `S` the default was for (E0283).
     pub fn with_conn_headers<T>(
         self,
         hook: impl Fn(&RequestHead) -> Result<(Accept, T), HttpResponse> + Send + Sync + 'static,
@@ -187,7 +227,9 @@ impl<S> ServeOptions<S> {
             invalid_utf8: self.invalid_utf8,
         }
     }
+}
 
+impl<S> ServeOptions<S> {
     fn core_config(&self) -> Config {
         Config {
             accept: self.protocols,
@@ -230,12 +272,19 @@ impl<S> std::fmt::Debug for ServeOptions<S> {
 
 /// A running server: [`stop`](Self::stop) it (or drop it) to stop accepting,
 /// close every open connection with a close frame, and join every thread
-/// (the seed returns a procedure that does this).
+/// (the seed returns a procedure that does this). To serve until something
+/// else stops it, [`wait`](Self::wait) on it, with a
+/// [`stopper`](Self::stopper) handed to whatever decides when.
+///
+/// Dropping the handle stops the server at once, so it must be kept:
+/// `serve(handler, options)?;` alone starts a server and stops it on the
+/// same line.
 #[derive(Debug)]
+#[must_use = "dropping a ServerHandle stops the server at once: keep it, or `wait()` on it"]
 pub struct ServerHandle {
     local_addr: SocketAddr,
     state: Arc<ServerState>,
-    listener: TcpListener,
+    listener: Arc<TcpListener>,
     accept_thread: Option<JoinHandle<()>>,
     budget: Option<Arc<MemoryBudget>>,
 }
@@ -347,6 +396,9 @@ struct Context<S> {
 /// Returns once the server listens. Plain HTTP requests are answered by
 /// `options.http_handler`.
 ///
+/// The returned [`ServerHandle`] is the server: dropping it stops it, so
+/// keep it, and [`wait`](ServerHandle::wait) on it to serve until stopped.
+///
 /// ```no_run
 /// use hybi::{serve, ServeOptions};
 /// let server = serve(
@@ -358,7 +410,7 @@ struct Context<S> {
 ///     ServeOptions { port: 8080, ..ServeOptions::default() },
 /// )?;
 /// println!("listening on {}", server.local_addr());
-/// # server.stop();
+/// server.wait(); // serves until the process ends (or a `stopper()` stops it)
 /// # Ok::<(), hybi::Error>(())
 /// ```
 pub fn serve<S, H>(handler: H, options: ServeOptions<S>) -> Result<ServerHandle, Error>
@@ -366,9 +418,22 @@ where
     S: Send + 'static,
     H: Fn(Connection, S) + Send + Sync + 'static,
 {
-    let ip = options.listen_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    let addr = SocketAddr::new(ip, options.port);
-    let listener = match bind(addr, options.max_waiting) {
+    let bound = match options.listen_ip {
+        Some(ip) => bind(SocketAddr::new(ip, options.port), options.max_waiting, false),
+        // Every interface: dual-stack where the system allows it.
+        None => {
+            bind(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), options.port), options.max_waiting, true)
+                .or_else(|_| {
+                    bind(
+                        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), options.port),
+                        options.max_waiting,
+                        false,
+                    )
+                })
+        }
+    };
+    let addr = SocketAddr::new(options.listen_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), options.port);
+    let listener = match bound {
         Ok(listener) => listener,
         Err(e) => {
             let e = io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"));
@@ -408,12 +473,24 @@ where
     if let Some(confirm) = &options.confirm {
         let _ = confirm.send(Ok(local_addr));
     }
-    Ok(ServerHandle { local_addr, state, listener, accept_thread: Some(accept_thread), budget })
+    Ok(ServerHandle {
+        local_addr,
+        state,
+        listener: Arc::new(listener),
+        accept_thread: Some(accept_thread),
+        budget,
+    })
 }
 
-fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+/// A listening socket on `addr`; `dual_stack` (for `[::]`) turns
+/// `IPV6_V6ONLY` off, so that IPv4 clients reach it too, and fails where the
+/// system cannot.
+fn bind(addr: SocketAddr, backlog: u32, dual_stack: bool) -> io::Result<TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if dual_stack {
+        socket.set_only_v6(false)?;
+    }
     // Restarting a server must not wait out TIME_WAIT of its old sockets.
     #[cfg(unix)]
     socket.set_reuse_address(true)?;
@@ -566,17 +643,21 @@ where
         RequestKind::WebSocket(_) => (context.conn_headers)(&request),
     };
     let user_state = match decision {
-        Ok((accept, user_state)) => match shared.command(|core| core.accept(accept)) {
-            Ok(()) => user_state,
-            Err(e) if e.kind() == ErrorKind::Misuse => {
-                // The hook asked for something the handshake cannot carry.
-                let response = HttpResponse::text(500, &format!("{e}\n"));
-                shared.command(|core| core.respond(response))?;
-                shared.linger(After::HttpAnswer);
-                return Err(e);
+        Ok((accept, user_state)) => {
+            // The seed's `ws-conn-headers` on a server (`Connection::headers`).
+            shared.set_accepted_headers(accept.headers.clone());
+            match shared.command(|core| core.accept(accept)) {
+                Ok(()) => user_state,
+                Err(e) if e.kind() == ErrorKind::Misuse => {
+                    // The hook asked for something the handshake cannot carry.
+                    let response = HttpResponse::text(500, &format!("{e}\n"));
+                    shared.command(|core| core.respond(response))?;
+                    shared.linger(After::HttpAnswer);
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
-        },
+        }
         Err(response) => {
             shared.command(|core| core.respond(response))?;
             shared.linger(After::HttpAnswer);
@@ -822,12 +903,58 @@ impl ServerHandle {
         self.shutdown();
     }
 
+    /// Blocks until a [`ServerStopper`] of this server stops it, then
+    /// finishes stopping as [`stop`](Self::stop) does. With no stopper
+    /// handed out, serves until the process ends (what `hybi serve` does).
+    ///
+    /// ```
+    /// use hybi::{serve, ServeOptions};
+    /// let server = serve(
+    ///     |conn, ()| {
+    ///         while let Ok(Some(message)) = conn.recv() {
+    ///             let _ = conn.send(&message);
+    ///         }
+    ///     },
+    ///     ServeOptions { port: 0, listen_ip: Some([127, 0, 0, 1].into()), ..ServeOptions::default() },
+    /// )?;
+    /// let stopper = server.stopper();
+    /// std::thread::spawn(move || {
+    ///     // ... a signal, an admin command, a test being done ...
+    ///     stopper.stop();
+    /// });
+    /// server.wait();
+    /// # Ok::<(), hybi::Error>(())
+    /// ```
+    pub fn wait(mut self) {
+        if let Some(accept_thread) = self.accept_thread.take() {
+            // The accept loop ends only when a stopper sets `stopping`.
+            let _ = accept_thread.join();
+        }
+        self.finish_shutdown();
+    }
+
+    /// A handle that stops this server from elsewhere (another thread, a
+    /// signal handler's thread) while the owner of the [`ServerHandle`]
+    /// waits in [`wait`](Self::wait).
+    pub fn stopper(&self) -> ServerStopper {
+        ServerStopper {
+            state: Arc::clone(&self.state),
+            listener: Arc::clone(&self.listener),
+            local_addr: self.local_addr,
+        }
+    }
+
     fn shutdown(&mut self) {
         let Some(accept_thread) = self.accept_thread.take() else { return };
-        let state = &self.state;
-        state.stopping.store(true, Ordering::SeqCst);
-        wake_accept(&self.listener, self.local_addr);
+        self.stopper().stop();
         let _ = accept_thread.join();
+        self.finish_shutdown();
+    }
+
+    /// What stopping does once the accept loop has ended: closes the open
+    /// connections and joins their threads.
+    fn finish_shutdown(&mut self) {
+        let state = &self.state;
 
         let conns: Vec<(TcpStream, Option<Arc<Shared>>)> = lock(&state.live)
             .conns
@@ -869,14 +996,41 @@ impl ServerHandle {
     }
 }
 
+/// Stops a server from a thread other than its [`ServerHandle`]'s owner:
+/// the handle's [`wait`](ServerHandle::wait) (or [`stop`](ServerHandle::stop)
+/// or drop) then closes the connections and joins the threads. Cheap to
+/// clone; stopping twice, or after the server stopped, does nothing.
+#[derive(Clone, Debug)]
+pub struct ServerStopper {
+    state: Arc<ServerState>,
+    listener: Arc<TcpListener>,
+    local_addr: SocketAddr,
+}
+
+impl ServerStopper {
+    /// Stops accepting connections and wakes the accept loop, so that a
+    /// [`ServerHandle::wait`] goes on to close the open connections.
+    pub fn stop(&self) {
+        if !self.state.stopping.swap(true, Ordering::SeqCst) {
+            wake_accept(&self.listener, self.local_addr);
+        }
+    }
+}
+
 /// Wakes an accept loop blocked in `accept` by connecting to it.
 fn wake_accept(listener: &TcpListener, addr: SocketAddr) {
-    let ip = match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ip => ip,
+    let ips = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+        // A dual-stack listener takes IPv4 too, where IPv6 loopback is off.
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            vec![IpAddr::V6(Ipv6Addr::LOCALHOST), IpAddr::V4(Ipv4Addr::LOCALHOST)]
+        }
+        ip => vec![ip],
     };
-    if TcpStream::connect_timeout(&SocketAddr::new(ip, addr.port()), Duration::from_secs(1)).is_err() {
+    let woken = ips.into_iter().any(|ip| {
+        TcpStream::connect_timeout(&SocketAddr::new(ip, addr.port()), Duration::from_secs(1)).is_ok()
+    });
+    if !woken {
         // Linux wakes `accept` on a listener shut down for reading.
         let _ = socket2::SockRef::from(listener).shutdown(Shutdown::Read);
     }

@@ -1,4 +1,4 @@
-//! TLS with rustls (the `ring` provider): client trust from webpki-roots plus
+//! TLS with rustls (the `aws-lc-rs` provider): client trust from webpki-roots plus
 //! extra roots, server identity from PEM.
 
 use std::io;
@@ -15,7 +15,7 @@ use crate::error::{Error, ErrorKind};
 /// different rustls provider cannot make the process default ambiguous.
 fn provider() -> Arc<CryptoProvider> {
     static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
-    Arc::clone(PROVIDER.get_or_init(|| Arc::new(rustls::crypto::ring::default_provider())))
+    Arc::clone(PROVIDER.get_or_init(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider())))
 }
 
 fn tls_error(why: impl std::fmt::Display) -> Error {
@@ -93,6 +93,60 @@ pub(crate) fn client_config(extra_roots: &[u8]) -> Result<Arc<ClientConfig>, Err
         roots.add(cert).map_err(|e| tls_error(format!("extra root not usable: {e}")))?;
     }
     build(roots)
+}
+
+/// A client configuration that accepts any server certificate (the
+/// signatures of the handshake itself are still checked): for
+/// [`crate::ConnectOptions::danger_accept_invalid_certs`], `hybi connect -k`.
+pub(crate) fn insecure_client_config() -> Result<Arc<ClientConfig>, Error> {
+    let mut config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(tls_error)?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider())))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Trusts every certificate; checks handshake signatures with the
+/// provider's algorithms, as rustls's own verifier does.
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 /// A client session for `host` (a DNS name or an IP address, IPv6 without

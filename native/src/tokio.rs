@@ -336,7 +336,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocket<S> {
 }
 
 /// Sending: `start_send` queues a message in the core; `poll_flush` writes;
-/// `poll_ready` waits while more than [`MAX_QUEUED`] bytes wait for the
+/// `poll_ready` waits while more than 64 KiB wait for the
 /// socket, so a slow peer holds back the sender instead of growing memory;
 /// `poll_close` closes (1000 in RFC 6455) and waits for the answer.
 impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<S> {

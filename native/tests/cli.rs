@@ -165,6 +165,54 @@ fn connect_failures_exit_nonzero_with_the_reason() {
 }
 
 #[test]
+fn connect_defaults_to_rfc6455_and_names_the_flag_for_the_other_protocol() {
+    let rfc6455_only = Server::start(&["--protocol", "rfc6455"]);
+    let url = format!("ws://{}/", rfc6455_only.addr);
+    let (ok, stdout, stderr) = run_connect(&[&url], "hi\n");
+    assert!(ok && stdout == "hi\n", "{stdout:?} {stderr}");
+    assert!(stderr.contains("(RFC 6455)"), "{stderr}");
+    let (ok, stdout, stderr) = run_connect(&[&url, "--protocol", "draft76"], "hi\n");
+    assert!(!ok && stdout.is_empty(), "{stdout:?}");
+    assert!(stderr.contains("refused the handshake with 400"), "{stderr}");
+    assert!(stderr.contains("may speak only RFC 6455: try --protocol rfc6455"), "{stderr}");
+
+    let draft76_only = Server::start(&["--protocol", "draft76"]);
+    let url = format!("ws://{}/", draft76_only.addr);
+    let (ok, _, stderr) = run_connect(&[&url], "hi\n");
+    assert!(!ok);
+    assert!(stderr.contains("may speak only draft-76: try --protocol draft76"), "{stderr}");
+}
+
+#[test]
+fn a_flag_that_implies_a_protocol_selects_it() {
+    // `--framing new` alone speaks draft-76 'new': a 'new' server echoes it.
+    let framed = Server::start(&["--framing", "new"]);
+    let url = format!("ws://{}/", framed.addr);
+    let (ok, stdout, stderr) = run_connect(&[&url, "--framing", "new"], "a\nb\n");
+    assert!(ok && stdout == "a\nb\n", "{stdout:?} {stderr}");
+    assert!(stderr.contains("(draft-76 'new')"), "{stderr}");
+    let open = framed.expect_log("open:");
+    assert!(open.contains("draft-76 'new'"), "{open}");
+}
+
+#[test]
+fn contradicting_flags_are_an_error() {
+    // Checked before connecting: no server needed, and none is reached.
+    for (args, needle) in [
+        (&["--protocol", "draft76", "--deflate"][..], "--deflate is RFC 6455's"),
+        (&["--framing", "old", "--deflate"][..], "--deflate is RFC 6455's"),
+        (&["--protocol", "rfc6455", "--framing", "new"][..], "cannot go with --protocol rfc6455"),
+    ] {
+        let mut all = vec!["ws://127.0.0.1:9/"];
+        all.extend_from_slice(args);
+        let (ok, stdout, stderr) = run_connect(&all, "");
+        assert!(!ok && stdout.is_empty(), "{args:?}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(!stderr.contains("cannot connect"), "{args:?} tried to connect: {stderr}");
+    }
+}
+
+#[test]
 fn broadcast_sends_every_message_to_every_connection() {
     let server = Server::start(&["--broadcast"]);
     let url = format!("ws://{}/room", server.addr);

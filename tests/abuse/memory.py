@@ -2,7 +2,7 @@
 """Measures what `hybi serve` holds in memory, from outside the process
 (VmRSS in /proc/<pid>/status): the figures BENCHMARKS.md quotes.
 
-    cargo build --release -p hybi
+    cargo build --release -p hybi --features cli
     python3 tests/abuse/memory.py [--binary target/release/hybi] [--connections 1000]
 
 Four measurements, each against a fresh server on 127.0.0.1 (port 0):

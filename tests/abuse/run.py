@@ -1663,7 +1663,7 @@ def main() -> int:
     else:
         binary = Path(args.binary)
         if not os.access(binary, os.X_OK):
-            print(f"FAIL: no hybi binary at {binary} (cargo build --release -p hybi)", file=sys.stderr)
+            print(f"FAIL: no hybi binary at {binary} (cargo build --release -p hybi --features cli)", file=sys.stderr)
             print("0 passed, 1 failed")
             return 1
         command = [str(binary), "serve"]

@@ -121,7 +121,7 @@ struct JsDeflate {
 /// [`hybi_core::Config`] as a plain object, every field optional:
 ///
 /// ```js
-/// { protocol: "rfc6455" | "draft76",      // client; default "draft76"
+/// { protocol: "rfc6455" | "draft76",      // client; default "rfc6455" ("draft76" if framing is given)
 ///   framing: "old" | "new",               // draft-76 framing; default "old"
 ///   accept: ["draft76", "rfc6455"],       // server; default both
 ///   secure: false,                        // server behind TLS
@@ -250,10 +250,13 @@ impl JsConfig {
     pub(crate) fn into_core(self) -> Config {
         let base = Config::default();
         let framing = self.framing.map_or(base.framing, Framing::from);
-        let protocol = match self.protocol {
-            None => base.protocol,
-            Some(ProtocolName::Draft76) => Protocol::Draft76(framing),
-            Some(ProtocolName::Rfc6455) => Protocol::Rfc6455,
+        let protocol = match (self.protocol, self.framing) {
+            // A client's `framing` is draft-76's: it implies the protocol.
+            // (A server's `protocol` is unused, so this changes nothing there.)
+            (None, Some(_)) => Protocol::Draft76(framing),
+            (None, None) => base.protocol,
+            (Some(ProtocolName::Draft76), _) => Protocol::Draft76(framing),
+            (Some(ProtocolName::Rfc6455), _) => Protocol::Rfc6455,
         };
         // A client asking for draft-76 without saying which framing still
         // gets `framing`.
@@ -715,7 +718,8 @@ mod tests {
         };
         assert_eq!(config.into_core().protocol, Protocol::Draft76(Framing::New));
         let config = JsConfig { framing: Some(FramingName::New), ..JsConfig::default() };
-        assert_eq!(config.into_core().protocol, Protocol::Draft76(Framing::New), "draft-76 is the default");
+        assert_eq!(config.into_core().protocol, Protocol::Draft76(Framing::New), "framing implies draft-76");
+        assert_eq!(JsConfig::default().into_core().protocol, Protocol::Rfc6455, "RFC 6455 is the default");
         let config = JsConfig {
             protocol: Some(ProtocolName::Rfc6455),
             framing: Some(FramingName::New),

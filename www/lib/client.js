@@ -5,6 +5,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 
 import { Connection, kStart } from './connection.js';
+import { withProtocolHint } from './mismatch.js';
 import { HybiError, clean, deflateConfig, fromCore, headerList, now } from './util.js';
 import { Machine } from './wasm.js';
 
@@ -43,13 +44,17 @@ function endpoint(url) {
  * Connects to a `ws://` or `wss://` URL and completes the opening handshake
  * (the seed's `ws-connect`). Resolves to an open `Connection`; rejects with
  * a `HybiError` (kind `"rejected"` with `status` and `response` when the
- * server answered with another status than 101).
+ * server answered with another status than 101; with `suggestedProtocol`,
+ * and a message naming the option, when the failure suggests the server
+ * speaks the other protocol: docs/PROTOCOLS.md §5.1).
  *
  * Options (all optional):
  * - `headers`: extra request headers, `[[name, value], ...]` or an object
  *   (`Origin`, `Cookie`, ...);
- * - `protocol`: `"draft76"` (default, as the seed) or `"rfc6455"`;
- * - `framing`: draft-76 framing, `"old"` (default) or `"new"`;
+ * - `protocol`: `"rfc6455"` (default, as today's servers and the seed's
+ *   successor, Racket's `rfc6455`) or `"draft76"` (the seed's);
+ * - `framing`: draft-76 framing, `"old"` (default) or `"new"`; implies
+ *   `protocol: "draft76"`;
  * - `subprotocols`: to offer, most preferred first (draft-76: at most one);
  * - `compression`: RFC 6455 permessage-deflate, `true` or its parameters
  *   (`{ serverNoContextTakeover, clientNoContextTakeover,
@@ -107,7 +112,11 @@ export function connect(url, options = {}) {
       maxMessageSize: options.limits?.maxMessageSize,
       onOpen: resolve,
       onEnd: (_, end) => {
-        reject(end.error ?? new HybiError('eof', 'the connection ended during the opening handshake'));
+        if (end.error === undefined) {
+          reject(new HybiError('eof', 'the connection ended during the opening handshake'));
+        } else {
+          reject(withProtocolHint(end.error, machine.protocol, machine.response));
+        }
         socket.destroy();
       },
     });

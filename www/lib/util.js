@@ -17,6 +17,8 @@ export const now = () => performance.now();
  *   (`status` is the HTTP status a server answered with, `closeCode` the
  *   RFC 6455 close code sent);
  * - `"rejected"`: the server refused the handshake with `status`;
+ *   a client's failed handshake has `suggestedProtocol` (`"rfc6455"` or
+ *   `"draft76"`) when the server may speak the other protocol;
  * - `"eof"`: the connection ended where the protocol does not allow it
  *   (e.g. in the middle of a frame);
  * - `"timeout"`: a deadline passed (handshake, close, idle, keepalive);

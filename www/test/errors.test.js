@@ -98,11 +98,71 @@ describe('malformed handshakes are answered with their status', () => {
     try {
       const answer = parseResponse((await rawExchange(port, draft76('4 @1  46546xW%0l 1 5', '12998 5 Y3 1  .P00'))).data);
       assert.equal(answer.status, 400);
-      await assert.rejects(connect(`ws://127.0.0.1:${port}/`), (e) => e.kind === 'rejected' && e.status === 400);
-      const conn = await connect(`ws://127.0.0.1:${port}/`, { protocol: 'rfc6455' });
+      await assert.rejects(connect(`ws://127.0.0.1:${port}/`, { protocol: 'draft76' }), (e) => {
+        assert.equal(e.kind, 'rejected');
+        assert.equal(e.status, 400);
+        // The refusal suggests the other protocol and names the option.
+        assert.equal(e.suggestedProtocol, 'rfc6455');
+        assert.match(e.message, /may speak only RFC 6455: connect with \{ protocol: "rfc6455" \}/);
+        assert.equal(e.response.status, 400);
+        return true;
+      });
+      // The default speaks RFC 6455.
+      const conn = await connect(`ws://127.0.0.1:${port}/`);
+      assert.equal(conn.protocol, 'rfc6455');
       await conn.close();
     } finally {
       await server.close();
+    }
+  });
+
+  test('an RFC 6455 client of a draft-76 server is told to use draft76 (docs/PROTOCOLS.md §5.1)', async () => {
+    const { server, port } = await echoServer({ protocols: ['draft76'] });
+    try {
+      await assert.rejects(connect(`ws://127.0.0.1:${port}/`), (e) => {
+        assert.equal(e.kind, 'rejected');
+        assert.equal(e.status, 400);
+        assert.equal(e.suggestedProtocol, 'draft76');
+        assert.match(e.message, /may speak only draft-76: connect with \{ protocol: "draft76" \}/);
+        return true;
+      });
+    } finally {
+      await server.close();
+    }
+    // A raw server giving a draft-76 answer (no Sec-WebSocket-Accept).
+    const raw = net.createServer((socket) => {
+      socket.once('data', () => {
+        socket.end(
+          'HTTP/1.1 101 WebSocket Protocol Handshake\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n' +
+            'Sec-WebSocket-Origin: http://localhost\r\nSec-WebSocket-Location: ws://localhost/\r\n\r\n',
+        );
+      });
+    });
+    await new Promise((resolve) => raw.listen(0, '127.0.0.1', resolve));
+    try {
+      await assert.rejects(connect(`ws://127.0.0.1:${raw.address().port}/`), (e) => {
+        assert.equal(e.kind, 'handshake');
+        assert.equal(e.suggestedProtocol, 'draft76');
+        assert.equal(e.response.status, 101);
+        return true;
+      });
+    } finally {
+      raw.close();
+    }
+    // A refusal that says nothing of the protocol suggests nothing.
+    const busy = net.createServer((socket) => {
+      socket.once('data', () => socket.end('HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n'));
+    });
+    await new Promise((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    try {
+      await assert.rejects(connect(`ws://127.0.0.1:${busy.address().port}/`), (e) => {
+        assert.equal(e.status, 503);
+        assert.equal(e.suggestedProtocol, undefined);
+        assert.doesNotMatch(e.message, /may speak/);
+        return true;
+      });
+    } finally {
+      busy.close();
     }
   });
 
@@ -127,7 +187,7 @@ describe('malformed handshakes are answered with their status', () => {
     });
     await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
-      await assert.rejects(connect(`ws://127.0.0.1:${server.address().port}/`), (e) => {
+      await assert.rejects(connect(`ws://127.0.0.1:${server.address().port}/`, { protocol: 'draft76' }), (e) => {
         assert.ok(e instanceof HybiError);
         assert.equal(e.kind, 'handshake');
         assert.equal(e.status, undefined, 'a client answers with no status');
@@ -206,12 +266,15 @@ describe('peers that vanish', () => {
       });
     });
     await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-    await assert.rejects(connect(`ws://127.0.0.1:${server.address().port}/`), (e) => e.kind === 'handshake');
+    await assert.rejects(
+      connect(`ws://127.0.0.1:${server.address().port}/`, { protocol: 'draft76' }),
+      (e) => e.kind === 'handshake',
+    );
     server.close();
 
     const { server: echo, url } = await echoServer();
     try {
-      const conn = await connect(url);
+      const conn = await connect(url, { protocol: 'draft76' });
       await conn.send('a');
       assert.equal(await conn.recv(), 'a');
       const end = conn.recv();
@@ -261,7 +324,7 @@ describe('limits', () => {
   test('a client limits what the server may send (draft-76: the connection fails)', async () => {
     const { server, url } = await echoServer();
     try {
-      const conn = await connect(url, { limits: { maxMessageSize: 100 } });
+      const conn = await connect(url, { protocol: 'draft76', limits: { maxMessageSize: 100 } });
       await conn.send('x'.repeat(101));
       await assert.rejects(conn.recv(), (e) => e.kind === 'limit');
       assert.equal(conn.closed, true);

@@ -95,7 +95,7 @@ export function nativeBinary() {
   const targetDir = process.env.CARGO_TARGET_DIR ?? join(repo, 'target');
   const path = process.env.HYBI_BIN ?? join(targetDir, 'debug', 'hybi');
   if (!existsSync(path)) {
-    throw new Error(`native hybi binary not found at ${path}: run scripts/test-node, or cargo build -p hybi --bin hybi`);
+    throw new Error(`native hybi binary not found at ${path}: run scripts/test-node, or cargo build -p hybi --features cli --bin hybi`);
   }
   return path;
 }

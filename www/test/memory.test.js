@@ -244,7 +244,7 @@ describe('memory (issue 14)', () => {
     const port = server.address().port;
     let hog;
     try {
-      const good = await connect(`ws://127.0.0.1:${port}/`);
+      const good = await connect(`ws://127.0.0.1:${port}/`, { protocol: 'draft76' });
       await good.send('before');
       assert.equal(await good.recv(), 'before');
       // The draft's own example keys (docs/PROTOCOLS.md).

@@ -141,7 +141,7 @@ describe('Node ↔ Node: the seed API', () => {
     try {
       const url = `ws://127.0.0.1:${server.address().port}/chat?room=1`;
       // draft-76, as the seed: the headers are what its example adds.
-      const conn = await connect(url, { headers: { Origin: 'http://example.com' } });
+      const conn = await connect(url, { protocol: 'draft76', headers: { Origin: 'http://example.com' } });
       assert.deepEqual(seen, { line: 'GET /chat?room=1 HTTP/1.1', origin: 'http://example.com', method: 'GET' });
       assert.equal(conn.line, 'HTTP/1.1 101 WebSocket Protocol Handshake');
       assert.equal(headerValue(conn.headers, 'Sec-WebSocket-Origin'), 'http://example.com');
@@ -246,7 +246,7 @@ describe('Node ↔ Node: the seed API', () => {
   test('server.close() sends going-away (1001) to open RFC 6455 connections and ends draft-76 ones', async () => {
     const { server, url } = await echoServer();
     const rfc = await connect(url, { protocol: 'rfc6455' });
-    const d76 = await connect(url);
+    const d76 = await connect(url, { protocol: 'draft76' });
     await rfc.send('x');
     assert.equal(await rfc.recv(), 'x');
     assert.equal(server.connections, 2);

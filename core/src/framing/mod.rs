@@ -3,6 +3,7 @@
 //! message); none allocates more than the bytes that actually arrived.
 //! What one end sends, in any of them, goes through [`outgoing`].
 
+pub mod auto;
 pub mod new;
 pub mod old;
 pub mod outgoing;

@@ -26,6 +26,9 @@
 //! up), and the bytes the core queues go out in the order it queued them.
 
 mod close;
+mod pongs;
+mod refused;
+mod seed;
 mod shared;
 
 use std::net::SocketAddr;
@@ -36,6 +39,7 @@ use hybi_core::{Close, DeflateParams, Headers, Protocol, RequestHead, ResponseHe
 
 use crate::error::Error;
 pub(crate) use close::After;
+pub(crate) use refused::REFUSED_BODY_WAIT;
 pub(crate) use shared::Shared;
 use shared::{lock, End, WriteWhen};
 
@@ -79,7 +83,7 @@ impl Message {
 /// | `ws-send!` | [`send_text`](Self::send_text), [`send_binary`](Self::send_binary), [`ping`](Self::ping) |
 /// | `ws-recv` (string or eof) | [`recv`](Self::recv) (`Some(message)` or `None`) |
 /// | `ws-close!` | [`close`](Self::close), [`close_with`](Self::close_with) |
-/// | `ws-conn-line`, `ws-conn-headers` | [`request_line`](Self::request_line), [`request_headers`](Self::request_headers), [`response_line`](Self::response_line), [`response_headers`](Self::response_headers) |
+/// | `ws-conn-line`, `ws-conn-headers` | [`line`](Self::line), [`headers`](Self::headers), as Node's `line` and `headers` (the whole heads: [`request`](Self::request), [`response`](Self::response)) |
 /// | `ws-conn-closed?`, `open-ws-conn?` | [`is_closed`](Self::is_closed), [`is_open`](Self::is_open) |
 ///
 /// Timers (the core's idle, keepalive and close deadlines) run while a
@@ -264,13 +268,14 @@ impl Connection {
     }
 
     /// The 101 response's status line (on a client, the seed's
-    /// `ws-conn-line`).
+    /// `ws-conn-line`: see [`line`](Self::line)).
     pub fn response_line(&self) -> &str {
         &self.shared.info().response.line
     }
 
-    /// The 101 response's headers: those received (client) or sent (server;
-    /// the seed's `ws-conn-headers`, including what `conn_headers` added).
+    /// The 101 response's headers: those received (client) or sent (server:
+    /// the handshake's own and what `conn_headers` added; the seed's
+    /// `ws-conn-headers` is [`headers`](Self::headers)).
     pub fn response_headers(&self) -> &Headers {
         &self.shared.info().response.headers
     }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
-use hybi_core::{Close, DeflateParams, Event, Protocol, RequestHead, ResponseHead, State};
+use hybi_core::{Close, DeflateParams, Event, Header, Protocol, RequestHead, ResponseHead, State};
 
 use super::Message;
 use crate::budget::MemoryBudget;
@@ -69,6 +69,10 @@ pub(crate) struct Shared {
     pub(super) info: OnceLock<Info>,
     /// The server's memory budget, which this connection draws on.
     pub(super) budget: OnceLock<Arc<MemoryBudget>>,
+    /// Server: the headers `conn_headers` accepted with (see `seed`).
+    pub(super) accepted_headers: OnceLock<Vec<Header>>,
+    /// Told of each pong (see `pongs`).
+    pub(super) pong_hook: OnceLock<super::pongs::PongHook>,
 }
 
 /// The handshake's outcome, fixed once the connection is open.
@@ -178,6 +182,8 @@ impl Shared {
             clock,
             info: OnceLock::new(),
             budget: OnceLock::new(),
+            accepted_headers: OnceLock::new(),
+            pong_hook: OnceLock::new(),
         }))
     }
 
@@ -319,6 +325,10 @@ impl Shared {
         lock(&self.inner).core.request().cloned()
     }
 
+    pub(crate) fn response(&self) -> Option<ResponseHead> {
+        lock(&self.inner).core.response().cloned()
+    }
+
     pub(super) fn info(&self) -> &Info {
         self.info.get().expect("a Connection is handed out only once open")
     }
@@ -416,7 +426,11 @@ impl Shared {
         let was_ended = inner.end.is_some();
         while let Some(event) = inner.core.poll_event() {
             match &event {
-                Event::Ping(_) | Event::Pong(_) => continue,
+                Event::Pong(payload) => {
+                    self.pong_arrived(payload);
+                    continue;
+                }
+                Event::Ping(_) => continue,
                 Event::Close(close) if inner.end.is_none() => inner.end = Some(End::Clean(close.clone())),
                 Event::Error(e) if inner.end.is_none() => inner.end = Some(End::Failed(e.clone())),
                 _ => {}

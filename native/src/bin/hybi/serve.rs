@@ -1,57 +1,52 @@
-//! The `hybi` command: `hybi serve` (an echo server or, with `--broadcast`,
-//! a chat room) and `hybi connect URL` (lines from stdin out, messages to
-//! stdout, like wscat).
+//! `hybi serve`: an echo server, a chat room (`--broadcast`), or stdin to
+//! every client and clients to stdout (`--stdin`, websocat's `-s` habit),
+//! with a flag for every server setting.
 
 use std::collections::HashMap;
 use std::io::{self, BufRead, Write};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::ValueEnum;
 use hybi::{
-    connect_with, serve, ConnectOptions, Connection, DeflateConfig, Framing, Header, Limits, Message,
-    Protocol, ProtocolSet, ServeOptions, Timeouts,
+    serve, Connection, DeflateConfig, InvalidUtf8, Limits, Message, ProtocolSet, ServeOptions, Timeouts,
 };
 
-#[derive(Parser)]
-#[command(
-    name = "hybi",
-    version,
-    about = "WebSocket server and client: draft-76 ('old' and 'new' framing) and RFC 6455"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
+use crate::{describe, seconds, FramingArg};
 
-#[derive(Subcommand)]
-enum Command {
-    /// Serve WebSocket connections: echo every message back, or with
-    /// --broadcast send it to every open connection. A plain GET of `/`
-    /// gets a page with a live console and a frame inspector. Logs
-    /// connections to stderr, starting with `listening on ADDR`.
-    Serve(ServeArgs),
-    /// Connect to a WebSocket server: each line of stdin is sent as a text
-    /// message, each message received is printed as a line. At the end of
-    /// stdin, closes and exits 0 on a clean close.
-    Connect(ConnectArgs),
-}
+/// Examples, shown by `hybi serve --help`.
+const AFTER_HELP: &str = "\
+Examples:
+  hybi serve                                   echo server on 127.0.0.1:8080, page at http://127.0.0.1:8080/
+  hybi serve --host :: --port 9000             every interface (IPv6 and IPv4), port 9000
+  hybi serve --broadcast                       a chat room: every message to every client
+  hybi serve --stdin                           stdin lines to every client, clients' messages to stdout
+  hybi serve --protocol rfc6455 --deflate      RFC 6455 only, with permessage-deflate
+  hybi serve --tls-cert cert.pem --tls-key key.pem --port 8443   wss://
+  hybi serve --protocol draft76 --framing new  Racket's 'new' draft-76 framing
+  hybi serve --max-message-size 65536 --idle-timeout 60 --keepalive 20";
 
 #[derive(clap::Args)]
-struct ServeArgs {
-    /// Address to listen on.
+#[command(after_help = AFTER_HELP)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on (`::` for every interface, IPv6 and IPv4).
     #[arg(long, default_value = "127.0.0.1")]
     host: IpAddr,
     /// Port to listen on (0: any free port; see the `listening on` line).
     #[arg(long, default_value_t = 8080)]
     port: u16,
     /// A chat room: every message goes to every open connection.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "stdin")]
     broadcast: bool,
+    /// Each line of stdin goes to every open connection as a text message;
+    /// every message from a client is printed on stdout, one per line
+    /// (websocat's -s). Nothing is echoed.
+    #[arg(long)]
+    stdin: bool,
     /// Protocols to accept (each request says which it speaks).
     #[arg(long, value_enum, default_value_t = ServeProtocol::Any)]
     protocol: ServeProtocol,
@@ -67,6 +62,26 @@ struct ServeArgs {
     /// Accept RFC 6455 permessage-deflate.
     #[arg(long)]
     deflate: bool,
+    /// permessage-deflate: reset our compressor after every message (and
+    /// tell the client so).
+    #[arg(long, requires = "deflate")]
+    deflate_server_no_context_takeover: bool,
+    /// permessage-deflate: oblige the client to reset its compressor after
+    /// every message.
+    #[arg(long, requires = "deflate")]
+    deflate_client_no_context_takeover: bool,
+    /// permessage-deflate: the largest window (2^N bytes, 8 to 15) we
+    /// compress with.
+    #[arg(long, value_name = "N", requires = "deflate", value_parser = clap::value_parser!(u8).range(8..=15))]
+    deflate_server_max_window_bits: Option<u8>,
+    /// permessage-deflate: the largest window (2^N bytes, 8 to 15) the
+    /// client may compress with.
+    #[arg(long, value_name = "N", requires = "deflate", value_parser = clap::value_parser!(u8).range(8..=15))]
+    deflate_client_max_window_bits: Option<u8>,
+    /// permessage-deflate: our compression level, 0 (none) to 9 (best).
+    #[arg(long, value_name = "LEVEL", requires = "deflate", default_value_t = DeflateConfig::default().compression_level,
+          value_parser = clap::value_parser!(u8).range(0..=9))]
+    deflate_level: u8,
     /// Most connections at once, handshakes included; past it, new ones
     /// get HTTP 503.
     #[arg(long, value_name = "N", default_value_t = ServeOptions::<()>::default().max_connections)]
@@ -96,6 +111,29 @@ struct ServeArgs {
     /// Largest frame a client may send, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_frame_size)]
     max_frame_size: usize,
+    /// Largest opening request head (request line and headers), in bytes;
+    /// larger ones get HTTP 431.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_handshake_bytes)]
+    max_handshake_bytes: usize,
+    /// Most header lines in an opening request; more get HTTP 431.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_headers)]
+    max_headers: usize,
+    /// Seconds to wait for a client's answer to our close (decimals
+    /// allowed; 0: no limit).
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = seconds)]
+    close_timeout: Duration,
+    /// RFC 6455: ping a client after this many seconds without input
+    /// (decimals allowed; 0: never).
+    #[arg(long, value_name = "SECS", default_value = "0", value_parser = seconds)]
+    keepalive: Duration,
+    /// RFC 6455: after a keepalive ping, close a client that sends nothing
+    /// for this many seconds (decimals allowed; 0: no limit).
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = seconds)]
+    keepalive_timeout: Duration,
+    /// Draft-76 text that is not UTF-8: close the connection, or replace
+    /// each bad sequence with U+FFFD.
+    #[arg(long, value_enum, default_value_t = Utf8Arg::Fail, value_name = "WHAT")]
+    invalid_utf8: Utf8Arg,
     /// Most memory all connections together may hold for messages being
     /// received, messages not yet echoed and output queued, beyond the
     /// first 64 KiB of each, in MiB; a connection whose input would go past
@@ -110,34 +148,10 @@ struct ServeArgs {
     inspector_dir: PathBuf,
 }
 
-/// Parses seconds, decimals allowed, into a duration.
-fn seconds(text: &str) -> Result<Duration, String> {
-    let secs: f64 = text.parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("{text:?} is not a number of seconds"))
-}
-
-#[derive(clap::Args)]
-struct ConnectArgs {
-    /// ws:// or wss:// URL.
-    url: String,
-    /// Extra request header, `Name: value` (repeatable).
-    #[arg(short = 'H', long = "header")]
-    headers: Vec<String>,
-    /// Protocol to speak.
-    #[arg(long, value_enum, default_value_t = ClientProtocol::Rfc6455)]
-    protocol: ClientProtocol,
-    /// Draft-76 framing.
-    #[arg(long, value_enum, default_value_t = FramingArg::Old)]
-    framing: FramingArg,
-    /// Subprotocol to offer (repeatable; draft-76 takes one).
-    #[arg(long)]
-    subprotocol: Vec<String>,
-    /// Offer RFC 6455 permessage-deflate.
-    #[arg(long)]
-    deflate: bool,
-    /// Extra root certificates (PEM) to trust for wss://.
-    #[arg(long)]
-    ca: Option<PathBuf>,
+#[derive(Clone, Copy, ValueEnum)]
+enum Utf8Arg {
+    Fail,
+    Replace,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -145,27 +159,6 @@ enum ServeProtocol {
     Any,
     Draft76,
     Rfc6455,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ClientProtocol {
-    Draft76,
-    Rfc6455,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum FramingArg {
-    Old,
-    New,
-}
-
-impl From<FramingArg> for Framing {
-    fn from(framing: FramingArg) -> Self {
-        match framing {
-            FramingArg::Old => Framing::Old,
-            FramingArg::New => Framing::New,
-        }
-    }
 }
 
 /// Keeps glibc from holding on to the memory of large messages once they
@@ -192,30 +185,6 @@ fn tune_allocator() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn tune_allocator() {}
 
-fn main() -> ExitCode {
-    tune_allocator();
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Serve(args) => run_serve(args),
-        Command::Connect(args) => run_connect(args),
-    };
-    match result {
-        Ok(code) => code,
-        Err(message) => {
-            eprintln!("hybi: {message}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn describe(protocol: Protocol) -> &'static str {
-    match protocol {
-        Protocol::Draft76(Framing::Old) => "draft-76 'old'",
-        Protocol::Draft76(Framing::New) => "draft-76 'new'",
-        Protocol::Rfc6455 => "RFC 6455",
-    }
-}
-
 /// A timeout as the `limits:` line shows it.
 fn describe_timeout(timeout: Duration) -> String {
     if timeout.is_zero() {
@@ -225,7 +194,32 @@ fn describe_timeout(timeout: Duration) -> String {
     }
 }
 
-/// The open connections of a chat room.
+/// What the server does with each message.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Sends it back (the default).
+    Echo,
+    /// Sends it to every open connection (`--broadcast`).
+    Broadcast,
+    /// Prints it; stdin's lines go to every connection (`--stdin`).
+    Stdin,
+}
+
+/// `--stdin`: a client's message on stdout, one per line (binary as hex,
+/// as `hybi connect` prints it).
+fn print_message(message: &Message) {
+    let mut out = io::stdout().lock();
+    let _ = match message {
+        Message::Text(text) => writeln!(out, "{text}"),
+        Message::Binary(data) => {
+            let hex: String = data.iter().map(|b| format!("{b:02x}")).collect();
+            writeln!(out, "{hex}")
+        }
+    };
+    let _ = out.flush();
+}
+
+/// The open connections of a chat room (or of `--stdin`).
 #[derive(Default)]
 struct Room {
     next: AtomicU64,
@@ -243,7 +237,9 @@ impl Room {
 }
 
 #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
-fn run_serve(args: ServeArgs) -> Result<ExitCode, String> {
+pub(crate) fn run(args: ServeArgs) -> Result<ExitCode, String> {
+    // First, before any thread exists (see its SAFETY note).
+    tune_allocator();
     let page = hybi::page::Page::new(&args.inspector_dir);
     let mut options = ServeOptions {
         port: args.port,
@@ -254,19 +250,35 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode, String> {
             ServeProtocol::Draft76 => ProtocolSet { draft76: true, rfc6455: false },
             ServeProtocol::Rfc6455 => ProtocolSet { draft76: false, rfc6455: true },
         },
-        deflate: args.deflate.then(DeflateConfig::default),
+        deflate: args.deflate.then_some(DeflateConfig {
+            server_no_context_takeover: args.deflate_server_no_context_takeover,
+            client_no_context_takeover: args.deflate_client_no_context_takeover,
+            server_max_window_bits: args.deflate_server_max_window_bits,
+            client_max_window_bits: args
+                .deflate_client_max_window_bits
+                .or(DeflateConfig::default().client_max_window_bits),
+            compression_level: args.deflate_level,
+        }),
         max_waiting: args.backlog,
         max_connections: args.max_connections,
         max_connections_per_ip: args.max_per_ip,
         timeout: args.idle_timeout,
         timeouts: Timeouts {
             handshake: Some(args.handshake_timeout).filter(|t| !t.is_zero()),
+            close: Some(args.close_timeout).filter(|t| !t.is_zero()),
+            keepalive: Some(args.keepalive).filter(|t| !t.is_zero()),
+            keepalive_timeout: Some(args.keepalive_timeout).filter(|t| !t.is_zero()),
             ..Timeouts::default()
         },
         limits: Limits {
             max_message_size: args.max_message_size,
             max_frame_size: args.max_frame_size,
-            ..Limits::default()
+            max_handshake_bytes: args.max_handshake_bytes,
+            max_headers: args.max_headers,
+        },
+        invalid_utf8: match args.invalid_utf8 {
+            Utf8Arg::Fail => InvalidUtf8::Fail,
+            Utf8Arg::Replace => InvalidUtf8::Replace,
         },
         memory_budget: match args.memory_budget {
             0 => usize::MAX,
@@ -296,17 +308,31 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode, String> {
         ));
     }
     let room = Arc::new(Room::default());
-    let broadcast = args.broadcast;
+    let mode = match (args.broadcast, args.stdin) {
+        (true, _) => Mode::Broadcast,
+        (false, true) => Mode::Stdin,
+        (false, false) => Mode::Echo,
+    };
+    if mode == Mode::Stdin {
+        let room = Arc::clone(&room);
+        std::thread::spawn(move || {
+            for line in io::stdin().lock().lines() {
+                let Ok(line) = line else { break };
+                room.broadcast(&Message::Text(line));
+            }
+        });
+    }
     let handler = move |conn: Connection, ()| {
         let peer = conn.peer_addr();
         let id = room.next.fetch_add(1, Ordering::Relaxed);
-        if broadcast {
+        if mode != Mode::Echo {
             room.members.lock().unwrap().insert(id, conn.clone());
         }
         eprintln!("{peer} open: {} ({})", describe(conn.protocol()), conn.request_line());
         let outcome = loop {
             match conn.recv() {
-                Ok(Some(message)) if broadcast => room.broadcast(&message),
+                Ok(Some(message)) if mode == Mode::Broadcast => room.broadcast(&message),
+                Ok(Some(message)) if mode == Mode::Stdin => print_message(&message),
                 // Queued: echoes of messages that arrived together leave
                 // in one write, when `recv` has no more to return.
                 Ok(Some(message)) => match conn.queue(&message) {
@@ -353,101 +379,6 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode, String> {
         0 => eprintln!("memory budget: none"),
         mib => eprintln!("memory budget: {mib} MiB for messages in transit, all connections together"),
     }
-    loop {
-        std::thread::park();
-    }
-}
-
-fn run_connect(args: ConnectArgs) -> Result<ExitCode, String> {
-    let mut options = ConnectOptions {
-        protocol: match args.protocol {
-            ClientProtocol::Draft76 => Protocol::Draft76(args.framing.into()),
-            ClientProtocol::Rfc6455 => Protocol::Rfc6455,
-        },
-        subprotocols: args.subprotocol,
-        deflate: args.deflate.then(DeflateConfig::default),
-        ..ConnectOptions::default()
-    };
-    for header in &args.headers {
-        let (name, value) =
-            header.split_once(':').ok_or_else(|| format!("header {header:?} is not `Name: value`"))?;
-        options.headers.push(Header::new(name.trim(), value.trim_start()));
-    }
-    if let Some(ca) = &args.ca {
-        #[cfg(feature = "tls")]
-        {
-            options.extra_roots_pem =
-                std::fs::read(ca).map_err(|e| format!("reading {}: {e}", ca.display()))?;
-        }
-        #[cfg(not(feature = "tls"))]
-        return Err(format!("cannot use {}: built without the `tls` feature", ca.display()));
-    }
-    let conn =
-        connect_with(&args.url, options).map_err(|e| format!("cannot connect to {}: {e}", args.url))?;
-    eprintln!("connected to {} ({})", args.url, describe(conn.protocol()));
-
-    let closing = Arc::new(AtomicBool::new(false));
-    let receiver = {
-        let conn = conn.clone();
-        let closing = Arc::clone(&closing);
-        std::thread::spawn(move || {
-            let outcome = print_messages(&conn);
-            if !closing.load(Ordering::SeqCst) {
-                // The server ended it while we still read stdin.
-                std::process::exit(report(&conn, &outcome));
-            }
-            outcome
-        })
-    };
-
-    let stdin = io::stdin();
-    for line in stdin.lock().split(b'\n') {
-        let Ok(mut line) = line else { break };
-        if line.last() == Some(&b'\r') {
-            line.pop();
-        }
-        if conn.send_text(&String::from_utf8_lossy(&line)).is_err() {
-            // The receiving side reports why.
-            break;
-        }
-    }
-    closing.store(true, Ordering::SeqCst);
-    let closed = conn.close();
-    let outcome = receiver.join().unwrap_or_else(|_| Err("receiving thread panicked".into()));
-    let outcome = outcome.and(closed.map_err(|e| e.to_string()));
-    Ok(ExitCode::from(u8::try_from(report(&conn, &outcome)).unwrap_or(1)))
-}
-
-/// Prints every message as a line until the connection ends.
-fn print_messages(conn: &Connection) -> Result<(), String> {
-    let stdout = io::stdout();
-    loop {
-        match conn.recv() {
-            Ok(Some(message)) => {
-                let mut out = stdout.lock();
-                let _ = out.write_all(message.as_bytes());
-                let _ = out.write_all(b"\n");
-                let _ = out.flush();
-            }
-            Ok(None) => return Ok(()),
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-}
-
-/// Says how the connection ended; the exit code.
-fn report(conn: &Connection, outcome: &Result<(), String>) -> i32 {
-    let _ = io::stdout().flush();
-    match outcome {
-        Ok(()) => {
-            if let Some(code) = conn.close_status().and_then(|c| c.code) {
-                eprintln!("closed: code {code}");
-            }
-            0
-        }
-        Err(reason) => {
-            eprintln!("hybi: connection failed: {reason}");
-            1
-        }
-    }
+    server.wait();
+    Ok(ExitCode::SUCCESS)
 }
