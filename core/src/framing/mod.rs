@@ -48,6 +48,43 @@ pub enum Draft76Frame {
     Close,
 }
 
+/// The methods both draft-76 decoders ('old' and 'new') take from what they
+/// share, the text being received (`self.text`) and a `State::Type` between
+/// frames: written once, expanded in each `impl Decoder`.
+macro_rules! draft76_decoder_methods {
+    () => {
+        /// Streaming ([`crate::Config::streaming`]): text is handed out as it
+        /// arrives, in [`Draft76Frame::TextPiece`]s of at most [`PIECE`]
+        /// bytes, checked (or replaced) per `invalid_utf8` as it goes, instead
+        /// of whole in [`Draft76Frame::Text`]; `max_message_size` holds over
+        /// the message's pieces together.
+        pub fn streaming(mut self, invalid_utf8: InvalidUtf8) -> Self {
+            self.text.stream(invalid_utf8);
+            self
+        }
+
+        /// Bounds what [`buffered_bytes`](Self::buffered_bytes) may reach from
+        /// now on: text that would take it past `room` fails with
+        /// [`LimitError::OverAllowance`] reporting `reported`, before the memory
+        /// is allocated (the RFC 6455 reader's `set_allowance`).
+        pub fn set_allowance(&mut self, room: usize, reported: usize) {
+            self.text.set_allowance(room, reported);
+        }
+
+        /// Bytes the decoder holds: the storage of the text message being
+        /// received. Nothing between messages.
+        pub fn buffered_bytes(&self) -> usize {
+            self.text.buffered_bytes()
+        }
+
+        /// Whether the decoder sits between frames, where the stream may end.
+        pub fn at_boundary(&self) -> bool {
+            self.state == State::Type
+        }
+    };
+}
+pub(crate) use draft76_decoder_methods;
+
 /// The text message a draft-76 decoder is receiving, in either framing,
 /// and the allowance its storage grows within (the RFC 6455 reader's rule:
 /// a connection's buffers never pass what its driver reserved for it).

@@ -58,34 +58,7 @@ impl Decoder {
         Decoder { state: State::Type, text: Draft76Text::new(), max_message_size, max_frame_size }
     }
 
-    /// Streaming ([`crate::Config::streaming`]): text is handed out as it
-    /// arrives, in [`Draft76Frame::TextPiece`]s of at most [`PIECE`]
-    /// bytes, checked (or replaced) per `invalid_utf8` as it goes, instead
-    /// of whole in [`Draft76Frame::Text`]; `max_message_size` holds over
-    /// the message's pieces together.
-    pub fn streaming(mut self, invalid_utf8: InvalidUtf8) -> Self {
-        self.text.stream(invalid_utf8);
-        self
-    }
-
-    /// Bounds what [`buffered_bytes`](Self::buffered_bytes) may reach from
-    /// now on: text that would take it past `room` fails with
-    /// [`LimitError::OverAllowance`] reporting `reported`, before the memory
-    /// is allocated (the RFC 6455 reader's `set_allowance`).
-    pub fn set_allowance(&mut self, room: usize, reported: usize) {
-        self.text.set_allowance(room, reported);
-    }
-
-    /// Bytes the decoder holds: the storage of the text message being
-    /// received. Nothing between messages.
-    pub fn buffered_bytes(&self) -> usize {
-        self.text.buffered_bytes()
-    }
-
-    /// Whether the decoder sits between frames, where the stream may end.
-    pub fn at_boundary(&self) -> bool {
-        self.state == State::Type
-    }
+    super::draft76_decoder_methods!();
 
     /// Consumes bytes from the front of `input` until a frame completes
     /// (returned) or `input` is used up (`Ok(None)`).
