@@ -96,9 +96,22 @@ export class HybiError extends Error {
    * `eof`: the stream ended where the protocol does not allow it;
    * `timeout`: a deadline passed; `io`: the socket failed (`cause`);
    * `misuse`: the application asked for what the connection cannot do;
-   * `config`: an option is malformed.
+   * `config`: an option is malformed; `internal`: the wasm instance the
+   * connection ran in failed (a trap: every connection on it is failed,
+   * RFC 6455 ones with close 1011, and new ones get a fresh instance).
    */
-  readonly kind: 'handshake' | 'protocol' | 'limit' | 'rejected' | 'eof' | 'timeout' | 'io' | 'misuse' | 'config' | 'other';
+  readonly kind:
+    | 'handshake'
+    | 'protocol'
+    | 'limit'
+    | 'rejected'
+    | 'eof'
+    | 'timeout'
+    | 'io'
+    | 'misuse'
+    | 'config'
+    | 'internal'
+    | 'other';
   /** The HTTP status a failed handshake was answered with. */
   readonly status?: number;
   /** The RFC 6455 close code sent because of this error. */
@@ -285,6 +298,22 @@ export class Machine {
   /** Text given as its UTF-8 bytes (faster for long ASCII texts); throws kind `misuse` if not UTF-8. */
   sendTextUtf8(text: Uint8Array): Uint8Array;
   sendBinary(data: Uint8Array): Uint8Array;
+  /**
+   * Queues only the header of a message of `length` bytes whose payload the
+   * driver writes itself, right after the bytes returned; `undefined` (and
+   * nothing queued) where the payload is not verbatim on the wire (a
+   * client, permessage-deflate, draft-76).
+   */
+  sendVerbatimHeader(binary: boolean, length: number): Uint8Array | undefined;
+  /**
+   * One part of a message sent in parts (`fin` ends it): with
+   * permessage-deflate the parts are compressed as one message (a part may
+   * yield an empty frame), otherwise each is one uncompressed fragment. A
+   * text's parts must together be UTF-8 (not checked). A whole message as
+   * one part with `fin` is the frame `sendText`/`sendBinary` make (from
+   * bytes: faster than `sendText` for long texts).
+   */
+  sendFragment(binary: boolean, data: Uint8Array, fin: boolean): Uint8Array;
   sendPing(data: Uint8Array): Uint8Array;
   close(now: number, code: number | undefined, reason: string): Step;
   /** State `ending` (the peer is done): the application read up to the end; sends the close owed. */

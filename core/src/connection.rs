@@ -147,6 +147,9 @@ struct Rfc6455 {
     scratch: Vec<u8>,
     /// The type of the fragmented message we are sending, if any.
     sending_fragmented: Option<wire::OpCode>,
+    /// The message being sent is compressed in parts
+    /// ([`Connection::send_compressed_part`]).
+    sending_compressed: bool,
 }
 
 /// One WebSocket connection, in one role, without I/O.
@@ -842,6 +845,9 @@ impl Connection {
         let Codec::Rfc6455(c) = self.sendable_mut()? else {
             return Err(Misuse::FragmentsUnsupported);
         };
+        if c.sending_compressed {
+            return Err(Misuse::MessageInProgress);
+        }
         let wire_opcode = match c.sending_fragmented {
             None => opcode,
             Some(started) if started == opcode => wire::OpCode::Continuation,
@@ -850,6 +856,49 @@ impl Connection {
         c.sending_fragmented = if fin { None } else { Some(opcode) };
         self.write_frame(wire_opcode, data, fin, false);
         Ok(())
+    }
+
+    /// Queues one part of a message compressed with permessage-deflate and
+    /// given in parts, so that a large message passes through the core
+    /// (and its memory) a part at a time instead of whole. The first
+    /// part's `binary` sets the message type, later ones must repeat it,
+    /// and `fin` ends the message; a text's parts together must be UTF-8
+    /// (a part may end inside a character). The compressed message goes out
+    /// as the compressor writes it, a frame per part: the first with the
+    /// type and RSV1, the rest continuations (empty for a part the
+    /// compressor took without writing anything: it holds input until a
+    /// block is complete), the last with FIN. Pings and pongs may be sent between parts; other
+    /// messages not. Without permessage-deflate (or on draft-76) this
+    /// queues nothing and returns `Ok(false)`: use
+    /// [`send_fragment`](Self::send_fragment), which sends uncompressed.
+    pub fn send_compressed_part(&mut self, binary: bool, data: &[u8], fin: bool) -> Result<bool, Misuse> {
+        let opcode = if binary { wire::OpCode::Binary } else { wire::OpCode::Text };
+        let Codec::Rfc6455(c) = self.sendable_mut()? else {
+            return Ok(false);
+        };
+        let Some(compressor) = &mut c.compressor else {
+            return Ok(false);
+        };
+        let wire_opcode = match (c.sending_compressed, c.sending_fragmented) {
+            (false, None) => opcode,
+            (true, Some(started)) if started == opcode => wire::OpCode::Continuation,
+            (true, Some(_)) => return Err(Misuse::FragmentTypeChanged),
+            _ => return Err(Misuse::MessageInProgress),
+        };
+        let mut compressed = core::mem::take(&mut c.scratch);
+        compressed.clear();
+        compressor.compress_part(data, fin, &mut compressed);
+        c.sending_fragmented = if fin { None } else { Some(opcode) };
+        c.sending_compressed = !fin;
+        // A frame for every part, empty when the compressor held it all:
+        // RSV1 on the first only.
+        self.write_frame(wire_opcode, &compressed, fin, wire_opcode != wire::OpCode::Continuation);
+        if let Phase::Open(Codec::Rfc6455(c)) = &mut self.phase {
+            if compressed.capacity() <= SHRINK_ABOVE {
+                c.scratch = compressed;
+            }
+        }
+        Ok(true)
     }
 
     /// Queues a ping (RFC 6455 only; at most 125 bytes).
@@ -1060,6 +1109,7 @@ impl Connection {
             compressor: self.deflate.as_ref().map(|p| Compressor::new(p, self.role, level)),
             scratch: Vec::new(),
             sending_fragmented: None,
+            sending_compressed: false,
         }))
     }
 

@@ -417,3 +417,66 @@ fn large_single_messages_at_low_levels() {
         }
     }
 }
+
+/// A message compressed in parts (`compress_part`, what a sender that never
+/// holds a large message whole uses) inflates, with zlib, to the message,
+/// for every window and takeover, parts of odd sizes (1 byte to past a
+/// window, cut where they fall), messages of 0 B to megabytes, and whole
+/// messages (`compress_message`) in between on the same compressor.
+#[test]
+fn messages_compressed_in_parts_inflate_whole() {
+    let part_sizes = [1usize, 7, 255, 256, 1000, 4096, 32 * KIB, 32 * KIB + 1, 64 * KIB, 200 * KIB];
+    let mut n = 0;
+    for bits in MIN_WINDOW_BITS..=MAX_WINDOW_BITS {
+        for no_context_takeover in [false, true] {
+            let p = params(no_context_takeover, bits);
+            let level = [6u8, 1, 9, 0, 3][n % 5];
+            let role = if n % 2 == 0 { Role::Server } else { Role::Client };
+            let mut ours = Compressor::new(&p, role, level);
+            let mut zlib = Decompress::new_with_window_bits(false, bits.max(9));
+            let mut messages = message_sequence(500 + n as u64, 40, 4 * MIB);
+            messages.push(Vec::new());
+            messages.push(vec![0; 3 * MIB]);
+            for (i, m) in messages.iter().enumerate() {
+                let mut compressed = Vec::new();
+                let part = part_sizes[(i + n) % part_sizes.len()];
+                if i % 4 == 3 {
+                    ours.compress_message(m, &mut compressed);
+                } else if m.is_empty() {
+                    ours.compress_part(&[], true, &mut compressed);
+                } else {
+                    let parts: Vec<&[u8]> = m.chunks(part).collect();
+                    for (j, chunk) in parts.iter().enumerate() {
+                        ours.compress_part(chunk, j + 1 == parts.len(), &mut compressed);
+                    }
+                }
+                let got = zlib_inflate(&mut zlib, &compressed, 16 * KIB).unwrap_or_else(|e| {
+                    panic!("message {i} ({} B) in {part} B parts, {p:?} {role:?} level {level}: {e}", m.len())
+                });
+                assert!(
+                    got == *m,
+                    "message {i} ({} B) in {part} B parts, {p:?} {role:?} level {level}: {}",
+                    m.len(),
+                    describe(&got, m)
+                );
+                if no_context_takeover {
+                    zlib.reset(false);
+                }
+                // Every fifth once more, all in one part that does not end
+                // it, then an empty last part.
+                if i % 5 == 1 && !m.is_empty() {
+                    let mut compressed = Vec::new();
+                    ours.compress_part(m, false, &mut compressed);
+                    ours.compress_part(&[], true, &mut compressed);
+                    let got = zlib_inflate(&mut zlib, &compressed, 16 * KIB)
+                        .unwrap_or_else(|e| panic!("message {i} again, last part empty, {p:?}: {e}"));
+                    assert!(got == *m, "message {i} again, last part empty, {p:?}: {}", describe(&got, m));
+                    if no_context_takeover {
+                        zlib.reset(false);
+                    }
+                }
+            }
+            n += 1;
+        }
+    }
+}

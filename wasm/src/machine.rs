@@ -88,14 +88,17 @@ fn step_object(events: &Array, output: &[u8], timeout: Option<f64>, state: State
 ///   socket ended, [`tick`](Self::tick) when the step's `timeout` passed;
 /// - commands: [`sendText`](Self::send_text),
 ///   [`sendTextUtf8`](Self::send_text_utf8),
-///   [`sendBinary`](Self::send_binary), [`sendPing`](Self::send_ping), which
+///   [`sendBinary`](Self::send_binary), [`sendPing`](Self::send_ping),
+///   [`sendVerbatimHeader`](Self::send_verbatim_header) and
+///   [`sendFragment`](Self::send_fragment) (large messages: the npm
+///   driver's way to keep them out of wasm memory), which
 ///   return the bytes to write (`Uint8Array`) and change no deadline and no
 ///   event, so the hot path crosses once and builds no object;
 ///   [`close`](Self::close), [`goAway`](Self::go_away),
 ///   [`finish`](Self::finish), [`failLimit`](Self::fail_limit),
 ///   [`accept`](Self::accept) and [`respond`](Self::respond), which return
 ///   a step. Only what a driver uses is bound (every export costs wasm
-///   size): the core's fragmented sends and unsolicited pongs are not;
+///   size): the core's unsolicited pongs are not;
 /// - getters for the handshake's outcome.
 ///
 /// Errors the core reports as events (the peer's doing) come in the step's
@@ -280,6 +283,45 @@ impl Machine {
         self.command(result)
     }
 
+    /// Queues only the header of a message of `len` payload bytes whose
+    /// payload the driver writes itself, straight from its own buffer (the
+    /// core's `send_verbatim_header`): so that a large message never enters
+    /// the wasm memory all connections share, which never shrinks. Returns
+    /// the bytes to write (anything queued before, then the header), after
+    /// which the driver must write exactly the `len` payload bytes (valid
+    /// UTF-8 unless `binary`) before anything the connection queues later.
+    /// Returns `undefined`, queuing nothing, where the payload is not
+    /// verbatim on the wire (a client masks, permessage-deflate compresses,
+    /// draft-76 frames text its own way): send with
+    /// [`sendBinary`](Self::send_binary) or [`sendText`](Self::send_text)
+    /// then. Throws `{ kind: "misuse" }` as they do (not open, a fragmented
+    /// message in progress).
+    #[wasm_bindgen(js_name = sendVerbatimHeader)]
+    pub fn send_verbatim_header(&mut self, binary: bool, len: f64) -> Result<JsValue, JsValue> {
+        // `as` saturates; JS lengths are integers below 2^53.
+        let verbatim = self.conn.send_verbatim_header(binary, len as usize).map_err(throw)?;
+        Ok(if verbatim { self.output().into() } else { JsValue::UNDEFINED })
+    }
+
+    /// Queues one part of a message sent in parts (RFC 6455 only); returns
+    /// the bytes to write. The first part's `binary` sets the message type,
+    /// later ones must repeat it, `fin` ends the message. With
+    /// permessage-deflate the parts are compressed as one message (the
+    /// core's `send_compressed_part`: a part may yield no frame, as the
+    /// compressor holds input until it completes a block; a text's parts
+    /// together must be UTF-8), so that a large message enters wasm memory
+    /// a part at a time, never whole; without, each part is one
+    /// uncompressed fragment (`send_fragment`).
+    #[wasm_bindgen(js_name = sendFragment)]
+    pub fn send_fragment(&mut self, binary: bool, data: &[u8], fin: bool) -> Result<Uint8Array, JsValue> {
+        let result = match self.conn.send_compressed_part(binary, data, fin) {
+            Ok(true) => Ok(()),
+            Ok(false) => self.conn.send_fragment(binary, data, fin),
+            Err(error) => Err(error),
+        };
+        self.command(result)
+    }
+
     /// Queues a ping (RFC 6455 only, at most 125 bytes); returns the bytes
     /// to write.
     #[wasm_bindgen(js_name = sendPing)]
@@ -333,17 +375,17 @@ impl Machine {
 
     /// `"handshaking"`, `"open"`, `"closing"`, `"ending"` or `"closed"`.
     #[wasm_bindgen(getter)]
-    pub fn state(&self) -> String {
-        state_name(self.conn.state()).into()
+    pub fn state(&self) -> JsValue {
+        out::word(state_name(self.conn.state()))
     }
 
     /// `"client"` or `"server"`.
     #[wasm_bindgen(getter)]
-    pub fn role(&self) -> String {
-        match self.conn.role() {
-            Role::Client => "client".into(),
-            Role::Server => "server".into(),
-        }
+    pub fn role(&self) -> JsValue {
+        out::word(match self.conn.role() {
+            Role::Client => "client",
+            Role::Server => "server",
+        })
     }
 
     /// `"draft76"` or `"rfc6455"`, once known (a server learns it from the
@@ -391,23 +433,5 @@ impl Machine {
     #[wasm_bindgen(js_name = pollTimeout)]
     pub fn poll_timeout(&self) -> Option<f64> {
         self.conn.poll_timeout().map(|at| at.as_millis() as f64)
-    }
-
-    /// Bytes of memory the core holds for data in transit (its
-    /// `buffered_bytes`: a draft-76 message being received, events and
-    /// output not yet taken, ...), in the wasm memory.
-    #[wasm_bindgen(getter, js_name = bufferedBytes)]
-    pub fn buffered_bytes(&self) -> f64 {
-        self.conn.buffered_bytes() as f64
-    }
-
-    /// Bounds what [`bufferedBytes`](Self::buffered_bytes) may reach while
-    /// later input is taken, until set again (`Infinity`, the default: no
-    /// bound): input past it fails the connection with a `"limit"` error
-    /// (RFC 6455: close 1009). For a driver sharing a memory budget.
-    #[wasm_bindgen(js_name = setInputAllowance)]
-    pub fn set_input_allowance(&mut self, bytes: f64) {
-        // `as` saturates: Infinity is no bound.
-        self.conn.set_input_allowance(bytes as usize);
     }
 }

@@ -40,6 +40,14 @@ thread_local! {
 }
 
 /// The index of `word` in `words`, made into a JS string the first time.
+/// A word (a fixed string) as the JS string made for it once.
+pub(crate) fn word(word: &'static str) -> JsValue {
+    WORDS.with_borrow_mut(|words| {
+        let i = index(words, word);
+        words[i].1.clone()
+    })
+}
+
 fn index(words: &mut Vec<(&'static str, JsValue)>, word: &'static str) -> usize {
     if let Some(i) = words.iter().position(|(known, _)| *known == word) {
         return i;

@@ -7,7 +7,7 @@ import tls from 'node:tls';
 import { Connection, kStart } from './connection.js';
 import { withProtocolHint } from './mismatch.js';
 import { HybiError, clean, deflateConfig, fromCore, headerList, now } from './util.js';
-import { Machine } from './wasm.js';
+import { GuardedMachine } from './wasm.js';
 
 /** Where a URL points, in the forms the socket and the core need. */
 function endpoint(url) {
@@ -92,7 +92,7 @@ export function connect(url, options = {}) {
     });
     let machine;
     try {
-      machine = Machine.client(now(), config, request);
+      machine = GuardedMachine.client(now(), config, request);
     } catch (error) {
       throw fromCore(error);
     }

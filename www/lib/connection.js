@@ -128,6 +128,18 @@ const LONG_TEXT = 1024;
 const encoder = new TextEncoder();
 let scratch = new Uint8Array(64 * 1024);
 
+/**
+ * Messages this long or longer (bytes; UTF-16 units for a text) never
+ * enter wasm memory whole (RFC 6455): an RFC 6455 server without
+ * permessage-deflate writes their payload itself after a header made in
+ * wasm (`#sendVerbatim`, as the native driver does past 64 KiB); with
+ * permessage-deflate, or from a client (which masks), they go into wasm
+ * `SEND_PART` bytes at a time (`#sendInParts`). Below it, one crossing
+ * with the whole payload costs less.
+ */
+const VERBATIM_MIN = 64 * 1024;
+const SEND_PART = 64 * 1024;
+
 /** Queues `text` on `machine`; returns the bytes to write. */
 function sendText(machine, text) {
   if (text.length < LONG_TEXT) return machine.sendText(text);
@@ -171,6 +183,10 @@ export class Connection {
   #partsBytes = 0;
   /** A limit was passed: `{ budget, limit, failed }` (`machine.failLimit`'s arguments). */
   #overLimit = null;
+  /** Large sends skip wasm memory (see `#sendVerbatim`): an RFC 6455 server without deflate. */
+  #verbatimSends = false;
+  /** Large sends go through wasm in parts (see `#sendInParts`): any other RFC 6455 connection. */
+  #partSends = false;
 
   /** Received messages not yet taken by `recv`, oldest first. */
   #queue = [];
@@ -230,6 +246,9 @@ export class Connection {
     });
     socket.on('close', () => this.#onSocketClose());
     socket.on('drain', () => this.#onDrain());
+    // The wasm instance trapped in another connection's call (see
+    // lib/wasm.js): this one fails too, as any step would fail it.
+    machine.onFatal(() => this.#apply(this.#machine.fatalStep()));
   }
 
   // ----- the seed's operations --------------------------------------------
@@ -246,11 +265,65 @@ export class Connection {
     let out;
     try {
       const data = payload(message);
-      out = typeof data === 'string' ? sendText(this.#machine, data) : this.#machine.sendBinary(data);
+      const text = typeof data === 'string';
+      if ((text ? data.length : data.byteLength) >= VERBATIM_MIN) {
+        const sent = this.#verbatimSends
+          ? this.#sendVerbatim(text, data)
+          : this.#partSends
+            ? this.#sendInParts(text, data)
+            : null;
+        if (sent !== null) return sent;
+      }
+      out = text ? sendText(this.#machine, data) : this.#machine.sendBinary(data);
     } catch (error) {
       return Promise.reject(fromCore(error));
     }
     return this.#writeAndWait(out);
+  }
+
+  /**
+   * Sends a large message with only its header made in wasm (the core's
+   * `send_verbatim_header`) and its payload written from JS memory: a
+   * text's UTF-8 bytes, or the caller's own buffer, which the socket holds
+   * until it has written it, so that promise resolves only then (the
+   * caller may reuse the buffer afterwards). Null where the core's frames
+   * would not carry the payload verbatim (then it queued nothing).
+   */
+  #sendVerbatim(text, data) {
+    const bytes = text ? Buffer.from(data, 'utf8') : data;
+    const header = this.#machine.sendVerbatimHeader(!text, bytes.byteLength);
+    if (header === undefined) return null;
+    const socket = this.#socket;
+    if (this.#transportDone || socket.destroyed || socket.writableEnded) return Promise.reject(this.#deadError());
+    this.#write(header);
+    if (text) return this.#writeAndWait(bytes);
+    return new Promise((resolve, reject) => {
+      this.#write(bytes, (error) => (error ? reject(fromSocket(error)) : resolve()));
+    });
+  }
+
+  /**
+   * Sends a large message through wasm `SEND_PART` bytes at a time
+   * (`machine.sendFragment`), so that wasm memory never holds it whole:
+   * with permessage-deflate the parts are compressed as one message (a
+   * frame per part with what the compressor wrote for it), otherwise they
+   * are the fragments of one (a client's: each masked in wasm). All parts go in
+   * this one call, so no other message can come between them.
+   */
+  #sendInParts(text, data) {
+    const bytes = text ? Buffer.from(data, 'utf8') : data;
+    const machine = this.#machine;
+    const socket = this.#socket;
+    for (let at = 0; ; ) {
+      const end = Math.min(at + SEND_PART, bytes.byteLength);
+      const out = machine.sendFragment(!text, bytes.subarray(at, end), end === bytes.byteLength);
+      if (this.#transportDone || socket.destroyed) return Promise.reject(this.#deadError());
+      this.#write(out);
+      if (end === bytes.byteLength) break;
+      at = end;
+    }
+    if (!socket.writableNeedDrain) return RESOLVED;
+    return new Promise((resolve, reject) => this.#drainWaiters.push({ resolve, reject }));
   }
 
   /** Sends a ping (RFC 6455 only, at most 125 bytes); the core takes in the pong. */
@@ -721,6 +794,9 @@ export class Connection {
       subprotocol: machine.subprotocol,
       deflate: machine.deflate,
     };
+    const rfc6455 = this.#info.protocol === 'rfc6455';
+    this.#verbatimSends = server && rfc6455 && this.#info.deflate === undefined;
+    this.#partSends = rfc6455 && !this.#verbatimSends;
     this.#opened = true;
     this.#hooks.onOpen?.(this);
   }
@@ -780,7 +856,8 @@ export class Connection {
     else this.#socket.resume();
   }
 
-  #write(bytes) {
+  /** Writes `bytes` (corked until the next tick); `written(error?)` is the socket's callback for them. */
+  #write(bytes, written) {
     const socket = this.#socket;
     if (bytes.length === 0) return true;
     if (this.#transportDone || socket.destroyed || socket.writableEnded) return false;
@@ -791,7 +868,7 @@ export class Connection {
       socket.cork();
       process.nextTick(this.#uncork);
     }
-    return socket.write(bytes);
+    return socket.write(bytes, written);
   }
 
   #uncork = () => {

@@ -7,7 +7,7 @@ import tls from 'node:tls';
 
 import { Connection, DEFAULT_MEMORY_BUDGET, budget, kAccept, kRespond, kShutdown } from './connection.js';
 import { HybiError, clean, deflateConfig, fromCore, headerList, now } from './util.js';
-import { Machine } from './wasm.js';
+import { GuardedMachine } from './wasm.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 
@@ -247,7 +247,7 @@ export function serve(handler, options = {}) {
   });
   // Fails early (and synchronously) on a malformed configuration.
   try {
-    Machine.server(now(), config).free();
+    GuardedMachine.server(now(), config).free();
   } catch (error) {
     return Promise.reject(fromCore(error));
   }
@@ -301,7 +301,7 @@ export function serve(handler, options = {}) {
 
   function onSocket(socket) {
     socket.setNoDelay(true);
-    const machine = Machine.server(now(), config);
+    const machine = GuardedMachine.server(now(), config);
     const conn = new Connection(machine, socket, {
       role: 'server',
       maxBuffered: options.maxBuffered,

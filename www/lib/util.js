@@ -25,7 +25,9 @@ export const now = () => performance.now();
  * - `"io"`: the socket failed (`cause` is Node's error);
  * - `"misuse"`: the application asked for something the connection cannot
  *   do (send on a closed connection, binary over draft-76);
- * - `"config"`: an option is malformed.
+ * - `"config"`: an option is malformed;
+ * - `"internal"`: the wasm instance the connection ran in failed (a
+ *   trap; see lib/wasm.js).
  */
 export class HybiError extends Error {
   constructor(kind, message, details = {}) {

@@ -209,6 +209,17 @@ test('sendTextUtf8 takes UTF-8 bytes and refuses others', () => {
   assert.throws(() => client.sendTextUtf8(new Uint8Array([0x68, 0xff])), (e) => e.kind === 'misuse');
 });
 
+test('a text as UTF-8 bytes in one sendFragment with fin is a whole text message; in parts, one message too', () => {
+  const { client, server } = pair();
+  const frame = client.sendFragment(false, Buffer.from('héllo'), true);
+  assert.deepEqual(server.feed(1, frame).events, [{ type: 'text', data: 'héllo' }]);
+  // Parts may cut a character: the message is checked whole.
+  const bytes = Buffer.from('κόσμε');
+  const first = client.sendFragment(false, bytes.subarray(0, 3), false);
+  const last = client.sendFragment(false, bytes.subarray(3), true);
+  assert.deepEqual(server.feed(2, Buffer.concat([first, last])).events, [{ type: 'text', data: 'κόσμε' }]);
+});
+
 test('steps, events, heads and errors are plain objects: keys in order, absent fields left out', () => {
   // What wasm/src/out.rs promises (the objects serde used to make): JS code
   // may rely on `'timeout' in step` or on Object.keys.

@@ -104,6 +104,10 @@ pub struct Compressor {
     /// `Some(2^window_bits)` when the window is limited: the input is cut
     /// into pieces of this many bytes, each ending with a full flush.
     piece: Option<usize>,
+    /// A message given in parts ([`compress_part`](Self::compress_part)):
+    /// its bytes so far, and those since the last full flush of `piece`.
+    part_total: usize,
+    part_since_flush: usize,
 }
 
 impl Compressor {
@@ -123,6 +127,8 @@ impl Compressor {
             window_bits,
             reset_after_message: no_context_takeover || piece.is_some(),
             piece,
+            part_total: 0,
+            part_since_flush: 0,
         }
     }
 
@@ -135,7 +141,23 @@ impl Compressor {
     /// trailing `00 00 FF FF` (RFC 7692 §7.2.1). The caller sends the bytes
     /// in frames whose first has RSV1 set.
     pub fn compress_message(&mut self, payload: &[u8], out: &mut Vec<u8>) {
-        if payload.is_empty() {
+        debug_assert_eq!(self.part_total, 0, "a message given in parts was not ended");
+        self.compress_part(payload, true, out);
+    }
+
+    /// Compresses one part of a message given in parts and appends what the
+    /// engine wrote for it to `out`: often nothing for a part that does not
+    /// end the message, as the engine holds input until it completes a
+    /// block. The part that ends the message (`last`) flushes it as
+    /// [`compress_message`](Self::compress_message) does, without the
+    /// trailing `00 00 FF FF`; the parts' outputs together are one
+    /// compressed message, which the caller sends in frames whose first has
+    /// RSV1 set. So a sender never holds more of a large message than a
+    /// part and the engine's window at once. A message must be ended before
+    /// the next starts, and `compress_message` not called in between.
+    pub fn compress_part(&mut self, part: &[u8], last: bool, out: &mut Vec<u8>) {
+        self.part_total += part.len();
+        if last && self.part_total == 0 {
             // With the tail the receiver adds, a lone empty stored block header
             // makes an empty stored block; the engine needs no update.
             out.push(0x00);
@@ -144,19 +166,45 @@ impl Compressor {
         let start = out.len();
         match self.piece {
             Some(piece) => {
-                for chunk in payload.chunks(piece) {
-                    deflate_into(&mut self.engine, chunk, out, TDEFLFlush::Full);
+                // Pieces of `piece` bytes counted across parts, each ending
+                // with a full flush, and so does the message: with its last
+                // bytes, or (when they ended a piece in an earlier part, or
+                // this last part is empty) on its own, an empty stored
+                // block whose tail goes as every message's does.
+                let mut rest = part;
+                let mut ended = false;
+                while !rest.is_empty() {
+                    let take = rest.len().min(piece - self.part_since_flush);
+                    self.part_since_flush += take;
+                    ended = self.part_since_flush == piece || (last && take == rest.len());
+                    let flush = if ended { TDEFLFlush::Full } else { TDEFLFlush::None };
+                    deflate_into(&mut self.engine, &rest[..take], out, flush);
+                    if ended {
+                        self.part_since_flush = 0;
+                    }
+                    rest = &rest[take..];
+                }
+                if last && !ended {
+                    deflate_into(&mut self.engine, &[], out, TDEFLFlush::Full);
                 }
             }
             None => {
-                let flush = if self.reset_after_message { TDEFLFlush::Full } else { TDEFLFlush::Sync };
-                deflate_into(&mut self.engine, payload, out, flush);
+                let flush = match (last, self.reset_after_message) {
+                    (false, _) => TDEFLFlush::None,
+                    (true, true) => TDEFLFlush::Full,
+                    (true, false) => TDEFLFlush::Sync,
+                };
+                deflate_into(&mut self.engine, part, out, flush);
             }
         }
-        // Sync and full flushes end with an empty stored block.
-        debug_assert!(out[start..].ends_with(&TAIL));
-        if out[start..].ends_with(&TAIL) {
-            out.truncate(out.len() - TAIL.len());
+        if last {
+            // Sync and full flushes end with an empty stored block.
+            debug_assert!(out[start..].ends_with(&TAIL));
+            if out[start..].ends_with(&TAIL) {
+                out.truncate(out.len() - TAIL.len());
+            }
+            self.part_total = 0;
+            self.part_since_flush = 0;
         }
     }
 }
@@ -184,6 +232,9 @@ impl fmt::Debug for Compressor {
 /// message, or never). With a callback there is no such state: one call
 /// consumes all the input and writes the whole flush, and the result says
 /// whether it did.
+// Never inlined: one copy of the engine's entry however many callers (for
+// the size of the wasm build).
+#[inline(never)]
 fn deflate_into(engine: &mut CompressorOxide, input: &[u8], out: &mut Vec<u8>, flush: TDEFLFlush) {
     let (status, consumed) = compress_to_output(engine, input, flush, |bytes| {
         out.extend_from_slice(bytes);
