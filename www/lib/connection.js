@@ -606,7 +606,13 @@ export class Connection {
     const rest = this.#rest;
     if (rest === null) return;
     this.#rest = null;
-    this.#take(this.#machine.feed(now(), rest));
+    // In slices, as `#feedSliced` does (without yielding): what one feed
+    // inflates sits in wasm memory until its step is taken, and a rest of
+    // a deflate bomb fed whole would inflate to megabytes at once.
+    const size = this.#info?.deflate ? DEFLATE_SLICE : SLICE;
+    for (let at = 0; at < rest.length; at += size) {
+      this.#take(this.#machine.feed(now(), rest.subarray(at, Math.min(at + size, rest.length))));
+    }
     if (this.#eofAfterRest) {
       this.#eofAfterRest = false;
       this.#feedEof();
