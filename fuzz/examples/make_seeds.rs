@@ -14,8 +14,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use hybi_core::framing::rfc6455::deflate::Compressor;
-use hybi_core::DeflateParams;
 use hybi_core::framing::rfc6455::wire::{encode_frame, OpCode};
+use hybi_core::DeflateParams;
 use hybi_core::{Accept, ClientRequest, Config, Connection, DeflateConfig, Event, Header, Instant, Role};
 use hybi_fuzz::{client, deflate_config, draft76_request, rfc6455_request, target, DEFLATE_OFFERS};
 
