@@ -74,6 +74,9 @@ pub struct WebSocket<S> {
     timer: Option<Pin<Box<::tokio::time::Sleep>>>,
     /// The core deadline `timer` is armed for.
     timer_at: Option<hybi_core::Instant>,
+    /// `recv` has reported the end (`Ok(None)` or the error): later calls
+    /// give `Ok(None)`.
+    end_reported: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
@@ -91,6 +94,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             close_status: None,
             timer: None,
             timer_at: None,
+            end_reported: false,
         }
     }
 
@@ -117,6 +121,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                     Event::Close(_) => self.core.finish(),
                     Event::Error(error) => {
                         self.core.finish();
+                        self.end_reported = true;
                         // Written as far as the socket takes it now; the
                         // error is what the caller needs to know.
                         let _ = self.poll_write_out(cx);
@@ -126,12 +131,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 }
             }
             if self.core.state() == State::Closed {
-                return match ready!(self.poll_write_out(cx)) {
-                    // After the peer's close, our answer is a courtesy: a
-                    // peer already gone does not make the end unclean.
-                    Err(_) if self.close_status.is_some() => Poll::Ready(Ok(None)),
-                    result => Poll::Ready(result.map(|()| None)),
-                };
+                let written = ready!(self.poll_write_out(cx));
+                // After the peer's close our answer is a courtesy (a peer
+                // already gone does not make the end unclean), and an end
+                // already reported is not reported again.
+                let quiet = self.end_reported || self.close_status.is_some();
+                self.end_reported = true;
+                return Poll::Ready(if quiet { Ok(None) } else { written.map(|()| None) });
             }
             ready!(self.poll_turn(cx))?;
         }

@@ -234,7 +234,11 @@ async fn a_silent_peer_meets_the_idle_deadline() {
         let mut ws = accept(b, idle).await.expect("accept");
         let started = std::time::Instant::now();
         let result = ws.recv().await;
-        (result.map_err(|e| e.kind()), started.elapsed())
+        let waited = started.elapsed();
+        // Reported once; then the end, forever.
+        assert_eq!(ws.recv().await.unwrap(), None);
+        assert_eq!(ws.recv().await.unwrap(), None);
+        (result.map_err(|e| e.kind()), waited)
     });
     let mut ws = client(a, request("example.com"), config).await.expect("client");
     // The client reads (the server's close 1001) but never sends.
