@@ -128,6 +128,17 @@ fn echo_app(conn: &mut Connection, reads: &[&[u8]]) -> (Vec<Event>, Vec<u8>) {
     (events, wire)
 }
 
+/// The echo application on `side` of a fresh open pair of `kind`, fed
+/// `reads`: its events, what it transmitted, its state after, and the reads'
+/// sizes for messages.
+fn echo_run(kind: Kind, side: Side, reads: &[&[u8]]) -> (Vec<Event>, Vec<u8>, State, String) {
+    let mut pair = open_pair(kind, None);
+    let conn = end_of(&mut pair, side);
+    let (events, wire) = echo_app(conn, reads);
+    let sizes: Vec<usize> = reads.iter().map(|r| r.len()).collect();
+    (events, wire, conn.state(), format!("reads {sizes:?}"))
+}
+
 fn last_rfc6455_opcode(conn: &Connection, bytes: &[u8]) -> Option<u8> {
     if conn.protocol() != Some(Protocol::Rfc6455) || bytes.is_empty() {
         return None;
@@ -178,20 +189,14 @@ fn messages_read_with_the_peer_close_are_answered_before_the_close_every_chunkin
                 _ => Close::default(),
             };
             for chunking in every_chunking(&stream) {
-                let reads = chunking.chunks(&stream);
-                let ctx = format!(
-                    "{kind:?} {side:?} reads {:?}",
-                    reads.iter().map(|r| r.len()).collect::<Vec<_>>()
-                );
-                let mut pair = open_pair(kind, None);
-                let conn = end_of(&mut pair, side);
-                let (events, wire) = echo_app(conn, &reads);
+                let (events, wire, state, ctx) = echo_run(kind, side, &chunking.chunks(&stream));
+                let ctx = format!("{kind:?} {side:?} {ctx}");
                 assert_eq!(
                     events,
                     [Event::Text("first".into()), Event::Text("sécond".into()), Event::Close(close.clone())],
                     "{ctx}"
                 );
-                assert_eq!(conn.state(), State::Closed, "{ctx}");
+                assert_eq!(state, State::Closed, "{ctx}");
                 let mut expected = echoes(kind, &["first", "sécond"], &common::close_frame(Framing::Old));
                 match kind {
                     // The answer echoes the code, not the reason.
@@ -244,16 +249,10 @@ fn messages_before_a_bad_frame_are_answered_before_the_failing_close_every_chunk
                 [peer_text(Kind::Rfc6455, side, b"valid"), bad, peer_text(Kind::Rfc6455, side, b"after")]
                     .concat();
             for chunking in every_chunking(&stream) {
-                let reads = chunking.chunks(&stream);
-                let ctx = format!(
-                    "{name}, {side:?}, reads {:?}",
-                    reads.iter().map(|r| r.len()).collect::<Vec<_>>()
-                );
-                let mut pair = open_pair(Kind::Rfc6455, None);
-                let conn = end_of(&mut pair, side);
-                let (events, wire) = echo_app(conn, &reads);
+                let (events, wire, state, ctx) = echo_run(Kind::Rfc6455, side, &chunking.chunks(&stream));
+                let ctx = format!("{name}, {side:?}, {ctx}");
                 assert_eq!(events, [Event::Text("valid".into()), Event::Error(error.clone())], "{ctx}");
-                assert_eq!(conn.state(), State::Closed, "{ctx}");
+                assert_eq!(state, State::Closed, "{ctx}");
                 assert_eq!(
                     sent_frames(Kind::Rfc6455, side, &wire),
                     [(FIN | TEXT, b"valid".to_vec()), (FIN | CLOSE, code.to_be_bytes().to_vec())],
@@ -270,20 +269,14 @@ fn draft76_messages_before_invalid_text_are_answered_before_the_connection_ends(
         for side in [Side::Server, Side::Client] {
             let stream = [peer_text(kind, side, b"valid"), peer_text(kind, side, b"\xc3\x28")].concat();
             for chunking in every_chunking(&stream) {
-                let reads = chunking.chunks(&stream);
-                let ctx = format!(
-                    "{kind:?} {side:?} reads {:?}",
-                    reads.iter().map(|r| r.len()).collect::<Vec<_>>()
-                );
-                let mut pair = open_pair(kind, None);
-                let conn = end_of(&mut pair, side);
-                let (events, wire) = echo_app(conn, &reads);
+                let (events, wire, state, ctx) = echo_run(kind, side, &chunking.chunks(&stream));
+                let ctx = format!("{kind:?} {side:?} {ctx}");
                 assert_eq!(
                     events,
                     [Event::Text("valid".into()), Event::Error(ProtocolError::InvalidUtf8.into())],
                     "{ctx}"
                 );
-                assert_eq!(conn.state(), State::Closed, "{ctx}");
+                assert_eq!(state, State::Closed, "{ctx}");
                 // The draft fails without a word: the echo is all.
                 assert_eq!(sent_frames(kind, side, &wire), echoes(kind, &["valid"], &[]), "{ctx}");
             }
