@@ -970,19 +970,20 @@ impl Connection {
         let Some(ending) = self.ending else {
             return;
         };
-        // RFC 6455 §5.5.1 echoes the peer's code; the draft answers with a
-        // close too (though Racket does not, and that is fine), and fails
-        // without a word.
-        match (&self.phase, ending) {
-            (Phase::Open(Codec::Rfc6455(_)), Ending::PeerClosed { code } | Ending::Failed { code }) => {
-                let payload = code.map_or(Vec::new(), |c| c.to_be_bytes().to_vec());
-                if code.is_some() || matches!(ending, Ending::PeerClosed { .. }) {
-                    self.write_frame(wire::OpCode::Close, &payload, true, false);
-                }
-            }
-            (Phase::Open(Codec::Old(_)), Ending::PeerClosed { .. }) => old::encode_close(&mut self.transmit),
-            (Phase::Open(Codec::New(_)), Ending::PeerClosed { .. }) => new::encode_close(&mut self.transmit),
-            _ => {}
+        // RFC 6455 §5.5.1 echoes the peer's code (an empty close for none);
+        // the draft answers with its close too (though Racket does not, and
+        // that is fine). A failure sends its code where the protocol has
+        // codes, and nothing otherwise.
+        let answer = match ending {
+            Ending::PeerClosed { code } => Some(code),
+            Ending::Failed { code } if self.is_rfc6455() => code.map(Some),
+            Ending::Failed { .. } => None,
+        };
+        if let Some(code) = answer {
+            // The shared writer takes every such code: a peer's was checked
+            // as its close was read, and an error's are valid ones.
+            let written = self.write_message(Outgoing::Close { code, reason: "" });
+            debug_assert_eq!(written, Ok(()));
         }
         self.end_answered();
     }
