@@ -408,12 +408,9 @@ impl Shared {
         let closed = inner.core.state() == State::Closed || inner.dead;
         drop(inner);
         if unflushed > 0 || tls_output || closed {
-            self.needs_flush.store(true, Ordering::SeqCst);
-            if unflushed > MAX_UNFLUSHED {
-                self.flush(Flush::Wait)?;
-            } else {
-                self.flush(Flush::IfFree)?;
-            }
+            // Past MAX_UNFLUSHED the reader waits for the writer: a peer that
+            // does not read our pongs stops being read.
+            self.flush(if unflushed > MAX_UNFLUSHED { Flush::Wait } else { Flush::IfFree })?;
         }
         Ok(if gave_up && lock(&self.inner).end.is_none() { Pumped::GaveUp } else { Pumped::Progress })
     }
