@@ -69,7 +69,7 @@ impl Shared {
         inner.core.close(self.clock.now(), code, reason)?;
         self.write_out(&mut writer, inner, &[])?;
         drop(writer);
-        self.flush(Flush::IfFree)?;
+        self.flush(Flush::Noted)?;
         Ok(true)
     }
 
@@ -94,7 +94,7 @@ impl Shared {
         }
         let sent = self.write_out(&mut writer, inner, &[]).is_ok();
         drop(writer);
-        sent && self.flush(Flush::IfFree).is_ok()
+        sent && self.flush(Flush::Noted).is_ok()
     }
 
     /// After the connection's end (see [`After`]): reads and drops what

@@ -140,6 +140,9 @@ fn is_message(event: &Event) -> bool {
 /// Whether [`Shared::flush`] may wait for a writer another thread holds.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Flush {
+    /// Only what other threads queued while this one held the writer
+    /// (`needs_flush`): for a thread that just wrote its own output.
+    Noted,
     /// Write now unless another thread is writing (it writes ours next).
     IfFree,
     /// Wait for the writer: the caller must not go on with the bytes
@@ -232,7 +235,7 @@ impl Shared {
         self.settle(&mut inner);
         self.write_out(&mut writer, inner, &[])?;
         drop(writer);
-        self.flush(Flush::IfFree)?;
+        self.flush(Flush::Noted)?;
         Ok(value)
     }
 
@@ -257,7 +260,7 @@ impl Shared {
         }
         self.write_out(&mut writer, inner, payload)?;
         drop(writer);
-        self.flush(Flush::IfFree)?;
+        self.flush(Flush::Noted)?;
         Ok(true)
     }
 
@@ -496,16 +499,18 @@ impl Shared {
 
     /// Writes what the core queued. `Flush::IfFree` leaves it to the
     /// thread that holds the writer, if one does: it writes what others
-    /// queued meanwhile when it is done (`needs_flush`), so bytes go out in
+    /// queued meanwhile when it is done (`Flush::Noted`), so bytes go out in
     /// the order the core queued them and a reader never waits on a
     /// blocked writer. `Flush::Wait` waits for the writer.
     pub(super) fn flush(&self, how: Flush) -> Result<(), Error> {
-        if how == Flush::Wait {
-            let mut writer = lock(&self.writer);
-            self.needs_flush.store(false, Ordering::SeqCst);
-            self.write_out(&mut writer, lock(&self.inner), &[])?;
-        } else {
-            self.needs_flush.store(true, Ordering::SeqCst);
+        match how {
+            Flush::Noted => {}
+            Flush::IfFree => self.needs_flush.store(true, Ordering::SeqCst),
+            Flush::Wait => {
+                let mut writer = lock(&self.writer);
+                self.needs_flush.store(false, Ordering::SeqCst);
+                self.write_out(&mut writer, lock(&self.inner), &[])?;
+            }
         }
         while self.needs_flush.load(Ordering::SeqCst) {
             let mut writer = match self.writer.try_lock() {
