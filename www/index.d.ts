@@ -28,6 +28,12 @@ export interface Limits {
   maxMessageSize?: number;
   /** One frame's declared payload. Default 16 MiB. */
   maxFrameSize?: number;
+  /** Unwritten output past which reading pauses (pongs and echoes of a peer that does not read). Default 256 KiB. */
+  outputHighWater?: number;
+  /** Received messages kept for `recv` while our close waits for its answer. Default 16 MiB. */
+  maxUnreadWhileClosing?: number;
+  /** Most bytes read and dropped while lingering after the end (native driver). Default 4 MiB. */
+  maxLingerBytes?: number;
 }
 
 /** The core's deadlines, in milliseconds; `null` or 0 turns one off. */
@@ -42,6 +48,8 @@ export interface Timeouts {
   keepalive?: number | null;
   /** RFC 6455: fail if a keepalive ping gets no answer within this long. Default 30 s. */
   keepaliveTimeout?: number | null;
+  /** After the end, how long the socket waits for the peer to close its side before it is cut. Default 2 s. */
+  linger?: number | null;
 }
 
 /** RFC 7692 permessage-deflate parameters (the core's `DeflateConfig`). */
@@ -174,6 +182,8 @@ export interface ConnectOptions {
   timeouts?: Timeouts;
   /** Draft-76 text that is not UTF-8. Default `fail`. */
   invalidUtf8?: 'fail' | 'replace';
+  /** RFC 6455: answer pings with pongs. Default true; false leaves them unanswered. */
+  autoPong?: boolean;
   /** Received bytes held for `recv` before reading pauses. Default 1 MiB. */
   maxBuffered?: number;
   /** For wss://: options of `tls.connect` (`ca`, `rejectUnauthorized`, ...). */
@@ -229,6 +239,8 @@ export interface ServeOptions<S = unknown> {
   /** `idle` (ms), when given, wins over `timeout`. */
   timeouts?: Timeouts;
   invalidUtf8?: 'fail' | 'replace';
+  /** RFC 6455: answer pings with pongs. Default true; false leaves them unanswered. */
+  autoPong?: boolean;
   maxBuffered?: number;
   /**
    * Bytes all connections together may hold of their input (messages being received, messages not yet read);

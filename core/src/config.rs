@@ -83,7 +83,10 @@ pub enum InvalidUtf8 {
 /// Bounds on what a peer can make a connection hold in memory or wait for.
 ///
 /// Every limit is checked before memory is committed: a length the peer
-/// merely declares is never allocated up front.
+/// merely declares is never allocated up front. The first four are kept by
+/// the core; the last three are kept by drivers around it (the core does not
+/// see sockets or the application's reading), and live here so that every
+/// driver has the same defaults and users set them in one place.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Most bytes an HTTP handshake head (request or response line, headers
@@ -101,31 +104,61 @@ pub struct Limits {
     /// memory but would otherwise keep a connection busy forever).
     /// Default 16 MiB.
     pub max_frame_size: usize,
+    /// Drivers: most output bytes a connection may hold for a socket that
+    /// does not take them (a peer that sends pings or messages to be echoed
+    /// but does not read) before the driver stops reading that socket until
+    /// the output drains. Automatic answers (pongs, the close echo) obey it
+    /// too, so a ping flood meets the peer's own TCP window instead of our
+    /// memory. Default 256 KiB.
+    pub output_high_water: usize,
+    /// Drivers: while our close waits for the peer's answer and the driver
+    /// reads on its own (the application is not reading), most bytes of
+    /// received messages kept for the application's next read; later ones
+    /// are dropped, so a peer that keeps sending instead of answering the
+    /// close cannot grow our memory. Default 16 MiB (one message of the
+    /// default `max_message_size`).
+    pub max_unread_while_closing: usize,
+    /// Drivers: after a connection's end, most bytes of the peer's input
+    /// read and dropped while lingering (see [`Timeouts::linger`]). Enough
+    /// for the rest of a message a peer was failed in the middle of, at
+    /// loopback speed. Default 4 MiB.
+    pub max_linger_bytes: usize,
+}
+
+impl Limits {
+    /// The defaults (see each field), usable in `const` items:
+    /// `Limits { max_message_size: 1024, ..Limits::DEFAULT }`.
+    pub const DEFAULT: Limits = Limits {
+        max_handshake_bytes: 16 * 1024,
+        max_headers: 64,
+        max_message_size: 16 * 1024 * 1024,
+        max_frame_size: 16 * 1024 * 1024,
+        output_high_water: 256 * 1024,
+        max_unread_while_closing: 16 * 1024 * 1024,
+        max_linger_bytes: 4 * 1024 * 1024,
+    };
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_handshake_bytes: 16 * 1024,
-            max_headers: 64,
-            max_message_size: 16 * 1024 * 1024,
-            max_frame_size: 16 * 1024 * 1024,
-        }
+        Limits::DEFAULT
     }
 }
 
 /// Deadlines the core keeps for the driver, measured on the driver's clock
-/// (see [`crate::Instant`]). `None` disables a timer.
+/// (see [`crate::Instant`]), and the driver's own `linger`. `None` disables
+/// a timer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timeouts {
     /// How long the opening handshake may take from the connection's start.
-    /// Default 30 s.
+    /// Drivers with TLS count the TLS handshake in it too. Default 30 s.
     pub handshake: Option<Duration>,
     /// How long to wait for the peer's close frame (or end of stream) after
     /// sending ours. Default 5 s.
     pub close: Option<Duration>,
     /// Fail the connection when nothing at all arrives for this long.
-    /// Default none (the native server sets the seed's one hour).
+    /// Default none (the servers of both drivers set the seed's one hour
+    /// through their `timeout` option).
     pub idle: Option<Duration>,
     /// RFC 6455: send a ping after this long without input, to keep
     /// middleboxes from dropping a quiet connection and to notice a dead
@@ -135,22 +168,44 @@ pub struct Timeouts {
     /// arrives within this long. Default 30 s (active only with
     /// `keepalive`).
     pub keepalive_timeout: Option<Duration>,
+    /// Drivers: after a connection's end, how long to keep reading and
+    /// dropping the peer's input (at most [`Limits::max_linger_bytes`])
+    /// before closing the socket. Closing a socket with input unread makes
+    /// the kernel answer with a reset, which can destroy what was sent last
+    /// (a close frame, an HTTP refusal) before the peer reads it. Default
+    /// 2 s; `None`: close at once.
+    pub linger: Option<Duration>,
+}
+
+impl Timeouts {
+    /// The defaults (see each field), usable in `const` items.
+    pub const DEFAULT: Timeouts = Timeouts {
+        handshake: Some(Duration::from_secs(30)),
+        close: Some(Duration::from_secs(5)),
+        idle: None,
+        keepalive: None,
+        keepalive_timeout: Some(Duration::from_secs(30)),
+        linger: Some(Duration::from_secs(2)),
+    };
 }
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts {
-            handshake: Some(Duration::from_secs(30)),
-            close: Some(Duration::from_secs(5)),
-            idle: None,
-            keepalive: None,
-            keepalive_timeout: Some(Duration::from_secs(30)),
-        }
+        Timeouts::DEFAULT
     }
 }
 
 /// Configuration of one connection, for either role. Build it from the
 /// default: `Config { streaming: true, ..Config::default() }`.
+///
+/// Every driver takes this whole (the native drivers' `ConnectOptions` and
+/// `ServeOptions` hold one as `config`; the npm package's options spread its
+/// fields), so each setting means the same everywhere and has one default.
+/// Two fields describe the driver rather than the application, and each
+/// driver sets them itself, whatever they hold: `secure` (whether the
+/// driver serves over TLS), `streaming` (whether the driver hands the
+/// application pieces or whole messages). `protocol` means nothing to a server and `accept` and
+/// `framing` nothing to a client.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// Client: the protocol to speak. Ignored by servers, which follow the

@@ -378,6 +378,16 @@ impl Connection {
         self.role
     }
 
+    /// The configuration the connection was made with: drivers read the
+    /// bounds they keep themselves from it ([`Limits::output_high_water`],
+    /// [`Timeouts::linger`], ...).
+    ///
+    /// [`Limits::output_high_water`]: crate::Limits::output_high_water
+    /// [`Timeouts::linger`]: crate::Timeouts::linger
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// Where the connection is in its life.
     pub fn state(&self) -> State {
         match self.phase {

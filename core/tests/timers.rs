@@ -189,8 +189,14 @@ fn handshake_timer_is_disarmed_once_open() {
 
 #[test]
 fn no_timers_at_all() {
-    let none =
-        Timeouts { handshake: None, close: None, idle: None, keepalive: None, keepalive_timeout: None };
+    let none = Timeouts {
+        handshake: None,
+        close: None,
+        idle: None,
+        keepalive: None,
+        keepalive_timeout: None,
+        linger: None,
+    };
     let mut c = client(Instant::ZERO, rfc6455(none));
     let mut s = Connection::server(Instant::ZERO, Config { timeouts: none, ..Config::default() });
     assert_eq!((c.poll_timeout(), s.poll_timeout()), (None, None));

@@ -23,11 +23,12 @@ pub const SMALL: Limits = Limits {
     max_headers: 32,
     max_message_size: 64 * 1024,
     max_frame_size: 64 * 1024,
+    ..Limits::DEFAULT
 };
 
 /// Limits so small that fuzz inputs of a few hundred bytes cross them.
 pub const TINY: Limits =
-    Limits { max_handshake_bytes: 1024, max_headers: 12, max_message_size: 1024, max_frame_size: 512 };
+    Limits { max_handshake_bytes: 1024, max_headers: 12, max_message_size: 1024, max_frame_size: 512, ..Limits::DEFAULT };
 
 /// No size limits (the handshake keeps a bound: it is buffered whole), as
 /// an application that wants none configures them.
@@ -36,6 +37,7 @@ pub const UNLIMITED: Limits = Limits {
     max_headers: 1024,
     max_message_size: usize::MAX,
     max_frame_size: usize::MAX,
+    ..Limits::DEFAULT
 };
 
 /// Largest piece a streamed compressed message may come in, whatever the

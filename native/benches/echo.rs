@@ -79,7 +79,7 @@ fn hybi_server(writes: Writes) -> hybi::ServerHandle {
 
 fn hybi_client(addr: SocketAddr, load: &Load, writes: Writes) {
     let options =
-        ConnectOptions { protocol: Protocol::Rfc6455, proxy: Proxy::None, ..ConnectOptions::default() };
+        ConnectOptions { proxy: Proxy::None, ..ConnectOptions::default() }.protocol(Protocol::Rfc6455);
     let conn = connect_with(&format!("ws://{addr}/"), options).expect("hybi connects");
     let payload = vec![0x5a; load.size];
     let window = window(load.size);
@@ -196,7 +196,7 @@ fn idle_memory() {
     let url = format!("ws://{addr}/");
     // Warm up: one connection, so one-time allocations are not counted.
     let options =
-        || ConnectOptions { protocol: Protocol::Rfc6455, proxy: Proxy::None, ..ConnectOptions::default() };
+        || ConnectOptions { proxy: Proxy::None, ..ConnectOptions::default() }.protocol(Protocol::Rfc6455);
     let first = connect_with(&url, options()).unwrap();
     first.send_text("warm").unwrap();
     first.recv().unwrap();

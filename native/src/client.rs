@@ -4,9 +4,7 @@
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use hybi_core::{
-    ClientRequest, Config, DeflateConfig, Event, Header, InvalidUtf8, Limits, Protocol, Target, Timeouts,
-};
+use hybi_core::{ClientRequest, Config, Event, Header, Protocol, Target};
 use url::{Host, Url};
 
 use crate::clock::Clock;
@@ -23,34 +21,44 @@ use crate::transport;
 /// the seed's draft-76 is one field away:
 ///
 /// ```
-/// use hybi::{ConnectOptions, Framing, Protocol};
+/// use hybi::{Config, ConnectOptions, DeflateConfig, Framing, Protocol, Timeouts};
+/// use std::time::Duration;
+///
 /// let options = ConnectOptions { subprotocols: vec!["chat".into()], ..ConnectOptions::default() }
 ///     .header("Origin", "http://example.com");
-/// assert_eq!(options.protocol, Protocol::Rfc6455);
+/// assert_eq!(options.config.protocol, Protocol::Rfc6455);
 ///
 /// // A draft-76 server, as the seed's `ws-connect` spoke to.
-/// let draft76 = ConnectOptions { protocol: Protocol::Draft76(Framing::Old), ..ConnectOptions::default() };
-/// # let _ = draft76;
+/// let draft76 = ConnectOptions::new().protocol(Protocol::Draft76(Framing::Old));
+///
+/// // Any of the core's settings, through `config`.
+/// let tuned = ConnectOptions {
+///     config: Config {
+///         deflate: Some(DeflateConfig::default()),
+///         timeouts: Timeouts { keepalive: Some(Duration::from_secs(20)), ..Timeouts::default() },
+///         ..Config::default()
+///     },
+///     ..ConnectOptions::default()
+/// };
+/// # let _ = (draft76, tuned);
 /// ```
 #[derive(Clone, Debug)]
 pub struct ConnectOptions {
-    /// The protocol to speak. Default RFC 6455; `Protocol::Draft76(_)` for
-    /// the seed's servers. A handshake failing in a way that suggests the
-    /// other protocol says so ([`Error::suggested_protocol`]).
-    pub protocol: Protocol,
+    /// The core's settings: `config.protocol` (default RFC 6455;
+    /// `Protocol::Draft76(_)` for the seed's servers: a handshake failing in
+    /// a way that suggests the other protocol says so,
+    /// [`Error::suggested_protocol`]), permessage-deflate to offer
+    /// (`config.deflate`, default none), size limits on what the server may
+    /// send, the handshake, close, idle and keepalive deadlines, `auto_pong`
+    /// (`false`: pings go unanswered; this driver does not show pings to the
+    /// application) and the rest. This driver sets `secure` from the URL and
+    /// `streaming` to false (`recv` returns whole messages) itself; `accept`
+    /// and `framing` are a server's.
+    pub config: Config,
     /// Headers added to the opening request (`Origin`, `Cookie`, ...).
     pub headers: Vec<Header>,
     /// Subprotocols to offer, most preferred first (draft-76: at most one).
     pub subprotocols: Vec<String>,
-    /// RFC 6455: offer permessage-deflate with these parameters. Default
-    /// none.
-    pub deflate: Option<DeflateConfig>,
-    /// Size limits on what the server may send.
-    pub limits: Limits,
-    /// The core's handshake, close, idle and keepalive deadlines.
-    pub timeouts: Timeouts,
-    /// Draft-76 text that is not UTF-8: fail (default) or replace.
-    pub invalid_utf8: InvalidUtf8,
     /// How long a TCP connect (to the server or the proxy) may take.
     /// Default 30 s.
     pub connect_timeout: Option<Duration>,
@@ -78,13 +86,9 @@ pub struct ConnectOptions {
 impl Default for ConnectOptions {
     fn default() -> Self {
         ConnectOptions {
-            protocol: Protocol::default(),
+            config: Config::default(),
             headers: Vec::new(),
             subprotocols: Vec::new(),
-            deflate: None,
-            limits: Limits::default(),
-            timeouts: Timeouts::default(),
-            invalid_utf8: InvalidUtf8::default(),
             connect_timeout: Some(Duration::from_secs(30)),
             read_timeout: None,
             write_timeout: None,
@@ -108,6 +112,12 @@ impl ConnectOptions {
     /// Adds a header to the opening request.
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push(Header::new(name, value));
+        self
+    }
+
+    /// Speaks `protocol` (sets `config.protocol`).
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.config.protocol = protocol;
         self
     }
 }
@@ -211,7 +221,7 @@ pub fn connect_with(url: &str, options: ConnectOptions) -> Result<Connection, Er
             let port = proxy_url.port_or_known_default().unwrap_or(80);
             let mut stream = tcp_connect(host, port, options.connect_timeout)
                 .map_err(|e| Error::proxy(format!("cannot reach {host}:{port}: {e}")))?;
-            stream.set_read_timeout(options.timeouts.handshake)?;
+            stream.set_read_timeout(options.config.timeouts.handshake)?;
             proxy::tunnel(&mut stream, proxy_url, &endpoint.authority)?;
             stream
         }
@@ -221,7 +231,7 @@ pub fn connect_with(url: &str, options: ConnectOptions) -> Result<Connection, Er
     let clock = Clock::new();
     let control = stream.try_clone()?;
     // One handshake deadline from here, for TLS and WebSocket together.
-    let deadline = clock.deadline(options.timeouts.handshake);
+    let deadline = clock.deadline(options.config.timeouts.handshake);
     let halves = if secure {
         tls_handshake(stream, &endpoint, &options, deadline)?
     } else {
@@ -232,15 +242,8 @@ pub fn connect_with(url: &str, options: ConnectOptions) -> Result<Connection, Er
     control.set_read_timeout(None)?;
     control.set_write_timeout(options.write_timeout.filter(|t| !t.is_zero()))?;
 
-    let config = Config {
-        protocol: options.protocol,
-        secure,
-        invalid_utf8: options.invalid_utf8,
-        limits: options.limits,
-        timeouts: options.timeouts,
-        deflate: options.deflate,
-        ..Config::default()
-    };
+    let protocol = options.config.protocol;
+    let config = Config { secure, streaming: false, ..options.config };
     let request = ClientRequest {
         target: endpoint.target,
         subprotocols: options.subprotocols,
@@ -261,7 +264,7 @@ pub fn connect_with(url: &str, options: ConnectOptions) -> Result<Connection, Er
                 hybi_core::Error::Rejected { .. } => shared.refused_body(crate::conn::REFUSED_BODY_WAIT),
                 _ => Vec::new(),
             };
-            Err(Error::handshake_failed(e, options.protocol, shared.response(), body))
+            Err(Error::handshake_failed(e, protocol, shared.response(), body))
         }
         other => Err(Error::new(ErrorKind::Protocol, format!("unexpected handshake event {other:?}"))),
     }

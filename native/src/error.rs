@@ -242,11 +242,11 @@ impl fmt::Display for Error {
                 match failed.suggested {
                     Some(Protocol::Rfc6455) => f.write_str(
                         "; the server may speak only RFC 6455: connect with \
-                         `ConnectOptions { protocol: Protocol::Rfc6455, .. }`",
+                         `ConnectOptions::new().protocol(Protocol::Rfc6455)`",
                     ),
                     Some(Protocol::Draft76(_)) => f.write_str(
                         "; the server may speak only draft-76: connect with \
-                         `ConnectOptions { protocol: Protocol::Draft76(Framing::Old), .. }` \
+                         `ConnectOptions::new().protocol(Protocol::Draft76(Framing::Old))` \
                          (or `Framing::New`)",
                     ),
                     None => Ok(()),

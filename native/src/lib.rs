@@ -50,8 +50,7 @@
 //! assert_eq!(conn.recv()?, None);
 //!
 //! // The seed's protocol: draft-76, 'old' framing (text only).
-//! let options = ConnectOptions { protocol: Protocol::Draft76(Framing::Old), ..ConnectOptions::default() };
-//! let conn = connect_with(&url, options)?;
+//! let conn = connect_with(&url, ConnectOptions::new().protocol(Protocol::Draft76(Framing::Old)))?;
 //! conn.send_text("hello")?;
 //! assert_eq!(conn.recv()?, Some(Message::Text("hello".into())));
 //! conn.close()?;
@@ -144,8 +143,8 @@ pub use tls::ServerTls;
 // `hybi-core` themselves; inlined, so that each shows its own summary here.
 #[doc(inline)]
 pub use hybi_core::{
-    Accept, Close, DeflateConfig, DeflateParams, Framing, Header, Headers, HttpResponse, InvalidUtf8, Limits,
-    Protocol, ProtocolSet, RequestHead, ResponseHead, Timeouts,
+    Accept, Close, Config, DeflateConfig, DeflateParams, Framing, Header, Headers, HttpResponse, InvalidUtf8,
+    Limits, Protocol, ProtocolSet, RequestHead, ResponseHead, Timeouts,
 };
 
 // What a `conn_headers` hook reads to choose a subprotocol.

@@ -10,10 +10,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use hybi_core::{
-    Accept, Config, DeflateConfig, Event, Framing, HttpResponse, InvalidUtf8, Limits, ProtocolSet,
-    RequestHead, RequestKind, Timeouts,
-};
+use hybi_core::{Accept, Config, Event, HttpResponse, RequestHead, RequestKind, Timeouts};
 
 use crate::budget::MemoryBudget;
 use crate::clock::Clock;
@@ -97,12 +94,21 @@ pub struct ServeOptions<S = ()> {
     /// Serve TLS (`wss://`) with this identity. Default none.
     #[cfg(feature = "tls")]
     pub tls: Option<crate::tls::ServerTls>,
-    /// Draft-76 framing ('old' or 'new'): nothing in a request says which,
-    /// so the server is told. Default 'old'.
-    pub framing: Framing,
-    /// Which protocols to accept; each request says which it speaks.
-    /// Default all.
-    pub protocols: ProtocolSet,
+    /// The core's settings for every connection: the protocols to accept
+    /// (`config.accept`, default all; each request says which it speaks),
+    /// the draft-76 framing (`config.framing`, default 'old': nothing in a
+    /// request says which), permessage-deflate to accept (`config.deflate`,
+    /// default none), size limits on what clients may send, the handshake,
+    /// close, idle, keepalive and linger deadlines, draft-76 text that is not
+    /// UTF-8, `auto_pong` (`false`: pings go unanswered; this driver does
+    /// not show pings to the application). The handshake deadline counts
+    /// from `accept` and covers the TLS handshake and the WebSocket one
+    /// together: a client that has not finished both by then is closed,
+    /// however it spreads its bytes. `timeouts.idle`, when `None`, comes
+    /// from `timeout`. This driver sets `secure` (from `tls`) and
+    /// `streaming` (false: `recv` returns whole messages) itself; `protocol`
+    /// is a client's.
+    pub config: Config,
     /// Most connections served at once (one thread each), counted from
     /// `accept` until the connection ends, handshakes still under way
     /// included. Past it, a new connection is answered with HTTP 503 (or,
@@ -129,11 +135,6 @@ pub struct ServeOptions<S = ()> {
     pub http_handler: Option<HttpHandler>,
     /// Told of connections that failed outside the handler. Default none.
     pub on_error: Option<ErrorHook>,
-    /// RFC 6455: accept a client's permessage-deflate offer with these
-    /// parameters. Default none.
-    pub deflate: Option<DeflateConfig>,
-    /// Size limits on what clients may send.
-    pub limits: Limits,
     /// Most bytes all connections together may hold for data in transit
     /// beyond the first 64 KiB of each: messages being received (RFC 6455,
     /// inflated with permessage-deflate; draft-76 text), messages received
@@ -148,7 +149,7 @@ pub struct ServeOptions<S = ()> {
     /// room for input. `usize::MAX`: no budget.
     ///
     /// Default 256 MiB: sixteen messages of the default
-    /// [`Limits::max_message_size`] (16 MiB) at once, or many more smaller
+    /// [`Limits::max_message_size`](hybi_core::Limits::max_message_size) (16 MiB) at once, or many more smaller
     /// ones, while 1,024 connections each mid-way through a 15 MiB message
     /// (the default `max_connections`) would otherwise pin 15 GiB. Not
     /// counted: each connection's fixed cost (thread, socket buffers: about
@@ -157,13 +158,6 @@ pub struct ServeOptions<S = ()> {
     /// buffers kept after large messages), bounded by `max_connections` and
     /// measured in BENCHMARKS.md.
     pub memory_budget: usize,
-    /// The handshake, close, idle and keepalive deadlines (`idle`, when
-    /// `None`, comes from `timeout`). The handshake deadline counts from `accept` and covers
-    /// the TLS handshake and the WebSocket one together: a client that has
-    /// not finished both by then is closed, however it spreads its bytes.
-    pub timeouts: Timeouts,
-    /// Draft-76 text that is not UTF-8: fail (default) or replace.
-    pub invalid_utf8: InvalidUtf8,
 }
 
 impl<S: Default + 'static> Default for ServeOptions<S> {
@@ -176,18 +170,13 @@ impl<S: Default + 'static> Default for ServeOptions<S> {
             confirm: None,
             #[cfg(feature = "tls")]
             tls: None,
-            framing: Framing::default(),
-            protocols: ProtocolSet::default(),
+            config: Config::default(),
             max_connections: 1024,
             max_connections_per_ip: 64,
             conn_headers: Box::new(|_| Ok((Accept::default(), S::default()))),
             http_handler: None,
             on_error: None,
-            deflate: None,
-            limits: Limits::default(),
             memory_budget: 256 * 1024 * 1024,
-            timeouts: Timeouts::default(),
-            invalid_utf8: InvalidUtf8::default(),
         }
     }
 }
@@ -213,36 +202,28 @@ impl ServeOptions<()> {
             confirm: self.confirm,
             #[cfg(feature = "tls")]
             tls: self.tls,
-            framing: self.framing,
-            protocols: self.protocols,
+            config: self.config,
             max_connections: self.max_connections,
             max_connections_per_ip: self.max_connections_per_ip,
             conn_headers: Box::new(hook),
             http_handler: self.http_handler,
             on_error: self.on_error,
-            deflate: self.deflate,
-            limits: self.limits,
             memory_budget: self.memory_budget,
-            timeouts: self.timeouts,
-            invalid_utf8: self.invalid_utf8,
         }
     }
 }
 
 impl<S> ServeOptions<S> {
     fn core_config(&self) -> Config {
+        let timeouts = self.config.timeouts;
         Config {
-            accept: self.protocols,
-            framing: self.framing,
             secure: self.is_tls(),
-            invalid_utf8: self.invalid_utf8,
-            limits: self.limits,
+            streaming: false,
             timeouts: Timeouts {
-                idle: self.timeouts.idle.or(Some(self.timeout).filter(|t| !t.is_zero())),
-                ..self.timeouts
+                idle: timeouts.idle.or(Some(self.timeout).filter(|t| !t.is_zero())),
+                ..timeouts
             },
-            deflate: self.deflate,
-            ..Config::default()
+            ..self.config.clone()
         }
     }
 
@@ -262,8 +243,7 @@ impl<S> std::fmt::Debug for ServeOptions<S> {
             .field("max_waiting", &self.max_waiting)
             .field("timeout", &self.timeout)
             .field("tls", &self.is_tls())
-            .field("framing", &self.framing)
-            .field("protocols", &self.protocols)
+            .field("config", &self.config)
             .field("max_connections", &self.max_connections)
             .field("max_connections_per_ip", &self.max_connections_per_ip)
             .finish_non_exhaustive()
@@ -388,7 +368,7 @@ struct Context<S> {
 
 /// Starts a WebSocket server (the seed's `ws-serve`): each connection gets
 /// its own thread, runs the opening handshake (any protocol in
-/// `options.protocols`, told apart by its request), asks
+/// `options.config.accept`, told apart by its request), asks
 /// `options.conn_headers` what to answer, and then calls `handler` with the
 /// open connection and the hook's state. When the handler returns, the
 /// connection is closed (if it is still open).
@@ -449,7 +429,7 @@ where
         live: Mutex::new(Live::default()),
         thread_ended: Condvar::new(),
         threads: Mutex::new(Vec::new()),
-        close_timeout: options.timeouts.close.unwrap_or(Duration::from_secs(5)),
+        close_timeout: options.config.timeouts.close.unwrap_or(Duration::from_secs(5)),
     });
     let budget =
         (options.memory_budget != usize::MAX).then(|| Arc::new(MemoryBudget::new(options.memory_budget)));
@@ -461,7 +441,7 @@ where
         on_error: options.on_error,
         #[cfg(feature = "tls")]
         tls: options.tls,
-        handshake_timeout: options.timeouts.handshake,
+        handshake_timeout: options.config.timeouts.handshake,
     });
     let handler = Arc::new(handler);
     let accept_listener = listener.try_clone()?;
@@ -1068,7 +1048,7 @@ mod tests {
     fn timeouts_idle_when_set_wins_over_timeout() {
         let mut options = ServeOptions::<()> { timeout: Duration::from_secs(5), ..ServeOptions::default() };
         assert_eq!(options.core_config().timeouts.idle, Some(Duration::from_secs(5)));
-        options.timeouts.idle = Some(Duration::from_secs(7));
+        options.config.timeouts.idle = Some(Duration::from_secs(7));
         assert_eq!(options.core_config().timeouts.idle, Some(Duration::from_secs(7)));
         options = ServeOptions { timeout: Duration::ZERO, ..ServeOptions::default() };
         assert_eq!(options.core_config().timeouts.idle, None, "zero: no idle timeout");

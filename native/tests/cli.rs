@@ -217,7 +217,7 @@ fn broadcast_sends_every_message_to_every_connection() {
     let server = Server::start(&["--broadcast"]);
     let url = format!("ws://{}/room", server.addr);
     let options =
-        || ConnectOptions { protocol: Protocol::Rfc6455, proxy: Proxy::None, ..ConnectOptions::default() };
+        || ConnectOptions { proxy: Proxy::None, ..ConnectOptions::default() }.protocol(Protocol::Rfc6455);
     let alice = connect_with(&url, options()).unwrap();
     let bob = connect_with(&url, options()).unwrap();
     // A failure here must not hang the test run.

@@ -312,7 +312,13 @@ fn exit_statuses_tell_the_failures_apart() {
     // 3: refused (an RFC 6455 request to a draft-76-only server).
     let server = serve(
         |_, ()| {},
-        ServeOptions { protocols: hybi::ProtocolSet { draft76: true, rfc6455: false }, ..local_options() },
+        ServeOptions {
+            config: hybi::Config {
+                accept: hybi::ProtocolSet { draft76: true, rfc6455: false },
+                ..hybi::Config::default()
+            },
+            ..local_options()
+        },
     )
     .unwrap();
     let run = connect(&[&format!("ws://{}/", server.local_addr())], b"");
@@ -520,7 +526,7 @@ fn serve_has_a_flag_for_each_setting() {
     let (_server, addr) =
         hybi_serve(&["--deflate", "--deflate-server-max-window-bits", "9", "--deflate-level", "1"]);
     let options = ConnectOptions {
-        deflate: Some(hybi::DeflateConfig::default()),
+        config: hybi::Config { deflate: Some(hybi::DeflateConfig::default()), ..hybi::Config::default() },
         proxy: Proxy::None,
         ..ConnectOptions::default()
     };

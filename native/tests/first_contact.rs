@@ -12,16 +12,19 @@ use common::{echo_server, local_options, within, ws_url};
 use hybi::{connect_with, ConnectOptions, ErrorKind, Framing, Message, Protocol, ProtocolSet, ServeOptions};
 
 fn options(protocol: Protocol) -> ConnectOptions {
-    ConnectOptions { protocol, proxy: hybi::Proxy::None, ..ConnectOptions::default() }
+    ConnectOptions { proxy: hybi::Proxy::None, ..ConnectOptions::default() }.protocol(protocol)
 }
 
 #[test]
 fn the_default_client_speaks_rfc6455() {
-    assert_eq!(ConnectOptions::default().protocol, Protocol::Rfc6455);
+    assert_eq!(ConnectOptions::default().config.protocol, Protocol::Rfc6455);
     assert_eq!(hybi::core::Config::default().protocol, Protocol::Rfc6455);
     // Against a server that takes RFC 6455 only, as today's servers do.
     let server = echo_server(ServeOptions {
-        protocols: ProtocolSet { draft76: false, rfc6455: true },
+        config: hybi::Config {
+            accept: ProtocolSet { draft76: false, rfc6455: true },
+            ..hybi::Config::default()
+        },
         ..local_options()
     });
     let url = ws_url(&server, false);
@@ -38,7 +41,10 @@ fn the_default_client_speaks_rfc6455() {
 #[test]
 fn a_draft76_client_refused_by_an_rfc6455_server_is_told_to_use_rfc6455() {
     let server = echo_server(ServeOptions {
-        protocols: ProtocolSet { draft76: false, rfc6455: true },
+        config: hybi::Config {
+            accept: ProtocolSet { draft76: false, rfc6455: true },
+            ..hybi::Config::default()
+        },
         ..local_options()
     });
     let url = ws_url(&server, false);
@@ -61,7 +67,10 @@ fn a_draft76_client_refused_by_an_rfc6455_server_is_told_to_use_rfc6455() {
 #[test]
 fn an_rfc6455_client_refused_by_a_draft76_server_is_told_to_use_draft76() {
     let server = echo_server(ServeOptions {
-        protocols: ProtocolSet { draft76: true, rfc6455: false },
+        config: hybi::Config {
+            accept: ProtocolSet { draft76: true, rfc6455: false },
+            ..hybi::Config::default()
+        },
         ..local_options()
     });
     let url = ws_url(&server, false);

@@ -136,7 +136,10 @@ mod tls {
         let pki = test_pki();
         let options = ServeOptions {
             tls: Some(ServerTls::from_pem(pki.cert_pem.as_bytes(), pki.key_pem.as_bytes()).unwrap()),
-            timeouts: Timeouts { handshake: Some(handshake), ..Timeouts::default() },
+            config: hybi::Config {
+                timeouts: Timeouts { handshake: Some(handshake), ..Timeouts::default() },
+                ..hybi::Config::default()
+            },
             ..local_options()
         };
         (echo_server(options), pki)
@@ -225,8 +228,8 @@ mod tls {
 #[test]
 fn a_client_failed_mid_message_reads_the_close_not_a_reset() {
     let mut options = local_options();
-    options.limits.max_frame_size = 64 * 1024;
-    options.limits.max_message_size = 64 * 1024;
+    options.config.limits.max_frame_size = 64 * 1024;
+    options.config.limits.max_message_size = 64 * 1024;
     let server = echo_server(options);
     for round in 0..10 {
         let mut stream = raw_rfc6455(server.local_addr());

@@ -10,9 +10,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::{client_options, local_options, queued_echo_server, raw_draft76, raw_rfc6455, within, ws_url};
-use hybi::{
-    connect_with, ConnectOptions, DeflateConfig, Framing, Message, Protocol, ServeOptions, ServerHandle,
-};
+use hybi::{connect_with, Config, DeflateConfig, Framing, Message, Protocol, ServeOptions, ServerHandle};
 
 /// What an idle connection may keep of its buffers (the core's threshold
 /// for giving them back).
@@ -37,12 +35,18 @@ fn noise(len: usize) -> Vec<u8> {
 
 #[test]
 fn buffers_shrink_back_once_a_large_inflated_message_is_echoed() {
-    let options = ServeOptions { deflate: Some(DeflateConfig::default()), ..local_options() };
+    let options = ServeOptions {
+        config: Config { deflate: Some(DeflateConfig::default()), ..Config::default() },
+        ..local_options()
+    };
     let server = queued_echo_server(options);
     let url = ws_url(&server, false);
     let server = within(Duration::from_secs(120), move || {
-        let options =
-            ConnectOptions { deflate: Some(DeflateConfig::default()), ..client_options(Protocol::Rfc6455) };
+        let options = {
+            let mut options = client_options(Protocol::Rfc6455);
+            options.config.deflate = Some(DeflateConfig::default());
+            options
+        };
         let conn = connect_with(&url, options).unwrap();
         assert!(conn.deflate().is_some());
         let idle = settles(&server, |held| held <= SHRINK_ABOVE);

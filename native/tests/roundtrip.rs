@@ -10,7 +10,8 @@ use common::*;
 #[cfg(feature = "tls")]
 use hybi::ServerTls;
 use hybi::{
-    connect_with, serve, Accept, DeflateConfig, ErrorKind, Framing, Header, Message, Protocol, ServeOptions,
+    connect_with, serve, Accept, Config, DeflateConfig, ErrorKind, Framing, Header, Message, Protocol,
+    ServeOptions,
 };
 
 /// What the server's handler saw, sent back to the test.
@@ -35,8 +36,10 @@ fn exercise(protocol: Protocol, deflate: bool, tls: bool) {
         Protocol::Draft76(framing) => framing,
         Protocol::Rfc6455 => Framing::Old,
     };
-    let mut options: ServeOptions =
-        ServeOptions { framing, deflate: deflate.then(DeflateConfig::default), ..local_options() };
+    let mut options: ServeOptions = ServeOptions {
+        config: Config { framing, deflate: deflate.then(DeflateConfig::default), ..Config::default() },
+        ..local_options()
+    };
     #[cfg(feature = "tls")]
     if let Some(pki) = &pki {
         options.tls = Some(ServerTls::from_pem(pki.cert_pem.as_bytes(), pki.key_pem.as_bytes()).unwrap());
@@ -86,7 +89,7 @@ fn exercise(protocol: Protocol, deflate: bool, tls: bool) {
 
     let mut client = client_options(protocol).header("X-Client", "native");
     client.subprotocols = vec!["chat".into()];
-    client.deflate = deflate.then(DeflateConfig::default);
+    client.config.deflate = deflate.then(DeflateConfig::default);
     #[cfg(feature = "tls")]
     if let Some(pki) = &pki {
         client.extra_roots_pem = pki.ca_pem.clone().into_bytes();
@@ -213,7 +216,7 @@ fn server_initiated_close() {
                     Protocol::Draft76(_) => conn.close().unwrap(),
                 }
             },
-            ServeOptions { framing, ..local_options() },
+            ServeOptions { config: Config { framing, ..Config::default() }, ..local_options() },
         )
         .unwrap();
         let url = ws_url(&server, false);

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use hybi::{
-    connect_with, serve, Accept, ConnectOptions, ErrorKind, Framing, HttpResponse, Message, Protocol, Proxy,
-    ServeOptions, Timeouts,
+    connect_with, serve, Accept, Config, ConnectOptions, ErrorKind, Framing, HttpResponse, Message, Protocol,
+    Proxy, ServeOptions, Timeouts,
 };
 
 #[test]
@@ -218,7 +218,7 @@ fn a_peer_vanishing_mid_frame_is_an_error_not_a_hang() {
             move |conn, ()| {
                 let _ = tx.send((conn.protocol(), conn.recv().map_err(|e| e.kind())));
             },
-            ServeOptions { framing, ..local_options() },
+            ServeOptions { config: Config { framing, ..Config::default() }, ..local_options() },
         )
         .unwrap();
         let addr = server.local_addr();
@@ -294,7 +294,7 @@ fn keepalive_fails_a_peer_that_stops_answering_and_keeps_one_that_answers() {
             let result = conn.recv().map_err(|e| e.to_string());
             let _ = tx.send(result);
         },
-        ServeOptions { timeouts, ..local_options() },
+        ServeOptions { config: Config { timeouts, ..Config::default() }, ..local_options() },
     )
     .unwrap();
     // A client that never calls recv never answers the pings.
@@ -317,9 +317,48 @@ fn keepalive_fails_a_peer_that_stops_answering_and_keeps_one_that_answers() {
     server.stop();
 }
 
+/// The core's whole `Config` reaches both ends through `config`:
+/// `auto_pong: false` leaves pings unanswered (the default answers them),
+/// while `streaming`, which this driver sets itself, cannot make `recv`
+/// return pieces of a message.
+#[test]
+fn the_cores_config_reaches_the_server_and_the_client() {
+    let pongs_from = |server_config: Config| {
+        within(Duration::from_secs(10), move || {
+            let server = echo_server(ServeOptions {
+                config: Config { streaming: true, ..server_config },
+                ..local_options()
+            });
+            let mut options = client_options(Protocol::Rfc6455);
+            options.config.streaming = true;
+            let conn = connect_with(&ws_url(&server, false), options).unwrap();
+            let pongs = Arc::new(AtomicUsize::new(0));
+            let counter = Arc::clone(&pongs);
+            assert!(conn.on_pong(move |_| {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }));
+            conn.ping(b"anyone?").unwrap();
+            // 100 KB in frames of the peer's choosing: whole, however it came.
+            let big = "x".repeat(100_000);
+            conn.send_text(&big).unwrap();
+            // The echo comes after the ping's answer, if there is one.
+            assert_eq!(conn.recv().unwrap(), Some(Message::Text(big)));
+            conn.close().unwrap();
+            assert_eq!(conn.recv().unwrap(), None);
+            server.stop();
+            pongs.load(Ordering::SeqCst)
+        })
+    };
+    assert_eq!(pongs_from(Config::default()), 1, "the default answers pings");
+    assert_eq!(pongs_from(Config { auto_pong: false, ..Config::default() }), 0, "auto_pong: false");
+}
+
 #[test]
 fn recv_and_send_on_two_threads_at_once() {
-    let server = echo_server(ServeOptions { framing: Framing::New, ..local_options() });
+    let server = echo_server(ServeOptions {
+        config: Config { framing: Framing::New, ..Config::default() },
+        ..local_options()
+    });
     for protocol in [Protocol::Rfc6455, Protocol::Draft76(Framing::New)] {
         let conn = connect_with(&ws_url(&server, false), client_options(protocol)).unwrap();
         const COUNT: usize = 300;
@@ -506,7 +545,8 @@ fn close_keeps_its_deadline_while_another_thread_receives() {
     )
     .unwrap();
     let timeouts = Timeouts { close: Some(Duration::from_millis(300)), ..Timeouts::default() };
-    let options = ConnectOptions { timeouts, ..client_options(Protocol::Rfc6455) };
+    let mut options = client_options(Protocol::Rfc6455);
+    options.config.timeouts = timeouts;
     let conn = connect_with(&ws_url(&server, false), options).unwrap();
     let receiver = conn.clone();
     let (receiving_tx, receiving_rx) = mpsc::channel();

@@ -93,6 +93,9 @@ struct JsLimits {
     max_headers: Option<usize>,
     max_message_size: Option<usize>,
     max_frame_size: Option<usize>,
+    output_high_water: Option<usize>,
+    max_unread_while_closing: Option<usize>,
+    max_linger_bytes: Option<usize>,
 }
 
 /// [`hybi_core::Timeouts`] in milliseconds. Absent: the core's default
@@ -105,6 +108,7 @@ struct JsTimeouts {
     idle: Option<Option<u64>>,
     keepalive: Option<Option<u64>>,
     keepalive_timeout: Option<Option<u64>>,
+    linger: Option<Option<u64>>,
 }
 
 /// [`hybi_core::DeflateConfig`]; an absent field keeps its default, a
@@ -126,8 +130,9 @@ struct JsDeflate {
 ///   accept: ["draft76", "rfc6455"],       // server; default both
 ///   secure: false,                        // server behind TLS
 ///   invalidUtf8: "fail" | "replace",
-///   limits: { maxHandshakeBytes, maxHeaders, maxMessageSize, maxFrameSize },
-///   timeouts: { handshake, close, idle, keepalive, keepaliveTimeout }, // ms; null or 0: off
+///   limits: { maxHandshakeBytes, maxHeaders, maxMessageSize, maxFrameSize,
+///             outputHighWater, maxUnreadWhileClosing, maxLingerBytes },
+///   timeouts: { handshake, close, idle, keepalive, keepaliveTimeout, linger }, // ms; null or 0: off
 ///   deflate: null | { serverNoContextTakeover, clientNoContextTakeover,
 ///                     serverMaxWindowBits, clientMaxWindowBits, compressionLevel },
 ///   autoPong: true, streaming: false }
@@ -186,6 +191,9 @@ impl JsLimits {
                 "maxHeaders" => &mut l.max_headers,
                 "maxMessageSize" => &mut l.max_message_size,
                 "maxFrameSize" => &mut l.max_frame_size,
+                "outputHighWater" => &mut l.output_high_water,
+                "maxUnreadWhileClosing" => &mut l.max_unread_while_closing,
+                "maxLingerBytes" => &mut l.max_linger_bytes,
                 _ => return Ok(()),
             };
             *field = args::nullable(value, args::size)?;
@@ -205,6 +213,7 @@ impl JsTimeouts {
                 "idle" => &mut t.idle,
                 "keepalive" => &mut t.keepalive,
                 "keepaliveTimeout" => &mut t.keepalive_timeout,
+                "linger" => &mut t.linger,
                 _ => return Ok(()),
             };
             *field = Some(args::nullable(value, args::millis)?);
@@ -277,6 +286,12 @@ impl JsConfig {
             max_headers: self.limits.max_headers.unwrap_or(l.max_headers),
             max_message_size: self.limits.max_message_size.unwrap_or(l.max_message_size),
             max_frame_size: self.limits.max_frame_size.unwrap_or(l.max_frame_size),
+            output_high_water: self.limits.output_high_water.unwrap_or(l.output_high_water),
+            max_unread_while_closing: self
+                .limits
+                .max_unread_while_closing
+                .unwrap_or(l.max_unread_while_closing),
+            max_linger_bytes: self.limits.max_linger_bytes.unwrap_or(l.max_linger_bytes),
         };
         let t = Timeouts::default();
         let js = self.timeouts;
@@ -286,6 +301,7 @@ impl JsConfig {
             idle: millis(js.idle, t.idle),
             keepalive: millis(js.keepalive, t.keepalive),
             keepalive_timeout: millis(js.keepalive_timeout, t.keepalive_timeout),
+            linger: millis(js.linger, t.linger),
         };
         let deflate = self.deflate.map(|js| {
             let d = DeflateConfig::default();
@@ -688,6 +704,24 @@ pub(crate) fn deflate_params(p: &DeflateParams) -> JsValue {
     js.set_bool("clientNoContextTakeover", p.client_no_context_takeover);
     js.set_number("serverMaxWindowBits", p.server_max_window_bits.into());
     js.set_number("clientMaxWindowBits", p.client_max_window_bits.into());
+    js.into_js()
+}
+
+/// The bounds a driver keeps around the core, from the connection's
+/// configuration (so the JS driver has no defaults of its own):
+/// `{ maxMessageSize, outputHighWater, maxUnreadWhileClosing,
+/// maxLingerBytes, linger, handshake }`, the times in milliseconds (0:
+/// none). `maxMessageSize` is there because a streaming driver counts a
+/// message's pieces itself.
+pub(crate) fn driver_bounds(config: &Config) -> JsValue {
+    let ms = |t: Option<Duration>| t.map_or(0.0, |t| t.as_millis() as f64);
+    let js = Fields::new();
+    js.set_number("maxMessageSize", config.limits.max_message_size as f64);
+    js.set_number("outputHighWater", config.limits.output_high_water as f64);
+    js.set_number("maxUnreadWhileClosing", config.limits.max_unread_while_closing as f64);
+    js.set_number("maxLingerBytes", config.limits.max_linger_bytes as f64);
+    js.set_number("linger", ms(config.timeouts.linger));
+    js.set_number("handshake", ms(config.timeouts.handshake));
     js.into_js()
 }
 

@@ -429,6 +429,15 @@ impl Machine {
         self.conn.deflate().map_or(JsValue::UNDEFINED, convert::deflate_params)
     }
 
+    /// What the driver keeps around the core, from this machine's
+    /// configuration: `{ maxMessageSize, outputHighWater,
+    /// maxUnreadWhileClosing, maxLingerBytes, linger, handshake }` (times in
+    /// ms, 0: none).
+    #[wasm_bindgen(getter, js_name = driverBounds)]
+    pub fn driver_bounds(&self) -> JsValue {
+        convert::driver_bounds(self.conn.config())
+    }
+
     /// The next deadline (call [`tick`](Self::tick) then), if any.
     #[wasm_bindgen(js_name = pollTimeout)]
     pub fn poll_timeout(&self) -> Option<f64> {

@@ -79,6 +79,7 @@ export function connect(url, options = {}) {
       timeouts: options.timeouts,
       deflate: deflateConfig(options.compression),
       secure: target.secure,
+      autoPong: options.autoPong,
       // Message data leaves wasm memory as it arrives (see connection.js).
       streaming: true,
     });
@@ -109,7 +110,6 @@ export function connect(url, options = {}) {
     const conn = new Connection(machine, socket, {
       role: 'client',
       maxBuffered: options.maxBuffered,
-      maxMessageSize: options.limits?.maxMessageSize,
       onOpen: resolve,
       onEnd: (_, end) => {
         if (end.error === undefined) {

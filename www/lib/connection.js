@@ -12,7 +12,7 @@
 //   calls `machine.tick` and re-arms for whatever the core says next;
 // - writes within one tick are corked into one system call, and `send`'s
 //   promise waits for 'drain' when the socket's buffer is over its
-//   high-water mark; past `OUTPUT_HIGH_WATER` unwritten bytes (pongs and
+//   high-water mark; past `limits.outputHighWater` unwritten bytes (pongs and
 //   other answers the core queues by itself, echoes) reading pauses until
 //   'drain';
 // - received messages wait in a queue for `recv`; past `maxBuffered` bytes
@@ -39,15 +39,12 @@ const RESOLVED = Promise.resolve();
 /** Default bound on received bytes waiting for `recv` before reading pauses. */
 export const DEFAULT_MAX_BUFFERED = 1024 * 1024;
 
-/** Messages kept for `recv` while our close waits for its answer (as native). */
-const MAX_BUFFERED_WHILE_CLOSING = 16 * 1024 * 1024;
-
-/**
- * Reading pauses while the socket holds more than this many bytes not yet
- * written (see `#flow`): pongs, close answers and echoes of a peer that does
- * not read then stop at the peer's TCP window instead of growing memory.
- */
-export const OUTPUT_HIGH_WATER = 256 * 1024;
+// The bounds this driver keeps around the core (`limits.maxMessageSize`,
+// `limits.outputHighWater`, `limits.maxUnreadWhileClosing`,
+// `timeouts.linger`) are read from the machine's configuration
+// (`machine.driverBounds`): the core's `Config` holds their defaults for
+// every driver, and the user's options reach them the way they reach the
+// core's own limits.
 
 /**
  * Input is fed to the core in slices of at most this many bytes (with
@@ -88,9 +85,6 @@ function runTurn() {
   turn?.();
 }
 
-/** Default `limits.maxMessageSize`, as the core's. */
-export const DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024;
-
 /** Default server-wide `memoryBudget`, as the native server's. */
 export const DEFAULT_MEMORY_BUDGET = 256 * 1024 * 1024;
 
@@ -100,9 +94,6 @@ export const DEFAULT_MEMORY_BUDGET = 256 * 1024 * 1024;
  * `{ limit, used }`.
  */
 export const budget = (limit) => ({ limit, used: 0 });
-
-/** How long a finished connection waits for the peer to close its side. */
-const LINGER_MS = 2000;
 
 // Internal entry points for client.js and server.js.
 export const kStart = Symbol('hybi.start');
@@ -173,7 +164,8 @@ export class Connection {
   #hooks;
   #role;
   #maxBuffered;
-  #maxMessageSize;
+  /** `{ maxMessageSize, outputHighWater, maxUnreadWhileClosing, linger, ... }` (see the module notes). */
+  #bounds;
   /** The server's memory budget (`{ limit, used }`), or null. */
   #budget;
   /** Bytes charged to `#budget` now: `#partsBytes + #buffered`. */
@@ -234,7 +226,7 @@ export class Connection {
     this.#hooks = hooks;
     this.#role = hooks.role;
     this.#maxBuffered = hooks.maxBuffered ?? DEFAULT_MAX_BUFFERED;
-    this.#maxMessageSize = hooks.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+    this.#bounds = machine.driverBounds;
     this.#budget = hooks.budget ?? null;
     this.#closedPromise = new Promise((resolve) => {
       this.#resolveClosed = resolve;
@@ -703,13 +695,13 @@ export class Connection {
   #piece(data, fin) {
     if (this.#overLimit !== null) return;
     const text = typeof data === 'string';
-    const room = this.#maxMessageSize - this.#partsBytes;
+    const room = this.#bounds.maxMessageSize - this.#partsBytes;
     // A text's UTF-8 length is counted only when it may matter: a
     // character is at most 3 UTF-8 bytes per UTF-16 unit.
     let size = data.length;
     if (text && (!fin || this.#parts.length > 0 || size * 3 > room)) size = Buffer.byteLength(data);
     if (size > room) {
-      this.#fail(false, this.#maxMessageSize);
+      this.#fail(false, this.#bounds.maxMessageSize);
       return;
     }
     if (fin && this.#parts.length === 0) {
@@ -777,7 +769,7 @@ export class Connection {
       reader.resolve(message);
       return;
     }
-    if (this.#closing && this.#buffered > MAX_BUFFERED_WHILE_CLOSING) return;
+    if (this.#closing && this.#buffered > this.#bounds.maxUnreadWhileClosing) return;
     const size = sizeOf(message);
     if (!this.#fits(size)) return;
     this.#queue.push(message);
@@ -845,7 +837,7 @@ export class Connection {
   /**
    * Pauses reading while the reader lags (see the module notes), while a
    * sliced chunk waits for its next turn, and while the socket's unwritten
-   * output is over `OUTPUT_HIGH_WATER` (resumed at its 'drain').
+   * output is over `limits.outputHighWater` (resumed at its 'drain').
    */
   #flow() {
     const live = !this.#finished && !this.#transportDone;
@@ -855,7 +847,7 @@ export class Connection {
       (live && this.#rest !== null) ||
       (live &&
         !this.#closing &&
-        (this.#buffered >= this.#maxBuffered || this.#socket.writableLength > OUTPUT_HIGH_WATER));
+        (this.#buffered >= this.#maxBuffered || this.#socket.writableLength > this.#bounds.outputHighWater));
     if (hold === this.#paused) return;
     this.#paused = hold;
     if (hold) this.#socket.pause();
@@ -932,7 +924,7 @@ export class Connection {
     if (this.#transportDone) return;
     this.#socket.end();
     // The peer closes its side in turn; one that does not is cut.
-    this.#linger = setTimeout(() => this.#socket.destroy(), LINGER_MS);
+    this.#linger = setTimeout(() => this.#socket.destroy(), this.#bounds.linger);
     this.#linger.unref();
   }
 

@@ -242,12 +242,17 @@ export function serve(handler, options = {}) {
     // (milliseconds), when given, wins.
     timeouts: { idle: timeout > 0 ? timeout * 1000 : null, ...options.timeouts },
     deflate: deflateConfig(options.compression),
+    autoPong: options.autoPong,
     // Message data leaves wasm memory as it arrives (see connection.js).
     streaming: true,
   });
-  // Fails early (and synchronously) on a malformed configuration.
+  // Fails early (and synchronously) on a malformed configuration, and
+  // tells the bounds this driver keeps (the TLS handshake's deadline).
+  let bounds;
   try {
-    GuardedMachine.server(now(), config).free();
+    const probe = GuardedMachine.server(now(), config);
+    bounds = probe.driverBounds;
+    probe.free();
   } catch (error) {
     return Promise.reject(fromCore(error));
   }
@@ -305,7 +310,6 @@ export function serve(handler, options = {}) {
     const conn = new Connection(machine, socket, {
       role: 'server',
       maxBuffered: options.maxBuffered,
-      maxMessageSize: options.limits?.maxMessageSize,
       budget: pool,
       onRequest: decide,
       onOpen: run,
@@ -320,7 +324,12 @@ export function serve(handler, options = {}) {
   // TLS sockets still in their TLS handshake: no Connection owns them yet.
   const handshaking = new Set();
   const server = options.tls
-    ? tls.createServer({ handshakeTimeout: options.timeouts?.handshake ?? 30000, ...options.tls, allowHalfOpen: true })
+    ? tls.createServer({
+        // The TLS handshake within the core's (0: none; Node's own 120 s then).
+        handshakeTimeout: bounds.handshake || undefined,
+        ...options.tls,
+        allowHalfOpen: true,
+      })
     : net.createServer({ allowHalfOpen: true });
   const caps = new Caps(maxConnections, maxConnectionsPerIp);
   // Sockets refused over a cap (TLS: their failed handshake is no news).

@@ -527,6 +527,16 @@ export class GuardedMachine {
       return this.#commandFailed(error);
     }
   }
+
+  /** The bounds the driver keeps, from the core's configuration (see machine.rs). */
+  get driverBounds() {
+    if (this.#raw === null) return undefined;
+    try {
+      return this.#raw.driverBounds;
+    } catch (error) {
+      return this.#commandFailed(error);
+    }
+  }
 }
 
 /**

@@ -245,3 +245,32 @@ test('steps, events, heads and errors are plain objects: keys in order, absent f
   assert.deepEqual(Object.keys(failed.events[0].error), ['kind', 'message', 'status']);
   assert.throws(() => client.sendText('late'), (e) => plain(e) && Object.keys(e).join() === 'kind,message');
 });
+
+test("the driver's bounds come from the core's configuration, defaults included", () => {
+  // The core's defaults (hybi_core::Limits / Timeouts), which the native
+  // driver keeps too.
+  assert.deepEqual(Machine.server(0, {}).driverBounds, {
+    maxMessageSize: 16 * 1024 * 1024,
+    outputHighWater: 256 * 1024,
+    maxUnreadWhileClosing: 16 * 1024 * 1024,
+    maxLingerBytes: 4 * 1024 * 1024,
+    linger: 2000,
+    handshake: 30000,
+  });
+  const tuned = Machine.client(
+    0,
+    {
+      limits: { maxMessageSize: 1000, outputHighWater: 2000, maxUnreadWhileClosing: 3000, maxLingerBytes: 4000 },
+      timeouts: { linger: null, handshake: 5000 },
+    },
+    { host: 'h', port: 80, resource: '/', secure: false, subprotocols: [], headers: [] },
+  );
+  assert.deepEqual(tuned.driverBounds, {
+    maxMessageSize: 1000,
+    outputHighWater: 2000,
+    maxUnreadWhileClosing: 3000,
+    maxLingerBytes: 4000,
+    linger: 0,
+    handshake: 5000,
+  });
+});

@@ -6,7 +6,7 @@ use std::net::Shutdown;
 use std::sync::{PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
-use hybi_core::{Event, State};
+use hybi_core::{Event, Limits, State};
 
 use super::shared::{lock, End, Flush, Shared};
 use crate::error::{Error, ErrorKind};
@@ -15,13 +15,6 @@ use crate::error::{Error, ErrorKind};
 /// checks whether that thread still reads.
 const TAKE_OVER_POLL: Duration = Duration::from_millis(50);
 
-/// Messages `close` keeps for a later `recv` while it reads the socket itself.
-const MAX_QUEUED_WHILE_CLOSING: usize = 16 * 1024 * 1024;
-
-/// How long a socket is lingered over after its connection's end (see
-/// [`Shared::linger`]).
-const LINGER: Duration = Duration::from_secs(2);
-
 /// What follows a connection's end, and so how much of the peer's input
 /// [`Shared::linger`] reads and drops before the socket closes.
 #[derive(Clone, Copy, Debug)]
@@ -29,17 +22,17 @@ pub(crate) enum After {
     /// A plain HTTP answer (a page, a refusal): the rest of a request, at
     /// most 64 KiB.
     HttpAnswer,
-    /// A WebSocket connection's end, whatever it was: at most 4 MiB, enough
-    /// for the rest of a message a peer was failed in the middle of, at
-    /// loopback speed, within the two seconds.
+    /// A WebSocket connection's end, whatever it was: at most the core's
+    /// `limits.max_linger_bytes` (4 MiB by default), enough for the rest of
+    /// a message a peer was failed in the middle of.
     End,
 }
 
 impl After {
-    fn max_bytes(self) -> usize {
+    fn max_bytes(self, limits: &Limits) -> usize {
         match self {
             After::HttpAnswer => 64 * 1024,
-            After::End => 4 * 1024 * 1024,
+            After::End => limits.max_linger_bytes,
         }
     }
 }
@@ -98,7 +91,7 @@ impl Shared {
     }
 
     /// After the connection's end (see [`After`]): reads and drops what
-    /// the peer still sends, for up to two seconds, before the socket is
+    /// the peer still sends, for up to the core's `timeouts.linger` (2 s by default), before the socket is
     /// closed. Closing with input unread makes the kernel answer with a
     /// reset, and a reset can destroy what we sent last (an HTTP answer, a
     /// close frame) before the peer has read it: a peer failed in the
@@ -107,16 +100,24 @@ impl Shared {
     /// failed, or when another thread holds the reading half (it sees the
     /// end itself).
     pub(crate) fn linger(&self, after: After) {
-        if lock(&self.inner).dead {
+        let (linger, max_bytes) = {
+            let inner = lock(&self.inner);
+            if inner.dead {
+                return;
+            }
+            let config = inner.core.config();
+            (config.timeouts.linger, after.max_bytes(&config.limits))
+        };
+        let Some(linger) = linger else {
             return;
-        }
+        };
         let Ok(mut reader) = self.reader.try_lock() else {
             return;
         };
-        let deadline = Instant::now() + LINGER;
+        let deadline = Instant::now() + linger;
         let mut sink = [0u8; 4096];
         let mut total = 0usize;
-        while total < after.max_bytes() {
+        while total < max_bytes {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() || reader.half.arm(Some(left)).is_err() {
                 break;
@@ -182,20 +183,22 @@ impl Shared {
         }
     }
 
-    /// While `close` reads on its own, keeps at most `MAX_QUEUED_WHILE_CLOSING`
-    /// bytes of messages for a later `recv`: a peer that keeps sending
-    /// instead of answering the close cannot grow our memory.
+    /// While `close` reads on its own, keeps at most the core's
+    /// `limits.max_unread_while_closing` bytes of messages for a later
+    /// `recv`: a peer that keeps sending instead of answering the close
+    /// cannot grow our memory.
     fn trim_queue(&self) {
         let mut inner = lock(&self.inner);
+        let keep = inner.core.config().limits.max_unread_while_closing;
         let mut total = 0usize;
         inner.events.retain(|event| match event {
             Event::Text(text) => {
                 total = total.saturating_add(text.len());
-                total <= MAX_QUEUED_WHILE_CLOSING
+                total <= keep
             }
             Event::Binary(data) => {
                 total = total.saturating_add(data.len());
-                total <= MAX_QUEUED_WHILE_CLOSING
+                total <= keep
             }
             _ => true,
         });

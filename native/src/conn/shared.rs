@@ -33,11 +33,6 @@ pub(super) enum WriteWhen {
 /// Bytes read from the socket at once.
 const READ_BUF: usize = 32 * 1024;
 
-/// Output the core may hold for a blocked writer before the reader stops
-/// reading and waits for the writer: a peer that sends pings but does not
-/// read our pongs cannot grow our memory past this.
-const MAX_UNFLUSHED: usize = 256 * 1024;
-
 /// Largest write buffer kept for the next send: an idle connection holds
 /// at most this (twice: one with the core), whatever it sent before.
 const MAX_SPARE: usize = 64 * 1024;
@@ -146,7 +141,7 @@ pub(super) enum Flush {
     /// Write now unless another thread is writing (it writes ours next).
     IfFree,
     /// Wait for the writer: the caller must not go on with the bytes
-    /// unwritten (a reader over `MAX_UNFLUSHED`, a queue over `MAX_QUEUED`).
+    /// unwritten (a reader over `limits.output_high_water`, a queue over `MAX_QUEUED`).
     Wait,
 }
 
@@ -408,12 +403,14 @@ impl Shared {
         self.drain(&mut inner);
         self.settle(&mut inner);
         let unflushed = inner.core.pending_transmit();
+        let high_water = inner.core.config().limits.output_high_water;
         let closed = inner.core.state() == State::Closed || inner.dead;
         drop(inner);
         if unflushed > 0 || tls_output || closed {
-            // Past MAX_UNFLUSHED the reader waits for the writer: a peer that
-            // does not read our pongs stops being read.
-            self.flush(if unflushed > MAX_UNFLUSHED { Flush::Wait } else { Flush::IfFree })?;
+            // Past the core's `limits.output_high_water` the reader waits
+            // for the writer: a peer that does not read our pongs stops
+            // being read, and cannot grow our memory.
+            self.flush(if unflushed > high_water { Flush::Wait } else { Flush::IfFree })?;
         }
         Ok(if gave_up && lock(&self.inner).end.is_none() { Pumped::GaveUp } else { Pumped::Progress })
     }

@@ -49,7 +49,7 @@ pub fn ws_url(server: &ServerHandle, secure: bool) -> String {
 }
 
 pub fn client_options(protocol: Protocol) -> ConnectOptions {
-    ConnectOptions { protocol, proxy: hybi::Proxy::None, ..ConnectOptions::default() }
+    ConnectOptions { proxy: hybi::Proxy::None, ..ConnectOptions::default() }.protocol(protocol)
 }
 
 /// What a server with the default ('old') draft-76 framing can talk to.

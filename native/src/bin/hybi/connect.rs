@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use clap::ValueEnum;
 use hybi::{
-    connect_with, ConnectOptions, Connection, DeflateConfig, ErrorKind, Framing, Header, Message, Protocol,
+    connect_with, Config, ConnectOptions, Connection, DeflateConfig, ErrorKind, Framing, Header, Message,
+    Protocol, Timeouts,
 };
 
 use crate::{describe, seconds, FramingArg};
@@ -222,14 +223,18 @@ fn connect_failure(url: &str, error: &hybi::Error) -> String {
 }
 
 fn options(args: &ConnectArgs) -> Result<ConnectOptions, String> {
+    let handshake_timeout = Some(args.handshake_timeout).filter(|t| !t.is_zero());
     let mut options = ConnectOptions {
-        protocol: client_protocol(args)?,
+        config: Config {
+            protocol: client_protocol(args)?,
+            deflate: args.deflate.then(DeflateConfig::default),
+            timeouts: Timeouts { handshake: handshake_timeout, ..Timeouts::default() },
+            ..Config::default()
+        },
         subprotocols: args.subprotocol.clone(),
-        deflate: args.deflate.then(DeflateConfig::default),
-        connect_timeout: Some(args.handshake_timeout).filter(|t| !t.is_zero()),
+        connect_timeout: handshake_timeout,
         ..ConnectOptions::default()
     };
-    options.timeouts.handshake = Some(args.handshake_timeout).filter(|t| !t.is_zero());
     for header in &args.headers {
         let (name, value) =
             header.split_once(':').ok_or_else(|| format!("header {header:?} is not `Name: value`"))?;

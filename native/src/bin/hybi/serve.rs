@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use clap::ValueEnum;
 use hybi::{
-    serve, Connection, DeflateConfig, InvalidUtf8, Limits, Message, ProtocolSet, ServeOptions, Timeouts,
+    serve, Config, Connection, DeflateConfig, InvalidUtf8, Limits, Message, ProtocolSet, ServeOptions,
+    Timeouts,
 };
 
 use crate::{describe, seconds, FramingArg};
@@ -244,42 +245,46 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode, String> {
     let mut options = ServeOptions {
         port: args.port,
         listen_ip: Some(args.host),
-        framing: args.framing.into(),
-        protocols: match args.protocol {
-            ServeProtocol::Any => ProtocolSet::default(),
-            ServeProtocol::Draft76 => ProtocolSet { draft76: true, rfc6455: false },
-            ServeProtocol::Rfc6455 => ProtocolSet { draft76: false, rfc6455: true },
+        config: Config {
+            framing: args.framing.into(),
+            accept: match args.protocol {
+                ServeProtocol::Any => ProtocolSet::default(),
+                ServeProtocol::Draft76 => ProtocolSet { draft76: true, rfc6455: false },
+                ServeProtocol::Rfc6455 => ProtocolSet { draft76: false, rfc6455: true },
+            },
+            deflate: args.deflate.then_some(DeflateConfig {
+                server_no_context_takeover: args.deflate_server_no_context_takeover,
+                client_no_context_takeover: args.deflate_client_no_context_takeover,
+                server_max_window_bits: args.deflate_server_max_window_bits,
+                client_max_window_bits: args
+                    .deflate_client_max_window_bits
+                    .or(DeflateConfig::default().client_max_window_bits),
+                compression_level: args.deflate_level,
+            }),
+            timeouts: Timeouts {
+                handshake: Some(args.handshake_timeout).filter(|t| !t.is_zero()),
+                close: Some(args.close_timeout).filter(|t| !t.is_zero()),
+                keepalive: Some(args.keepalive).filter(|t| !t.is_zero()),
+                keepalive_timeout: Some(args.keepalive_timeout).filter(|t| !t.is_zero()),
+                ..Timeouts::default()
+            },
+            limits: Limits {
+                max_message_size: args.max_message_size,
+                max_frame_size: args.max_frame_size,
+                max_handshake_bytes: args.max_handshake_bytes,
+                max_headers: args.max_headers,
+                ..Limits::default()
+            },
+            invalid_utf8: match args.invalid_utf8 {
+                Utf8Arg::Fail => InvalidUtf8::Fail,
+                Utf8Arg::Replace => InvalidUtf8::Replace,
+            },
+            ..Config::default()
         },
-        deflate: args.deflate.then_some(DeflateConfig {
-            server_no_context_takeover: args.deflate_server_no_context_takeover,
-            client_no_context_takeover: args.deflate_client_no_context_takeover,
-            server_max_window_bits: args.deflate_server_max_window_bits,
-            client_max_window_bits: args
-                .deflate_client_max_window_bits
-                .or(DeflateConfig::default().client_max_window_bits),
-            compression_level: args.deflate_level,
-        }),
         max_waiting: args.backlog,
         max_connections: args.max_connections,
         max_connections_per_ip: args.max_per_ip,
         timeout: args.idle_timeout,
-        timeouts: Timeouts {
-            handshake: Some(args.handshake_timeout).filter(|t| !t.is_zero()),
-            close: Some(args.close_timeout).filter(|t| !t.is_zero()),
-            keepalive: Some(args.keepalive).filter(|t| !t.is_zero()),
-            keepalive_timeout: Some(args.keepalive_timeout).filter(|t| !t.is_zero()),
-            ..Timeouts::default()
-        },
-        limits: Limits {
-            max_message_size: args.max_message_size,
-            max_frame_size: args.max_frame_size,
-            max_handshake_bytes: args.max_handshake_bytes,
-            max_headers: args.max_headers,
-        },
-        invalid_utf8: match args.invalid_utf8 {
-            Utf8Arg::Fail => InvalidUtf8::Fail,
-            Utf8Arg::Replace => InvalidUtf8::Replace,
-        },
         memory_budget: match args.memory_budget {
             0 => usize::MAX,
             mib => mib.saturating_mul(1 << 20),

@@ -30,8 +30,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hybi::{
-    connect_with, serve, Accept, ConnectOptions, Connection, DeflateConfig, ErrorKind, Framing, HttpResponse,
-    Message, Protocol, ProtocolSet, ServeOptions,
+    connect_with, serve, Accept, Config, ConnectOptions, Connection, DeflateConfig, ErrorKind, Framing,
+    HttpResponse, Message, Protocol, ProtocolSet, ServeOptions,
 };
 use serde_json::{json, Value};
 
@@ -279,9 +279,12 @@ fn run_server(args: &Args) -> Result<(), String> {
     let options = ServeOptions::<()> {
         port: 0,
         listen_ip: Some([127, 0, 0, 1].into()),
-        framing: args.framing()?,
-        protocols,
-        deflate: deflate_config(args),
+        config: Config {
+            framing: args.framing()?,
+            accept: protocols,
+            deflate: deflate_config(args),
+            ..Config::default()
+        },
         ..ServeOptions::default()
     }
     // The seed's conn-headers hook decides on the Origin: a refusal is an
@@ -375,8 +378,11 @@ fn run_client(args: &Args) -> Result<(), String> {
         other => return Err(format!("--closer {other:?}")),
     };
     let origin = args.value("--origin").unwrap_or("http://127.0.0.1");
-    let options = ConnectOptions { protocol, deflate: deflate_config(args), ..ConnectOptions::default() }
-        .header("Origin", origin);
+    let options = ConnectOptions {
+        config: Config { protocol, deflate: deflate_config(args), ..Config::default() },
+        ..ConnectOptions::default()
+    }
+    .header("Origin", origin);
 
     let mut report = Report::new("client");
     let conn = match connect_with(url, options) {
