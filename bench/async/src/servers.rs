@@ -81,14 +81,9 @@ async fn fastws(mut stream: TcpStream) {
     }
     let mut ws = FragmentCollector::new(WebSocket::after_handshake(stream, Role::Server));
     while let Ok(frame) = ws.read_frame().await {
-        match frame.opcode {
-            OpCode::Close => break,
-            OpCode::Text | OpCode::Binary => {
-                if ws.write_frame(frame).await.is_err() {
-                    break;
-                }
-            }
-            _ => {}
+        let data = matches!(frame.opcode, OpCode::Text | OpCode::Binary);
+        if frame.opcode == OpCode::Close || data && ws.write_frame(frame).await.is_err() {
+            break;
         }
     }
 }
