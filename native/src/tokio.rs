@@ -57,11 +57,16 @@ const MAX_QUEUED: usize = 64 * 1024;
 /// A message sent through the `Sink` above this size is written from the
 /// buffer it came in (after a header the core frames), where the protocol
 /// sends payloads as they are, instead of being copied into the core's
-/// transmit buffer; below it, the copy costs less than a write of its own.
-const VERBATIM_ABOVE: usize = 64 * 1024;
+/// transmit buffer; below it, the copy costs less than a segment of its
+/// own.
+const VERBATIM_ABOVE: usize = 4 * 1024;
 
-/// Segments written at once (one vectored write).
-const WRITE_SEGMENTS: usize = 4;
+/// An emptied segment up to this size is kept for the next one.
+const MAX_SPARE: usize = 64 * 1024;
+
+/// Segments written at once (one vectored write): a header and a payload
+/// for each of eight messages.
+const WRITE_SEGMENTS: usize = 16;
 
 /// One WebSocket connection over an async stream `S`, open once you hold
 /// it. Made by [`accept`] or [`client`].
@@ -273,7 +278,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             n -= first;
             self.written = 0;
             let done = self.out.pop_front().expect("bytes written were queued");
-            if done.capacity() <= VERBATIM_ABOVE {
+            if done.capacity() <= MAX_SPARE {
                 self.spare = done;
             }
         }
@@ -427,7 +432,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocket<S> {
 }
 
 /// Sending: `start_send` queues a message in the core (a server's message
-/// over 64 KiB is not copied: it is written from its own buffer, which the
+/// over 4 KiB is not copied: it is written from its own buffer, which the
 /// `Sink` owns); `poll_flush` writes; `poll_ready` waits while more than
 /// 64 KiB wait for the socket, so a slow peer holds back the sender instead
 /// of growing memory; `poll_close` closes (1000 in RFC 6455) and waits for
