@@ -283,7 +283,9 @@ async fn large_messages_through_the_sink_arrive_whole_and_in_order() {
         Message::Binary(bytes(100, 3)),
         Message::Binary(bytes(65_537, 4)),
         Message::Binary(bytes(65_536, 5)),
-        Message::Binary(bytes(3 << 20, 6)),
+        Message::Binary(bytes(4096, 6)),
+        Message::Binary(bytes(4097, 7)),
+        Message::Binary(bytes(3 << 20, 8)),
     ];
     let config = Config { protocol: Protocol::Rfc6455, ..Config::default() };
 
