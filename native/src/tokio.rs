@@ -29,7 +29,8 @@
 
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
-use std::io;
+use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -45,11 +46,27 @@ use crate::entropy::OsEntropy;
 use crate::error::{Error, ErrorKind};
 use crate::Message;
 
-/// Bytes read from the stream at once.
+/// Bytes read from the stream at once, into a buffer on the stack of the
+/// poll that reads (the core keeps what it needs of them): a buffer per
+/// connection would be most of an idle connection's memory.
 const READ_BUF: usize = 32 * 1024;
 
 /// Output a `Sink` user may queue before `poll_ready` waits for the socket.
 const MAX_QUEUED: usize = 64 * 1024;
+
+/// A message sent through the `Sink` above this size is written from the
+/// buffer it came in (after a header the core frames), where the protocol
+/// sends payloads as they are, instead of being copied into the core's
+/// transmit buffer; below it, the copy costs less than a segment of its
+/// own.
+const VERBATIM_ABOVE: usize = 4 * 1024;
+
+/// An emptied segment up to this size is kept for the next one.
+const MAX_SPARE: usize = 64 * 1024;
+
+/// Segments written at once (one vectored write): a header and a payload
+/// for each of eight messages.
+const WRITE_SEGMENTS: usize = 16;
 
 /// One WebSocket connection over an async stream `S`, open once you hold
 /// it. Made by [`accept`] or [`client`].
@@ -57,11 +74,14 @@ pub struct WebSocket<S> {
     io: S,
     core: hybi_core::Connection,
     clock: Clock,
-    read_buf: Box<[u8]>,
-    /// Output taken from the core and not yet all written: `out[written..]`
-    /// goes first on the next write.
-    out: Vec<u8>,
+    /// Output taken from the core and not yet all written, in order: bytes
+    /// the core framed, and the payloads of large messages sent as they
+    /// are, each after the header the core framed for it. `written` bytes
+    /// of the first segment are out.
+    out: VecDeque<Vec<u8>>,
     written: usize,
+    /// An emptied segment, kept for the next one (no allocation per write).
+    spare: Vec<u8>,
     /// Events taken from the core, for `recv`.
     events: VecDeque<Event>,
     /// The stream ended or failed: nothing more is read.
@@ -85,9 +105,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             io,
             core,
             clock,
-            read_buf: vec![0; READ_BUF].into_boxed_slice(),
-            out: Vec::new(),
+            out: VecDeque::new(),
             written: 0,
+            spare: Vec::new(),
             events: VecDeque::new(),
             input_done: false,
             shut: false,
@@ -200,16 +220,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// everything is out.
     fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         loop {
-            if self.written == self.out.len() {
-                self.out.clear();
-                self.written = 0;
-                if self.core.poll_transmit(&mut self.out) == 0 {
-                    break;
-                }
+            if self.out.is_empty() && !self.take_transmit() {
+                break;
             }
-            match ready!(Pin::new(&mut self.io).poll_write(cx, &self.out[self.written..])) {
+            let written = if self.out.len() > 1 && self.io.is_write_vectored() {
+                let mut slices = [IoSlice::new(&[]); WRITE_SEGMENTS];
+                let mut segments = self.out.iter();
+                let first = segments.next().expect("not empty");
+                slices[0] = IoSlice::new(&first[self.written..]);
+                let mut count = 1;
+                for (slice, segment) in slices[1..].iter_mut().zip(segments) {
+                    *slice = IoSlice::new(segment);
+                    count += 1;
+                }
+                ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count]))
+            } else {
+                ready!(Pin::new(&mut self.io).poll_write(cx, &self.out[0][self.written..]))
+            };
+            match written {
                 Ok(0) => return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into())),
-                Ok(n) => self.written += n,
+                Ok(n) => self.advance(n),
                 Err(e) => return Poll::Ready(Err(e.into())),
             }
         }
@@ -220,6 +250,64 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             self.shut = true;
         }
         Poll::Ready(Ok(()))
+    }
+
+    /// Moves what the core queued to the end of `out`, as a segment of its
+    /// own; false if it queued nothing.
+    fn take_transmit(&mut self) -> bool {
+        let mut segment = std::mem::take(&mut self.spare);
+        segment.clear();
+        // Into an empty buffer the core hands over its own (no copy).
+        if self.core.poll_transmit(&mut segment) == 0 {
+            self.spare = segment;
+            return false;
+        }
+        self.out.push_back(segment);
+        true
+    }
+
+    /// `n` more bytes of `out` are written: finished segments go (the
+    /// last small one is kept as the spare).
+    fn advance(&mut self, mut n: usize) {
+        while n > 0 {
+            let first = self.out[0].len() - self.written;
+            if n < first {
+                self.written += n;
+                return;
+            }
+            n -= first;
+            self.written = 0;
+            let done = self.out.pop_front().expect("bytes written were queued");
+            if done.capacity() <= MAX_SPARE {
+                self.spare = done;
+            }
+        }
+    }
+
+    /// Output taken from the core and not yet written.
+    fn unwritten(&self) -> usize {
+        self.out.iter().map(Vec::len).sum::<usize>() - self.written
+    }
+
+    /// Queues an owned message: a large one whose payload the protocol
+    /// sends as it is goes out from its own buffer after the header the
+    /// core frames; any other is queued as [`queue`](Self::queue) does.
+    fn queue_owned(&mut self, message: Message) -> Result<(), Error> {
+        let (binary, len) = match &message {
+            Message::Text(text) => (false, text.len()),
+            Message::Binary(data) => (true, data.len()),
+        };
+        if len <= VERBATIM_ABOVE || !self.core.send_verbatim_header(binary, len)? {
+            return self.queue(&message);
+        }
+        // The header (and all the core queued before it) goes first, then
+        // exactly the payload, before anything queued later.
+        self.take_transmit();
+        self.out.push_back(match message {
+            Message::Text(text) => text.into_bytes(),
+            Message::Binary(data) => data,
+        });
+        Ok(())
     }
 
     /// The peer's close code and reason, once it closed cleanly.
@@ -277,15 +365,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 }
             };
         }
-        let mut buf = ReadBuf::new(&mut self.read_buf);
+        // Not initialised: a reader writes before anything reads, and
+        // `ReadBuf` hands out only what was written.
+        let mut storage = [MaybeUninit::<u8>::uninit(); READ_BUF];
+        let mut buf = ReadBuf::uninit(&mut storage);
         match ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf)) {
             Ok(()) if buf.filled().is_empty() => {
                 self.input_done = true;
                 self.core.handle_eof();
             }
             Ok(()) => {
-                let n = buf.filled().len();
-                self.core.handle_input(self.clock.now(), &self.read_buf[..n]);
+                self.core.handle_input(self.clock.now(), buf.filled());
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
@@ -341,23 +431,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocket<S> {
     }
 }
 
-/// Sending: `start_send` queues a message in the core; `poll_flush` writes;
-/// `poll_ready` waits while more than 64 KiB wait for the
-/// socket, so a slow peer holds back the sender instead of growing memory;
-/// `poll_close` closes (1000 in RFC 6455) and waits for the answer.
+/// Sending: `start_send` queues a message in the core (a server's message
+/// over 4 KiB is not copied: it is written from its own buffer, which the
+/// `Sink` owns); `poll_flush` writes; `poll_ready` waits while more than
+/// 64 KiB wait for the socket, so a slow peer holds back the sender instead
+/// of growing memory; `poll_close` closes (1000 in RFC 6455) and waits for
+/// the answer.
 impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<S> {
     type Error = Error;
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let this = self.get_mut();
-        if this.core.pending_transmit() + (this.out.len() - this.written) > MAX_QUEUED {
+        if this.core.pending_transmit() + this.unwritten() > MAX_QUEUED {
             ready!(this.poll_write_out(cx))?;
         }
         Poll::Ready(Ok(()))
     }
 
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Error> {
-        self.get_mut().queue(&message)
+        self.get_mut().queue_owned(message)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {

@@ -248,3 +248,64 @@ async fn a_silent_peer_meets_the_idle_deadline() {
     assert_eq!(result, Err(hybi::ErrorKind::Timeout));
     assert!(waited >= Duration::from_millis(190) && waited < Duration::from_secs(2), "{waited:?}");
 }
+
+/// A server's large messages sent through the `Sink` leave from their own
+/// buffers, after the header the core frames (no copy into the core):
+/// mixed with small ones, in order, whole, over a duplex that takes a few
+/// KiB per write (no vectored writes) and over TCP (vectored writes).
+#[tokio::test]
+async fn large_messages_through_the_sink_arrive_whole_and_in_order() {
+    use futures_sink::Sink;
+    use std::future::poll_fn;
+    use std::pin::Pin;
+
+    async fn send_all<S: AsyncRead + AsyncWrite + Unpin>(mut ws: WebSocket<S>, sent: Vec<Message>) {
+        for message in sent {
+            poll_fn(|cx| Pin::new(&mut ws).poll_ready(cx)).await.unwrap();
+            Pin::new(&mut ws).start_send(message).unwrap();
+        }
+        poll_fn(|cx| Pin::new(&mut ws).poll_close(cx)).await.unwrap();
+    }
+    async fn receive_all<S: AsyncRead + AsyncWrite + Unpin>(mut ws: WebSocket<S>) -> Vec<Message> {
+        let mut got = Vec::new();
+        while let Some(message) = ws.recv().await.expect("a message") {
+            got.push(message);
+        }
+        got
+    }
+
+    let bytes = |len: usize, salt: usize| (0..len).map(|i| ((i * 7 + salt) % 251) as u8).collect::<Vec<u8>>();
+    let sent = vec![
+        Message::Binary(bytes(10, 1)),
+        Message::Binary(bytes(70_000, 2)),
+        Message::Text("small".into()),
+        Message::Text("ünïcode ".repeat(100_000)),
+        Message::Binary(bytes(100, 3)),
+        Message::Binary(bytes(65_537, 4)),
+        Message::Binary(bytes(65_536, 5)),
+        Message::Binary(bytes(4096, 6)),
+        Message::Binary(bytes(4097, 7)),
+        Message::Binary(bytes(3 << 20, 8)),
+    ];
+    let config = Config { protocol: Protocol::Rfc6455, ..Config::default() };
+
+    let (a, b) = tokio::io::duplex(4096);
+    let (theirs, messages) = (server_config(&config), sent.clone());
+    let server =
+        tokio::spawn(async move { send_all(accept(b, theirs).await.expect("accept"), messages).await });
+    let ws = client(a, request("example.com"), config.clone()).await.expect("client");
+    assert!(receive_all(ws).await == sent, "over a duplex: the messages differ");
+    server.await.unwrap();
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (theirs, messages) = (server_config(&config), sent.clone());
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        send_all(accept(stream, theirs).await.expect("accept"), messages).await
+    });
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let ws = client(stream, request(&addr.to_string()), config).await.expect("client");
+    assert!(receive_all(ws).await == sent, "over TCP: the messages differ");
+    server.await.unwrap();
+}
