@@ -235,7 +235,7 @@ pub fn connect_with(url: &str, options: ConnectOptions) -> Result<Connection, Er
     let halves = if secure {
         tls_handshake(stream, &endpoint, &options, deadline)?
     } else {
-        transport::plain(stream)?
+        transport::plain(Box::new(stream.try_clone()?), Box::new(stream))
     };
     // The handshake's own timeouts are over: from here the core's deadlines
     // set the read timeout, and the option the write timeout.
@@ -250,15 +250,18 @@ pub fn connect_with(url: &str, options: ConnectOptions) -> Result<Connection, Er
         headers: options.headers,
     };
     let core = hybi_core::Connection::client(clock.start(), config, request, Box::new(OsEntropy::new()))?;
-    let shared = Shared::new(core, clock, halves, control)?;
-    // Sends the request the core queued.
+    let shared = Shared::new(core, clock, halves, Box::new(control))?;
+    let conn = open(shared, options.protocol)?;
+    conn.set_read_timeout(options.read_timeout);
+    Ok(conn)
+}
+
+/// The client's opening handshake on a connection made around a client
+/// core: sends the request the core queued and reads the answer.
+pub(crate) fn open(shared: std::sync::Arc<Shared>, protocol: Protocol) -> Result<Connection, Error> {
     shared.command(|_| Ok(()))?;
     match shared.next_handshake_event()? {
-        Event::Open => {
-            let conn = Connection::from_shared(shared);
-            conn.set_read_timeout(options.read_timeout);
-            Ok(conn)
-        }
+        Event::Open => Ok(Connection::from_shared(shared)),
         Event::Error(e) => {
             let body = match e {
                 hybi_core::Error::Rejected { .. } => shared.refused_body(crate::conn::REFUSED_BODY_WAIT),

@@ -121,9 +121,11 @@ mod clock;
 mod conn;
 mod entropy;
 mod error;
+mod held;
 pub mod page;
 mod proxy;
 mod server;
+mod stream;
 #[cfg(feature = "tls")]
 mod tls;
 #[cfg(feature = "tokio")]
@@ -134,8 +136,10 @@ pub use client::{connect, connect_with, ConnectOptions};
 pub use conn::{Connection, Message};
 pub use entropy::OsEntropy;
 pub use error::{Error, ErrorKind};
+pub use held::{accept, accept_with, client};
 pub use proxy::Proxy;
 pub use server::{serve, ConnHeaders, ErrorHook, HttpHandler, ServeOptions, ServerHandle, ServerStopper};
+pub use stream::Stream;
 #[cfg(feature = "tls")]
 pub use tls::ServerTls;
 

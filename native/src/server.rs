@@ -592,7 +592,7 @@ where
     // Started at `accept`, so that the WebSocket handshake has what the TLS
     // one left of the deadline, not a fresh one.
     let core = hybi_core::Connection::server(clock.start(), context.config.clone());
-    let shared = Shared::new(core, clock, halves, control)?;
+    let shared = Shared::new(core, clock, halves, Box::new(control))?;
     if let Some(budget) = &context.budget {
         shared.set_budget(Arc::clone(budget));
     }
@@ -673,7 +673,7 @@ fn handshake_transport<S>(
         return Ok(halves);
     }
     let _ = (context, deadline);
-    Ok(transport::plain(stream)?)
+    Ok(transport::plain(Box::new(stream.try_clone()?), Box::new(stream)))
 }
 
 /// The answer to a plain HTTP request when the application gave none.
