@@ -11,7 +11,9 @@
 //! for the peer never stalls a writer, and the other way round.
 
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::Shutdown;
+#[cfg(feature = "tls")]
+use std::net::TcpStream;
 
 use crate::stream::Stream;
 #[cfg(feature = "tls")]

@@ -64,7 +64,10 @@
 //! `native/examples/` has that client whole, an echo server and a chat
 //! (broadcast) server.
 
+mod connect;
+mod serve;
 mod socket;
+mod stream;
 
 use ::tokio::io::{AsyncRead, AsyncWrite};
 use hybi_core::{Accept, ClientRequest, Config, Event, HttpResponse, RequestHead, RequestKind};
@@ -72,7 +75,10 @@ use hybi_core::{Accept, ClientRequest, Config, Event, HttpResponse, RequestHead,
 use crate::clock::Clock;
 use crate::entropy::OsEntropy;
 use crate::error::{Error, ErrorKind};
+pub use connect::connect;
+pub use serve::{serve, Listen, ServerHandle, ServerStopper};
 pub use socket::{Reader, WebSocket, Writer};
+pub use stream::MaybeTls;
 
 /// Server side of the opening handshake over `io`: reads the request,
 /// asks `decide` (the seed's `conn-headers`: accept with extra headers and
@@ -87,7 +93,20 @@ pub async fn accept_with<S>(
 where
     S: AsyncRead + AsyncWrite,
 {
-    let clock = Clock::new();
+    accept_at(io, config, Clock::new(), decide).await
+}
+
+/// [`accept_with`] on `clock`, whose start is where the handshake deadline
+/// counts from (for `serve`: the moment `accept` returned, before TLS).
+async fn accept_at<S>(
+    io: S,
+    config: Config,
+    clock: Clock,
+    decide: impl FnOnce(RequestKind, &RequestHead) -> Result<Accept, HttpResponse>,
+) -> Result<WebSocket<S>, Error>
+where
+    S: AsyncRead + AsyncWrite,
+{
     let mut ws = WebSocket::new(io, hybi_core::Connection::server(clock.start(), config), clock);
     let kind = loop {
         if let Some(Event::Request(kind)) = ws.events().front() {
@@ -118,7 +137,7 @@ where
             return Err(Error::new(ErrorKind::HandshakeRefused, format!("refused with {status}")));
         }
     }
-    ws.handshake().await
+    ws.handshake(None).await
 }
 
 /// [`accept_with`] accepting every WebSocket request as it is (no extra
@@ -138,7 +157,21 @@ pub async fn client<S>(io: S, request: ClientRequest, config: Config) -> Result<
 where
     S: AsyncRead + AsyncWrite,
 {
-    let clock = Clock::new();
+    client_at(io, request, config, Clock::new()).await
+}
+
+/// [`client`] on `clock`, whose start is where the handshake deadline
+/// counts from (for `connect`: before the TLS handshake).
+async fn client_at<S>(
+    io: S,
+    request: ClientRequest,
+    config: Config,
+    clock: Clock,
+) -> Result<WebSocket<S>, Error>
+where
+    S: AsyncRead + AsyncWrite,
+{
+    let asked = config.protocol;
     let core = hybi_core::Connection::client(clock.start(), config, request, Box::new(OsEntropy::new()))?;
-    WebSocket::new(io, core, clock).handshake().await
+    WebSocket::new(io, core, clock).handshake(Some(asked)).await
 }

@@ -79,10 +79,12 @@ const MAX_UNFLUSHED: usize = 256 * 1024;
 const MAX_SPARE: usize = 64 * 1024;
 
 /// Which half is polling: each has its own slot in [`WriteWakers`].
-#[derive(Clone, Copy)]
-enum Role {
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Role {
     Reader = 0,
     Writer = 1,
+    /// A server's stop, writing a going-away close.
+    Control = 2,
 }
 
 /// What both halves share.
@@ -93,6 +95,38 @@ pub(super) struct Shared<S> {
     clock: Clock,
     /// The handshake's outcome, once open.
     info: OnceLock<Info>,
+    /// What dropping the last half does (see `go_away_on_drop`): set where
+    /// `S`'s bounds are known, since a `Drop` impl cannot ask for them.
+    on_drop: fn(&mut Shared<S>),
+}
+
+impl<S> Drop for Shared<S> {
+    fn drop(&mut self) {
+        (self.on_drop)(self);
+    }
+}
+
+/// The last half of a connection still open was dropped: a going-away
+/// close (RFC 6455 1001) if the stream takes it at once, then the end of
+/// our direction, as the blocking driver's last handle does.
+fn go_away_on_drop<S: AsyncRead + AsyncWrite>(shared: &mut Shared<S>) {
+    let now = shared.clock.now();
+    let out = shared.output.get_mut().unwrap_or_else(PoisonError::into_inner);
+    // Gone: the stream was given back (`into_inner`).
+    let Some(mut io) = out.io.take() else { return };
+    let core = shared.core.get_mut().unwrap_or_else(PoisonError::into_inner);
+    if !matches!(core.state(), State::Open | State::Ending) || core.go_away(now, "").is_err() {
+        return;
+    }
+    out.take_transmit(core);
+    let mut cx = Context::from_waker(Waker::noop());
+    while let Some(segment) = out.segments.front() {
+        match Pin::new(&mut io).poll_write(&mut cx, &segment[out.written..]) {
+            Poll::Ready(Ok(n)) if n > 0 => out.advance(n),
+            _ => return,
+        }
+    }
+    let _ = Pin::new(&mut io).poll_shutdown(&mut cx);
 }
 
 /// The output side: the stream's write half, and what was taken from the
@@ -100,7 +134,9 @@ pub(super) struct Shared<S> {
 /// payloads of large messages sent as they are, each after the header the
 /// core framed for it. `written` bytes of the first segment are out.
 struct Output<S> {
-    io: ::tokio::io::WriteHalf<S>,
+    /// Taken only by `WebSocket::into_inner` (a `Shared` cannot be taken
+    /// apart: it has a `Drop`).
+    io: Option<::tokio::io::WriteHalf<S>>,
     segments: VecDeque<Vec<u8>>,
     written: usize,
     /// An emptied segment, kept for the next one (no allocation per write).
@@ -160,18 +196,18 @@ struct Info {
 /// module docs).
 #[derive(Default)]
 struct WriteWakers {
-    slots: Mutex<[Option<Waker>; 2]>,
+    slots: Mutex<[Option<Waker>; 3]>,
 }
 
 impl WriteWakers {
-    /// Wakes the other half if it waits for the stream to take output.
+    /// Wakes the others if they wait for the stream to take output.
     fn wake_other(&self, role: Role) {
-        let other = match role {
-            Role::Reader => Role::Writer,
-            Role::Writer => Role::Reader,
+        let waiting: Vec<Waker> = {
+            let mut slots = lock(&self.slots);
+            let mine = role as usize;
+            slots.iter_mut().enumerate().filter(|(i, _)| *i != mine).filter_map(|(_, w)| w.take()).collect()
         };
-        let waiting = lock(&self.slots)[other as usize].take();
-        if let Some(waker) = waiting {
+        for waker in waiting {
             waker.wake();
         }
     }
@@ -232,7 +268,7 @@ impl<S: AsyncRead + AsyncWrite> Shared<S> {
     /// Writes what the core queued, resuming where a dropped call left
     /// off; ends our direction of the stream once the core is closed and
     /// everything is out.
-    fn poll_write_out(&self, role: Role, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+    pub(super) fn poll_write_out(&self, role: Role, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let result = ready!(self.poll_write_all(role, cx));
         // The other half may be waiting for this very output (its write
         // pended, and we finished it): it would wait for a wake the stream
@@ -252,6 +288,7 @@ impl<S: AsyncRead + AsyncWrite> Shared<S> {
                 }
             }
             let Output { io, segments, written, .. } = out;
+            let io = io.as_mut().expect("taken only by into_inner");
             let vectored = segments.len() > 1 && io.is_write_vectored();
             let result = ready!(self.poll_both(role, cx, |cx| {
                 if vectored {
@@ -275,10 +312,11 @@ impl<S: AsyncRead + AsyncWrite> Shared<S> {
                 Err(e) => return Poll::Ready(Err(e.into())),
             }
         };
-        ready!(self.poll_both(role, cx, |cx| Pin::new(&mut out.io).poll_flush(cx)))?;
+        let io = out.io.as_mut().expect("taken only by into_inner");
+        ready!(self.poll_both(role, cx, |cx| Pin::new(&mut *io).poll_flush(cx)))?;
         if closed && !out.shut {
             // Everything the protocol sends is out: end our direction.
-            ready!(self.poll_both(role, cx, |cx| Pin::new(&mut out.io).poll_shutdown(cx))).ok();
+            ready!(self.poll_both(role, cx, |cx| Pin::new(&mut *io).poll_shutdown(cx))).ok();
             out.shut = true;
         }
         Poll::Ready(Ok(()))
@@ -339,6 +377,19 @@ impl<S: AsyncRead + AsyncWrite> Shared<S> {
         Ok(())
     }
 
+    /// A server stopping: queues the core's going-away close (RFC 6455
+    /// 1001 with `reason`). False for a connection still in its handshake
+    /// (nothing to close politely: the caller cuts it); true if closing or
+    /// over already. The caller writes it (`poll_write_out`).
+    pub(super) fn go_away(&self, reason: &str) -> bool {
+        let now = self.clock.now();
+        self.core(|core| match core.state() {
+            State::Open | State::Ending => core.go_away(now, reason).is_ok(),
+            State::Closing | State::Closed => true,
+            _ => false,
+        })
+    }
+
     fn info(&self) -> &Info {
         self.info.get().expect("a WebSocket is handed out only once open")
     }
@@ -390,7 +441,7 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
         let shared = Arc::new(Shared {
             core: Mutex::new(core),
             output: Mutex::new(Output {
-                io: write,
+                io: Some(write),
                 segments: VecDeque::new(),
                 written: 0,
                 spare: Vec::new(),
@@ -399,6 +450,7 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
             wakers: Arc::default(),
             clock,
             info: OnceLock::new(),
+            on_drop: go_away_on_drop::<S>,
         });
         WebSocket {
             reader: Reader {
@@ -530,9 +582,13 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
         let WebSocket { reader, writer } = self;
         drop(writer);
         let Reader { io, shared, .. } = reader;
-        let shared = Arc::into_inner(shared).expect("both halves are here");
-        let output = shared.output.into_inner().unwrap_or_else(PoisonError::into_inner);
-        io.unsplit(output.io)
+        let write = lock(&shared.output).io.take().expect("taken once");
+        io.unsplit(write)
+    }
+
+    /// What the halves share: for a server to reach an open connection.
+    pub(super) fn shared(&self) -> &Arc<Shared<S>> {
+        &self.writer.shared
     }
 
     /// Runs `f` on the core and takes the events it made: for the
@@ -562,14 +618,24 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
 
     /// Runs the loop until the handshake ends: `Ok` once open (messages
     /// that came with the handshake stay queued for `recv`).
-    pub(super) async fn handshake(mut self) -> Result<Self, Error> {
+    /// A client's failure carries the response and what it suggests
+    /// about the server's protocol (`asked`), as the blocking `connect`'s.
+    pub(super) async fn handshake(mut self, asked: Option<Protocol>) -> Result<Self, Error> {
         loop {
             let end = self.reader.events.iter().position(|e| matches!(e, Event::Open | Event::Error(_)));
             if let Some(at) = end {
                 match self.reader.events.remove(at) {
                     Some(Event::Error(error)) => {
                         let _ = self.write_out().await;
-                        return Err(error.into());
+                        return Err(match asked {
+                            Some(asked) => {
+                                let (response, body) = self.with_core(|core| {
+                                    (core.response().cloned(), core.refused_body().to_vec())
+                                });
+                                Error::handshake_failed(error, asked, response, body)
+                            }
+                            None => error.into(),
+                        });
                     }
                     _ => {
                         // A server's 101 goes out whole before the
