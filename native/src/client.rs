@@ -115,6 +115,14 @@ impl ConnectOptions {
         self
     }
 
+    /// What the core is given for a connection to `target`: the config
+    /// (with `secure` from the URL, and whole messages) and the opening
+    /// request. Both drivers' `connect` read the options here.
+    pub(crate) fn into_core(self, target: Target) -> (Config, ClientRequest) {
+        let config = Config { secure: target.secure, streaming: false, ..self.config };
+        (config, ClientRequest { target, subprotocols: self.subprotocols, headers: self.headers })
+    }
+
     /// Speaks `protocol` (sets `config.protocol`).
     pub fn protocol(mut self, protocol: Protocol) -> Self {
         self.config.protocol = protocol;
@@ -140,16 +148,16 @@ pub fn connect(url: &str, headers: &[(&str, &str)]) -> Result<Connection, Error>
 
 /// Where a URL points, in the forms the socket, TLS and the core need.
 #[derive(Debug)]
-struct Endpoint {
-    target: Target,
+pub(crate) struct Endpoint {
+    pub(crate) target: Target,
     /// Host without IPv6 brackets (for TLS and `NO_PROXY`).
-    bare_host: String,
-    port: u16,
+    pub(crate) bare_host: String,
+    pub(crate) port: u16,
     /// `host:port` with IPv6 in brackets (for CONNECT).
-    authority: String,
+    pub(crate) authority: String,
 }
 
-fn endpoint(raw: &str) -> Result<Endpoint, Error> {
+pub(crate) fn endpoint(raw: &str) -> Result<Endpoint, Error> {
     let url = Url::parse(raw).map_err(|e| Error::invalid_url(raw, e))?;
     let secure = match url.scheme() {
         "ws" => false,
@@ -235,30 +243,29 @@ pub fn connect_with(url: &str, options: ConnectOptions) -> Result<Connection, Er
     let halves = if secure {
         tls_handshake(stream, &endpoint, &options, deadline)?
     } else {
-        transport::plain(stream)?
+        transport::plain(Box::new(stream.try_clone()?), Box::new(stream))
     };
     // The handshake's own timeouts are over: from here the core's deadlines
     // set the read timeout, and the option the write timeout.
     control.set_read_timeout(None)?;
     control.set_write_timeout(options.write_timeout.filter(|t| !t.is_zero()))?;
 
-    let protocol = options.config.protocol;
-    let config = Config { secure, streaming: false, ..options.config };
-    let request = ClientRequest {
-        target: endpoint.target,
-        subprotocols: options.subprotocols,
-        headers: options.headers,
-    };
+    let read_timeout = options.read_timeout;
+    let (config, request) = options.into_core(endpoint.target);
+    let protocol = config.protocol;
     let core = hybi_core::Connection::client(clock.start(), config, request, Box::new(OsEntropy::new()))?;
-    let shared = Shared::new(core, clock, halves, control)?;
-    // Sends the request the core queued.
+    let shared = Shared::new(core, clock, halves, Box::new(control))?;
+    let conn = open(shared, protocol)?;
+    conn.set_read_timeout(read_timeout);
+    Ok(conn)
+}
+
+/// The client's opening handshake on a connection made around a client
+/// core: sends the request the core queued and reads the answer.
+pub(crate) fn open(shared: std::sync::Arc<Shared>, protocol: Protocol) -> Result<Connection, Error> {
     shared.command(|_| Ok(()))?;
     match shared.next_handshake_event()? {
-        Event::Open => {
-            let conn = Connection::from_shared(shared);
-            conn.set_read_timeout(options.read_timeout);
-            Ok(conn)
-        }
+        Event::Open => Ok(Connection::from_shared(shared)),
         Event::Error(e) => {
             let body = match e {
                 hybi_core::Error::Rejected { .. } => shared.refused_body(crate::conn::REFUSED_BODY_WAIT),
@@ -277,13 +284,22 @@ fn tls_handshake(
     options: &ConnectOptions,
     deadline: Option<std::time::Instant>,
 ) -> Result<(transport::ReadHalf, transport::WriteHalf), Error> {
-    let config = match &options.tls_config {
-        Some(config) => std::sync::Arc::clone(config),
-        None if options.danger_accept_invalid_certs => crate::tls::insecure_client_config()?,
-        None => crate::tls::client_config(&options.extra_roots_pem)?,
-    };
-    let session = crate::tls::client_session(config, &endpoint.bare_host)?;
+    let session = crate::tls::client_session(options.tls_client_config()?, &endpoint.bare_host)?;
     transport::tls(stream, session, deadline).map_err(Error::tls_handshake)
+}
+
+#[cfg(feature = "tls")]
+impl ConnectOptions {
+    /// The rustls configuration `wss://` uses: `tls_config`, or one built
+    /// from webpki-roots and `extra_roots_pem` (or trusting anything). Both
+    /// drivers' `connect` read it here.
+    pub(crate) fn tls_client_config(&self) -> Result<std::sync::Arc<rustls::ClientConfig>, Error> {
+        match &self.tls_config {
+            Some(config) => Ok(std::sync::Arc::clone(config)),
+            None if self.danger_accept_invalid_certs => crate::tls::insecure_client_config(),
+            None => crate::tls::client_config(&self.extra_roots_pem),
+        }
+    }
 }
 
 #[cfg(not(feature = "tls"))]

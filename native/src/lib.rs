@@ -105,25 +105,29 @@
 //! - `tls` (default): `wss://` clients (trusting webpki-roots plus any roots
 //!   you add) and TLS servers from PEM, with rustls and its `aws-lc-rs`
 //!   provider (post-quantum key exchange; `ring`'s provider is deprecated).
-//! - `tokio` (off): the module `hybi::tokio`, the async driver: `accept`
-//!   and `client` over any tokio `AsyncRead + AsyncWrite` stream you hold,
-//!   each giving a `WebSocket` with `recv`/`send`/`close` (cancel-safe),
-//!   `futures::Stream` and `futures::Sink`, and the core's timers on
-//!   tokio's clock. No tokio in the tree of users who leave it off. (A
-//!   first step of issue 16: no `connect(url)`/`serve`, `split` or TLS
-//!   helpers yet.)
+//! - `tokio` (off): the module `hybi::tokio`, the async driver: `connect`
+//!   (ws/wss, proxies, the same `ConnectOptions`) and `serve` (the same
+//!   `ServeOptions`, a graceful stop), and `accept` and `client` over any
+//!   tokio `AsyncRead + AsyncWrite` stream you hold, each giving a
+//!   `WebSocket` with `recv`/`send`/`close` (cancel-safe), `split` into a
+//!   reader and a writer for two tasks, `futures::Stream` and
+//!   `futures::Sink`, and the core's timers on tokio's clock. No tokio in
+//!   the tree of users who leave it off.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod budget;
+mod caps;
 mod client;
 mod clock;
 mod conn;
 mod entropy;
 mod error;
+mod held;
 pub mod page;
 mod proxy;
 mod server;
+mod stream;
 #[cfg(feature = "tls")]
 mod tls;
 #[cfg(feature = "tokio")]
@@ -134,8 +138,10 @@ pub use client::{connect, connect_with, ConnectOptions};
 pub use conn::{Connection, Message};
 pub use entropy::OsEntropy;
 pub use error::{Error, ErrorKind};
+pub use held::{accept, accept_with, client};
 pub use proxy::Proxy;
 pub use server::{serve, ConnHeaders, ErrorHook, HttpHandler, ServeOptions, ServerHandle, ServerStopper};
+pub use stream::Stream;
 #[cfg(feature = "tls")]
 pub use tls::ServerTls;
 

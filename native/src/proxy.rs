@@ -122,6 +122,28 @@ fn split_port(entry: &str) -> (&str, Option<u16>) {
 /// Asks the proxy on `stream` for a tunnel to `authority` (`host:port`,
 /// IPv6 in brackets) and reads its answer; any 2xx opens the tunnel.
 pub(crate) fn tunnel(stream: &mut TcpStream, proxy: &Url, authority: &str) -> Result<(), Error> {
+    stream
+        .write_all(&connect_request(proxy, authority))
+        .map_err(|e| Error::proxy(format!("writing CONNECT: {e}")))?;
+    // Byte by byte, so that nothing after the head (the tunnel's first
+    // bytes) is taken from the stream.
+    let mut head = Vec::with_capacity(256);
+    let mut byte = [0u8; 1];
+    while !head_complete(&head)? {
+        match stream.read(&mut byte) {
+            Ok(0) => return Err(Error::proxy("connection ended before the CONNECT response")),
+            Ok(_) => head.push(byte[0]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::proxy(format!("reading the CONNECT response: {e}"))),
+        }
+    }
+    check_response(&head, authority)
+}
+
+/// The CONNECT request for a tunnel to `authority` through `proxy`, with
+/// its credentials if the URL has some. (The exchange itself is the
+/// driver's: [`tunnel`] here, `hybi::tokio`'s `connect` for the async one.)
+pub(crate) fn connect_request(proxy: &Url, authority: &str) -> Vec<u8> {
     let mut request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
     if !proxy.username().is_empty() {
         let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
@@ -130,24 +152,25 @@ pub(crate) fn tunnel(stream: &mut TcpStream, proxy: &Url, authority: &str) -> Re
         request.push_str(&format!("Proxy-Authorization: Basic {token}\r\n"));
     }
     request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).map_err(|e| Error::proxy(format!("writing CONNECT: {e}")))?;
+    request.into_bytes()
+}
 
-    // Byte by byte, so that nothing after the head (the tunnel's first
-    // bytes) is taken from the stream.
-    let mut head = Vec::with_capacity(256);
-    let mut byte = [0u8; 1];
-    while !(head.ends_with(b"\r\n\r\n") || head.ends_with(b"\n\n")) {
-        if head.len() >= MAX_HEAD {
-            return Err(Error::proxy(format!("response head exceeds {MAX_HEAD} bytes")));
-        }
-        match stream.read(&mut byte) {
-            Ok(0) => return Err(Error::proxy("connection ended before the CONNECT response")),
-            Ok(_) => head.push(byte[0]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::proxy(format!("reading the CONNECT response: {e}"))),
-        }
+/// Whether `head`, the bytes of the proxy's answer read so far (one at a
+/// time: nothing after the head may be taken), is a whole head; an error
+/// once it is longer than any head we accept.
+pub(crate) fn head_complete(head: &[u8]) -> Result<bool, Error> {
+    if head.ends_with(b"\r\n\r\n") || head.ends_with(b"\n\n") {
+        return Ok(true);
     }
-    let head = String::from_utf8_lossy(&head);
+    if head.len() >= MAX_HEAD {
+        return Err(Error::proxy(format!("response head exceeds {MAX_HEAD} bytes")));
+    }
+    Ok(false)
+}
+
+/// The proxy's answer to CONNECT: any 2xx opens the tunnel.
+pub(crate) fn check_response(head: &[u8], authority: &str) -> Result<(), Error> {
+    let head = String::from_utf8_lossy(head);
     let status_line = head.lines().next().unwrap_or("").trim();
     let mut parts = status_line.splitn(3, ' ');
     let version = parts.next().unwrap_or("");

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use hybi_core::{Accept, Config, Event, HttpResponse, RequestHead, RequestKind, Timeouts};
 
 use crate::budget::MemoryBudget;
+use crate::caps::{Admission, Caps, Refusal, MAX_LINGERING, REFUSED_LINGER, REFUSED_READ_MAX};
 use crate::clock::Clock;
 use crate::conn::{After, Connection, Shared};
 use crate::error::{Error, ErrorKind};
@@ -214,7 +215,10 @@ impl ServeOptions<()> {
 }
 
 impl<S> ServeOptions<S> {
-    fn core_config(&self) -> Config {
+    /// The core's config for each connection (the seed's `timeout` as the
+    /// idle deadline unless `config.timeouts.idle` is set). Both servers
+    /// read the options here.
+    pub(crate) fn core_config(&self) -> Config {
         let timeouts = self.config.timeouts;
         Config {
             secure: self.is_tls(),
@@ -284,44 +288,23 @@ struct ServerState {
 struct Live {
     next_id: u64,
     conns: HashMap<u64, LiveConn>,
-    /// How many of `conns` come from each client address (none at zero).
-    per_ip: HashMap<IpAddr, usize>,
+    /// `conns` counted against the caps.
+    admission: Admission,
 }
 
 struct LiveConn {
     /// For shutdown while the handshake is still under way.
     stream: TcpStream,
-    /// The client's address, as `per_ip` counts it.
+    /// The client's address, as `admission` counts it.
     ip: IpAddr,
     /// Once the connection exists.
     shared: Option<Weak<Shared>>,
 }
 
-/// The limits on connections at once, as the accept loop applies them.
-#[derive(Clone, Copy)]
-struct Caps {
-    total: usize,
-    per_ip: usize,
-}
-
-/// Which limit a refused connection is over.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Refusal {
-    Full,
-    FullForIp,
-}
-
 impl Live {
     /// Counts `conn` in, or says which limit it is over.
     fn admit(&mut self, conn: LiveConn, caps: Caps) -> Result<u64, Refusal> {
-        if self.conns.len() >= caps.total {
-            return Err(Refusal::Full);
-        }
-        let from_ip = self.per_ip.entry(conn.ip).or_insert(0);
-        if *from_ip >= caps.per_ip {
-            return Err(Refusal::FullForIp);
-        }
-        *from_ip += 1;
+        self.admission.admit(conn.ip, caps)?;
         let id = self.next_id;
         self.next_id += 1;
         self.conns.insert(id, conn);
@@ -331,12 +314,7 @@ impl Live {
     /// Counts a connection out.
     fn remove(&mut self, id: u64) -> Option<LiveConn> {
         let conn = self.conns.remove(&id)?;
-        if let Some(from_ip) = self.per_ip.get_mut(&conn.ip) {
-            *from_ip -= 1;
-            if *from_ip == 0 {
-                self.per_ip.remove(&conn.ip);
-            }
-        }
+        self.admission.release(conn.ip);
         Some(conn)
     }
 }
@@ -446,7 +424,7 @@ where
     let handler = Arc::new(handler);
     let accept_listener = listener.try_clone()?;
     let accept_state = Arc::clone(&state);
-    let caps = Caps { total: options.max_connections.max(1), per_ip: options.max_connections_per_ip.max(1) };
+    let caps = Caps::new(options.max_connections, options.max_connections_per_ip);
     let accept_thread = thread::Builder::new()
         .name(format!("hybi-accept-{local_addr}"))
         .spawn(move || accept_loop(accept_listener, accept_state, context, handler, caps))?;
@@ -465,7 +443,7 @@ where
 /// A listening socket on `addr`; `dual_stack` (for `[::]`) turns
 /// `IPV6_V6ONLY` off, so that IPv4 clients reach it too, and fails where the
 /// system cannot.
-fn bind(addr: SocketAddr, backlog: u32, dual_stack: bool) -> io::Result<TcpListener> {
+pub(crate) fn bind(addr: SocketAddr, backlog: u32, dual_stack: bool) -> io::Result<TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     if dual_stack {
@@ -592,7 +570,7 @@ where
     // Started at `accept`, so that the WebSocket handshake has what the TLS
     // one left of the deadline, not a fresh one.
     let core = hybi_core::Connection::server(clock.start(), context.config.clone());
-    let shared = Shared::new(core, clock, halves, control)?;
+    let shared = Shared::new(core, clock, halves, Box::new(control))?;
     if let Some(budget) = &context.budget {
         shared.set_budget(Arc::clone(budget));
     }
@@ -673,11 +651,11 @@ fn handshake_transport<S>(
         return Ok(halves);
     }
     let _ = (context, deadline);
-    Ok(transport::plain(stream)?)
+    Ok(transport::plain(Box::new(stream.try_clone()?), Box::new(stream)))
 }
 
 /// The answer to a plain HTTP request when the application gave none.
-fn default_page(request: &RequestHead) -> HttpResponse {
+pub(crate) fn default_page(request: &RequestHead) -> HttpResponse {
     if request.method != "GET" {
         let mut response = HttpResponse::text(405, "method not allowed\n");
         response.headers.push(hybi_core::Header::new("Allow", "GET"));
@@ -694,20 +672,8 @@ fn default_page(request: &RequestHead) -> HttpResponse {
     )
 }
 
-/// How long a refused connection is lingered over (its input read and
-/// dropped) after its answer, unless its client hangs up first.
-const REFUSED_LINGER: Duration = Duration::from_millis(200);
-
-/// Most refused connections lingered over at once (each holds a file
-/// descriptor until it closes).
-const MAX_LINGERING: usize = 256;
-
 /// How often the reaper looks at the connections it lingers over.
 const REAP_EVERY: Duration = Duration::from_millis(10);
-
-/// Most bytes read and dropped from one refused client: more than any
-/// request head; a client that sends more is just closed.
-const REFUSED_READ_MAX: usize = 64 * 1024;
 
 /// Refuses connections over a limit with a 503 (plain TCP; over TLS there
 /// is no plaintext to answer with, so just an orderly close), without the
@@ -744,7 +710,7 @@ struct Refuser {
 
 impl Refuser {
     fn start(plain: bool) -> Refuser {
-        let answer = |body: &str| if plain { refusal_response(body) } else { Vec::new() };
+        let answer = |why: Refusal| if plain { why.answer() } else { Vec::new() };
         let lingering = Arc::new(AtomicUsize::new(0));
         let (sender, incoming) = mpsc::channel();
         let count = Arc::clone(&lingering);
@@ -753,12 +719,7 @@ impl Refuser {
             .spawn(move || reap(&incoming, &count))
             .ok()
             .map(|thread| (sender, thread));
-        Refuser {
-            full: answer("server is at its connection limit\n"),
-            full_for_ip: answer("too many connections from your address\n"),
-            reaper,
-            lingering,
-        }
+        Refuser { full: answer(Refusal::Full), full_for_ip: answer(Refusal::FullForIp), reaper, lingering }
     }
 
     /// Answers and closes `stream` (or leaves it to the reaper to close);
@@ -846,13 +807,6 @@ fn drain_refused(stream: &mut TcpStream, read: &mut usize) -> bool {
         }
     }
     false
-}
-
-/// The bytes of a 503 answer for a connection over a limit.
-fn refusal_response(body: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    HttpResponse::text(503, body).encode(&mut out).expect("a 503 with a text body is a valid response");
-    out
 }
 
 impl ServerHandle {
@@ -1025,14 +979,6 @@ impl Drop for ServerHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn refusal_response_is_a_503() {
-        let bytes = refusal_response("full\n");
-        let text = String::from_utf8(bytes).unwrap();
-        assert!(text.starts_with("HTTP/1.1 503 "), "{text}");
-        assert!(text.contains("Connection: close"), "{text}");
-    }
 
     #[test]
     fn default_options_follow_the_seed() {

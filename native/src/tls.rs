@@ -149,12 +149,17 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAnyCertificate {
     }
 }
 
+/// The name a client checks the server's certificate against: `host` (a
+/// DNS name or an IP address, IPv6 without brackets).
+pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, Error> {
+    ServerName::try_from(host.to_owned())
+        .map_err(|e| tls_error(format!("{host:?} is not a valid TLS server name: {e}")))
+}
+
 /// A client session for `host` (a DNS name or an IP address, IPv6 without
 /// brackets).
 pub(crate) fn client_session(config: Arc<ClientConfig>, host: &str) -> Result<rustls::Connection, Error> {
-    let name = ServerName::try_from(host.to_owned())
-        .map_err(|e| tls_error(format!("{host:?} is not a valid TLS server name: {e}")))?;
-    let conn = rustls::ClientConnection::new(config, name).map_err(tls_error)?;
+    let conn = rustls::ClientConnection::new(config, server_name(host)?).map_err(tls_error)?;
     Ok(rustls::Connection::Client(conn))
 }
 

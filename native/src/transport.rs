@@ -1,7 +1,8 @@
-//! The byte stream under a connection: TCP, or TLS over TCP, split into a
-//! read half and a write half that two threads can use at once.
+//! The byte stream under a connection: a [`Stream`] (TCP, or whatever the
+//! caller holds), or TLS over TCP, split into a read half and a write half
+//! that two threads can use at once.
 //!
-//! Plain TCP splits with `try_clone`. TLS cannot: one rustls state encrypts
+//! A plain stream splits into handles (see [`crate::stream::handles`]). TLS cannot: one rustls state encrypts
 //! what we send and decrypts what we receive. So the rustls state sits in a
 //! mutex that is held only while bytes are handed to or taken from it, never
 //! across a blocking socket call: the reader blocks in `read` on the raw
@@ -10,7 +11,11 @@
 //! for the peer never stalls a writer, and the other way round.
 
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::Shutdown;
+#[cfg(feature = "tls")]
+use std::net::TcpStream;
+
+use crate::stream::Stream;
 #[cfg(feature = "tls")]
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,7 +37,7 @@ pub(crate) type SharedTls = Arc<Mutex<rustls::Connection>>;
 
 /// The reading side of a transport.
 pub(crate) struct ReadHalf {
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     #[cfg(feature = "tls")]
     tls: Option<TlsReader>,
     /// The read timeout now set on the socket, to skip needless `setsockopt`s.
@@ -52,7 +57,7 @@ struct TlsReader {
 
 /// The writing side of a transport.
 pub(crate) struct WriteHalf {
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     #[cfg(feature = "tls")]
     tls: Option<SharedTls>,
     #[cfg(feature = "tls")]
@@ -62,10 +67,9 @@ pub(crate) struct WriteHalf {
     pub(crate) spare: Vec<u8>,
 }
 
-/// Splits a plain TCP stream.
-pub(crate) fn plain(stream: TcpStream) -> io::Result<(ReadHalf, WriteHalf)> {
-    let read = stream.try_clone()?;
-    Ok((
+/// Splits a plain stream, given its reading and writing handles.
+pub(crate) fn plain(read: Box<dyn Stream>, stream: Box<dyn Stream>) -> (ReadHalf, WriteHalf) {
+    (
         ReadHalf {
             stream: read,
             #[cfg(feature = "tls")]
@@ -81,7 +85,7 @@ pub(crate) fn plain(stream: TcpStream) -> io::Result<(ReadHalf, WriteHalf)> {
             shut: false,
             spare: Vec::new(),
         },
-    ))
+    )
 }
 
 /// Runs the TLS handshake on `stream` (blocking), failing with `TimedOut`
@@ -110,7 +114,8 @@ pub(crate) fn tls(
     // its own (its default would refuse a large message).
     conn.set_buffer_limit(None);
     let shared = Arc::new(Mutex::new(conn));
-    let read = stream.try_clone()?;
+    let read = Box::new(stream.try_clone()?);
+    let stream = Box::new(stream);
     Ok((
         ReadHalf {
             stream: read,
@@ -199,7 +204,7 @@ impl ReadHalf {
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<(usize, bool)> {
         #[cfg(feature = "tls")]
         if let Some(tls) = &mut self.tls {
-            return tls.read(&mut self.stream, buf);
+            return tls.read(&mut *self.stream, buf);
         }
         Ok((self.stream.read(buf)?, false))
     }
@@ -217,7 +222,12 @@ impl ReadHalf {
             // Zero means "no timeout" to the socket; the caller never asks
             // for it, but a millisecond is the floor either way.
             let timeout = wanted.map(|d| d.max(Duration::from_millis(1)));
-            self.stream.set_read_timeout(timeout)?;
+            match self.stream.set_read_timeout(timeout) {
+                // A stream without read timeouts (see `Stream`): reads wait
+                // for input, and the core's deadlines are kept around them.
+                Err(e) if e.kind() == io::ErrorKind::Unsupported => {}
+                other => other?,
+            }
             self.armed = timeout;
         }
         Ok(())
@@ -226,7 +236,7 @@ impl ReadHalf {
 
 #[cfg(feature = "tls")]
 impl TlsReader {
-    fn read(&mut self, stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<(usize, bool)> {
+    fn read(&mut self, stream: &mut dyn Stream, buf: &mut [u8]) -> io::Result<(usize, bool)> {
         loop {
             {
                 let mut conn = lock(&self.conn);

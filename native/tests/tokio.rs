@@ -9,55 +9,14 @@ mod common;
 
 use std::time::Duration;
 
-use common::{client_options, echo_server, local_options, ALL_PROTOCOLS};
-use hybi::core::{ClientRequest, Config, Target};
+use common::{
+    client_options, echo_server, local_options, messages, request, server_config, setups, ALL_PROTOCOLS,
+};
+use hybi::core::Config;
 use hybi::tokio::{accept, client, WebSocket};
-use hybi::{DeflateConfig, Framing, Message, Protocol};
+use hybi::{Framing, Message, Protocol};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-/// Every protocol the drivers speak, with and without permessage-deflate.
-fn setups() -> Vec<(&'static str, Config)> {
-    let protocol = |protocol| Config { protocol, ..Config::default() };
-    vec![
-        ("draft-76 old", protocol(Protocol::Draft76(Framing::Old))),
-        ("draft-76 new", protocol(Protocol::Draft76(Framing::New))),
-        ("RFC 6455", protocol(Protocol::Rfc6455)),
-        (
-            "RFC 6455 + deflate",
-            Config { deflate: Some(DeflateConfig::default()), ..protocol(Protocol::Rfc6455) },
-        ),
-    ]
-}
-
-/// The server's config for a client's: the draft-76 framing cannot be read
-/// from a request, so the server is told.
-fn server_config(client: &Config) -> Config {
-    let framing = match client.protocol {
-        Protocol::Draft76(framing) => framing,
-        _ => Framing::Old,
-    };
-    Config { framing, deflate: client.deflate, ..Config::default() }
-}
-
-fn request(host: &str) -> ClientRequest {
-    ClientRequest::new(Target { host: host.into(), port: None, resource: "/echo".into(), secure: false })
-}
-
-/// Messages of every size class (the length encodings' edges, a large
-/// one), text and binary where the protocol has binary.
-fn messages(rfc6455: bool) -> Vec<Message> {
-    let mut out = Vec::new();
-    for len in [0, 1, 125, 126, 127, 65535, 65536, 1 << 20] {
-        let text: String = (0..len).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
-        out.push(Message::Text(text));
-        if rfc6455 {
-            out.push(Message::Binary((0..len).map(|i| (i * 31 % 251) as u8).collect()));
-        }
-    }
-    out.push(Message::Text("héllo, ☃, 日本語".into()));
-    out
-}
 
 async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut ws: WebSocket<S>) {
     while let Ok(Some(message)) = ws.recv().await {

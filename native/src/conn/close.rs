@@ -47,7 +47,7 @@ impl Shared {
             self.ended.notify_all();
         }
         drop(inner);
-        let _ = self.control.shutdown(Shutdown::Both);
+        let _ = lock(&self.control).shutdown(Shutdown::Both);
     }
 
     /// Starts the closing handshake if the connection is open, or answers
@@ -167,7 +167,7 @@ impl Shared {
                 if matches!(inner.end, Some(End::Failed(_))) {
                     // The peer is not answering: wake the reading thread.
                     drop(inner);
-                    let _ = self.control.shutdown(Shutdown::Both);
+                    let _ = lock(&self.control).shutdown(Shutdown::Both);
                 }
                 continue;
             }
@@ -221,7 +221,7 @@ impl Drop for Shared {
             let mut out = Vec::new();
             let _ = inner.core.poll_transmit(&mut out);
             let writer = self.writer.get_mut().unwrap_or_else(PoisonError::into_inner);
-            if self.control.set_nonblocking(true).is_ok() {
+            if self.control.get_mut().unwrap_or_else(PoisonError::into_inner).set_nonblocking(true).is_ok() {
                 let _ = writer.write_all(&out);
             }
             writer.shutdown_write();

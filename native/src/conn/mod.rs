@@ -324,7 +324,7 @@ impl Connection {
     /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) instead of blocking.
     /// Part of a message may have gone out then, so the connection ends.
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> Result<(), Error> {
-        Ok(self.shared.control.set_write_timeout(timeout.filter(|t| !t.is_zero()))?)
+        Ok(lock(&self.shared.control).set_write_timeout(timeout.filter(|t| !t.is_zero()))?)
     }
 }
 

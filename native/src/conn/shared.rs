@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
@@ -15,6 +15,7 @@ use super::Message;
 use crate::budget::MemoryBudget;
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind};
+use crate::stream::Stream;
 use crate::transport::{ReadHalf, WriteHalf};
 
 /// Bytes [`Connection::queue`] lets pile up before it writes them itself:
@@ -56,8 +57,9 @@ pub(crate) struct Shared {
     pub(super) writer: Mutex<WriteHalf>,
     /// A reader queued output it could not write (the writer was busy).
     pub(super) needs_flush: AtomicBool,
-    /// The socket, for shutdown and timeouts from any thread.
-    pub(super) control: TcpStream,
+    /// The stream, for shutdown and timeouts from any thread (locked only
+    /// for those calls, which do not block).
+    pub(super) control: Mutex<Box<dyn Stream>>,
     pub(super) clock: Clock,
     pub(super) peer_addr: SocketAddr,
     pub(super) local_addr: SocketAddr,
@@ -157,8 +159,10 @@ impl Shared {
         core: hybi_core::Connection,
         clock: Clock,
         (read, write): (ReadHalf, WriteHalf),
-        control: TcpStream,
+        control: Box<dyn Stream>,
     ) -> io::Result<Arc<Shared>> {
+        // A stream without addresses (see `Stream`) reports the unspecified one.
+        let unknown = SocketAddr::from(([0, 0, 0, 0], 0));
         Ok(Arc::new(Shared {
             inner: Mutex::new(Inner {
                 core,
@@ -174,9 +178,9 @@ impl Shared {
             reader: Mutex::new(Reader { half: read, buf: Vec::new() }),
             writer: Mutex::new(write),
             needs_flush: AtomicBool::new(false),
-            peer_addr: control.peer_addr()?,
-            local_addr: control.local_addr()?,
-            control,
+            peer_addr: control.peer_addr().unwrap_or(unknown),
+            local_addr: control.local_addr().unwrap_or(unknown),
+            control: Mutex::new(control),
             clock,
             info: OnceLock::new(),
             budget: OnceLock::new(),
@@ -531,7 +535,7 @@ impl Shared {
             self.ended.notify_all();
         }
         drop(inner);
-        let _ = self.control.shutdown(Shutdown::Both);
+        let _ = lock(&self.control).shutdown(Shutdown::Both);
         error
     }
 

@@ -8,7 +8,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use hybi::{serve, ConnectOptions, Connection, Framing, Protocol, ServeOptions, ServerHandle};
+use hybi::core::{ClientRequest, Config, Target};
+use hybi::{
+    serve, ConnectOptions, Connection, DeflateConfig, Framing, Message, Protocol, ServeOptions, ServerHandle,
+};
 
 /// Options for a server on 127.0.0.1 with a port the OS picks.
 pub fn local_options<S: Default + 'static>() -> ServeOptions<S> {
@@ -170,4 +173,47 @@ pub fn connect_from(source: [u8; 4], addr: SocketAddr) -> TcpStream {
     socket.bind(&SocketAddr::from((source, 0)).into()).unwrap();
     socket.connect(&addr.into()).unwrap();
     socket.into()
+}
+
+/// Every protocol the drivers speak, with and without permessage-deflate.
+pub fn setups() -> Vec<(&'static str, Config)> {
+    let protocol = |protocol| Config { protocol, ..Config::default() };
+    vec![
+        ("draft-76 old", protocol(Protocol::Draft76(Framing::Old))),
+        ("draft-76 new", protocol(Protocol::Draft76(Framing::New))),
+        ("RFC 6455", protocol(Protocol::Rfc6455)),
+        (
+            "RFC 6455 + deflate",
+            Config { deflate: Some(DeflateConfig::default()), ..protocol(Protocol::Rfc6455) },
+        ),
+    ]
+}
+
+/// The server's config for a client's: the draft-76 framing cannot be read
+/// from a request, so the server is told.
+pub fn server_config(client: &Config) -> Config {
+    let framing = match client.protocol {
+        Protocol::Draft76(framing) => framing,
+        _ => Framing::Old,
+    };
+    Config { framing, deflate: client.deflate, ..Config::default() }
+}
+
+pub fn request(host: &str) -> ClientRequest {
+    ClientRequest::new(Target { host: host.into(), port: None, resource: "/echo".into(), secure: false })
+}
+
+/// Messages of every size class (the length encodings' edges, a large
+/// one), text and binary where the protocol has binary.
+pub fn messages(rfc6455: bool) -> Vec<Message> {
+    let mut out = Vec::new();
+    for len in [0, 1, 125, 126, 127, 65535, 65536, 1 << 20] {
+        let text: String = (0..len).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+        out.push(Message::Text(text));
+        if rfc6455 {
+            out.push(Message::Binary((0..len).map(|i| (i * 31 % 251) as u8).collect()));
+        }
+    }
+    out.push(Message::Text("héllo, ☃, 日本語".into()));
+    out
 }
