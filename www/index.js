@@ -11,7 +11,7 @@
 
 export { connect } from './lib/client.js';
 export { Connection } from './lib/connection.js';
-export { serve, Server } from './lib/server.js';
+export { serve, Server, WebSocketServer } from './lib/server.js';
 export { HybiError, headerValue } from './lib/util.js';
 /** The core's state machine itself, for drivers of other transports. */
 export { Machine } from './lib/wasm.js';
