@@ -112,6 +112,7 @@ export const kAccept = Symbol('hybi.accept');
 export const kRespond = Symbol('hybi.respond');
 export const kShutdown = Symbol('hybi.shutdown');
 export const kHead = Symbol('hybi.head');
+export const kByEvents = Symbol('hybi.byEvents');
 
 /** `readyState` values, as the WHATWG `WebSocket` (and `ws`) number them. */
 export const CONNECTING = 0;
@@ -137,6 +138,17 @@ export function binaryForm(binaryType = 'nodebuffer') {
   }
   return form;
 }
+
+/**
+ * A connection with a listener for any of these is read by events (as
+ * `ws`'s are): once every message before the peer's close (or an error in
+ * its input) has been handed out, with none queued, the application has
+ * read up to the end, and the close owed is sent at once (so is it for a
+ * connection handed out by an event, see `kByEvents`). One read with
+ * `recv` only reaches the end when `recv` does (so that replies to the
+ * last messages can still go), or at the close deadline.
+ */
+const EVENTS_READ = ['message', 'close', 'error', 'ping', 'pong'];
 
 /** For the promises of `send` and `ping` (see `send`): marked handled, still rejecting for whoever awaits them. */
 const ignore = () => {};
@@ -286,6 +298,10 @@ export class Connection extends EventEmitter {
   #seedHeaders = undefined;
   /** Binary messages in the form asked for (`binaryType`): a Buffer by default. */
   #binary;
+  /** `recv` was called: the application reads with it (see `#readByEvents`). */
+  #recvCalled = false;
+  /** See `kByEvents`. */
+  #byEvents = false;
   /** The last send that waits for a Blob before it, or null. */
   #blobSends = null;
   /** `terminate()` was called. */
@@ -297,9 +313,10 @@ export class Connection extends EventEmitter {
     super();
     this.#machine = machine;
     this.#binary = hooks.binary ?? binaryForms.nodebuffer;
-    // Messages queued before the first 'message' listener go to it (see `#deliver`).
+    // Messages queued before the first 'message' listener go to it (see
+    // `#deliver`), and a connection read by events may reach its end.
     this.on('newListener', (name) => {
-      if (name === 'message' && this.#queue.length > 0 && !this.#handing) {
+      if (!this.#handing && EVENTS_READ.includes(name) && (this.#queue.length > 0 || this.#end !== null)) {
         this.#handing = true;
         process.nextTick(() => this.#handQueue());
       }
@@ -463,6 +480,7 @@ export class Connection extends EventEmitter {
    * it can still be answered (the core's close deadline bounds the wait).
    */
   recv() {
+    this.#recvCalled = true;
     if (this.#queue.length > 0) {
       const message = this.#queue.shift();
       this.#buffered -= sizeOf(message);
@@ -949,7 +967,29 @@ export class Connection extends EventEmitter {
       emitSafely(this, 'message', message, typeof message !== 'string');
     }
     this.#flow();
-    if (this.#queue.length === 0 && this.#end !== null && this.listenerCount('message') > 0) this.#reachEnd();
+    if (this.#end !== null && this.#readByEvents()) this.#reachEnd();
+  }
+
+  /**
+   * Whether the application has read up to the end of the queue by events
+   * (see `EVENTS_READ`): nothing queued, and listeners; or the connection
+   * was handed out by an event and `recv` was never called on it.
+   */
+  #readByEvents() {
+    if (this.#byEvents && !this.#recvCalled) return true;
+    if (this.#queue.length > 0) return false;
+    for (const name of EVENTS_READ) if (this.listenerCount(name) > 0) return true;
+    return false;
+  }
+
+  /**
+   * Handed out by an event ('connection', `handleUpgrade`'s callback, the
+   * `WebSocket` class), as `ws` hands its connections: until `recv` is
+   * called, the application reads it by events, and messages that no
+   * listener took do not hold the peer's close back.
+   */
+  [kByEvents]() {
+    this.#byEvents = true;
   }
 
   #onOpen() {
@@ -985,7 +1025,7 @@ export class Connection extends EventEmitter {
     // A waiting reader reaches the end now, and so do 'message' listeners
     // that were handed everything before it; the step being taken finishes
     // the core (see `#take`).
-    if (readers.length > 0 || (this.#queue.length === 0 && this.listenerCount('message') > 0)) {
+    if (readers.length > 0 || this.#readByEvents()) {
       this.#endReached = true;
     }
     if (end.error !== undefined && this.#opened && this.listenerCount('error') > 0 && !this.#terminated) {

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 
-import { Connection, DEFAULT_MEMORY_BUDGET, binaryForm, budget, kAccept, kHead, kRespond, kShutdown } from './connection.js';
+import { Connection, DEFAULT_MEMORY_BUDGET, binaryForm, budget, kAccept, kByEvents, kHead, kRespond, kShutdown } from './connection.js';
 import { HybiError, clean, deflateConfig, fromCore, headerList, now } from './util.js';
 import { GuardedMachine } from './wasm.js';
 
@@ -401,13 +401,11 @@ export class Server extends EventEmitter {
   #opened(conn, incoming, callback) {
     this.#clients.add(conn);
     const request = incoming ?? conn.request;
-    if (typeof callback === 'function') {
-      callback(conn, request);
-      return;
-    }
     const handler = this.#handler;
-    if (handler === null) {
-      this.emit('connection', conn, request);
+    if (typeof callback === 'function' || handler === null) {
+      conn[kByEvents]();
+      if (typeof callback === 'function') callback(conn, request);
+      else this.emit('connection', conn, request);
       return;
     }
     Promise.resolve()
