@@ -428,7 +428,8 @@ export class Server extends EventEmitter {
     if (options.server !== undefined || options.noServer === true) {
       return Promise.resolve(this);
     }
-    const { port = 80, listenIp, maxWaiting = DEFAULT_BACKLOG } = options;
+    // `host` is ws's name for `listenIp`.
+    const { port = 80, listenIp = options.host, maxWaiting = DEFAULT_BACKLOG } = options;
     const caps = this.#caps;
     const onSocket = (socket) => {
       socket.setNoDelay(true);
