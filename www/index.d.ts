@@ -1,6 +1,9 @@
 // Type declarations of the `hybi` package (hand-written; the JavaScript is
 // plain ES modules).
 
+import type { EventEmitter } from 'node:events';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { ConnectionOptions as TlsConnectOptions, TlsOptions } from 'node:tls';
 
 /** `[[name, value], ...]`, in order; names compare case-insensitively. */
@@ -9,11 +12,26 @@ export type HeaderList = [string, string][];
 /** Headers as a list of pairs or as an object. */
 export type HeadersInit = HeaderList | Record<string, string>;
 
-/** A received message: text as a string, binary (RFC 6455) as bytes. */
-export type Message = string | Uint8Array;
+/**
+ * A received message: text as a string, binary (RFC 6455) as `binaryType`
+ * says: a `Buffer` (the default), a `Uint8Array` or an `ArrayBuffer`.
+ */
+export type Message = string | Uint8Array | ArrayBuffer;
 
-/** What `send` takes: text, or bytes (binary, RFC 6455 only). */
-export type Sendable = string | Uint8Array | ArrayBuffer | ArrayBufferView;
+/** How binary messages are handed out (`recv`, 'message'). */
+export type BinaryType = 'nodebuffer' | 'uint8array' | 'arraybuffer';
+
+/**
+ * What `send` takes (what `ws`'s does): text (a string, or a number as its
+ * text), or bytes (binary, RFC 6455 only): a `Buffer`, `ArrayBuffer`,
+ * typed array, `DataView`, `Blob`, or an array of byte values.
+ */
+export type Sendable = string | number | Uint8Array | ArrayBuffer | ArrayBufferView | Blob | readonly number[];
+
+/** `send`'s options (`ws`'s `binary`): send a string as bytes, or bytes (UTF-8) as text. */
+export interface SendOptions {
+  binary?: boolean;
+}
 
 export type Protocol = 'draft76' | 'rfc6455';
 export type Framing = 'old' | 'new';
@@ -130,19 +148,38 @@ export class HybiError extends Error {
   readonly suggestedProtocol?: 'rfc6455' | 'draft76';
 }
 
-/** One open WebSocket connection (the seed's `ws-conn`). */
-export class Connection implements AsyncIterable<Message> {
+/** `readyState` values, as the WHATWG numbers them. */
+export type ReadyState = 0 | 1 | 2 | 3;
+
+/**
+ * One open WebSocket connection (the seed's `ws-conn`), and an
+ * EventEmitter (`ws`'s events). Each message goes to exactly one taker: a
+ * waiting `recv()`, else the 'message' listeners, else a queue (for a
+ * later `recv`, or handed to the first 'message' listener).
+ */
+export class Connection extends EventEmitter implements AsyncIterable<Message> {
   private constructor();
-  /** Sends text or (RFC 6455) binary; resolves once the socket took the bytes (after 'drain' when its buffer is full). */
-  send(message: Sendable): Promise<void>;
-  /** RFC 6455: a ping of at most 125 bytes. */
-  ping(data?: Sendable): Promise<void>;
+  static readonly CONNECTING: 0;
+  static readonly OPEN: 1;
+  static readonly CLOSING: 2;
+  static readonly CLOSED: 3;
+  /**
+   * Sends text or (RFC 6455) binary; resolves once the socket took the bytes (after 'drain' when its buffer is full).
+   * An unawaited failed send is no unhandled rejection; `callback(error?)` hears how it went.
+   */
+  send(message: Sendable, options?: SendOptions, callback?: (error?: Error) => void): Promise<void>;
+  send(message: Sendable, callback: (error?: Error) => void): Promise<void>;
+  /** RFC 6455: a ping of at most 125 bytes; the answer comes as 'pong'. */
+  ping(data?: Sendable, callback?: (error?: Error) => void): Promise<void>;
+  ping(callback: (error?: Error) => void): Promise<void>;
   /** The next message, or `null` once the connection ended cleanly; rejects once with how it ended otherwise. */
   recv(): Promise<Message | null>;
   /** Every message until the end (throws how it ended, if not cleanly). */
   [Symbol.asyncIterator](): AsyncIterator<Message>;
   /** Sends a close (default 1000; `null`: no code) and waits for the end; draft-76 takes only 1000 or `null` with no reason. */
   close(code?: number | null, reason?: string): Promise<void>;
+  /** Destroys the socket at once, without a closing handshake ('close' 1006). */
+  terminate(): void;
   /** Server: the request line; client: the response's status line (the seed's `ws-conn-line`). */
   readonly line: string;
   /** Server: the headers `connHeaders` returned; client: the response's headers (the seed's `ws-conn-headers`). */
@@ -159,12 +196,26 @@ export class Connection implements AsyncIterable<Message> {
   readonly closed: boolean;
   /** Messages can still be sent (the seed's `open-ws-conn?`). */
   readonly open: boolean;
+  /** 0 handshaking, 1 `open`, 2 closing, 3 the socket is closed. */
+  readonly readyState: ReadyState;
   /** Once ended cleanly. */
   readonly closeStatus: CloseStatus | undefined;
   readonly remoteAddress: string | undefined;
   readonly remotePort: number | undefined;
   /** Bytes given to the socket and not yet written. */
   readonly bufferedAmount: number;
+
+  on(event: 'message', listener: (data: Message, isBinary: boolean) => void): this;
+  /** The peer's close code (1005: none; 1006: no closing handshake) and reason. */
+  on(event: 'close', listener: (code: number, reason: string) => void): this;
+  on(event: 'error', listener: (error: HybiError) => void): this;
+  on(event: 'ping' | 'pong', listener: (data: Buffer) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once(event: 'message', listener: (data: Message, isBinary: boolean) => void): this;
+  once(event: 'close', listener: (code: number, reason: string) => void): this;
+  once(event: 'error', listener: (error: HybiError) => void): this;
+  once(event: 'ping' | 'pong', listener: (data: Buffer) => void): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 
 export interface ConnectOptions {
@@ -188,14 +239,19 @@ export interface ConnectOptions {
   maxBuffered?: number;
   /** For wss://: options of `tls.connect` (`ca`, `rejectUnauthorized`, ...). */
   tls?: TlsConnectOptions;
+  /** Binary messages as `Buffer` (default), `Uint8Array` or `ArrayBuffer`. */
+  binaryType?: BinaryType;
 }
 
-/** Accepts a request: headers for the 101 response, the subprotocol, the handler's state. */
-export interface Acceptance<S = unknown> {
+/**
+ * Accepts a request: headers for the 101 response, the subprotocol, the
+ * handler's state. `state` may be left out only when `S` admits
+ * `undefined` (the handler would get `undefined`).
+ */
+export type Acceptance<S = unknown> = {
   headers?: HeadersInit;
   subprotocol?: string;
-  state?: S;
-}
+} & (undefined extends S ? { state?: S } : { state: S });
 
 /** A plain HTTP response: a refusal, or the answer to a plain request. */
 export interface HttpAnswer {
@@ -205,11 +261,37 @@ export interface HttpAnswer {
   body?: string | Uint8Array;
 }
 
-export interface ServeOptions<S = unknown> {
+/** The seed's `conn-headers` hook; returning nothing (accept) only when `S` admits `undefined`. */
+export type ConnHeaders<S> = (
+  line: string,
+  headers: HeaderList,
+  request: RequestHead,
+  /** Attached to an HTTP server (`server`, `handleUpgrade`): Node's parsed request. */
+  message: IncomingMessage | undefined,
+) => ConnHeadersResult<S> | Promise<ConnHeadersResult<S>>;
+
+export type ConnHeadersResult<S> = Acceptance<S> | HttpAnswer | number | (undefined extends S ? void : never);
+
+/** `connHeaders`: accept (`{ headers, subprotocol, state }`) or refuse (a status or `{ status, headers, body }`); required when the handler's state `S` cannot be `undefined`. */
+export type ConnHeadersOption<S> = undefined extends S ? { connHeaders?: ConnHeaders<S> } : { connHeaders: ConnHeaders<S> };
+
+export type ServeOptions<S = unknown> = ServeOptionsBase & ConnHeadersOption<S>;
+
+export interface ServeOptionsBase {
   /** Default 80, as the seed; 0 picks a free port. */
   port?: number;
+  /** Take the upgrade requests of this HTTP(S) server (Express's, ...) instead of listening. */
+  server?: HttpServer;
+  /** Listen nowhere: requests come through `handleUpgrade`. */
+  noServer?: boolean;
+  /** Serve only this request path (query aside); others get 404 (attached: go to the server's other 'upgrade' listeners). */
+  path?: string;
+  /** Binary messages as `Buffer` (default), `Uint8Array` or `ArrayBuffer`. */
+  binaryType?: BinaryType;
   /** Default: every interface. */
   listenIp?: string;
+  /** `ws`'s name for `listenIp`. */
+  host?: string;
   /** Listen backlog. Default 511 (Node's own); the seed's was 4. */
   maxWaiting?: number;
   /** Most sockets served at once, TLS handshakes included; past it a new one gets HTTP 503 (TLS: is closed). Default 1024. */
@@ -221,12 +303,6 @@ export interface ServeOptions<S = unknown> {
   maxConnectionsPerIp?: number;
   /** Idle seconds per connection. Default 3600, as the seed; 0: none. */
   timeout?: number;
-  /** The seed's `conn-headers`: accept (`{ headers, subprotocol, state }`) or refuse (a status or `{ status, headers, body }`). */
-  connHeaders?: (
-    line: string,
-    headers: HeaderList,
-    request: RequestHead,
-  ) => Acceptance<S> | HttpAnswer | number | void | Promise<Acceptance<S> | HttpAnswer | number | void>;
   /** Serve wss:// with these `tls.createServer` options (`key`, `cert`, ...). */
   tls?: TlsOptions;
   /** Draft-76 framing (a request cannot say). Default `old`. */
@@ -253,24 +329,111 @@ export interface ServeOptions<S = unknown> {
   onError?: (error: Error, conn?: Connection) => void;
 }
 
-/** A running server. */
-export class Server {
-  private constructor();
-  address(): { address: string; family: string; port: number };
+/**
+ * A WebSocket server, and an EventEmitter: 'connection' `(conn, request)`
+ * for connections opened without a handler (`request`: Node's
+ * `IncomingMessage` when attached to an HTTP server, the parsed head
+ * otherwise), 'listening', 'error', 'close'.
+ */
+export class Server extends EventEmitter {
+  protected constructor();
+  /** Where it listens (attached: the HTTP server's address; `noServer`: null). */
+  address(): { address: string; family: string; port: number } | null;
   /** Connections being served. */
   readonly connections: number;
-  /** Stops accepting, closes every connection (RFC 6455: 1001), resolves when all sockets are closed. */
-  close(): Promise<void>;
+  /** The open connections (`ws`'s `clients`). */
+  readonly clients: Set<Connection>;
+  readonly path: string | undefined;
+  /** Runs the handshake on a request an HTTP server parsed (its 'upgrade' event); `callback` gets the open connection. */
+  handleUpgrade(
+    request: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    callback?: (conn: Connection, request: IncomingMessage) => void,
+  ): void;
+  /** Stops accepting, closes every connection (RFC 6455: 1001), resolves when all sockets are closed; an attached HTTP server keeps running. */
+  close(callback?: () => void): Promise<void>;
+  on(event: 'connection', listener: (conn: Connection, request: IncomingMessage | RequestHead, ...rest: any[]) => void): this;
+  on(event: 'listening' | 'close', listener: () => void): this;
+  on(event: 'error', listener: (error: Error) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+}
+
+/** `ws`'s spelling: `new WebSocketServer({ port | server | noServer, ... }, callback?)`; connections come as 'connection'. */
+export class WebSocketServer extends Server {
+  constructor(options?: ServeOptions<undefined>, callback?: () => void);
 }
 
 /** The seed's `ws-connect`. */
 export function connect(url: string, options?: ConnectOptions): Promise<Connection>;
 
-/** The seed's `ws-serve`. */
-export function serve<S = unknown>(
+/** The seed's `ws-serve`: `handler(conn, state)` for each connection (closed when it returns). */
+export function serve<S = undefined>(
   handler: (conn: Connection, state: S) => void | Promise<void>,
-  options?: ServeOptions<S>,
+  options: ServeOptions<S>,
 ): Promise<Server>;
+export function serve(handler: (conn: Connection, state: undefined) => void | Promise<void>): Promise<Server>;
+/** Without a handler: connections come as the server's 'connection' events and stay open until closed. */
+export function serve(options: ServeOptions<undefined>): Promise<Server>;
+
+/** The WHATWG `CloseEvent`. */
+export class CloseEvent extends Event {
+  constructor(type: string, init?: EventInit & { code?: number; reason?: string; wasClean?: boolean });
+  readonly code: number;
+  readonly reason: string;
+  readonly wasClean: boolean;
+}
+
+/**
+ * A browser-style client (WHATWG `WebSocket`), and `ws`'s EventEmitter
+ * client ('open', 'message' `(data, isBinary)` with Buffers, 'close'
+ * `(code, reason, wasClean)`, 'error', 'ping', 'pong',
+ * 'unexpected-response' `(response, error)`). `options` are `connect`'s
+ * (`protocol: 'draft76'`, `headers`, `compression`, `tls`, ...).
+ */
+export class WebSocket extends EventEmitter {
+  constructor(url: string | URL, protocols?: string | string[], options?: ConnectOptions);
+  constructor(url: string | URL, options?: ConnectOptions);
+  static readonly CONNECTING: 0;
+  static readonly OPEN: 1;
+  static readonly CLOSING: 2;
+  static readonly CLOSED: 3;
+  readonly CONNECTING: 0;
+  readonly OPEN: 1;
+  readonly CLOSING: 2;
+  readonly CLOSED: 3;
+  readonly url: string;
+  readonly readyState: ReadyState;
+  /** For WHATWG listeners; default `'blob'`. EventEmitter listeners get Buffers. */
+  binaryType: 'blob' | 'arraybuffer' | 'nodebuffer';
+  readonly bufferedAmount: number;
+  readonly protocol: string;
+  readonly extensions: string;
+  /** The open `Connection` underneath, once open. */
+  readonly connection: Connection | null;
+  send(data: Sendable, options?: SendOptions, callback?: (error?: Error) => void): void;
+  send(data: Sendable, callback: (error?: Error) => void): void;
+  close(code?: number, reason?: string): void;
+  terminate(): void;
+  ping(data?: Sendable, callback?: (error?: Error) => void): void;
+  onopen: ((this: WebSocket, event: Event) => void) | null;
+  onmessage: ((this: WebSocket, event: MessageEvent) => void) | null;
+  onclose: ((this: WebSocket, event: CloseEvent) => void) | null;
+  onerror: ((this: WebSocket, event: Event & { error?: unknown; message?: string }) => void) | null;
+  addEventListener(type: 'message', listener: ((event: MessageEvent) => void) | { handleEvent(event: MessageEvent): void }, options?: { once?: boolean }): void;
+  addEventListener(type: 'close', listener: ((event: CloseEvent) => void) | { handleEvent(event: CloseEvent): void }, options?: { once?: boolean }): void;
+  addEventListener(type: 'open' | 'error', listener: ((event: Event) => void) | { handleEvent(event: Event): void }, options?: { once?: boolean }): void;
+  removeEventListener(type: 'open' | 'message' | 'close' | 'error', listener: unknown): void;
+  on(event: 'open', listener: () => void): this;
+  on(event: 'message', listener: (data: Buffer | string, isBinary: boolean) => void): this;
+  on(event: 'close', listener: (code: number, reason: string, wasClean: boolean) => void): this;
+  on(event: 'error', listener: (error: Error) => void): this;
+  on(event: 'ping' | 'pong', listener: (data: Buffer) => void): this;
+  on(event: 'unexpected-response', listener: (response: ResponseHead, error: HybiError) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+}
+
+export default WebSocket;
 
 /** The first value of header `name` (case-insensitive), like Racket's `headers-assq*`. */
 export function headerValue(headers: HeaderList, name: string): string | undefined;

@@ -11,7 +11,9 @@
 
 export { connect } from './lib/client.js';
 export { Connection } from './lib/connection.js';
-export { serve, Server } from './lib/server.js';
+export { serve, Server, WebSocketServer } from './lib/server.js';
+export { CloseEvent, WebSocket } from './lib/websocket.js';
+export { WebSocket as default } from './lib/websocket.js';
 export { HybiError, headerValue } from './lib/util.js';
 /** The core's state machine itself, for drivers of other transports. */
 export { Machine } from './lib/wasm.js';

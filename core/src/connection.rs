@@ -669,6 +669,37 @@ impl Connection {
         }
     }
 
+    /// Server: takes a request head that the transport's own HTTP parser
+    /// read already (an HTTP server that hands upgrade requests over, as
+    /// Node's `'upgrade'` event does), as if its bytes had arrived through
+    /// [`handle_input`](Self::handle_input): the request is checked and
+    /// told apart the same way, under the same limits, and
+    /// [`Event::Request`] (or the error, and the status that answers it)
+    /// follows. `line` is the request line without its line ending
+    /// (`GET /chat HTTP/1.1`), `headers` the header lines in order. The
+    /// bytes that followed the head (a draft-76 key3, early frames) go to
+    /// `handle_input` afterwards.
+    ///
+    /// Only for a server that has read nothing yet; otherwise it refuses
+    /// with [`Misuse::NoPendingRequest`] and changes nothing.
+    pub fn handle_request_head(&mut self, now: Instant, line: &str, headers: Headers) -> Result<(), Misuse> {
+        let Phase::ServerHead { reader } = &self.phase else {
+            return Err(Misuse::NoPendingRequest);
+        };
+        if !reader.is_empty() {
+            return Err(Misuse::NoPendingRequest);
+        }
+        self.last_input = self.last_input.max(now);
+        self.phase = Phase::Done;
+        let limits = self.config.limits;
+        let result = http::parsed_request(line, headers, limits.max_handshake_bytes, limits.max_headers)
+            .and_then(|request| self.on_request_head(request));
+        if let Err(error) = result {
+            self.fail_on_input(error);
+        }
+        Ok(())
+    }
+
     /// Tells the connection the transport has no more bytes to give.
     pub fn handle_eof(&mut self) {
         let result = match &self.phase {

@@ -454,7 +454,9 @@ impl fmt::Display for LimitError {
 pub enum Misuse {
     /// Sending needs an open connection (handshake done, no close sent).
     NotOpen,
-    /// `accept` or `respond` outside the server's wait for a decision.
+    /// `accept` or `respond` outside the server's wait for a decision, or
+    /// `handle_request_head` on a connection that is not a server yet to
+    /// read its request.
     NoPendingRequest,
     /// The protocol in use has no binary messages (draft-76).
     BinaryUnsupported,

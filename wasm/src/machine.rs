@@ -1,8 +1,8 @@
 //! [`Machine`]: one core [`Connection`] as a JavaScript class.
 
 use hybi_core::{
-    Accept, ClientRequest, Connection, Event, EventRef, HttpResponse, Instant, LimitError, Misuse, Role,
-    State, Target,
+    Accept, ClientRequest, Connection, Event, EventRef, Headers, HttpResponse, Instant, LimitError, Misuse,
+    Role, State, Target,
 };
 use js_sys::{Array, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -210,6 +210,20 @@ impl Machine {
             events.push(&js);
         });
         self.step_with(&events)
+    }
+
+    /// Server: a request head that the driver's HTTP server parsed already
+    /// (Node's `'upgrade'` event), as if its bytes had been fed: `line` is
+    /// the request line (`GET /chat HTTP/1.1`), `headers` `[[name, value],
+    /// ...]` (values sent as their UTF-8 bytes); returns the step (the core's
+    /// `handle_request_head`). Feed the bytes that followed the head
+    /// afterwards. Throws `{ kind: "misuse" }` unless the machine is a
+    /// server that has been fed nothing.
+    #[wasm_bindgen(js_name = feedHead)]
+    pub fn feed_head(&mut self, now: f64, line: &str, headers: JsValue) -> Result<JsValue, JsValue> {
+        let headers = from_js(&headers, |h| read_headers(h, "headers"))?;
+        self.conn.handle_request_head(instant(now), line, Headers(headers)).map_err(throw)?;
+        Ok(self.step())
     }
 
     /// The application has read every message up to the end a step

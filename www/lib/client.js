@@ -4,7 +4,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 
-import { Connection, kStart } from './connection.js';
+import { Connection, binaryForm, kStart } from './connection.js';
 import { withProtocolHint } from './mismatch.js';
 import { HybiError, clean, deflateConfig, fromCore, headerList, now } from './util.js';
 import { GuardedMachine } from './wasm.js';
@@ -92,6 +92,7 @@ export function connect(url, options = {}) {
       headers: headerList(options.headers),
     });
     let machine;
+    const binary = binaryForm(options.binaryType);
     try {
       machine = GuardedMachine.client(now(), config, request);
     } catch (error) {
@@ -109,6 +110,7 @@ export function connect(url, options = {}) {
     socket.setNoDelay(true);
     const conn = new Connection(machine, socket, {
       role: 'client',
+      binary,
       maxBuffered: options.maxBuffered,
       onOpen: resolve,
       onEnd: (_, end) => {

@@ -32,6 +32,8 @@
 //   (`machine.failLimit`; draft-76, which has no close codes: closed), the
 //   others unaffected.
 
+import { EventEmitter } from 'node:events';
+
 import { HybiError, fromCore, fromSocket, now, payload } from './util.js';
 
 const RESOLVED = Promise.resolve();
@@ -100,6 +102,68 @@ export const kStart = Symbol('hybi.start');
 export const kAccept = Symbol('hybi.accept');
 export const kRespond = Symbol('hybi.respond');
 export const kShutdown = Symbol('hybi.shutdown');
+export const kHead = Symbol('hybi.head');
+export const kByEvents = Symbol('hybi.byEvents');
+
+/** `readyState` values, as the WHATWG `WebSocket` (and `ws`) number them. */
+export const CONNECTING = 0;
+export const OPEN = 1;
+export const CLOSING = 2;
+export const CLOSED = 3;
+
+/** Binary messages as the application asked for them (`binaryType`). */
+const binaryForms = {
+  nodebuffer: (bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+  uint8array: (bytes) => bytes,
+  arraybuffer: (bytes) =>
+    bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+      ? bytes.buffer
+      : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength),
+};
+
+/** `binaryType` checked: a form of `binaryForms`. */
+export function binaryForm(binaryType = 'nodebuffer') {
+  const form = binaryForms[binaryType];
+  if (form === undefined || !Object.hasOwn(binaryForms, binaryType)) {
+    throw new HybiError('config', `binaryType must be "nodebuffer", "uint8array" or "arraybuffer", not ${JSON.stringify(binaryType)}`);
+  }
+  return form;
+}
+
+/**
+ * A connection with a listener for any of these is read by events (as
+ * `ws`'s are): once every message before the peer's close (or an error in
+ * its input) has been handed out, with none queued, the application has
+ * read up to the end, and the close owed is sent at once (so is it for a
+ * connection handed out by an event, see `kByEvents`). One read with
+ * `recv` only reaches the end when `recv` does (so that replies to the
+ * last messages can still go), or at the close deadline.
+ */
+const EVENTS_READ = ['message', 'close', 'error', 'ping', 'pong'];
+
+/** For the promises of `send` and `ping` (see `send`): marked handled, still rejecting for whoever awaits them. */
+const ignore = () => {};
+function handled(promise, callback) {
+  if (typeof callback === 'function') promise.then(() => callback(), callback);
+  else promise.catch(ignore);
+  return promise;
+}
+
+/**
+ * Calls a listener-facing `emit` from inside the driver's loop: a listener
+ * that throws must not leave the loop half done, so its exception is thrown
+ * again on a fresh stack (an uncaught exception, as from any EventEmitter
+ * listener), after the loop has finished the step.
+ */
+function emitSafely(emitter, name, ...args) {
+  try {
+    emitter.emit(name, ...args);
+  } catch (error) {
+    process.nextTick(() => {
+      throw error;
+    });
+  }
+}
 
 /**
  * What a queued message counts against `maxBuffered`: its length, and a
@@ -158,7 +222,12 @@ function sendText(machine, text) {
  * | `ws-conn-line`, `ws-conn-headers` | `line`, `headers` (and `request`, `response`) |
  * | `ws-conn-closed?`, `open-ws-conn?` | `closed`, `open` |
  */
-export class Connection {
+export class Connection extends EventEmitter {
+  static CONNECTING = CONNECTING;
+  static OPEN = OPEN;
+  static CLOSING = CLOSING;
+  static CLOSED = CLOSED;
+
   #machine;
   #socket;
   #hooks;
@@ -219,9 +288,31 @@ export class Connection {
   #info = null;
   /** Server: the headers `connHeaders` returned (the seed's `ws-conn-headers`). */
   #seedHeaders = undefined;
+  /** Binary messages in the form asked for (`binaryType`): a Buffer by default. */
+  #binary;
+  /** `recv` was called: the application reads with it (see `#readByEvents`). */
+  #recvCalled = false;
+  /** See `kByEvents`. */
+  #byEvents = false;
+  /** The last send that waits for a Blob before it, or null. */
+  #blobSends = null;
+  /** `terminate()` was called. */
+  #terminated = false;
+  /** The queue is being handed to the first 'message' listener (see `#handQueue`). */
+  #handing = false;
 
   constructor(machine, socket, hooks) {
+    super();
     this.#machine = machine;
+    this.#binary = hooks.binary ?? binaryForms.nodebuffer;
+    // Messages queued before the first 'message' listener go to it (see
+    // `#deliver`), and a connection read by events may reach its end.
+    this.on('newListener', (name) => {
+      if (!this.#handing && EVENTS_READ.includes(name) && (this.#queue.length > 0 || this.#end !== null)) {
+        this.#handing = true;
+        process.nextTick(() => this.#handQueue());
+      }
+    });
     this.#socket = socket;
     this.#hooks = hooks;
     this.#role = hooks.role;
@@ -253,10 +344,30 @@ export class Connection {
    * connection cannot send (kind `"misuse"`: not open, or binary over
    * draft-76) or the socket is gone (kind `"io"`).
    */
-  send(message) {
+  send(message, options, callback) {
+    if (typeof options === 'function') {
+      callback = options;
+      options = undefined;
+    }
+    const binary = options?.binary;
+    if (this.#blobSends === null && !(message instanceof Blob)) return handled(this.#send(message, binary), callback);
+    // A Blob is read first; sends after it wait for it, so that messages
+    // go out in the order they were sent.
+    const sent = (this.#blobSends ?? RESOLVED).then(async () =>
+      this.#send(message instanceof Blob ? new Uint8Array(await message.arrayBuffer()) : message, binary),
+    );
+    const chain = sent.catch(ignore);
+    this.#blobSends = chain;
+    chain.then(() => {
+      if (this.#blobSends === chain) this.#blobSends = null;
+    });
+    return handled(sent, callback);
+  }
+
+  #send(message, binary) {
     let out;
     try {
-      const data = payload(message);
+      const data = payload(message, binary);
       const text = typeof data === 'string';
       if ((text ? data.length : data.byteLength) >= VERBATIM_MIN) {
         const sent = this.#verbatimSends
@@ -318,15 +429,34 @@ export class Connection {
     return new Promise((resolve, reject) => this.#drainWaiters.push({ resolve, reject }));
   }
 
-  /** Sends a ping (RFC 6455 only, at most 125 bytes); the core takes in the pong. */
-  ping(data = new Uint8Array(0)) {
+  /**
+   * Sends a ping (RFC 6455 only, at most 125 bytes); the peer's pong comes
+   * as a 'pong' event. A callback, if given, is called as `send`'s.
+   */
+  ping(data = new Uint8Array(0), callback) {
+    if (typeof data === 'function') {
+      callback = data;
+      data = new Uint8Array(0);
+    }
     let out;
     try {
-      out = this.#machine.sendPing(payload(data));
+      out = this.#machine.sendPing(payload(data ?? new Uint8Array(0), true));
     } catch (error) {
-      return Promise.reject(fromCore(error));
+      return handled(Promise.reject(fromCore(error)), callback);
     }
-    return this.#writeAndWait(out);
+    return handled(this.#writeAndWait(out), callback);
+  }
+
+  /**
+   * Ends the connection at once (`ws`'s `terminate`): the socket is
+   * destroyed without a closing handshake. `recv` then gives what was
+   * queued, then rejects once (kind `io`); 'close' comes with 1006.
+   */
+  terminate() {
+    if (this.#transportDone) return;
+    this.#terminated = true;
+    this.#setEnd({ error: new HybiError('io', 'the connection was terminated') });
+    this.#socket.destroy();
   }
 
   /**
@@ -342,6 +472,7 @@ export class Connection {
    * it can still be answered (the core's close deadline bounds the wait).
    */
   recv() {
+    this.#recvCalled = true;
     if (this.#queue.length > 0) {
       const message = this.#queue.shift();
       this.#buffered -= sizeOf(message);
@@ -473,6 +604,18 @@ export class Connection {
     return !this.#transportDone && (state === 'open' || state === 'ending');
   }
 
+  /**
+   * `CONNECTING` (0) while handshaking, `OPEN` (1) while messages can be
+   * sent (`open`), `CLOSING` (2) until the socket is closed, `CLOSED` (3):
+   * the WHATWG numbers, so that `conn.readyState === WebSocket.OPEN` reads
+   * as with `ws`.
+   */
+  get readyState() {
+    if (this.#transportDone) return CLOSED;
+    if (this.open) return OPEN;
+    return this.#opened ? CLOSING : CONNECTING;
+  }
+
   /** The close code and reason, `{ code, reason }`, once the connection ended cleanly. */
   get closeStatus() {
     return this.#end?.close;
@@ -508,6 +651,16 @@ export class Connection {
   [kAccept](accept) {
     this.#seedHeaders = accept.headers;
     this.#apply(this.#machine.accept(accept));
+  }
+
+  /**
+   * Server attached to an HTTP server: the request head it parsed (`line`,
+   * `headers` as `[[name, value], ...]`), then `head`, the bytes that
+   * followed it (the `'upgrade'` event's third argument).
+   */
+  [kHead](line, headers, head) {
+    this.#apply(this.#machine.feedHead(now(), line, headers));
+    if (head !== undefined && head.length > 0) this.#onData(head);
   }
 
   /** Server: answers the pending request with a plain HTTP response. */
@@ -680,8 +833,12 @@ export class Connection {
       case 'binaryFragment':
         this.#piece(event.data, event.fin);
         break;
+      case 'ping':
+      case 'pong':
+        // The core answered pings already; the application hears of both.
+        if (this.listenerCount(event.type) > 0) emitSafely(this, event.type, binaryForms.nodebuffer(event.data));
+        break;
       default:
-        // Pings and pongs: the core answered.
         break;
     }
   }
@@ -763,10 +920,21 @@ export class Connection {
     this.#charged = held;
   }
 
-  #deliver(message) {
+  /**
+   * A whole message goes to exactly one taker: the oldest `recv` waiting,
+   * else the 'message' listeners (when nothing is queued before it), else
+   * the queue, for a later `recv` or for the first 'message' listener.
+   */
+  #deliver(bytesOrText) {
+    const text = typeof bytesOrText === 'string';
+    const message = text ? bytesOrText : this.#binary(bytesOrText);
     const reader = this.#readers.shift();
     if (reader !== undefined) {
       reader.resolve(message);
+      return;
+    }
+    if (this.#queue.length === 0 && this.listenerCount('message') > 0) {
+      emitSafely(this, 'message', message, !text);
       return;
     }
     if (this.#closing && this.#buffered > this.#bounds.maxUnreadWhileClosing) return;
@@ -775,6 +943,45 @@ export class Connection {
     this.#queue.push(message);
     this.#buffered += size;
     this.#charge();
+  }
+
+  /**
+   * Hands the queued messages to the 'message' listeners, oldest first,
+   * while there are listeners and no `recv` took them; reaching the end of
+   * a queue after which the connection ended counts as reading it.
+   */
+  #handQueue() {
+    this.#handing = false;
+    while (this.#queue.length > 0 && this.listenerCount('message') > 0) {
+      const message = this.#queue.shift();
+      this.#buffered -= sizeOf(message);
+      this.#charge();
+      emitSafely(this, 'message', message, typeof message !== 'string');
+    }
+    this.#flow();
+    if (this.#end !== null && this.#readByEvents()) this.#reachEnd();
+  }
+
+  /**
+   * Whether the application has read up to the end of the queue by events
+   * (see `EVENTS_READ`): nothing queued, and listeners; or the connection
+   * was handed out by an event and `recv` was never called on it.
+   */
+  #readByEvents() {
+    if (this.#byEvents && !this.#recvCalled) return true;
+    if (this.#queue.length > 0) return false;
+    for (const name of EVENTS_READ) if (this.listenerCount(name) > 0) return true;
+    return false;
+  }
+
+  /**
+   * Handed out by an event ('connection', `handleUpgrade`'s callback, the
+   * `WebSocket` class), as `ws` hands its connections: until `recv` is
+   * called, the application reads it by events, and messages that no
+   * listener took do not hold the peer's close back.
+   */
+  [kByEvents]() {
+    this.#byEvents = true;
   }
 
   #onOpen() {
@@ -807,9 +1014,15 @@ export class Connection {
     this.#end = end;
     const readers = this.#readers;
     this.#readers = [];
-    // A waiting reader reaches the end now; the step being taken finishes
+    // A waiting reader reaches the end now, and so do 'message' listeners
+    // that were handed everything before it; the step being taken finishes
     // the core (see `#take`).
-    if (readers.length > 0) this.#endReached = true;
+    if (readers.length > 0 || this.#readByEvents()) {
+      this.#endReached = true;
+    }
+    if (end.error !== undefined && this.#opened && this.listenerCount('error') > 0 && !this.#terminated) {
+      emitSafely(this, 'error', end.error);
+    }
     for (const reader of readers) {
       if (end.error !== undefined && !this.#errorReported) {
         this.#errorReported = true;
@@ -954,5 +1167,11 @@ export class Connection {
     for (const waiter of waiters) waiter.reject(error);
     this.#resolveClosed();
     this.#hooks.onClose?.(this);
+    if (this.#opened) {
+      // As the WHATWG `WebSocket` reports it: the peer's code, 1005 for a
+      // close without one, 1006 for an end without a closing handshake.
+      const close = this.#end?.close;
+      emitSafely(this, 'close', close === undefined ? 1006 : (close.code ?? 1005), close?.reason ?? '');
+    }
   }
 }

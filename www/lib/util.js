@@ -98,10 +98,39 @@ export function deflateConfig(compression) {
   throw new HybiError('config', `compression must be a boolean or an object, not ${typeof compression}`);
 }
 
-/** A message to send as the bytes hybi-wasm takes, or a string. */
-export function payload(message) {
-  if (typeof message === 'string' || message instanceof Uint8Array) return message;
-  if (message instanceof ArrayBuffer) return new Uint8Array(message);
-  if (ArrayBuffer.isView(message)) return new Uint8Array(message.buffer, message.byteOffset, message.byteLength);
-  throw new HybiError('misuse', 'a message is a string, a Uint8Array, an ArrayBuffer or a view of one');
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A message to send as the bytes hybi-wasm takes (binary), or a string
+ * (text): what `ws`'s `send` takes, a string, a number (sent as its
+ * text), a `Buffer`, `ArrayBuffer`, typed array or `DataView` (no copy),
+ * or anything else `Buffer.from` takes (an array of byte values, an
+ * object with `valueOf`); binary unless a string or number. `binary`
+ * (`ws`'s option) overrides: `true` sends a string as its UTF-8 bytes,
+ * `false` bytes as text (they must be UTF-8: kind `misuse` otherwise).
+ * (A `Blob` is read by `Connection.send` before it comes here.)
+ */
+export function payload(message, binary) {
+  let data;
+  if (typeof message === 'string') data = message;
+  else if (typeof message === 'number') data = String(message);
+  else if (message instanceof Uint8Array) data = message;
+  else if (message instanceof ArrayBuffer) data = new Uint8Array(message);
+  else if (ArrayBuffer.isView(message)) data = new Uint8Array(message.buffer, message.byteOffset, message.byteLength);
+  else {
+    try {
+      data = Buffer.from(message);
+    } catch (cause) {
+      throw new HybiError('misuse', `cannot send ${message === null ? 'null' : typeof message}: a message is a string, bytes, or what Buffer.from takes`, { cause });
+    }
+  }
+  if (binary === true && typeof data === 'string') return Buffer.from(data, 'utf8');
+  if (binary === false && typeof data !== 'string') {
+    try {
+      return strictUtf8.decode(data);
+    } catch {
+      throw new HybiError('misuse', 'a text message (binary: false) must be UTF-8');
+    }
+  }
+  return data;
 }

@@ -301,6 +301,15 @@ export class GuardedMachine {
     }
   }
 
+  feedHead(now, line, headers) {
+    if (this.#raw === null) return this.fatalStep();
+    try {
+      return this.#step(this.#raw.feedHead(now, line, headers));
+    } catch (error) {
+      return this.#trapped(error);
+    }
+  }
+
   finish() {
     if (this.#raw === null) return this.fatalStep();
     try {

@@ -402,6 +402,11 @@ impl HeadReader {
         })
     }
 
+    /// Nothing has been read yet.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
     /// The complete head as a response.
     pub(crate) fn response(&self) -> Result<ResponseHead, HandshakeError> {
         let (text, minor_version, status, reason) = parse_status_line(self.start_line())?;
@@ -413,6 +418,37 @@ impl HeadReader {
             headers: Headers(self.headers.clone()),
         })
     }
+}
+
+/// A request head another HTTP parser read (see
+/// `Connection::handle_request_head`), held to the rules and limits a head
+/// read here is: the request line's grammar, header names that are tokens,
+/// values without CR, LF or NUL, at most `max_headers` headers and
+/// `max_bytes` in all (counted as the head's bytes with CRLF line ends).
+pub(crate) fn parsed_request(
+    line: &str,
+    headers: Headers,
+    max_bytes: usize,
+    max_headers: usize,
+) -> Result<RequestHead, Error> {
+    if headers.len() > max_headers {
+        return Err(LimitError::TooManyHeaders { limit: max_headers }.into());
+    }
+    let size = headers.iter().fold(line.len() + 4, |n, h| n + h.name.len() + h.value.len() + 4);
+    if size > max_bytes {
+        return Err(LimitError::HandshakeTooLarge { limit: max_bytes }.into());
+    }
+    if !headers.iter().all(Header::is_writable) {
+        return Err(HandshakeError::MalformedHeader.into());
+    }
+    let (text, method, target, minor_version) = parse_request_line(line.as_bytes())?;
+    Ok(RequestHead {
+        line: text.into(),
+        method: method.into(),
+        target: target.into(),
+        minor_version,
+        headers,
+    })
 }
 
 /// `METHOD SP target SP HTTP/1.x` → (line, method, target, x). Any 1.x is
