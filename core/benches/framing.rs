@@ -18,7 +18,7 @@ use std::time::Duration;
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use hybi_core::framing::{new, old, Draft76Frame};
-use hybi_core::testing::entropy;
+use hybi_core::testing::{entropy, text_of};
 use hybi_core::{
     Accept, ClientRequest, Config, Connection, Event, Framing, Instant, Limits, Protocol, RequestKind, Target,
 };
@@ -37,20 +37,7 @@ const NOW: Instant = Instant::ZERO;
 /// `len` bytes of text mixing one- to four-byte characters, ending on a
 /// character boundary.
 fn text(len: usize) -> String {
-    let words = ["hello ", "wörld ", "✓ ", "😀 ", "websocket ", "frame\n"];
-    let mut s = String::with_capacity(len + 8);
-    let mut i = 0;
-    while s.len() < len {
-        s.push_str(words[i % words.len()]);
-        i += 1;
-    }
-    while s.len() > len {
-        s.pop();
-    }
-    while s.len() < len {
-        s.push('.');
-    }
-    s
+    text_of(&["hello ", "wörld ", "✓ ", "😀 ", "websocket ", "frame\n"], len)
 }
 
 /// The messages of one iteration for a message size.

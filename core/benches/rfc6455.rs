@@ -16,7 +16,7 @@ use criterion::measurement::WallTime;
 use criterion::{
     criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion, SamplingMode, Throughput,
 };
-use hybi_core::testing::{entropy, Seeded};
+use hybi_core::testing::{entropy, text_of, Seeded};
 use hybi_core::{
     Accept, ClientRequest, Config, Connection, DeflateConfig, Event, EventRef, Instant, Limits, Protocol,
     RequestKind, Target,
@@ -43,19 +43,7 @@ const NOW: Instant = Instant::ZERO;
 /// everywhere. Always ends on a character boundary.
 fn mixed_text(len: usize) -> String {
     let words = ["hello ", "world ", "caf\u{e9} ", "na\u{ef}ve ", "\u{20ac}5 ", "websocket ", "frame\n"];
-    let mut s = String::with_capacity(len + 16);
-    let mut i = 0;
-    while s.len() < len {
-        s.push_str(words[i % words.len()]);
-        i += 1;
-    }
-    while s.len() > len {
-        s.pop();
-    }
-    while s.len() < len {
-        s.push('.');
-    }
-    s
+    text_of(&words, len)
 }
 
 /// Repetitive JSON-like text of `len` bytes, as an API might stream.

@@ -11,6 +11,7 @@
 //! the core owes goes out as it would under a driver.
 
 use alloc::boxed::Box;
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::time::Duration;
 
@@ -61,6 +62,29 @@ impl Entropy for Seeded {
 /// [`Seeded`] boxed as [`Connection::client`] takes it.
 pub fn entropy(seed: u64) -> Box<dyn Entropy + Send> {
     Box::new(Seeded::new(seed))
+}
+
+// ---------------------------------------------------------------------------
+// Message text
+// ---------------------------------------------------------------------------
+
+/// Exactly `len` bytes of text: `pieces` in turn, cut back to a character
+/// boundary and padded with `.`. Each test or bench picks its pieces, so it
+/// picks the mix of one- to four-byte characters UTF-8 validation meets.
+pub fn text_of(pieces: &[&str], len: usize) -> String {
+    let mut s = String::with_capacity(len + pieces.iter().map(|p| p.len()).max().unwrap_or(0));
+    let mut i = 0;
+    while s.len() < len && !pieces.is_empty() {
+        s.push_str(pieces[i % pieces.len()]);
+        i += 1;
+    }
+    while s.len() > len {
+        s.pop();
+    }
+    while s.len() < len {
+        s.push('.');
+    }
+    s
 }
 
 // ---------------------------------------------------------------------------

@@ -10,11 +10,13 @@
 //! Why this file exists: a compressor that stops before the engine has
 //! handed out the whole sync flush loses a message's tail (or moves it to
 //! the head of the next message), and only some byte counts at some
-//! positions in a long stream trigger it. The unit tests beside the codec
-//! use a few hand-picked messages; these sequences run thousands.
+//! positions in a long stream trigger it. `deflate_codec.rs` uses a few
+//! hand-picked messages; these sequences run thousands.
 
+mod common;
 mod zlib_peer;
 
+use common::{deflate_params, Seeded};
 use flate2::{Compress, Compression, Decompress};
 use hybi_core::config::{Role, MAX_WINDOW_BITS, MIN_WINDOW_BITS};
 use hybi_core::framing::rfc6455::deflate::{Compressor, Decompressor};
@@ -28,19 +30,16 @@ const MIB: usize = 1024 * KIB;
 // Test data.
 // ---------------------------------------------------------------------------
 
-/// xorshift64*: deterministic, fast, no dependency.
-struct Rng(u64);
+/// The test kit's xorshift64* generator, its seed spread first.
+struct Rng(Seeded);
 
 impl Rng {
     fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+        Rng(Seeded::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
     }
 
     fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        self.0.next_u64()
     }
 
     fn below(&mut self, n: usize) -> usize {
@@ -220,15 +219,6 @@ fn message_sequence(seed: u64, count: usize, budget: usize) -> Vec<Vec<u8>> {
 // The two directions.
 // ---------------------------------------------------------------------------
 
-fn params(no_context_takeover: bool, bits: u8) -> DeflateParams {
-    DeflateParams {
-        server_no_context_takeover: no_context_takeover,
-        client_no_context_takeover: no_context_takeover,
-        server_max_window_bits: bits,
-        client_max_window_bits: bits,
-    }
-}
-
 /// Where the first difference between two messages is, for a useful panic.
 fn describe(got: &[u8], want: &[u8]) -> String {
     let same = got.iter().zip(want).take_while(|(a, b)| a == b).count();
@@ -340,7 +330,7 @@ fn every_window_and_takeover_both_directions() {
     let mut n = 0;
     for bits in MIN_WINDOW_BITS..=MAX_WINDOW_BITS {
         for no_context_takeover in [false, true] {
-            let p = params(no_context_takeover, bits);
+            let p = deflate_params(no_context_takeover, bits);
             let level = levels[n % levels.len()];
             let role = if n % 2 == 0 { Role::Server } else { Role::Client };
             let messages = message_sequence(100 + n as u64, 300, 10 * MIB);
@@ -359,7 +349,7 @@ fn small_windows_hold_their_distance_exactly() {
     for bits in MIN_WINDOW_BITS..MAX_WINDOW_BITS {
         for no_context_takeover in [false, true] {
             let messages = message_sequence(200 + u64::from(bits), 40, 512 * KIB);
-            ours_to_zlib(&messages, &params(no_context_takeover, bits), Role::Client, 6, 1);
+            ours_to_zlib(&messages, &deflate_params(no_context_takeover, bits), Role::Client, 6, 1);
         }
     }
 }
@@ -409,7 +399,7 @@ fn large_single_messages_at_low_levels() {
         .collect();
     for level in [0, 1] {
         for bits in [12, 15] {
-            let p = params(false, bits);
+            let p = deflate_params(false, bits);
             ours_to_zlib(&messages, &p, Role::Server, level, 64 * KIB);
             for m in messages.iter().step_by(7) {
                 ours_to_zlib(std::slice::from_ref(m), &p, Role::Client, level, 64 * KIB);
@@ -429,7 +419,7 @@ fn messages_compressed_in_parts_inflate_whole() {
     let mut n = 0;
     for bits in MIN_WINDOW_BITS..=MAX_WINDOW_BITS {
         for no_context_takeover in [false, true] {
-            let p = params(no_context_takeover, bits);
+            let p = deflate_params(no_context_takeover, bits);
             let level = [6u8, 1, 9, 0, 3][n % 5];
             let role = if n % 2 == 0 { Role::Server } else { Role::Client };
             let mut ours = Compressor::new(&p, role, level);

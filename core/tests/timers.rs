@@ -63,6 +63,15 @@ fn nothing_before(conn: &mut Connection, deadline: u64) {
     assert_eq!(conn.poll_timeout(), Some(at(deadline)), "poll_timeout unchanged");
 }
 
+/// `conn` fails with the handshake timeout at `deadline`, and not 1 ms
+/// before (see [`nothing_before`]).
+#[track_caller]
+fn handshake_times_out_at(conn: &mut Connection, deadline: u64) {
+    nothing_before(conn, deadline);
+    conn.handle_timeout(at(deadline));
+    assert_eq!(drain(conn), [Event::Error(Error::Timeout(Timer::Handshake))]);
+}
+
 /// After a timeout: closed, nothing more to wait for, and later calls
 /// change nothing.
 fn over(conn: &mut Connection) {
@@ -88,9 +97,7 @@ fn client_handshake_timeout() {
     // Part of the response arrives; the deadline (30 s from the start) stays.
     c.handle_input(at(20_000), &response[..response.len() / 2]);
     assert_eq!(drain(&mut c), []);
-    nothing_before(&mut c, 31_000);
-    c.handle_timeout(at(31_000));
-    assert_eq!(drain(&mut c), [Event::Error(Error::Timeout(Timer::Handshake))]);
+    handshake_times_out_at(&mut c, 31_000);
     assert_eq!(c.pending_transmit(), 0, "a client has nothing to send on a handshake timeout");
     over(&mut c);
     // The rest of the response changes nothing now.
@@ -116,9 +123,7 @@ fn server_handshake_timeout_while_reading_the_request() {
     let mut s = Connection::server(Instant::ZERO, Config::default());
     s.handle_input(at(10_000), &request[..request.len() - 3]);
     assert_eq!(drain(&mut s), []);
-    nothing_before(&mut s, 30_000);
-    s.handle_timeout(at(30_000));
-    assert_eq!(drain(&mut s), [Event::Error(Error::Timeout(Timer::Handshake))]);
+    handshake_times_out_at(&mut s, 30_000);
     // The request did not arrive in time: 408.
     let answer = String::from_utf8(transmit(&mut s)).unwrap();
     assert!(answer.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{answer}");
@@ -135,9 +140,7 @@ fn server_handshake_timeout_while_the_application_decides() {
     let mut s = Connection::server(Instant::ZERO, Config::default());
     pump(at(5_000), &mut c, &mut s);
     assert_eq!(drain(&mut s), [Event::Request(RequestKind::WebSocket(Protocol::Rfc6455))]);
-    nothing_before(&mut s, 30_000);
-    s.handle_timeout(at(30_000));
-    assert_eq!(drain(&mut s), [Event::Error(Error::Timeout(Timer::Handshake))]);
+    handshake_times_out_at(&mut s, 30_000);
     // The request arrived; the application was too slow: 503, not 408.
     let answer = String::from_utf8(transmit(&mut s)).unwrap();
     assert!(answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{answer}");
@@ -154,9 +157,7 @@ fn draft76_server_handshake_timeout_while_waiting_for_key3() {
     // The head and 5 of key3's 8 bytes.
     s.handle_input(at(1_000), &request[..request.len() - 3]);
     assert_eq!(drain(&mut s), []);
-    nothing_before(&mut s, 30_000);
-    s.handle_timeout(at(30_000));
-    assert_eq!(drain(&mut s), [Event::Error(Error::Timeout(Timer::Handshake))]);
+    handshake_times_out_at(&mut s, 30_000);
     assert!(transmit(&mut s).starts_with(b"HTTP/1.1 408 "));
     over(&mut s);
 }
@@ -166,9 +167,7 @@ fn draft76_client_handshake_timeout() {
     let d76 = config(Protocol::Draft76(Framing::New), Timeouts { handshake: secs(2), ..Timeouts::default() });
     let mut c = client(at(500), d76);
     let _ = transmit(&mut c);
-    nothing_before(&mut c, 2_500);
-    c.handle_timeout(at(2_500));
-    assert_eq!(drain(&mut c), [Event::Error(Error::Timeout(Timer::Handshake))]);
+    handshake_times_out_at(&mut c, 2_500);
     over(&mut c);
 }
 
@@ -344,9 +343,7 @@ fn handshake_deadline_before_the_idle_one() {
     let t = Timeouts { idle: secs(60), ..Timeouts::default() };
     let mut c = client(Instant::ZERO, rfc6455(t));
     let _ = transmit(&mut c);
-    nothing_before(&mut c, 30_000);
-    c.handle_timeout(at(30_000));
-    assert_eq!(drain(&mut c), [Event::Error(Error::Timeout(Timer::Handshake))]);
+    handshake_times_out_at(&mut c, 30_000);
     over(&mut c);
 }
 

@@ -19,6 +19,10 @@ use hybi_core::DeflateParams;
 use hybi_core::{Accept, ClientRequest, Config, Connection, DeflateConfig, Event, Header, Instant, Role};
 use hybi_fuzz::{client, deflate_config, draft76_request, rfc6455_request, target, DEFLATE_OFFERS};
 
+// The core's test vectors (core/testdata), read by the core's own parser.
+#[path = "../../core/tests/common/mod.rs"]
+mod common;
+
 const FIN: u8 = 0x80;
 
 fn dir(name: &str) -> PathBuf {
@@ -292,12 +296,13 @@ fn main() {
 
     // ---- frames_rfc6455_deflate: [flags, split, variant] + frames --------
     let mut s = Seeds::new("frames_rfc6455_deflate");
-    const HELLO: &[u8] = &[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
-    const HELLO_AGAIN: &[u8] = &[0xf2, 0x00, 0x11, 0x00, 0x00];
-    const HELLO_STORED: &[u8] = &[0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00];
-    const HELLO_BFINAL: &[u8] = &[0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00];
-    const HELLO_TWO_BLOCKS: &[u8] =
-        &[0xf2, 0x48, 0x05, 0x00, 0x00, 0x00, 0xff, 0xff, 0xca, 0xc9, 0xc9, 0x07, 0x00];
+    let examples = common::rfc7692_examples();
+    let example = |name| common::named(&examples, name).bytes("compressed");
+    let hello = example("hello");
+    let hello_again = example("hello again");
+    let hello_stored = example("stored block");
+    let hello_bfinal = example("bfinal set");
+    let hello_two_blocks = example("two blocks");
     for client_role in [false, true] {
         let mask = if client_role { None } else { Some([0u8; 4]) };
         let f = |b0: u8, p: &[u8]| frame(b0, p, mask);
@@ -310,19 +315,19 @@ fn main() {
         s.frames(
             &format!("{role}-hello-again"),
             &prefixes,
-            &cat(&[&f(FIN | 0x41, HELLO), &f(FIN | 0x41, HELLO_AGAIN)]),
+            &cat(&[&f(FIN | 0x41, &hello), &f(FIN | 0x41, &hello_again)]),
         );
-        s.frames(&format!("{role}-stored"), &prefixes, &f(FIN | 0x41, HELLO_STORED));
+        s.frames(&format!("{role}-stored"), &prefixes, &f(FIN | 0x41, &hello_stored));
         s.frames(
             &format!("{role}-bfinal"),
             &prefixes,
-            &cat(&[&f(FIN | 0x41, HELLO_BFINAL), &f(FIN | 0x41, HELLO_AGAIN)]),
+            &cat(&[&f(FIN | 0x41, &hello_bfinal), &f(FIN | 0x41, &hello_again)]),
         );
-        s.frames(&format!("{role}-two-blocks"), &prefixes, &f(FIN | 0x41, HELLO_TWO_BLOCKS));
+        s.frames(&format!("{role}-two-blocks"), &prefixes, &f(FIN | 0x41, &hello_two_blocks));
         s.frames(
             &format!("{role}-fragmented"),
             &prefixes,
-            &cat(&[&f(0x41, &HELLO[..3]), &f(FIN | 0x9, b""), &f(FIN, &HELLO[3..])]),
+            &cat(&[&f(0x41, &hello[..3]), &f(FIN | 0x9, b""), &f(FIN, &hello[3..])]),
         );
         s.frames(
             &format!("{role}-uncompressed"),
@@ -332,7 +337,7 @@ fn main() {
         s.frames(
             &format!("{role}-rsv1-on-continuation"),
             &prefixes,
-            &cat(&[&f(0x41, &HELLO[..3]), &f(FIN | 0x40, &HELLO[3..])]),
+            &cat(&[&f(0x41, &hello[..3]), &f(FIN | 0x40, &hello[3..])]),
         );
         s.frames(&format!("{role}-corrupt"), &prefixes, &f(FIN | 0x42, &[0xff, 0xff, 0xff]));
         // An inflate bomb: 1 MiB of zeros compresses to about a kilobyte.

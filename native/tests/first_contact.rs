@@ -8,11 +8,18 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::Duration;
 
-use common::{echo_server, local_options, within, ws_url};
-use hybi::{connect_with, ConnectOptions, ErrorKind, Framing, Message, Protocol, ProtocolSet, ServeOptions};
+use common::{client_options, echo_server, local_options, within, ws_url};
+use hybi::{
+    connect_with, ConnectOptions, ErrorKind, Framing, Message, Protocol, ProtocolSet, ServeOptions,
+    ServerHandle,
+};
 
-fn options(protocol: Protocol) -> ConnectOptions {
-    ConnectOptions { proxy: hybi::Proxy::None, ..ConnectOptions::default() }.protocol(protocol)
+/// A local echo server that accepts only the protocols of `accept`.
+fn echo_server_accepting(accept: ProtocolSet) -> ServerHandle {
+    echo_server(ServeOptions {
+        config: hybi::Config { accept, ..hybi::Config::default() },
+        ..local_options()
+    })
 }
 
 #[test]
@@ -20,13 +27,7 @@ fn the_default_client_speaks_rfc6455() {
     assert_eq!(ConnectOptions::default().config.protocol, Protocol::Rfc6455);
     assert_eq!(hybi::core::Config::default().protocol, Protocol::Rfc6455);
     // Against a server that takes RFC 6455 only, as today's servers do.
-    let server = echo_server(ServeOptions {
-        config: hybi::Config {
-            accept: ProtocolSet { draft76: false, rfc6455: true },
-            ..hybi::Config::default()
-        },
-        ..local_options()
-    });
+    let server = echo_server_accepting(ProtocolSet { draft76: false, rfc6455: true });
     let url = ws_url(&server, false);
     within(Duration::from_secs(10), move || {
         let conn = hybi::connect(&url, &[]).expect("the default connects to an RFC 6455 server");
@@ -40,16 +41,10 @@ fn the_default_client_speaks_rfc6455() {
 
 #[test]
 fn a_draft76_client_refused_by_an_rfc6455_server_is_told_to_use_rfc6455() {
-    let server = echo_server(ServeOptions {
-        config: hybi::Config {
-            accept: ProtocolSet { draft76: false, rfc6455: true },
-            ..hybi::Config::default()
-        },
-        ..local_options()
-    });
+    let server = echo_server_accepting(ProtocolSet { draft76: false, rfc6455: true });
     let url = ws_url(&server, false);
     let error = within(Duration::from_secs(10), move || {
-        connect_with(&url, options(Protocol::Draft76(Framing::Old))).unwrap_err()
+        connect_with(&url, client_options(Protocol::Draft76(Framing::Old))).unwrap_err()
     });
     assert_eq!(error.kind(), ErrorKind::HandshakeRefused);
     assert_eq!(error.status(), Some(400));
@@ -66,16 +61,11 @@ fn a_draft76_client_refused_by_an_rfc6455_server_is_told_to_use_rfc6455() {
 
 #[test]
 fn an_rfc6455_client_refused_by_a_draft76_server_is_told_to_use_draft76() {
-    let server = echo_server(ServeOptions {
-        config: hybi::Config {
-            accept: ProtocolSet { draft76: true, rfc6455: false },
-            ..hybi::Config::default()
-        },
-        ..local_options()
-    });
+    let server = echo_server_accepting(ProtocolSet { draft76: true, rfc6455: false });
     let url = ws_url(&server, false);
-    let error =
-        within(Duration::from_secs(10), move || connect_with(&url, options(Protocol::Rfc6455)).unwrap_err());
+    let error = within(Duration::from_secs(10), move || {
+        connect_with(&url, client_options(Protocol::Rfc6455)).unwrap_err()
+    });
     assert_eq!(error.kind(), ErrorKind::HandshakeRefused);
     assert_eq!(error.suggested_protocol(), Some(Protocol::Draft76(Framing::Old)));
     let message = error.to_string();
@@ -108,8 +98,9 @@ fn a_draft76_answer_to_an_rfc6455_client_suggests_draft76() {
         "HTTP/1.1 101 WebSocket Protocol Handshake\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Origin: http://localhost\r\nSec-WebSocket-Location: ws://localhost/\r\n\r\n",
     );
-    let error =
-        within(Duration::from_secs(10), move || connect_with(&url, options(Protocol::Rfc6455)).unwrap_err());
+    let error = within(Duration::from_secs(10), move || {
+        connect_with(&url, client_options(Protocol::Rfc6455)).unwrap_err()
+    });
     assert_eq!(error.kind(), ErrorKind::Protocol);
     assert_eq!(error.suggested_protocol(), Some(Protocol::Draft76(Framing::Old)));
     assert_eq!(error.response().map(|r| r.status), Some(101));
@@ -120,8 +111,9 @@ fn a_draft76_answer_to_an_rfc6455_client_suggests_draft76() {
 fn a_refusal_that_says_nothing_of_the_protocol_suggests_nothing() {
     let url =
         answering_server("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n");
-    let error =
-        within(Duration::from_secs(10), move || connect_with(&url, options(Protocol::Rfc6455)).unwrap_err());
+    let error = within(Duration::from_secs(10), move || {
+        connect_with(&url, client_options(Protocol::Rfc6455)).unwrap_err()
+    });
     assert_eq!(error.status(), Some(503));
     assert_eq!(error.suggested_protocol(), None);
     let response = error.response().expect("the head is kept");
@@ -148,7 +140,7 @@ fn wait_serves_until_a_stopper_stops_the_server() {
     let url = ws_url(&server, false);
     let stopper = server.stopper();
     let client = std::thread::spawn(move || {
-        let conn = connect_with(&url, options(Protocol::Rfc6455)).unwrap();
+        let conn = connect_with(&url, client_options(Protocol::Rfc6455)).unwrap();
         conn.send_text("still serving").unwrap();
         let received = rx.recv_timeout(Duration::from_secs(10)).unwrap();
         // An open connection when the server stops gets going-away.
@@ -162,7 +154,7 @@ fn wait_serves_until_a_stopper_stops_the_server() {
     assert_eq!(end, Ok(None));
     assert_eq!(code, Some(1001));
     // Stopped for good: nothing listens there any more.
-    let error = connect_with(&url, options(Protocol::Rfc6455)).unwrap_err();
+    let error = connect_with(&url, client_options(Protocol::Rfc6455)).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Io, "{error}");
 }
 
@@ -188,14 +180,14 @@ fn with_conn_headers_from_the_default_options_needs_no_annotation() {
             .unwrap();
     let url = ws_url(&server, false);
     let offer =
-        ConnectOptions { subprotocols: vec!["x".into(), "chat".into()], ..options(Protocol::Rfc6455) };
+        ConnectOptions { subprotocols: vec!["x".into(), "chat".into()], ..client_options(Protocol::Rfc6455) };
     let conn = connect_with(&url, offer).unwrap();
     assert_eq!(conn.subprotocol(), Some("chat"));
     assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), 2);
     // Answers the close the server sent when its handler returned, so that
     // stopping does not wait out its close timeout.
     conn.close().unwrap();
-    let refused = connect_with(&url, options(Protocol::Rfc6455)).unwrap_err();
+    let refused = connect_with(&url, client_options(Protocol::Rfc6455)).unwrap_err();
     assert_eq!(refused.status(), Some(403));
     server.stop();
 }
@@ -212,8 +204,8 @@ fn every_interface_means_ipv6_and_ipv4() {
         let url = format!("ws://{host}:{port}/");
         let text = format!("over {host}");
         within(Duration::from_secs(10), move || {
-            let conn =
-                connect_with(&url, options(Protocol::Rfc6455)).unwrap_or_else(|e| panic!("{url}: {e}"));
+            let conn = connect_with(&url, client_options(Protocol::Rfc6455))
+                .unwrap_or_else(|e| panic!("{url}: {e}"));
             conn.send_text(&text).unwrap();
             assert_eq!(conn.recv().unwrap(), Some(Message::Text(text)));
             conn.close().unwrap();
@@ -241,7 +233,7 @@ fn line_and_headers_are_the_seeds_in_both_roles() {
     )
     .unwrap();
     let url = format!("ws://{}/chat", server.local_addr());
-    let conn = connect_with(&url, options(Protocol::Rfc6455)).unwrap();
+    let conn = connect_with(&url, client_options(Protocol::Rfc6455)).unwrap();
     // Client: the response's status line and headers, all of them.
     assert_eq!(conn.line(), "HTTP/1.1 101 Switching Protocols");
     assert_eq!(conn.headers(), &conn.response_headers().0[..]);
@@ -282,27 +274,30 @@ fn a_refusal_keeps_its_whole_response_body_included() {
         "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 16\r\n\r\nno entry",
         vec![b" for yo".to_vec(), b"u\n".to_vec()],
     );
-    let error =
-        within(Duration::from_secs(10), move || connect_with(&url, options(Protocol::Rfc6455)).unwrap_err());
+    let error = within(Duration::from_secs(10), move || {
+        connect_with(&url, client_options(Protocol::Rfc6455)).unwrap_err()
+    });
     assert_eq!(error.status(), Some(403));
     assert_eq!(error.response().unwrap().headers.get_str("Content-Type"), Some("text/plain"));
     assert_eq!(error.response_body(), Some(&b"no entry for you\n"[..16]));
 
     // No Content-Length: until the server closes.
     let url = refusing_server("HTTP/1.0 400 Bad Request\r\n\r\n", vec![b"speak ".to_vec(), b"13".to_vec()]);
-    let error =
-        within(Duration::from_secs(10), move || connect_with(&url, options(Protocol::Rfc6455)).unwrap_err());
+    let error = within(Duration::from_secs(10), move || {
+        connect_with(&url, client_options(Protocol::Rfc6455)).unwrap_err()
+    });
     assert_eq!(error.response_body(), Some(&b"speak 13"[..]));
 
     // At most 64 KiB of a longer one.
     let url =
         refusing_server("HTTP/1.1 500 Oops\r\nContent-Length: 100000\r\n\r\n", vec![vec![b'z'; 100_000]]);
-    let error =
-        within(Duration::from_secs(10), move || connect_with(&url, options(Protocol::Rfc6455)).unwrap_err());
+    let error = within(Duration::from_secs(10), move || {
+        connect_with(&url, client_options(Protocol::Rfc6455)).unwrap_err()
+    });
     assert_eq!(error.response_body().map(<[u8]>::len), Some(64 * 1024));
 
     // Errors that are not refusals have no response body.
     let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let error = connect_with(&format!("ws://{closed}/"), options(Protocol::Rfc6455)).unwrap_err();
+    let error = connect_with(&format!("ws://{closed}/"), client_options(Protocol::Rfc6455)).unwrap_err();
     assert_eq!(error.response_body(), None);
 }

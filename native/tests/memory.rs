@@ -88,6 +88,38 @@ fn close_code(stream: &mut TcpStream) -> u16 {
     u16::from_be_bytes([head[2], head[3]])
 }
 
+/// Two connections (each opened by `open`) send `unfinished`, a message of
+/// `partial` bytes without its end; the server holds both, within `budget`.
+/// Returns them, still open.
+fn two_holding(
+    server: &ServerHandle,
+    open: impl Fn() -> TcpStream,
+    unfinished: &[u8],
+    partial: usize,
+    budget: usize,
+) -> Vec<TcpStream> {
+    let mut holders = Vec::new();
+    for n in 1..=2 {
+        let mut stream = open();
+        stream.write_all(unfinished).unwrap();
+        let held = settles(server, |held| held >= n * (partial - UNBUDGETED));
+        assert!(held >= n * (partial - UNBUDGETED) && held <= budget, "{n} unfinished: {held} bytes held");
+        holders.push(stream);
+    }
+    holders
+}
+
+/// A new client's 100 small messages echo, in `protocol`.
+fn small_messages_echo(url: &str, protocol: Protocol) {
+    let small = connect_with(url, client_options(protocol)).unwrap();
+    for i in 0..100 {
+        let text = format!("small {i}");
+        small.send_text(&text).unwrap();
+        assert_eq!(small.recv().unwrap(), Some(Message::Text(text)));
+    }
+    small.close().unwrap();
+}
+
 #[test]
 fn the_connection_that_would_exceed_the_budget_fails_with_1009_and_the_others_go_on() {
     const BUDGET: usize = 32 << 20;
@@ -97,17 +129,7 @@ fn the_connection_that_would_exceed_the_budget_fails_with_1009_and_the_others_go
     let url = ws_url(&server, false);
     let server = within(Duration::from_secs(120), move || {
         // Two connections each hold an unfinished 15 MiB message.
-        let mut holders = Vec::new();
-        for n in 1..=2 {
-            let mut stream = raw_rfc6455(addr);
-            stream.write_all(&unfinished_frame(PARTIAL)).unwrap();
-            let held = settles(&server, |held| held >= n * (PARTIAL - UNBUDGETED));
-            assert!(
-                held >= n * (PARTIAL - UNBUDGETED) && held <= BUDGET,
-                "{n} unfinished: {held} bytes held"
-            );
-            holders.push(stream);
-        }
+        let holders = two_holding(&server, || raw_rfc6455(addr), &unfinished_frame(PARTIAL), PARTIAL, BUDGET);
         // The third would take the server past its budget.
         let mut third = raw_rfc6455(addr);
         let mut writer = third.try_clone().unwrap();
@@ -120,13 +142,7 @@ fn the_connection_that_would_exceed_the_budget_fails_with_1009_and_the_others_go
         let _ = sending.join();
         assert!(server.buffered_bytes().unwrap() <= BUDGET);
         // A fourth client's small messages still echo.
-        let small = connect_with(&url, client_options(Protocol::Rfc6455)).unwrap();
-        for i in 0..100 {
-            let text = format!("small {i}");
-            small.send_text(&text).unwrap();
-            assert_eq!(small.recv().unwrap(), Some(Message::Text(text)));
-        }
-        small.close().unwrap();
+        small_messages_echo(&url, Protocol::Rfc6455);
         // The first two finish their messages and get them back whole.
         for mut stream in holders {
             stream.write_all(&[0x80, 0x81, 0, 0, 0, 0, b'!']).unwrap();
@@ -171,17 +187,7 @@ fn the_draft76_connection_that_would_exceed_the_budget_is_closed_and_the_others_
     let url = ws_url(&server, false);
     let server = within(Duration::from_secs(120), move || {
         // Two connections each hold an unfinished 15 MiB message.
-        let mut holders = Vec::new();
-        for n in 1..=2 {
-            let mut stream = raw_draft76(addr);
-            stream.write_all(&unfinished()).unwrap();
-            let held = settles(&server, |held| held >= n * (PARTIAL - UNBUDGETED));
-            assert!(
-                held >= n * (PARTIAL - UNBUDGETED) && held <= BUDGET,
-                "{n} unfinished: {held} bytes held"
-            );
-            holders.push(stream);
-        }
+        let holders = two_holding(&server, || raw_draft76(addr), &unfinished(), PARTIAL, BUDGET);
         // The third would take the server past its budget: the draft has
         // no close frame with a code, so the server just ends it.
         let mut third = raw_draft76(addr);
@@ -200,13 +206,7 @@ fn the_draft76_connection_that_would_exceed_the_budget_is_closed_and_the_others_
         let _ = sending.join();
         assert!(server.buffered_bytes().unwrap() <= BUDGET);
         // A fourth client's small messages still echo.
-        let small = connect_with(&url, client_options(Protocol::Draft76(Framing::Old))).unwrap();
-        for i in 0..100 {
-            let text = format!("small {i}");
-            small.send_text(&text).unwrap();
-            assert_eq!(small.recv().unwrap(), Some(Message::Text(text)));
-        }
-        small.close().unwrap();
+        small_messages_echo(&url, Protocol::Draft76(Framing::Old));
         // The first two finish their messages and get them back whole.
         for mut stream in holders {
             stream.write_all(b"!\xff").unwrap();

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use hybi::{
     connect_with, serve, Accept, Config, ConnectOptions, ErrorKind, Framing, HttpResponse, Message, Protocol,
-    Proxy, ServeOptions, Timeouts,
+    Proxy, ServeOptions, ServerHandle, Timeouts,
 };
 
 #[test]
@@ -382,18 +382,24 @@ fn recv_and_send_on_two_threads_at_once() {
     server.stop();
 }
 
-#[test]
-fn a_write_timeout_fails_a_send_to_a_peer_that_does_not_read() {
+/// A server whose handler never reads: it holds every connection until the
+/// returned sender is dropped (or 30 s pass).
+fn never_reading_server() -> (ServerHandle, mpsc::Sender<()>) {
     let (release_tx, release_rx) = mpsc::channel::<()>();
     let release_rx = Arc::new(std::sync::Mutex::new(release_rx));
     let server = serve(
         move |_conn, ()| {
-            // Never reads; holds the connection until the test is done.
             let _ = release_rx.lock().unwrap().recv_timeout(Duration::from_secs(30));
         },
         local_options(),
     )
     .unwrap();
+    (server, release_tx)
+}
+
+#[test]
+fn a_write_timeout_fails_a_send_to_a_peer_that_does_not_read() {
+    let (server, release_tx) = never_reading_server();
     let options = ConnectOptions {
         write_timeout: Some(Duration::from_millis(300)),
         ..client_options(Protocol::Rfc6455)
@@ -534,16 +540,8 @@ fn close_while_another_thread_receives() {
 
 #[test]
 fn close_keeps_its_deadline_while_another_thread_receives() {
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    let release_rx = Arc::new(std::sync::Mutex::new(release_rx));
     // A handler that never reads: nobody answers the client's close.
-    let server = serve(
-        move |_conn, ()| {
-            let _ = release_rx.lock().unwrap().recv_timeout(Duration::from_secs(30));
-        },
-        local_options(),
-    )
-    .unwrap();
+    let (server, release_tx) = never_reading_server();
     let timeouts = Timeouts { close: Some(Duration::from_millis(300)), ..Timeouts::default() };
     let mut options = client_options(Protocol::Rfc6455);
     options.config.timeouts = timeouts;

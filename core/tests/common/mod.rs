@@ -12,10 +12,11 @@ use std::fmt::Write as _;
 // Each test file takes what it needs of the kit through here.
 #[allow(unused_imports)]
 pub use hybi_core::testing::{
-    drain, drain_accepting, entropy, every_chunking, sparse_splits, transmit, Chunking, Pair, Seeded,
+    drain, drain_accepting, entropy, every_chunking, sparse_splits, text_of, transmit, Chunking, Pair, Seeded,
 };
 use hybi_core::{
-    Accept, ClientRequest, Config, Connection, Event, Framing, Header, Instant, Protocol, Target,
+    Accept, ClientRequest, Config, Connection, DeflateParams, Event, Framing, Header, Instant, Protocol,
+    Target,
 };
 
 /// Time for every test that does not need a clock.
@@ -148,20 +149,7 @@ pub fn texts<S: AsRef<str>>(messages: &[S]) -> Vec<Event> {
 /// About `len` bytes of text mixing one- to four-byte characters (ending on
 /// a character boundary, exactly `len` bytes).
 pub fn mixed_text(len: usize) -> String {
-    let pieces = ["héllo wörld ✓ 😀 ", "plain ascii words ", "€uro ", "\u{0}nul ", "日本語 "];
-    let mut s = String::with_capacity(len + 32);
-    let mut i = 0;
-    while s.len() < len {
-        s.push_str(pieces[i % pieces.len()]);
-        i += 1;
-    }
-    while s.len() > len {
-        s.pop();
-    }
-    while s.len() < len {
-        s.push('.');
-    }
-    s
+    text_of(&["héllo wörld ✓ 😀 ", "plain ascii words ", "€uro ", "\u{0}nul ", "日本語 "], len)
 }
 
 // ---------------------------------------------------------------------------
@@ -259,6 +247,17 @@ pub fn vectors() -> Vec<(&'static str, &'static str, Vec<u8>, Vec<u8>)> {
         .iter()
         .map(|v| (v.text("key1"), v.text("key2"), v.bytes("key3"), v.bytes("answer")))
         .collect()
+}
+
+/// permessage-deflate terms the same both ways: one window size and one
+/// context-takeover choice for the server's messages and the client's.
+pub fn deflate_params(no_context_takeover: bool, window_bits: u8) -> DeflateParams {
+    DeflateParams {
+        server_no_context_takeover: no_context_takeover,
+        client_no_context_takeover: no_context_takeover,
+        server_max_window_bits: window_bits,
+        client_max_window_bits: window_bits,
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -2,9 +2,9 @@
 //! one message at a time, the way RFC 7692 frames it (sync flush, the
 //! `00 00 FF FF` tail removed by the sender and appended by the receiver).
 //!
-//! Shared by `core/tests/deflate_zlib.rs` (`mod zlib_peer;`) and the fuzz
-//! target `fuzz/fuzz_targets/deflate_zlib.rs` (`#[path]`), so that both
-//! check our codec against the same use of zlib.
+//! Shared by `core/tests/deflate_zlib.rs` and `core/tests/deflate_codec.rs`
+//! (`mod zlib_peer;`) and the fuzz target `fuzz/fuzz_targets/deflate_zlib.rs`
+//! (`#[path]`), so that all check our codec against the same use of zlib.
 
 use flate2::{Compress, Decompress, FlushCompress, FlushDecompress, Status};
 
