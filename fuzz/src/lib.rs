@@ -27,8 +27,13 @@ pub const SMALL: Limits = Limits {
 };
 
 /// Limits so small that fuzz inputs of a few hundred bytes cross them.
-pub const TINY: Limits =
-    Limits { max_handshake_bytes: 1024, max_headers: 12, max_message_size: 1024, max_frame_size: 512, ..Limits::DEFAULT };
+pub const TINY: Limits = Limits {
+    max_handshake_bytes: 1024,
+    max_headers: 12,
+    max_message_size: 1024,
+    max_frame_size: 512,
+    ..Limits::DEFAULT
+};
 
 /// No size limits (the handshake keeps a bound: it is buffered whole), as
 /// an application that wants none configures them.
