@@ -77,7 +77,7 @@ where
 
 pub fn run_server(setup: ServerSetup) -> Result<(), String> {
     let ServerSetup { script, close_after, options } = setup;
-    let deflate = options.config.deflate.clone();
+    let deflate = options.config.deflate;
     let script = Arc::new(script);
     runtime()?.block_on(async move {
         // The handler and the stdin watcher each tell main to stop.
@@ -88,7 +88,6 @@ pub fn run_server(setup: ServerSetup) -> Result<(), String> {
             addr,
             move |mut ws, ()| {
                 let script = Arc::clone(&script);
-                let deflate = deflate.clone();
                 let done = done_tx.clone();
                 async move {
                     let report = serve_one(&mut ws, &script, deflate.as_ref(), close_after).await;
@@ -167,7 +166,7 @@ pub fn run_client(setup: ClientSetup) -> Result<(), String> {
 
 async fn client(setup: ClientSetup) {
     let ClientSetup { script, url, protocol, closes, expect_refusal, options } = setup;
-    let deflate = options.config.deflate.clone();
+    let deflate = options.config.deflate;
     let mut report = Report::new(DRIVER.implementation(), "client");
     let mut ws = match connect(&url, options).await {
         Ok(ws) => ws,
