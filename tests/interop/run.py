@@ -1,4 +1,4 @@
-"""The interop matrix: every peer, both roles, every protocol, both drivers.
+"""The interop matrix: every peer, both roles, every protocol, all our drivers.
 
 Run by scripts/test-interop after it installed the peers (see README.md).
 Each cell starts a server (ours or the peer's) on 127.0.0.1 port 0, runs the
@@ -24,7 +24,9 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 OUT = os.path.join(ROOT, "target", "interop")
 LOGS = os.path.join(OUT, "logs")
 VENV_PY = os.path.join(OUT, "venv", "bin", "python")
-AGENT = os.path.join(ROOT, "target", "release", "interop-agent")
+# Where cargo put the agent: CARGO_TARGET_DIR if set (relative to the
+# repository root, where scripts/test-interop runs cargo), else target/.
+AGENT = os.path.join(ROOT, os.environ.get("CARGO_TARGET_DIR") or "target", "release", "interop-agent")
 NODE_AGENT = os.path.join(HERE, "node-agent", "agent.mjs")
 PEERS = os.path.join(HERE, "peers")
 
@@ -81,8 +83,11 @@ PEER_DEFS = {
                        deflate=False),
 }
 
+# Our drivers, the matrix's columns: the blocking `hybi` API and
+# `hybi::tokio` (both through the Rust agent), the npm package in www/.
 DRIVERS = {
-    "native": [AGENT],
+    "native": [AGENT, "--driver", "native"],
+    "tokio": [AGENT, "--driver", "tokio"],
     "node": ["node", NODE_AGENT],
 }
 
@@ -459,7 +464,7 @@ def render(cells, drivers, wall):
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--jobs", type=int, default=int(os.environ.get("INTEROP_JOBS", "2")))
-    ap.add_argument("--drivers", default="native,node")
+    ap.add_argument("--drivers", default=",".join(DRIVERS))
     ap.add_argument("--peers", default=",".join(PEER_DEFS))
     ap.add_argument("--only", help="run only cells whose name contains this")
     args = ap.parse_args()

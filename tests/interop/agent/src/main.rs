@@ -1,12 +1,16 @@
-//! `interop-agent`: the native driver's side of the interop suite
+//! `interop-agent`: our drivers' side of the interop suite
 //! (`tests/interop/README.md`). It uses only the public API of the `hybi`
 //! crate, as an application would, so a cell that fails here fails for a
-//! user too.
+//! user too: the blocking driver by default (`blocking.rs`), the async one
+//! (`hybi::tokio`, `tokio_driver.rs`) with `--driver tokio`. Both run the
+//! same script with the same options and report in the same shape, so
+//! run.py checks them with one set of rules.
 //!
 //! ```text
-//! interop-agent server --script FILE [--deflate [--deflate-tuned]] [--framing old|new]
-//!     [--protocols any|draft76|rfc6455] [--allow-origin ORIGIN] [--close-after N]
-//! interop-agent client --script FILE --url URL --protocol draft76|rfc6455
+//! interop-agent [--driver native|tokio] server --script FILE [--deflate [--deflate-tuned]]
+//!     [--framing old|new] [--protocols any|draft76|rfc6455] [--allow-origin ORIGIN]
+//!     [--close-after N]
+//! interop-agent [--driver native|tokio] client --script FILE --url URL --protocol draft76|rfc6455
 //!     [--framing old|new] [--deflate [--deflate-tuned]] [--closer client|server] [--origin ORIGIN]
 //!     [--expect-status N]
 //! ```
@@ -23,17 +27,22 @@
 //! uses: what arrived (checked against the script by the side that got it),
 //! pings, the close code seen, and errors.
 
+mod blocking;
+mod report;
+mod script;
+mod tokio_driver;
+
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
-use std::sync::mpsc;
-use std::sync::Arc;
 use std::time::Duration;
 
 use hybi::{
-    connect_with, serve, Accept, Config, ConnectOptions, Connection, DeflateConfig, ErrorKind, Framing,
-    HttpResponse, Message, Protocol, ProtocolSet, ServeOptions,
+    Accept, Config, ConnectOptions, DeflateConfig, Error, ErrorKind, Framing, HttpResponse, Protocol,
+    ProtocolSet, ServeOptions,
 };
 use serde_json::{json, Value};
+
+use crate::script::{load_script, Script};
 
 /// Close code the client sends when it closes (RFC 6455): distinct from the
 /// server's so a peer that reports a fixed code (or 1005) is caught.
@@ -42,6 +51,17 @@ const CLIENT_CLOSE_CODE: u16 = 4000;
 const SERVER_CLOSE_CODE: u16 = 4001;
 /// Reason sent with either close, so reasons (and their UTF-8) are checked too.
 const CLOSE_REASON: &str = "bye ✓";
+/// How long the client waits for an echo or the server's close: a stuck
+/// peer must fail the cell, not hang the suite.
+const CLIENT_WAIT: Duration = Duration::from_secs(30);
+
+/// The code and reason our side closes with: draft-76 closes carry none.
+fn close_args(protocol: Protocol, code: u16) -> (Option<u16>, &'static str) {
+    match protocol {
+        Protocol::Rfc6455 => (Some(code), CLOSE_REASON),
+        Protocol::Draft76(_) => (None, ""),
+    }
+}
 
 /// `--deflate-tuned`: every permessage-deflate parameter asked for, with
 /// small windows (9 is the smallest zlib-based peers honour; see
@@ -58,160 +78,6 @@ fn deflate_config(args: &Args) -> Option<DeflateConfig> {
         })
     } else {
         args.flag("--deflate").then(DeflateConfig::default)
-    }
-}
-
-/// One message of the exchange script (`script-*.json`, written by run.py).
-#[derive(Clone, Debug)]
-struct Step {
-    binary: bool,
-    payload: Vec<u8>,
-    label: String,
-}
-
-struct Script {
-    steps: Vec<Step>,
-    ping_every: usize,
-}
-
-/// Generates a payload exactly as the other implementations of the suite
-/// do (run.py, peers/*.py, peers/*.mjs): every side derives the expected
-/// message from the script alone, so nothing but the peer can corrupt it.
-fn generate(gen: &str, len: usize) -> Result<Vec<u8>, String> {
-    match gen {
-        "ascii" => Ok((0..len).map(|i| 0x20 + ((i * 7 + len) % 95) as u8).collect()),
-        "utf8" => {
-            // 1, 2, 3 and 4-byte characters, repeated; padded with ASCII.
-            let unit = "aé€𝄞".as_bytes();
-            let mut out = Vec::with_capacity(len);
-            while out.len() + unit.len() <= len {
-                out.extend_from_slice(unit);
-            }
-            out.resize(len, b'a');
-            Ok(out)
-        }
-        "bytes" => Ok((0..len).map(|i| ((i * 31 + len * 7 + 11) & 0xff) as u8).collect()),
-        other => Err(format!("unknown generator {other:?}")),
-    }
-}
-
-fn load_script(path: &str) -> Result<Script, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("reading {path}: {e}"))?;
-    let value: Value = serde_json::from_str(&text).map_err(|e| format!("parsing {path}: {e}"))?;
-    let ping_every = value["ping_every"].as_u64().unwrap_or(0) as usize;
-    let mut steps = Vec::new();
-    for m in value["messages"].as_array().ok_or("script has no messages")? {
-        let kind = m["type"].as_str().ok_or("message without type")?;
-        let gen = m["gen"].as_str().ok_or("message without gen")?;
-        let len = m["len"].as_u64().ok_or("message without len")? as usize;
-        steps.push(Step {
-            binary: kind == "binary",
-            payload: generate(gen, len)?,
-            label: format!("{kind}/{gen}/{len}"),
-        });
-    }
-    Ok(Script { steps, ping_every })
-}
-
-fn message_of(step: &Step) -> Message {
-    if step.binary {
-        Message::Binary(step.payload.clone())
-    } else {
-        Message::Text(String::from_utf8(step.payload.clone()).expect("text generators make UTF-8"))
-    }
-}
-
-/// What one side saw, as JSON (see the README for the fields).
-struct Report {
-    role: &'static str,
-    protocol: Option<String>,
-    deflate: Option<bool>,
-    deflate_params: Value,
-    received: Vec<Value>,
-    pings_sent: usize,
-    close: Option<Value>,
-    errors: Vec<String>,
-}
-
-impl Report {
-    fn new(role: &'static str) -> Report {
-        Report {
-            role,
-            protocol: None,
-            deflate: None,
-            deflate_params: Value::Null,
-            received: Vec::new(),
-            pings_sent: 0,
-            close: None,
-            errors: Vec::new(),
-        }
-    }
-
-    fn opened(&mut self, conn: &Connection) {
-        self.protocol = Some(match conn.protocol() {
-            Protocol::Rfc6455 => "rfc6455".into(),
-            Protocol::Draft76(Framing::Old) => "draft76-old".into(),
-            Protocol::Draft76(Framing::New) => "draft76-new".into(),
-        });
-        self.deflate = Some(conn.deflate().is_some());
-        self.deflate_params = conn.deflate().map_or(Value::Null, |p| {
-            json!({
-                "server_no_context_takeover": p.server_no_context_takeover,
-                "client_no_context_takeover": p.client_no_context_takeover,
-                "server_max_window_bits": p.server_max_window_bits,
-                "client_max_window_bits": p.client_max_window_bits,
-            })
-        });
-    }
-
-    /// Records message `index` against the script; false when it differs.
-    fn received(&mut self, script: &Script, message: &Message) -> bool {
-        let index = self.received.len();
-        let (kind, bytes) = match message {
-            Message::Text(t) => ("text", t.as_bytes()),
-            Message::Binary(b) => ("binary", b.as_slice()),
-        };
-        let ok =
-            script.steps.get(index).is_some_and(|s| s.binary == (kind == "binary") && s.payload == bytes);
-        if !ok {
-            let want = script.steps.get(index).map_or("nothing".into(), |s| s.label.clone());
-            self.errors.push(format!(
-                "message {index}: got {kind} of {} bytes, expected {want}{}",
-                bytes.len(),
-                first_difference(script.steps.get(index).map(|s| s.payload.as_slice()), bytes)
-            ));
-        }
-        self.received.push(json!({"type": kind, "len": bytes.len(), "ok": ok}));
-        ok
-    }
-
-    fn closed(&mut self, conn: &Connection) {
-        self.close = conn.close_status().map(|c| json!({"code": c.code, "reason": c.reason}));
-    }
-
-    fn to_json(&self) -> Value {
-        json!({
-            "impl": "hybi-native",
-            "role": self.role,
-            "protocol": self.protocol,
-            "deflate": self.deflate,
-            "deflate_params": self.deflate_params,
-            "received": self.received,
-            "pings_sent": self.pings_sent,
-            "pongs_received": Value::Null,
-            "pings_received": Value::Null,
-            "close": self.close,
-            "errors": self.errors,
-        })
-    }
-}
-
-/// Where two payloads first differ, to make a failing cell's log useful.
-fn first_difference(want: Option<&[u8]>, got: &[u8]) -> String {
-    let Some(want) = want else { return String::new() };
-    match want.iter().zip(got).position(|(a, b)| a != b) {
-        Some(i) => format!(" (first difference at byte {i}: got {:#04x}, expected {:#04x})", got[i], want[i]),
-        None => format!(" (lengths {} vs {} agree on the common prefix)", got.len(), want.len()),
     }
 }
 
@@ -242,24 +108,35 @@ impl Args {
     }
 }
 
-fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("server") => run_server(&Args(args[1..].to_vec())),
-        Some("client") => run_client(&Args(args[1..].to_vec())),
-        _ => Err("usage: interop-agent server|client --script FILE ... (see the source)".into()),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            print(&json!({"impl": "hybi-native", "errors": [e]}));
-            ExitCode::FAILURE
+/// Which of our drivers runs the script.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Driver {
+    /// The blocking `hybi` API (`serve`, `connect_with`, `Connection`).
+    Native,
+    /// `hybi::tokio` (`serve`, `connect`, `WebSocket`).
+    Tokio,
+}
+
+impl Driver {
+    /// The name reports carry as `impl`.
+    fn implementation(self) -> &'static str {
+        match self {
+            Driver::Native => "hybi-native",
+            Driver::Tokio => "hybi-tokio",
         }
     }
 }
 
-fn run_server(args: &Args) -> Result<(), String> {
-    let script = Arc::new(load_script(args.value("--script").ok_or("--script is required")?)?);
+/// What the server side needs, the same for both drivers.
+struct ServerSetup {
+    script: Script,
+    close_after: Option<usize>,
+    /// With the Origin-checking `conn_headers` hook (the refusal row).
+    options: ServeOptions<()>,
+}
+
+fn server_setup(args: &Args) -> Result<ServerSetup, String> {
+    let script = load_script(args.value("--script").ok_or("--script is required")?)?;
     let close_after: Option<usize> = match args.value("--close-after") {
         Some(n) => Some(n.parse().map_err(|e| format!("--close-after: {e}"))?),
         None => None,
@@ -271,11 +148,6 @@ fn run_server(args: &Args) -> Result<(), String> {
         other => return Err(format!("--protocols {other:?}")),
     };
     let allow_origin = args.value("--allow-origin").map(str::to_owned);
-    // The handler and the stdin watcher each tell main to stop.
-    let (done_tx, done_rx) = mpsc::channel::<()>();
-    let stdin_done = done_tx.clone();
-    let done = std::sync::Mutex::new(done_tx);
-
     let options = ServeOptions::<()> {
         port: 0,
         listen_ip: Some([127, 0, 0, 1].into()),
@@ -300,79 +172,30 @@ fn run_server(args: &Args) -> Result<(), String> {
             (None, _) => Ok((Accept::default(), ())),
         }
     });
-    let handler_script = Arc::clone(&script);
-    let server = serve(
-        move |conn, ()| {
-            let report = serve_one(&conn, &handler_script, close_after);
-            print(&report.to_json());
-            let _ = done.lock().map(|d| d.send(()));
-        },
-        options,
-    )
-    .map_err(|e| format!("serve: {e}"))?;
-    print(&json!({"listening": server.local_addr().port()}));
-
-    // Stdin ending (the orchestrator closing it, or dying) stops us too.
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        while std::io::stdin().lock().read_line(&mut line).is_ok_and(|n| n > 0) {
-            line.clear();
-        }
-        let _ = stdin_done.send(());
-    });
-    let _ = done_rx.recv();
-    server.stop();
-    Ok(())
+    Ok(ServerSetup { script, close_after, options })
 }
 
-fn serve_one(conn: &Connection, script: &Script, close_after: Option<usize>) -> Report {
-    let mut report = Report::new("server");
-    report.opened(conn);
-    let rfc6455 = conn.protocol() == Protocol::Rfc6455;
-    loop {
-        match conn.recv() {
-            Ok(Some(message)) => {
-                let index = report.received.len();
-                report.received(script, &message);
-                if rfc6455 && script.ping_every > 0 && index % script.ping_every == 2 {
-                    match conn.ping(format!("s{index}").as_bytes()) {
-                        Ok(()) => report.pings_sent += 1,
-                        Err(e) => report.errors.push(format!("ping before echo {index}: {e}")),
-                    }
-                }
-                if let Err(e) = conn.send(&message) {
-                    report.errors.push(format!("echo {index}: {e}"));
-                    break;
-                }
-                if close_after == Some(index + 1) {
-                    let code = if rfc6455 { Some(SERVER_CLOSE_CODE) } else { None };
-                    let reason = if rfc6455 { CLOSE_REASON } else { "" };
-                    if let Err(e) = conn.close_with(code, reason) {
-                        report.errors.push(format!("close: {e}"));
-                    }
-                    break;
-                }
-            }
-            Ok(None) => break,
-            Err(e) => {
-                report.errors.push(format!("recv after {} messages: {e}", report.received.len()));
-                break;
-            }
-        }
-    }
-    report.closed(conn);
-    report
+/// What the client side needs, the same for both drivers.
+struct ClientSetup {
+    script: Script,
+    url: String,
+    protocol: Protocol,
+    /// The client starts the close (`--closer client`), or awaits the server's.
+    closes: bool,
+    /// `--expect-status`: the server must refuse the handshake.
+    expect_refusal: bool,
+    options: ConnectOptions,
 }
 
-fn run_client(args: &Args) -> Result<(), String> {
+fn client_setup(args: &Args) -> Result<ClientSetup, String> {
     let script = load_script(args.value("--script").ok_or("--script is required")?)?;
-    let url = args.value("--url").ok_or("--url is required")?;
+    let url = args.value("--url").ok_or("--url is required")?.to_owned();
     let protocol = match args.value("--protocol").unwrap_or("rfc6455") {
         "rfc6455" => Protocol::Rfc6455,
         "draft76" => Protocol::Draft76(args.framing()?),
         other => return Err(format!("--protocol {other:?}")),
     };
-    let closer_is_us = match args.value("--closer").unwrap_or("client") {
+    let closes = match args.value("--closer").unwrap_or("client") {
         "client" => true,
         "server" => false,
         other => return Err(format!("--closer {other:?}")),
@@ -383,82 +206,67 @@ fn run_client(args: &Args) -> Result<(), String> {
         ..ConnectOptions::default()
     }
     .header("Origin", origin);
+    Ok(ClientSetup {
+        script,
+        url,
+        protocol,
+        closes,
+        expect_refusal: args.value("--expect-status").is_some(),
+        options,
+    })
+}
 
-    let mut report = Report::new("client");
-    let conn = match connect_with(url, options) {
-        Ok(conn) => conn,
+/// The client's report when the handshake failed: a refusal test expects
+/// exactly this, with the status.
+fn refused_report(driver: Driver, expect_refusal: bool, error: &Error) -> Value {
+    json!({
+        "impl": driver.implementation(),
+        "role": "client",
+        "refused": {"status": error.status(), "refused_kind": error.kind() == ErrorKind::HandshakeRefused},
+        "errors": if expect_refusal { vec![] } else { vec![format!("connect: {error}")] },
+    })
+}
+
+/// Runs `then` once stdin ends (the orchestrator closing it, or dying), so
+/// a server is always stopped.
+fn on_stdin_end(then: impl FnOnce() + Send + 'static) {
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        while std::io::stdin().lock().read_line(&mut line).is_ok_and(|n| n > 0) {
+            line.clear();
+        }
+        then();
+    });
+}
+
+fn main() -> ExitCode {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mut driver = Ok(Driver::Native);
+    if args.first().map(String::as_str) == Some("--driver") {
+        driver = match args.get(1).map(String::as_str) {
+            Some("native") => Ok(Driver::Native),
+            Some("tokio") => Ok(Driver::Tokio),
+            other => Err(format!("--driver {other:?}: expected native or tokio")),
+        };
+        args.drain(..2.min(args.len()));
+    }
+    let implementation = driver.as_ref().map_or("hybi", |d| d.implementation());
+    let result = driver.and_then(|driver| {
+        let rest = Args(args.get(1..).unwrap_or_default().to_vec());
+        match (args.first().map(String::as_str), driver) {
+            (Some("server"), Driver::Native) => blocking::run_server(server_setup(&rest)?),
+            (Some("client"), Driver::Native) => blocking::run_client(client_setup(&rest)?),
+            (Some("server"), Driver::Tokio) => tokio_driver::run_server(server_setup(&rest)?),
+            (Some("client"), Driver::Tokio) => tokio_driver::run_client(client_setup(&rest)?),
+            _ => Err("usage: interop-agent [--driver native|tokio] server|client --script FILE ... (see the source)"
+                .into()),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // A refusal test expects exactly this, with the status.
-            print(&json!({
-                "impl": "hybi-native",
-                "role": "client",
-                "refused": {"status": e.status(), "refused_kind": e.kind() == ErrorKind::HandshakeRefused},
-                "errors": if args.value("--expect-status").is_some() { vec![] } else { vec![format!("connect: {e}")] },
-            }));
-            return Ok(());
-        }
-    };
-    if args.value("--expect-status").is_some() {
-        report.errors.push("connected, but the server was expected to refuse".into());
-    }
-    // A stuck peer must fail the cell, not hang the suite.
-    conn.set_read_timeout(Some(Duration::from_secs(30)));
-    report.opened(&conn);
-    let rfc6455 = protocol == Protocol::Rfc6455;
-    let mut ok = true;
-    for (index, step) in script.steps.iter().enumerate() {
-        if rfc6455 && script.ping_every > 0 && index % script.ping_every == 1 {
-            match conn.ping(format!("c{index}").as_bytes()) {
-                Ok(()) => report.pings_sent += 1,
-                Err(e) => report.errors.push(format!("ping before message {index}: {e}")),
-            }
-        }
-        if let Err(e) = conn.send(&message_of(step)) {
-            report.errors.push(format!("send {index} ({}): {e}", step.label));
-            ok = false;
-            break;
-        }
-        match conn.recv() {
-            Ok(Some(message)) => {
-                report.received(&script, &message);
-            }
-            Ok(None) => {
-                report.errors.push(format!("connection ended awaiting echo {index}"));
-                ok = false;
-                break;
-            }
-            Err(e) => {
-                report.errors.push(format!("awaiting echo {index}: {e}"));
-                ok = false;
-                break;
-            }
+            print(&json!({"impl": implementation, "errors": [e]}));
+            ExitCode::FAILURE
         }
     }
-    if ok {
-        if closer_is_us {
-            let code = if rfc6455 { Some(CLIENT_CLOSE_CODE) } else { None };
-            let reason = if rfc6455 { CLOSE_REASON } else { "" };
-            if let Err(e) = conn.close_with(code, reason) {
-                report.errors.push(format!("close: {e}"));
-            }
-        } else {
-            // Anything before the close is recorded (and fails the check
-            // as "expected nothing"); the orchestrator decides.
-            loop {
-                match conn.recv() {
-                    Ok(None) => break,
-                    Ok(Some(m)) => {
-                        report.received(&script, &m);
-                    }
-                    Err(e) => {
-                        report.errors.push(format!("awaiting the server's close: {e}"));
-                        break;
-                    }
-                }
-            }
-        }
-    }
-    report.closed(&conn);
-    print(&report.to_json());
-    Ok(())
 }
