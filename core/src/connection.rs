@@ -1099,7 +1099,9 @@ impl Connection {
     fn write_message(&mut self, message: Outgoing<'_>) -> Result<(), Misuse> {
         if let Phase::Open(Codec::Undecided(_)) = self.phase {
             // Sending before the client: what we send must have a framing,
-            // and the draft's own is the one to bet on (Framing::Auto).
+            // and the draft's own is the one to bet on (Framing::Auto). A
+            // refused message commits to nothing.
+            outgoing::check(Protocol::Draft76(Framing::Auto), &message)?;
             self.commit(Framing::Old);
         }
         let Phase::Open(codec) = &mut self.phase else {
@@ -1157,16 +1159,18 @@ impl Connection {
     /// just arrived, and an error among them fails the connection as input
     /// does. Does nothing once decided.
     fn commit(&mut self, framing: Framing) {
-        if let Err(error) = self.decide(framing, None) {
+        if let Err(error) = self.decide(framing, true, None) {
             self.fail_on_input(error);
         }
     }
 
     /// [`commit`](Self::commit), for the input loop: the error is returned
-    /// and events go to `lend_to` when given.
+    /// and events go to `lend_to` when given. Without `replay_held`, the
+    /// caller hands the decoder the bytes held itself.
     fn decide(
         &mut self,
         framing: Framing,
+        replay_held: bool,
         lend_to: Option<&mut dyn FnMut(EventRef<'_>)>,
     ) -> Result<(), Error> {
         let Phase::Open(Codec::Undecided(prefix)) = self.phase else {
@@ -1175,7 +1179,7 @@ impl Connection {
         self.protocol = Some(Protocol::Draft76(framing));
         self.phase = Phase::Open(self.draft76_codec(framing));
         self.auto_chose = Some(framing);
-        let mut held = prefix.as_slice();
+        let mut held = if replay_held { prefix.as_slice() } else { &[] };
         self.process(&mut held, lend_to)
     }
 
@@ -1283,10 +1287,18 @@ impl Connection {
                 }
                 Phase::Open(codec) => match codec {
                     Codec::Undecided(prefix) => {
+                        let (read, held_before) = (*input, prefix.as_slice().len());
                         if let Some(framing) = prefix.take(input) {
+                            // Decided by this read alone: the decoder reads
+                            // it whole, as a server told the framing would
+                            // (one streamed piece, not two).
+                            let replay_held = held_before > 0;
+                            if !replay_held {
+                                *input = read;
+                            }
                             // (Unsized afresh: a shorter borrow than `lend_to`'s.)
                             let lend = lend_to.as_deref_mut().map(|f| f as &mut dyn FnMut(EventRef<'_>));
-                            self.decide(framing, lend)?;
+                            self.decide(framing, replay_held, lend)?;
                         }
                     }
                     Codec::Old(d) => {
