@@ -725,7 +725,6 @@ impl Connection {
             _ => Err(Error::UnexpectedEof(Stage::Handshake)),
         };
         if let Err(error) = result {
-            let error = self.framing_mismatch(error);
             self.fail(error);
         }
     }
@@ -1185,7 +1184,8 @@ impl Connection {
 
     /// `error`, named a framing mismatch when it broke the first frame of
     /// a framing [`Framing::Auto`] chose. A driver's memory budget
-    /// ([`LimitError::OverAllowance`]) is no framing's doing.
+    /// ([`LimitError::OverAllowance`]) is no framing's doing, and neither
+    /// is a stream that ends inside the frame (not an error this sees).
     fn framing_mismatch(&self, error: Error) -> Error {
         match (self.auto_chose, error) {
             (_, error @ Error::Limit(LimitError::OverAllowance { .. })) => error,

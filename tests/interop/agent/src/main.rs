@@ -4,7 +4,7 @@
 //! user too.
 //!
 //! ```text
-//! interop-agent server --script FILE [--deflate [--deflate-tuned]] [--framing old|new]
+//! interop-agent server --script FILE [--deflate [--deflate-tuned]] [--framing old|new|auto]
 //!     [--protocols any|draft76|rfc6455] [--allow-origin ORIGIN] [--close-after N]
 //! interop-agent client --script FILE --url URL --protocol draft76|rfc6455
 //!     [--framing old|new] [--deflate [--deflate-tuned]] [--closer client|server] [--origin ORIGIN]
@@ -152,6 +152,9 @@ impl Report {
             Protocol::Rfc6455 => "rfc6455".into(),
             Protocol::Draft76(Framing::Old) => "draft76-old".into(),
             Protocol::Draft76(Framing::New) => "draft76-new".into(),
+            // A server with `--framing auto`, opened before the client's
+            // first bytes.
+            Protocol::Draft76(Framing::Auto) => "draft76-auto".into(),
         });
         self.deflate = Some(conn.deflate().is_some());
         self.deflate_params = conn.deflate().map_or(Value::Null, |p| {
@@ -237,7 +240,8 @@ impl Args {
         match self.value("--framing").unwrap_or("old") {
             "old" => Ok(Framing::Old),
             "new" => Ok(Framing::New),
-            other => Err(format!("--framing {other:?}: expected old or new")),
+            "auto" => Ok(Framing::Auto),
+            other => Err(format!("--framing {other:?}: expected old, new or auto")),
         }
     }
 }
