@@ -3,7 +3,7 @@
 //! server with [`Framing::Auto`] follows, since the request cannot say.
 //!
 //! A [`crate::Connection`] serving with `Auto` keeps the client's first
-//! bytes in a [`Prefix`] until [`detect`] decides (within
+//! bytes until [`detect`] decides (within
 //! [`MAX_PREFIX`] bytes), or [`Detection::on_silence`] does when nothing
 //! more comes, or the application commits to 'old' by sending first; it
 //! then reads the prefix, and everything after it, with the decoder of the
