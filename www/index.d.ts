@@ -35,6 +35,8 @@ export interface SendOptions {
 
 export type Protocol = 'draft76' | 'rfc6455';
 export type Framing = 'old' | 'new';
+/** A server's draft-76 framing: `auto` tells 'old' from 'new' by each client's first bytes. */
+export type ServerFraming = Framing | 'auto';
 
 /** Bounds on what a peer can make a connection hold (the core's `Limits`). */
 export interface Limits {
@@ -66,6 +68,8 @@ export interface Timeouts {
   keepalive?: number | null;
   /** RFC 6455: fail if a keepalive ping gets no answer within this long. Default 30 s. */
   keepaliveTimeout?: number | null;
+  /** Draft-76 server with framing `auto`: how long a client's first bytes that fit both framings (a close sent at once) wait for more before they are taken as that close. Default 500 ms. */
+  framingSilence?: number | null;
   /** After the end, how long the socket waits for the peer to close its side before it is cut. Default 2 s. */
   linger?: number | null;
 }
@@ -187,8 +191,8 @@ export class Connection extends EventEmitter implements AsyncIterable<Message> {
   readonly request: RequestHead;
   readonly response: ResponseHead;
   readonly protocol: Protocol;
-  /** Draft-76 only. */
-  readonly framing: Framing | undefined;
+  /** Draft-76 only; a server with framing `auto` says `auto` (its framing is told by the client's first bytes, after the open). */
+  readonly framing: ServerFraming | undefined;
   readonly subprotocol: string | undefined;
   readonly deflate: DeflateParams | undefined;
   readonly role: 'client' | 'server';
@@ -305,8 +309,8 @@ export interface ServeOptionsBase {
   timeout?: number;
   /** Serve wss:// with these `tls.createServer` options (`key`, `cert`, ...). */
   tls?: TlsOptions;
-  /** Draft-76 framing (a request cannot say). Default `old`. */
-  framing?: Framing;
+  /** Draft-76 framing (a request cannot say). Default `auto`: each client's first bytes tell; a server that sends first to 'new' clients sets `new`. */
+  framing?: ServerFraming;
   /** Default both. */
   protocols?: Protocol[];
   /** Accept RFC 6455 permessage-deflate. */
@@ -449,7 +453,7 @@ export interface Step {
 }
 
 export type MachineEvent =
-  | { type: 'request'; kind: 'websocket' | 'http'; protocol?: Protocol; framing?: Framing }
+  | { type: 'request'; kind: 'websocket' | 'http'; protocol?: Protocol; framing?: ServerFraming }
   | { type: 'open' }
   | { type: 'text'; data: string }
   | { type: 'binary'; data: Uint8Array }
@@ -500,7 +504,8 @@ export class Machine {
   readonly state: Step['state'];
   readonly role: 'client' | 'server';
   readonly protocol: Protocol | undefined;
-  readonly framing: Framing | undefined;
+  /** `auto`: a server whose client's first bytes have not yet told its framing. */
+  readonly framing: ServerFraming | undefined;
   readonly request: RequestHead | undefined;
   readonly response: ResponseHead | undefined;
   readonly subprotocol: string | undefined;

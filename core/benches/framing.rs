@@ -51,6 +51,7 @@ fn encode(framing: Framing, messages: &[String], out: &mut Vec<u8>) {
         match framing {
             Framing::Old => old::encode_text(m, out),
             Framing::New => new::encode_text(m, out),
+            Framing::Auto => unreachable!("FRAMINGS is 'old' and 'new'"),
         }
     }
 }
@@ -66,6 +67,7 @@ impl Decoder {
         match framing {
             Framing::Old => Decoder::Old(old::Decoder::new(LIMIT, LIMIT)),
             Framing::New => Decoder::New(new::Decoder::new(LIMIT, LIMIT)),
+            Framing::Auto => unreachable!("FRAMINGS is 'old' and 'new'"),
         }
     }
 

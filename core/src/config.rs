@@ -11,8 +11,13 @@ pub enum Role {
     Server,
 }
 
-/// The draft-76 data framing, chosen per connection on both sides because
-/// nothing on the wire says which one a peer uses (docs/PROTOCOLS.md §1.7).
+/// The draft-76 data framing. The handshake does not say which one
+/// follows it (docs/PROTOCOLS.md §1.7): a client chooses, and a server
+/// is told or, with [`Framing::Auto`], tells from the client's first bytes.
+///
+/// The default is 'old', what a draft-76 client speaks unless told
+/// otherwise (Racket's default too); a server's [`Config::framing`]
+/// defaults to [`Framing::Auto`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Framing {
     /// `0x00 text 0xFF` messages and the `0xFF 0x00` close: the draft-76
@@ -22,6 +27,26 @@ pub enum Framing {
     /// Racket's reading of the August 2010 draft: a type byte, an 8-byte
     /// big-endian length and the payload.
     New,
+    /// Server: 'old' or 'new', whichever the client's first bytes after the
+    /// handshake show (docs/PROTOCOLS.md §3.1, [`crate::framing::auto`]).
+    /// The connection holds those bytes (at most 10) until they decide, then
+    /// reads them and everything after with the framing chosen;
+    /// [`crate::Connection::protocol`] says `Draft76(Auto)` until then.
+    ///
+    /// Two prefixes are whole frames in one framing and the start of a
+    /// frame in the other (an 'old' close `FF 00` sent at once, a 'new'
+    /// close sent at once); when the client sends nothing more for
+    /// [`Timeouts::framing_silence`], or its stream ends, they are taken as
+    /// the close they look like. A client that sends nothing leaves it
+    /// undecided: when the application sends, closes or goes away first,
+    /// the connection commits to 'old'. **A server that speaks first to
+    /// 'new' clients must set [`Framing::New`].** A client's first frame
+    /// that breaks the framing chosen fails with
+    /// [`crate::Error::FramingMismatch`], which names the other framing.
+    ///
+    /// A client has nothing to detect from, since it speaks first or waits:
+    /// `Protocol::Draft76(Framing::Auto)` on a client speaks 'old'.
+    Auto,
 }
 
 /// Which WebSocket protocol a connection speaks.
@@ -175,6 +200,13 @@ pub struct Timeouts {
     /// (a close frame, an HTTP refusal) before the peer reads it. Default
     /// 2 s; `None`: close at once.
     pub linger: Option<Duration>,
+    /// Draft-76 server with [`Framing::Auto`]: when the client's first
+    /// bytes fit both framings as whole frames (an 'old' or a 'new' close
+    /// sent at once, docs/PROTOCOLS.md §3.1), how long the client must send
+    /// nothing more before they are taken as the close they look like (a
+    /// client still sending a frame sends its rest at once). Default
+    /// 500 ms; `None`: only more bytes or the end of the stream decide.
+    pub framing_silence: Option<Duration>,
 }
 
 impl Timeouts {
@@ -186,6 +218,7 @@ impl Timeouts {
         keepalive: None,
         keepalive_timeout: Some(Duration::from_secs(30)),
         linger: Some(Duration::from_secs(2)),
+        framing_silence: Some(Duration::from_millis(500)),
     };
 }
 
@@ -214,7 +247,9 @@ pub struct Config {
     /// Server: the protocols to accept. Default all of them.
     pub accept: ProtocolSet,
     /// Server: the draft-76 framing used when a request turns out to be
-    /// draft-76 (the request cannot say). Default 'old'.
+    /// draft-76 (the request cannot say). Default [`Framing::Auto`]: told
+    /// from the client's first bytes; a server that sends before its
+    /// 'new' clients do must set [`Framing::New`].
     pub framing: Framing,
     /// Server: whether the transport is TLS, so that the default
     /// `Sec-WebSocket-Location` says `wss://`. Default `false`.
@@ -252,7 +287,7 @@ impl Default for Config {
         Config {
             protocol: Protocol::default(),
             accept: ProtocolSet::default(),
-            framing: Framing::default(),
+            framing: Framing::Auto,
             secure: false,
             invalid_utf8: InvalidUtf8::default(),
             limits: Limits::default(),

@@ -14,6 +14,7 @@ use crate::config::{Config, Framing, InvalidUtf8, Protocol, Role};
 use crate::entropy::Entropy;
 use crate::error::{Error, HandshakeError, LimitError, Misuse, ProtocolError, Stage, Timer};
 use crate::event::{Close, Event, EventRef, RequestKind};
+use crate::framing::auto::{self, Detection};
 use crate::framing::outgoing::{self, Outgoing, Writer};
 use crate::framing::rfc6455::deflate::{Compressor, Decompressor};
 use crate::framing::rfc6455::{self, wire, Incoming, Lent, ReaderConfig};
@@ -124,6 +125,9 @@ enum Phase {
 
 /// The framing in use once the handshake is done.
 enum Codec {
+    /// Draft-76 server with [`Framing::Auto`]: the client's first bytes,
+    /// held until they tell its framing (docs/PROTOCOLS.md §3.1).
+    Undecided(auto::Prefix),
     Old(old::Decoder),
     New(new::Decoder),
     Rfc6455(Box<Rfc6455>),
@@ -132,6 +136,7 @@ enum Codec {
 impl Codec {
     fn protocol(&self) -> Protocol {
         match self {
+            Codec::Undecided(_) => Protocol::Draft76(Framing::Auto),
             Codec::Old(_) => Protocol::Draft76(Framing::Old),
             Codec::New(_) => Protocol::Draft76(Framing::New),
             Codec::Rfc6455(_) => Protocol::Rfc6455,
@@ -256,6 +261,10 @@ pub struct Connection {
     keepalive_sent: Option<Instant>,
     /// Masking keys (RFC 6455 client) and handshake keys come from here.
     entropy: Option<Box<dyn Entropy + Send>>,
+    /// The framing [`Framing::Auto`] chose, until the client's first frame
+    /// is read whole: an error in that frame is reported as
+    /// [`Error::FramingMismatch`].
+    auto_chose: Option<Framing>,
 }
 
 impl fmt::Debug for Connection {
@@ -319,8 +328,13 @@ impl Connection {
             headers: Headers(headers),
         };
         let limits = config.limits;
+        // A client has nothing to tell a framing from: 'auto' speaks 'old'.
+        let protocol = match config.protocol {
+            Protocol::Draft76(Framing::Auto) => Protocol::Draft76(Framing::Old),
+            other => other,
+        };
         Ok(Connection {
-            protocol: Some(config.protocol),
+            protocol: Some(protocol),
             phase: Phase::ClientHead {
                 reader: HeadReader::new(HeadKind::Response, limits.max_handshake_bytes, limits.max_headers),
                 expect,
@@ -368,6 +382,7 @@ impl Connection {
             last_input: now,
             keepalive_sent: None,
             entropy: None,
+            auto_chose: None,
         }
     }
 
@@ -400,7 +415,10 @@ impl Connection {
     }
 
     /// The protocol spoken: known from the start for a client, once the
-    /// request is read for a server.
+    /// request is read for a server. A draft-76 server with
+    /// [`Framing::Auto`] says `Draft76(Auto)` until the client's first
+    /// bytes (or the application's first send) decide, then the framing
+    /// chosen.
     pub fn protocol(&self) -> Option<Protocol> {
         self.protocol
     }
@@ -450,6 +468,7 @@ impl Connection {
             Phase::Open(Codec::Rfc6455(c)) => c.reader.buffered_bytes() + c.scratch.capacity(),
             Phase::Open(Codec::Old(d)) => d.buffered_bytes(),
             Phase::Open(Codec::New(d)) => d.buffered_bytes(),
+            Phase::Open(Codec::Undecided(prefix)) => prefix.as_slice().len(),
             _ => 0,
         };
         codec + self.held_outside_codec()
@@ -568,10 +587,17 @@ impl Connection {
             State::Closed => (None, None),
             State::Open => {
                 let idle = after(self.last_input, t.idle).map(|at| (at, Fail(Timer::Idle)));
-                let keepalive = match self.keepalive_sent {
+                let keepalive = match (&self.phase, self.keepalive_sent) {
+                    // Only a prefix that is whole in both framings waits
+                    // for silence; any other waits for more bytes.
+                    (Phase::Open(Codec::Undecided(prefix)), _) => match prefix.detection() {
+                        Detection::Ambiguous => after(self.last_input, t.framing_silence)
+                            .map(|at| (at, TimerAction::DecideFraming)),
+                        _ => None,
+                    },
                     _ if !self.is_rfc6455() => None,
-                    None => after(self.last_input, t.keepalive).map(|at| (at, Ping)),
-                    Some(sent) => match t.keepalive_timeout {
+                    (_, None) => after(self.last_input, t.keepalive).map(|at| (at, Ping)),
+                    (_, Some(sent)) => match t.keepalive_timeout {
                         Some(wait) => Some((sent + wait, Fail(Timer::Keepalive))),
                         // Without a deadline for the answer, keep pinging.
                         None => after(sent, t.keepalive).map(|at| (at, Ping)),
@@ -710,6 +736,13 @@ impl Connection {
             Phase::Done => return,
             // The stream may end right after the peer's close.
             _ if self.ending.is_some() => return,
+            // The end of the stream is the silence that decides a prefix
+            // whole in both framings; any other is read as 'old' (what an
+            // empty one is makes no difference).
+            Phase::Open(Codec::Undecided(prefix)) => {
+                self.commit(auto::decide_on_silence(prefix.as_slice()));
+                return self.handle_eof();
+            }
             // Draft-76 peers may hang up between frames (and Racket does
             // right after its close frame): that is the end of the stream.
             Phase::Open(Codec::Old(d)) => d.check_eof().map(|()| self.finish_clean(Close::default())),
@@ -739,6 +772,11 @@ impl Connection {
         match action {
             TimerAction::Fail(timer) => self.fail(Error::Timeout(timer)),
             TimerAction::Finish => self.finish(),
+            TimerAction::DecideFraming => {
+                if let Phase::Open(Codec::Undecided(prefix)) = &self.phase {
+                    self.commit(auto::decide_on_silence(prefix.as_slice()));
+                }
+            }
             TimerAction::Ping => {
                 self.keepalive_sent = Some(now);
                 self.write_frame(wire::OpCode::Ping, &[], true, false);
@@ -1089,13 +1127,22 @@ impl Connection {
     /// writer the inspector's `encode` uses too, masking with fresh entropy
     /// when we are the client.
     fn write_message(&mut self, message: Outgoing<'_>) -> Result<(), Misuse> {
+        if let Phase::Open(Codec::Undecided(_)) = self.phase {
+            // Sending before the client: what we send must have a framing,
+            // and the draft's own is the one to bet on (Framing::Auto). A
+            // refused message commits to nothing.
+            outgoing::check(Protocol::Draft76(Framing::Auto), &message)?;
+            self.commit(Framing::Old);
+        }
         let Phase::Open(codec) = &mut self.phase else {
             return Err(Misuse::NotOpen);
         };
         let (role, entropy) = (self.role, &mut self.entropy);
         let mut mask = || draw_mask(role, entropy);
         match codec {
-            Codec::Old(_) => outgoing::write(&mut self.transmit, Writer::Draft76(Framing::Old), message),
+            Codec::Old(_) | Codec::Undecided(_) => {
+                outgoing::write(&mut self.transmit, Writer::Draft76(Framing::Old), message)
+            }
             Codec::New(_) => outgoing::write(&mut self.transmit, Writer::Draft76(Framing::New), message),
             Codec::Rfc6455(c) => {
                 let writer = Writer::Rfc6455 {
@@ -1133,6 +1180,48 @@ impl Connection {
                 let d = new::Decoder::new(limits.max_message_size, limits.max_frame_size);
                 Codec::New(if streaming { d.streaming(invalid_utf8) } else { d })
             }
+            Framing::Auto => Codec::Undecided(auto::Prefix::default()),
+        }
+    }
+
+    /// Ends an undecided draft-76 framing ([`Framing::Auto`]) with
+    /// `framing`: the bytes held are read with its decoder, as if they had
+    /// just arrived, and an error among them fails the connection as input
+    /// does. Does nothing once decided.
+    fn commit(&mut self, framing: Framing) {
+        if let Err(error) = self.decide(framing, true, None) {
+            self.fail_on_input(error);
+        }
+    }
+
+    /// [`commit`](Self::commit), for the input loop: the error is returned
+    /// and events go to `lend_to` when given. Without `replay_held`, the
+    /// caller hands the decoder the bytes held itself.
+    fn decide(
+        &mut self,
+        framing: Framing,
+        replay_held: bool,
+        lend_to: Option<&mut dyn FnMut(EventRef<'_>)>,
+    ) -> Result<(), Error> {
+        let Phase::Open(Codec::Undecided(prefix)) = self.phase else {
+            return Ok(());
+        };
+        self.protocol = Some(Protocol::Draft76(framing));
+        self.phase = Phase::Open(self.draft76_codec(framing));
+        self.auto_chose = Some(framing);
+        let mut held = if replay_held { prefix.as_slice() } else { &[] };
+        self.process(&mut held, lend_to)
+    }
+
+    /// `error`, named a framing mismatch when it broke the first frame of
+    /// a framing [`Framing::Auto`] chose. A driver's memory budget
+    /// ([`LimitError::OverAllowance`]) is no framing's doing, and neither
+    /// is a stream that ends inside the frame (not an error this sees).
+    fn framing_mismatch(&self, error: Error) -> Error {
+        match (self.auto_chose, error) {
+            (_, error @ Error::Limit(LimitError::OverAllowance { .. })) => error,
+            (Some(detected), cause) => Error::FramingMismatch { detected, cause: Box::new(cause) },
+            (None, error) => error,
         }
     }
 
@@ -1228,16 +1317,35 @@ impl Connection {
                     *input = &[];
                 }
                 Phase::Open(codec) => match codec {
+                    Codec::Undecided(prefix) => {
+                        let (read, held_before) = (*input, prefix.as_slice().len());
+                        if let Some(framing) = prefix.take(input) {
+                            // Decided by this read alone: the decoder reads
+                            // it whole, as a server told the framing would
+                            // (one streamed piece, not two).
+                            let replay_held = held_before > 0;
+                            if !replay_held {
+                                *input = read;
+                            }
+                            // (Unsized afresh: a shorter borrow than `lend_to`'s.)
+                            let lend = lend_to.as_deref_mut().map(|f| f as &mut dyn FnMut(EventRef<'_>));
+                            self.decide(framing, replay_held, lend)?;
+                        }
+                    }
                     Codec::Old(d) => {
                         d.set_allowance(self.input_allowance.saturating_sub(outside), self.input_allowance);
-                        if let Some(frame) = d.decode(input)? {
-                            self.on_draft76_frame(frame)?;
+                        match d.decode(input) {
+                            Ok(Some(frame)) => self.on_draft76_frame(frame)?,
+                            Ok(None) => {}
+                            Err(error) => return Err(self.framing_mismatch(error)),
                         }
                     }
                     Codec::New(d) => {
                         d.set_allowance(self.input_allowance.saturating_sub(outside), self.input_allowance);
-                        if let Some(frame) = d.decode(input)? {
-                            self.on_draft76_frame(frame)?;
+                        match d.decode(input) {
+                            Ok(Some(frame)) => self.on_draft76_frame(frame)?,
+                            Ok(None) => {}
+                            Err(error) => return Err(self.framing_mismatch(error)),
                         }
                     }
                     Codec::Rfc6455(c) => {
@@ -1370,6 +1478,9 @@ impl Connection {
     }
 
     fn on_draft76_frame(&mut self, frame: Draft76Frame) -> Result<(), Error> {
+        // The first frame was whole in the framing chosen: whatever fails
+        // later is not the choice's.
+        self.auto_chose = None;
         match frame {
             Draft76Frame::Text(bytes) => {
                 let text = match (crate::utf8::into_string(bytes), self.config.invalid_utf8) {
@@ -1538,6 +1649,9 @@ enum TimerAction {
     Ping,
     /// The application's time to answer before the end is up.
     Finish,
+    /// The client's first bytes, whole in both draft-76 framings, were
+    /// followed by silence: [`Detection::on_silence`] decides.
+    DecideFraming,
 }
 
 /// A fresh masking key when we are the client (RFC 6455 §5.3); a server

@@ -8,8 +8,10 @@
 //! ([`Error::http_status`]) or a close code afterwards ([`Error::close_code`]).
 //! There is no I/O variant: the core does no I/O, and drivers wrap it.
 
+use alloc::boxed::Box;
 use core::fmt;
 
+use crate::config::Framing;
 use crate::handshake::deflate::Parameter;
 
 /// Anything that can end a connection or refuse a command.
@@ -35,6 +37,17 @@ pub enum Error {
     Timeout(Timer),
     /// The application asked for something the connection cannot do now.
     Misuse(Misuse),
+    /// A draft-76 server with [`Framing::Auto`] took the client for
+    /// `detected` from its first bytes (docs/PROTOCOLS.md §3.1), and the
+    /// client's first frame then broke that framing with `cause`: the
+    /// client most likely speaks the other framing, which the server must
+    /// then be told. The message names the setting.
+    FramingMismatch {
+        /// The framing the first bytes were taken for.
+        detected: Framing,
+        /// The error the first frame failed with in that framing.
+        cause: Box<Error>,
+    },
 }
 
 impl Error {
@@ -56,6 +69,7 @@ impl Error {
     /// going away when an idle or keepalive deadline gives up on the peer).
     pub fn close_code(&self) -> Option<u16> {
         match self {
+            Error::FramingMismatch { cause, .. } => cause.close_code(),
             Error::Timeout(Timer::Idle | Timer::Keepalive) => Some(1001),
             Error::Protocol(ProtocolError::InvalidUtf8 | ProtocolError::BadCompressedData) => Some(1007),
             Error::Protocol(_) => Some(1002),
@@ -524,6 +538,18 @@ impl fmt::Display for Error {
             Error::UnexpectedEof(stage) => write!(f, "connection ended in the middle of {stage}"),
             Error::Timeout(timer) => write!(f, "timed out: {timer}"),
             Error::Misuse(e) => write!(f, "{e}"),
+            Error::FramingMismatch { detected, cause } => {
+                let (seen, other) = match detected {
+                    Framing::New => ("new", "old"),
+                    _ => ("old", "new"),
+                };
+                write!(
+                    f,
+                    "the client's first bytes looked like draft-76 '{seen}' framing, but its first \
+                     frame breaks it ({cause}); if the client speaks '{other}', set the server's \
+                     framing to '{other}'"
+                )
+            }
         }
     }
 }

@@ -298,6 +298,12 @@ pub fn inspect(input: &[u8], options: &Options) -> Inspection {
     match options.protocol {
         Protocol::Draft76(Framing::Old) => inspect_old(input, options),
         Protocol::Draft76(Framing::New) => inspect_new(input, options),
+        // As a server with `Framing::Auto` would read them, the input being
+        // all there is.
+        Protocol::Draft76(Framing::Auto) => match crate::framing::auto::decide_on_silence(input) {
+            Framing::New => inspect_new(input, options),
+            _ => inspect_old(input, options),
+        },
         Protocol::Rfc6455 => match inspect_rfc6455(input, options, usize::MAX) {
             Ok(inspection) => inspection,
             // Again, one byte at a time from the payload that failed.

@@ -175,6 +175,7 @@ fn draft76_unfinished(framing: Framing, len: usize, total: usize) -> Vec<u8> {
     let mut wire = match framing {
         Framing::Old => vec![0x00],
         Framing::New => [&[0xff][..], &(total as u64).to_be_bytes()].concat(),
+        Framing::Auto => unreachable!("a client's framing is 'old' or 'new'"),
     };
     wire.resize(wire.len() + len, b'z');
     wire

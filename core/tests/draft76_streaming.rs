@@ -136,6 +136,7 @@ fn each_piece_is_what_has_arrived_in_whole_characters() {
             }
             // 'new' knows the length: the last character ends the message.
             Framing::New => vec![("a".into(), false), ("é".into(), false), ("😀".into(), true)],
+            Framing::Auto => unreachable!("FRAMINGS is 'old' and 'new'"),
         };
         assert_eq!(pieces, expected, "{framing:?}");
     }

@@ -920,9 +920,13 @@ fn one_server_config_accepts_draft76_and_rfc6455() {
         (Side::Server, Op::Text("hello from the server, 日本語".into())),
         (Side::Server, Op::Text(String::new())),
     ];
-    for (setup, protocol) in
-        [(draft76, Protocol::Draft76(Framing::Old)), (rfc6455.clone(), Protocol::Rfc6455)]
-    {
+    // The draft-76 request is of framing 'auto' (the default server's);
+    // the client's first frame decides 'old'.
+    let auto = Protocol::Draft76(Framing::Auto);
+    for (setup, protocol, requested) in [
+        (draft76, Protocol::Draft76(Framing::Old), auto),
+        (rfc6455.clone(), Protocol::Rfc6455, Protocol::Rfc6455),
+    ] {
         let mut ops = ops.to_vec();
         ops.push((Side::Client, Op::Close(None, String::new())));
         let (pair, marks) = drive(&setup, &ops);
@@ -932,7 +936,7 @@ fn one_server_config_accepts_draft76_and_rfc6455() {
         assert_eq!(
             pair.server_events,
             [
-                Event::Request(RequestKind::WebSocket(protocol)),
+                Event::Request(RequestKind::WebSocket(requested)),
                 Event::Open,
                 Event::Text("hello from the client, ☃".into()),
                 close.clone(),

@@ -195,6 +195,7 @@ fn no_timers_at_all() {
         keepalive: None,
         keepalive_timeout: None,
         linger: None,
+        framing_silence: None,
     };
     let mut c = client(Instant::ZERO, rfc6455(none));
     let mut s = Connection::server(Instant::ZERO, Config { timeouts: none, ..Config::default() });

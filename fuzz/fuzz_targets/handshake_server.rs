@@ -6,12 +6,12 @@
 //!
 //! Input: `[flags, split, more, bytes...]`.
 //! flags: bit 0 small limits (else the defaults), bit 1 draft-76 framing
-//! 'new', bit 2 answer with `respond` instead of `accept`, bit 3 offer
+//! 'new' (else 'auto', the default, or 'old' with more's bit 4), bit 2 answer with `respond` instead of `accept`, bit 3 offer
 //! permessage-deflate, bit 4 end of stream after the input, bit 5 choose
 //! the first offered subprotocol, bits 6–7 the protocols accepted (all,
 //! RFC 6455 only, draft-76 only, all).
 //! more: bit 0 decide late, bit 1 streaming, bit 2 replace invalid
-//! draft-76 text, bit 3 tiny limits.
+//! draft-76 text, bit 3 tiny limits, bit 4 draft-76 framing 'old'.
 #![no_main]
 
 use hybi_core::handshake::rfc6455::offered_subprotocols;
@@ -167,6 +167,8 @@ fuzz_target!(|data: &[u8]| {
     }
     if bit(1) {
         config.framing = Framing::New;
+    } else if more_bit(4) {
+        config.framing = Framing::Old;
     }
     if bit(3) {
         config.deflate = Some(DeflateConfig::default());

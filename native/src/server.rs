@@ -97,8 +97,10 @@ pub struct ServeOptions<S = ()> {
     pub tls: Option<crate::tls::ServerTls>,
     /// The core's settings for every connection: the protocols to accept
     /// (`config.accept`, default all; each request says which it speaks),
-    /// the draft-76 framing (`config.framing`, default 'old': nothing in a
-    /// request says which), permessage-deflate to accept (`config.deflate`,
+    /// the draft-76 framing (`config.framing`, default 'auto': nothing in a
+    /// request says which, so each client's first bytes tell; a server
+    /// that sends first to 'new' clients sets `Framing::New`),
+    /// permessage-deflate to accept (`config.deflate`,
     /// default none), size limits on what clients may send, the handshake,
     /// close, idle, keepalive and linger deadlines, draft-76 text that is not
     /// UTF-8, `auto_pong` (`false`: pings go unanswered; this driver does

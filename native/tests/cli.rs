@@ -137,9 +137,19 @@ fn serve_and_connect_echo_every_protocol() {
             assert!(open.contains("RFC 6455"), "{open}");
             assert!(closed.ends_with("closed: code 1000"), "{closed}");
         } else {
-            assert!(open.contains("draft-76 'old'"), "{open}");
+            // The default server opens before the client's first bytes
+            // tell its framing.
+            assert!(open.contains("draft-76 'auto'"), "{open}");
         }
     }
+
+    // The default server answers a 'new' client too (it tells the framing
+    // from the client's first bytes).
+    let (ok, stdout, stderr) = run_connect(&[&url, "--framing", "new"], input);
+    assert!(ok, "'new' against the default server: {stderr}");
+    assert_eq!(stdout, input, "'new' against the default server: {stderr}");
+    let open = server.expect_log("open:");
+    assert!(open.contains("draft-76 'auto'"), "{open}");
 
     let framed = Server::start(&["--framing", "new", "--deflate"]);
     let url = format!("ws://{}/", framed.addr);
@@ -202,6 +212,8 @@ fn contradicting_flags_are_an_error() {
         (&["--protocol", "draft76", "--deflate"][..], "--deflate is RFC 6455's"),
         (&["--framing", "old", "--deflate"][..], "--deflate is RFC 6455's"),
         (&["--protocol", "rfc6455", "--framing", "new"][..], "cannot go with --protocol rfc6455"),
+        // A client has nothing to tell the server's framing from.
+        (&["--framing", "auto"][..], "invalid value 'auto'"),
     ] {
         let mut all = vec!["ws://127.0.0.1:9/"];
         all.extend_from_slice(args);

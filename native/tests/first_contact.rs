@@ -301,3 +301,37 @@ fn a_refusal_keeps_its_whole_response_body_included() {
     let error = connect_with(&format!("ws://{closed}/"), client_options(Protocol::Rfc6455)).unwrap_err();
     assert_eq!(error.response_body(), None);
 }
+
+/// The default server tells a draft-76 client's framing from its first
+/// bytes (`Framing::Auto`, docs/PROTOCOLS.md §3.1): clients of either
+/// framing get their own messages back whole. (Told 'old', as the default
+/// once was, a server read a 'new' client's messages as closes and sent
+/// it empty echoes.)
+#[test]
+fn the_default_server_answers_draft76_clients_of_either_framing() {
+    assert_eq!(ServeOptions::<()>::default().config.framing, Framing::Auto);
+    let server = echo_server(local_options());
+    let url = ws_url(&server, false);
+    within(Duration::from_secs(20), move || {
+        for framing in [Framing::Old, Framing::New] {
+            for first in ["", "\0\0\0\0\0\0\0\0", "hello"] {
+                let conn = connect_with(&url, client_options(Protocol::Draft76(framing))).unwrap();
+                let messages = [first, "héllo wörld ✓", "", "last"];
+                for m in messages {
+                    conn.send_text(m).unwrap();
+                }
+                for m in messages {
+                    let echo = conn.recv().unwrap();
+                    assert_eq!(echo, Some(Message::Text(m.into())), "{framing:?}, first {first:?}");
+                }
+                conn.close().unwrap();
+            }
+            // A client that closes at once: its close is whole in both
+            // framings, taken as what it looks like after a short silence,
+            // and answered.
+            let conn = connect_with(&url, client_options(Protocol::Draft76(framing))).unwrap();
+            conn.close().expect("the server answers a close sent at once");
+        }
+    });
+    server.stop();
+}

@@ -212,13 +212,20 @@ fn stop_closes_open_connections_and_joins_every_thread() {
 
 #[test]
 fn a_peer_vanishing_mid_frame_is_an_error_not_a_hang() {
-    for framing in [Framing::Old, Framing::New] {
+    // The server told the client's framing, or telling it itself ('auto').
+    let cases = [
+        (Framing::Old, Framing::Old),
+        (Framing::New, Framing::New),
+        (Framing::Old, Framing::Auto),
+        (Framing::New, Framing::Auto),
+    ];
+    for (framing, told) in cases {
         let (tx, rx) = mpsc::channel();
         let server = serve(
             move |conn, ()| {
                 let _ = tx.send((conn.protocol(), conn.recv().map_err(|e| e.kind())));
             },
-            ServeOptions { config: Config { framing, ..Config::default() }, ..local_options() },
+            ServeOptions { config: Config { framing: told, ..Config::default() }, ..local_options() },
         )
         .unwrap();
         let addr = server.local_addr();
@@ -237,10 +244,12 @@ fn a_peer_vanishing_mid_frame_is_an_error_not_a_hang() {
         match framing {
             Framing::Old => stream.write_all(b"\x00half a mess").unwrap(),
             Framing::New => stream.write_all(b"\xff\x00\x00\x00\x00\x00\x00\x00\x64only ten b").unwrap(),
+            Framing::Auto => unreachable!("a client speaks 'old' or 'new'"),
         }
         drop(stream);
         let (protocol, result) = rx.recv_timeout(Duration::from_secs(5)).expect("handler returned");
-        assert_eq!(protocol, Protocol::Draft76(framing));
+        // As the connection opened: 'auto' before the client's bytes.
+        assert_eq!(protocol, Protocol::Draft76(told));
         assert_eq!(result, Err(ErrorKind::UnexpectedEof), "{framing:?}");
         server.stop();
     }

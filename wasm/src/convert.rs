@@ -39,21 +39,21 @@ impl ProtocolName {
     }
 }
 
-/// `"old"` or `"new"`.
+/// `"old"`, `"new"` or `"auto"` (a server's: told from the client's first
+/// bytes; a client's `"auto"` speaks 'old', as the core's does).
 #[derive(Clone, Copy)]
 enum FramingName {
     Old,
     New,
+    Auto,
 }
 
 impl FramingName {
     fn read(value: &JsValue) -> Result<Self, Problem> {
-        args::one_of(value, &["old", "new"], r#""old" or "new""#).map(|i| {
-            if i == 0 {
-                FramingName::Old
-            } else {
-                FramingName::New
-            }
+        args::one_of(value, &["old", "new", "auto"], r#""old", "new" or "auto""#).map(|i| match i {
+            0 => FramingName::Old,
+            1 => FramingName::New,
+            _ => FramingName::Auto,
         })
     }
 }
@@ -63,6 +63,7 @@ impl From<FramingName> for Framing {
         match name {
             FramingName::Old => Framing::Old,
             FramingName::New => Framing::New,
+            FramingName::Auto => Framing::Auto,
         }
     }
 }
@@ -109,6 +110,7 @@ struct JsTimeouts {
     keepalive: Option<Option<u64>>,
     keepalive_timeout: Option<Option<u64>>,
     linger: Option<Option<u64>>,
+    framing_silence: Option<Option<u64>>,
 }
 
 /// [`hybi_core::DeflateConfig`]; an absent field keeps its default, a
@@ -126,13 +128,14 @@ struct JsDeflate {
 ///
 /// ```js
 /// { protocol: "rfc6455" | "draft76",      // client; default "rfc6455" ("draft76" if framing is given)
-///   framing: "old" | "new",               // draft-76 framing; default "old"
+///   framing: "old" | "new" | "auto",      // draft-76 framing; default "auto" (server), 'old' (client)
 ///   accept: ["draft76", "rfc6455"],       // server; default both
 ///   secure: false,                        // server behind TLS
 ///   invalidUtf8: "fail" | "replace",
 ///   limits: { maxHandshakeBytes, maxHeaders, maxMessageSize, maxFrameSize,
 ///             outputHighWater, maxUnreadWhileClosing, maxLingerBytes },
-///   timeouts: { handshake, close, idle, keepalive, keepaliveTimeout, linger }, // ms; null or 0: off
+///   timeouts: { handshake, close, idle, keepalive, keepaliveTimeout, linger,
+///               framingSilence },             // ms; null or 0: off
 ///   deflate: null | { serverNoContextTakeover, clientNoContextTakeover,
 ///                     serverMaxWindowBits, clientMaxWindowBits, compressionLevel },
 ///   autoPong: true, streaming: false }
@@ -214,6 +217,7 @@ impl JsTimeouts {
                 "keepalive" => &mut t.keepalive,
                 "keepaliveTimeout" => &mut t.keepalive_timeout,
                 "linger" => &mut t.linger,
+                "framingSilence" => &mut t.framing_silence,
                 _ => return Ok(()),
             };
             *field = Some(args::nullable(value, args::millis)?);
@@ -302,6 +306,7 @@ impl JsConfig {
             keepalive: millis(js.keepalive, t.keepalive),
             keepalive_timeout: millis(js.keepalive_timeout, t.keepalive_timeout),
             linger: millis(js.linger, t.linger),
+            framing_silence: millis(js.framing_silence, t.framing_silence),
         };
         let deflate = self.deflate.map(|js| {
             let d = DeflateConfig::default();
@@ -471,6 +476,8 @@ pub(crate) fn protocol_names(protocol: Protocol) -> (&'static str, Option<&'stat
     match protocol {
         Protocol::Draft76(Framing::Old) => ("draft76", Some("old")),
         Protocol::Draft76(Framing::New) => ("draft76", Some("new")),
+        // A server before the client's first bytes tell its framing.
+        Protocol::Draft76(Framing::Auto) => ("draft76", Some("auto")),
         Protocol::Rfc6455 => ("rfc6455", None),
     }
 }
@@ -493,7 +500,7 @@ impl From<&Error> for JsError {
     fn from(error: &Error) -> Self {
         let kind = match error {
             Error::Handshake(_) => "handshake",
-            Error::Protocol(_) => "protocol",
+            Error::Protocol(_) | Error::FramingMismatch { .. } => "protocol",
             Error::Limit(_) => "limit",
             Error::Rejected { .. } => "rejected",
             Error::UnexpectedEof(_) => "eof",

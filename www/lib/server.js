@@ -529,8 +529,10 @@ export class Server extends EventEmitter {
  * - `connHeaders`: the hook above (default: accept everything);
  * - `tls`: options for `tls.createServer` (`key`, `cert`, ...) to serve
  *   wss://;
- * - `framing`: draft-76 framing, `"old"` (default) or `"new"`: nothing in a
- *   request says which;
+ * - `framing`: draft-76 framing, `"auto"` (default: each client's first
+ *   bytes tell, docs/PROTOCOLS.md §3.1), `"old"` or `"new"`: nothing in a
+ *   request says which; a server that sends first to 'new' clients sets
+ *   `"new"`;
  * - `protocols`: accepted, default `["draft76", "rfc6455"]`;
  * - `compression`: accept RFC 6455 permessage-deflate (`true` or its
  *   parameters);

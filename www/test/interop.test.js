@@ -17,6 +17,9 @@ describe('Node client → native server (hybi serve)', () => {
   const cases = [
     { name: "draft-76 'old'", args: ['--framing', 'old'], options: { protocol: 'draft76', framing: 'old' } },
     { name: "draft-76 'new'", args: ['--framing', 'new'], options: { protocol: 'draft76', framing: 'new' } },
+    // The default server tells the framing from the client's first bytes.
+    { name: "draft-76 'old', default server", args: [], options: { protocol: 'draft76', framing: 'old' } },
+    { name: "draft-76 'new', default server", args: [], options: { protocol: 'draft76', framing: 'new' } },
     { name: 'RFC 6455', args: [], options: { protocol: 'rfc6455' } },
     { name: 'RFC 6455 + permessage-deflate', args: ['--deflate'], options: { protocol: 'rfc6455', compression: true } },
   ];
@@ -51,6 +54,8 @@ describe('native client (hybi connect) → Node server', () => {
   const cases = [
     { name: "draft-76 'old'", args: ['--protocol', 'draft76', '--framing', 'old'], server: { framing: 'old' } },
     { name: "draft-76 'new'", args: ['--protocol', 'draft76', '--framing', 'new'], server: { framing: 'new' } },
+    { name: "draft-76 'old', default server", args: ['--protocol', 'draft76', '--framing', 'old'], server: {} },
+    { name: "draft-76 'new', default server", args: ['--protocol', 'draft76', '--framing', 'new'], server: {} },
     { name: 'RFC 6455', args: ['--protocol', 'rfc6455'], server: {} },
     { name: 'RFC 6455 + permessage-deflate', args: ['--protocol', 'rfc6455', '--deflate'], server: { compression: true } },
   ];

@@ -1,12 +1,55 @@
 //! Telling a draft-76 client's framing ('old' or 'new') from the first
 //! bytes it sends after the handshake (docs/PROTOCOLS.md §3.1): the rule a
-//! server with `Framing::Auto` would follow, since the request cannot say.
+//! server with [`Framing::Auto`] follows, since the request cannot say.
 //!
-//! Not wired into [`crate::Connection`] yet: this module is the rule and
-//! its tests; the connection would hold a draft-76 server's input until
-//! [`detect`] answers, then hand it to the chosen decoder.
+//! A [`crate::Connection`] serving with `Auto` keeps the client's first
+//! bytes until [`detect`] decides (within
+//! [`MAX_PREFIX`] bytes), or [`Detection::on_silence`] does when nothing
+//! more comes, or the application commits to 'old' by sending first; it
+//! then reads the prefix, and everything after it, with the decoder of the
+//! framing chosen.
 
 use crate::config::Framing;
+
+/// The most bytes [`detect`] needs: ten (`00` and nine more `00`s is
+/// 'old' text of NULs; one byte fewer is still ambiguous).
+pub const MAX_PREFIX: usize = 10;
+
+/// The client's first bytes, held while they do not decide its framing:
+/// never more than [`MAX_PREFIX`], kept inline (no allocation).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Prefix {
+    bytes: [u8; MAX_PREFIX],
+    len: usize,
+}
+
+impl Prefix {
+    /// The bytes held.
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
+    /// Moves bytes from the front of `input` into the prefix, one at a
+    /// time, until [`detect`] decides (the deciding byte is taken too) or
+    /// `input` is used up. Returns the decision.
+    pub(crate) fn take(&mut self, input: &mut &[u8]) -> Option<Framing> {
+        while let Some((&byte, rest)) = input.split_first() {
+            // `detect` decides within MAX_PREFIX bytes, so there is room.
+            self.bytes[self.len] = byte;
+            self.len += 1;
+            *input = rest;
+            if let Detection::Framing(framing) = detect(self.as_slice()) {
+                return Some(framing);
+            }
+        }
+        None
+    }
+
+    /// What the bytes held say so far.
+    pub(crate) fn detection(&self) -> Detection {
+        detect(self.as_slice())
+    }
+}
 
 /// What the first bytes of a draft-76 client's stream say of its framing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +81,18 @@ impl Detection {
             [0x00, rest @ ..] if rest.len() == 8 && rest.iter().all(|&b| b == 0) => Some(Framing::New),
             _ => None,
         }
+    }
+}
+
+/// The framing of a client whose stream `bytes` is all there is to go by
+/// (nothing more comes, or the stream is over): what [`detect`] says, an
+/// ambiguous prefix [as silence takes it](Detection::on_silence), and
+/// 'old' for a prefix that needed more (both framings read it as a frame
+/// cut short) or for nothing at all.
+pub fn decide_on_silence(bytes: &[u8]) -> Framing {
+    match detect(bytes) {
+        Detection::Framing(framing) => framing,
+        _ => Detection::on_silence(bytes).unwrap_or(Framing::Old),
     }
 }
 
@@ -121,6 +176,46 @@ mod tests {
         assert_eq!(Detection::on_silence(b"\x00"), None);
         assert_eq!(Detection::on_silence(b"\xff"), None);
         assert_eq!(Detection::on_silence(b"\xff\x00\x00"), None);
+    }
+
+    /// Every prefix `detect` leaves undecided, grown by every next byte,
+    /// is decided by the time it holds MAX_PREFIX bytes: the `Prefix`
+    /// buffer cannot overflow.
+    #[test]
+    fn detect_decides_within_max_prefix_bytes() {
+        let mut undecided: Vec<Vec<u8>> = alloc::vec![Vec::new()];
+        let mut longest = 0;
+        while let Some(prefix) = undecided.pop() {
+            assert!(prefix.len() < MAX_PREFIX, "{prefix:02x?} undecided");
+            longest = longest.max(prefix.len());
+            for byte in 0..=0xFFu8 {
+                let mut next = prefix.clone();
+                next.push(byte);
+                if !matches!(detect(&next), Detection::Framing(_)) {
+                    undecided.push(next);
+                }
+            }
+        }
+        assert_eq!(longest, MAX_PREFIX - 1, "the longest undecided prefix: nine 00s");
+    }
+
+    #[test]
+    fn a_prefix_takes_bytes_up_to_the_deciding_one() {
+        let mut prefix = Prefix::default();
+        let mut input: &[u8] = b"\xff";
+        assert_eq!(prefix.take(&mut input), None);
+        assert_eq!(prefix.detection(), Detection::NeedMore);
+        let mut input: &[u8] = b"\x00";
+        assert_eq!(prefix.take(&mut input), None);
+        assert_eq!(prefix.detection(), Detection::Ambiguous);
+        let mut input: &[u8] = b"\x00\x00\x05hello";
+        assert_eq!(prefix.take(&mut input), Some(Framing::New));
+        assert_eq!(prefix.as_slice(), b"\xff\x00\x00", "the deciding byte is held");
+        assert_eq!(input, b"\x00\x05hello", "the rest is left");
+        let mut prefix = Prefix::default();
+        let mut input: &[u8] = &[0u8; 12];
+        assert_eq!(prefix.take(&mut input), Some(Framing::Old));
+        assert_eq!((prefix.as_slice().len(), input.len()), (MAX_PREFIX, 2));
     }
 
     #[test]

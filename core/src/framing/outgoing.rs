@@ -97,10 +97,12 @@ pub(crate) fn write(out: &mut Vec<u8>, writer: Writer<'_>, message: Outgoing<'_>
         Writer::Draft76(framing) => {
             check(Protocol::Draft76(framing), &message)?;
             match (framing, message) {
-                (Framing::Old, Outgoing::Text(text)) => old::encode_text(text, out),
+                // 'auto' writes 'old', as a server that sends before its
+                // client's framing is known commits to it.
+                (Framing::Old | Framing::Auto, Outgoing::Text(text)) => old::encode_text(text, out),
                 (Framing::New, Outgoing::Text(text)) => new::encode_text(text, out),
                 // `check` lets nothing else but a close through.
-                (Framing::Old, _) => old::encode_close(out),
+                (Framing::Old | Framing::Auto, _) => old::encode_close(out),
                 (Framing::New, _) => new::encode_close(out),
             }
         }

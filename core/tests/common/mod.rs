@@ -56,19 +56,20 @@ pub fn new_client(framing: Framing, seed: u64) -> Connection {
 
 pub const FRAMINGS: [Framing; 2] = [Framing::Old, Framing::New];
 
-/// The close frame of a framing.
+/// The close frame of a framing ('auto' writes 'old').
 pub fn close_frame(framing: Framing) -> Vec<u8> {
     match framing {
-        Framing::Old => vec![0xff, 0x00],
+        Framing::Old | Framing::Auto => vec![0xff, 0x00],
         Framing::New => vec![0x00, 0, 0, 0, 0, 0, 0, 0, 0],
     }
 }
 
-/// A text frame of a framing, built by hand from docs/PROTOCOLS.md §2 and §3.
+/// A text frame of a framing, built by hand from docs/PROTOCOLS.md §2 and
+/// §3 ('auto' writes 'old').
 pub fn text_frame(framing: Framing, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + 9);
     match framing {
-        Framing::Old => {
+        Framing::Old | Framing::Auto => {
             out.push(0x00);
             out.extend_from_slice(payload);
             out.push(0xff);

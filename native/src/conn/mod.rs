@@ -290,7 +290,10 @@ impl Connection {
         self.shared.info().subprotocol.as_deref()
     }
 
-    /// The protocol spoken (a server detects it from each request).
+    /// The protocol spoken (a server detects it from each request), as it
+    /// stood when the connection opened: a draft-76 server with
+    /// `Framing::Auto` (the default) says `Draft76(Auto)`, since the
+    /// client's first bytes, which choose the framing, come after.
     pub fn protocol(&self) -> Protocol {
         self.shared.info().protocol
     }

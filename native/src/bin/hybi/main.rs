@@ -44,6 +44,8 @@ fn seconds(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|_| format!("{text:?} is not a number of seconds"))
 }
 
+/// A client's draft-76 framing. There is no `auto`: a client has nothing
+/// to tell the server's framing from (it speaks first, or waits).
 #[derive(Clone, Copy, ValueEnum)]
 enum FramingArg {
     Old,
@@ -55,6 +57,25 @@ impl From<FramingArg> for Framing {
         match framing {
             FramingArg::Old => Framing::Old,
             FramingArg::New => Framing::New,
+        }
+    }
+}
+
+/// A server's draft-76 framing: `auto` tells it from each client's first
+/// bytes.
+#[derive(Clone, Copy, ValueEnum)]
+enum ServeFramingArg {
+    Auto,
+    Old,
+    New,
+}
+
+impl From<ServeFramingArg> for Framing {
+    fn from(framing: ServeFramingArg) -> Self {
+        match framing {
+            ServeFramingArg::Auto => Framing::Auto,
+            ServeFramingArg::Old => Framing::Old,
+            ServeFramingArg::New => Framing::New,
         }
     }
 }
@@ -78,6 +99,8 @@ fn describe(protocol: Protocol) -> &'static str {
     match protocol {
         Protocol::Draft76(Framing::Old) => "draft-76 'old'",
         Protocol::Draft76(Framing::New) => "draft-76 'new'",
+        // A server that has not yet seen its client's first bytes.
+        Protocol::Draft76(Framing::Auto) => "draft-76 'auto'",
         Protocol::Rfc6455 => "RFC 6455",
     }
 }

@@ -17,7 +17,7 @@ use hybi::{
     Timeouts,
 };
 
-use crate::{describe, seconds, FramingArg};
+use crate::{describe, seconds, ServeFramingArg};
 
 /// Examples, shown by `hybi serve --help`.
 const AFTER_HELP: &str = "\
@@ -28,7 +28,7 @@ Examples:
   hybi serve --stdin                           stdin lines to every client, clients' messages to stdout
   hybi serve --protocol rfc6455 --deflate      RFC 6455 only, with permessage-deflate
   hybi serve --tls-cert cert.pem --tls-key key.pem --port 8443   wss://
-  hybi serve --protocol draft76 --framing new  Racket's 'new' draft-76 framing
+  hybi serve --protocol draft76 --framing new  Racket's 'new' draft-76 framing only (a server that speaks first)
   hybi serve --max-message-size 65536 --idle-timeout 60 --keepalive 20";
 
 #[derive(clap::Args)]
@@ -51,9 +51,12 @@ pub(crate) struct ServeArgs {
     /// Protocols to accept (each request says which it speaks).
     #[arg(long, value_enum, default_value_t = ServeProtocol::Any)]
     protocol: ServeProtocol,
-    /// Draft-76 framing (the request cannot say which).
-    #[arg(long, value_enum, default_value_t = FramingArg::Old)]
-    framing: FramingArg,
+    /// Draft-76 framing (the request cannot say which): `auto` tells 'old'
+    /// from 'new' by each client's first bytes, and commits to 'old' when
+    /// the server sends first (--stdin, --broadcast): serving 'new' clients
+    /// that wait for the server takes `--framing new`.
+    #[arg(long, value_enum, default_value_t = ServeFramingArg::Auto)]
+    framing: ServeFramingArg,
     /// TLS certificate chain (PEM); serves wss:// with --tls-key.
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,

@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! interop-agent [--driver native|tokio] server --script FILE [--deflate [--deflate-tuned]]
-//!     [--framing old|new] [--protocols any|draft76|rfc6455] [--allow-origin ORIGIN]
+//!     [--framing old|new|auto] [--protocols any|draft76|rfc6455] [--allow-origin ORIGIN]
 //!     [--close-after N]
 //! interop-agent [--driver native|tokio] client --script FILE --url URL --protocol draft76|rfc6455
 //!     [--framing old|new] [--deflate [--deflate-tuned]] [--closer client|server] [--origin ORIGIN]
@@ -103,7 +103,8 @@ impl Args {
         match self.value("--framing").unwrap_or("old") {
             "old" => Ok(Framing::Old),
             "new" => Ok(Framing::New),
-            other => Err(format!("--framing {other:?}: expected old or new")),
+            "auto" => Ok(Framing::Auto),
+            other => Err(format!("--framing {other:?}: expected old, new or auto")),
         }
     }
 }

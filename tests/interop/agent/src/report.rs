@@ -40,6 +40,9 @@ impl Report {
             Protocol::Rfc6455 => "rfc6455".into(),
             Protocol::Draft76(Framing::Old) => "draft76-old".into(),
             Protocol::Draft76(Framing::New) => "draft76-new".into(),
+            // A server with `--framing auto`, opened before the client's
+            // first bytes.
+            Protocol::Draft76(Framing::Auto) => "draft76-auto".into(),
         });
         self.deflate = Some(deflate.is_some());
         self.deflate_params = deflate.map_or(Value::Null, |p| {
