@@ -192,7 +192,8 @@ let scratch = new Uint8Array(64 * 1024);
  * `SEND_PART` bytes at a time (`#sendInParts`). Below it, one crossing
  * with the whole payload costs less.
  */
-const VERBATIM_MIN = 64 * 1024;
+const VERBATIM_MIN = 4 * 1024;
+const PARTS_MIN = 64 * 1024;
 const SEND_PART = 64 * 1024;
 
 /** Queues `text` on `machine`; returns the bytes to write. */
@@ -369,13 +370,12 @@ export class Connection extends EventEmitter {
     try {
       const data = payload(message, binary);
       const text = typeof data === 'string';
-      if ((text ? data.length : data.byteLength) >= VERBATIM_MIN) {
-        const sent = this.#verbatimSends
-          ? this.#sendVerbatim(text, data)
-          : this.#partSends
-            ? this.#sendInParts(text, data)
-            : null;
+      const length = text ? data.length : data.byteLength;
+      if (length >= VERBATIM_MIN && this.#verbatimSends) {
+        const sent = this.#sendVerbatim(text, data);
         if (sent !== null) return sent;
+      } else if (length >= PARTS_MIN && this.#partSends) {
+        return this.#sendInParts(text, data);
       }
       out = text ? sendText(this.#machine, data) : this.#machine.sendBinary(data);
     } catch (error) {
