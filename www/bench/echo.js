@@ -1,6 +1,14 @@
 // Echo benchmark: hybi (Node client → Node server, both driving the core
 // compiled to wasm) against ws (ws client → ws server), same load, same
-// machine, in the same run. RFC 6455, no compression, binary messages.
+// machine, in the same run. RFC 6455, binary messages without compression
+// by default; `--text` sends text ('x' repeated), `--deflate` JSON-like
+// text with permessage-deflate on at both ends (each library's defaults;
+// ws compresses only messages of 1 KiB or more, its default threshold).
+//
+// ws uses its optional `bufferutil` addon (a pinned dev dependency, loaded
+// from its prebuilt binary) when it loads; the last line says whether it
+// did. `WS_NO_BUFFER_UTIL=1` (inherited by the server process) measures
+// plain ws instead.
 //
 // Load: the client keeps `window` messages in flight (each echo received
 // sends the next) for `seconds`, after a warm-up; the server runs in a
@@ -10,11 +18,12 @@
 // with other work, throughput varies with the neighbours and CPU time per
 // message much less.
 //
-// Usage: npm run bench [-- --seconds 3 --sizes 16,16384,1048576 --text]
+// Usage: npm run bench [-- --seconds 3 --sizes 16,16384,1048576,4194304 --text|--deflate]
 
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createRequire } from 'node:module';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
@@ -26,9 +35,10 @@ const { values } = parseArgs({
   options: {
     seconds: { type: 'string', default: '3' },
     warmup: { type: 'string', default: '1' },
-    sizes: { type: 'string', default: '16,16384,1048576' },
+    sizes: { type: 'string', default: '16,16384,1048576,4194304' },
     rounds: { type: 'string', default: '1' },
     text: { type: 'boolean', default: false },
+    deflate: { type: 'boolean', default: false },
   },
 });
 const seconds = Number(values.seconds);
@@ -37,9 +47,27 @@ const sizes = values.sizes.split(',').map(Number);
 const rounds = Number(values.rounds);
 
 /** Messages in flight per size: enough to keep both processes busy. */
-const windowFor = (size) => (size <= 64 ? 256 : size <= 65536 ? 32 : 4);
+const windowFor = (size) => (size <= 64 ? 256 : size <= 65536 ? 32 : size <= 1048576 ? 4 : 2);
+const deflate = values.deflate;
+
+/**
+ * JSON-like text of exactly `size` characters (ASCII): records of an API
+ * answer, with numbers and names that vary, so that it compresses as such
+ * text does (some 4-6×), not as one repeated byte.
+ */
+function jsonLike(size) {
+  let text = '[';
+  for (let i = 0; text.length < size; i++) {
+    text +=
+      `{"id":${i},"user":"user-${(i * 7919) % 100003}","active":${i % 3 !== 0},` +
+      `"score":${((i * 2654435761) % 1000003) / 1000},"tags":["t${i % 17}","t${i % 5}"],` +
+      `"updated":"2026-12-${String(1 + (i % 28)).padStart(2, '0')}T${String(i % 24).padStart(2, '0')}:00:00Z"},`;
+  }
+  return text.slice(0, size);
+}
 
 function message(size) {
+  if (deflate) return jsonLike(size);
   if (values.text) return 'x'.repeat(size);
   const bytes = new Uint8Array(size);
   for (let i = 0; i < size; i++) bytes[i] = (i * 31) & 0xff;
@@ -47,7 +75,9 @@ function message(size) {
 }
 
 async function startServer(impl) {
-  const child = spawn(process.execPath, [fileURLToPath(new URL('server.js', import.meta.url)), impl], {
+  const args = [fileURLToPath(new URL('server.js', import.meta.url)), impl];
+  if (deflate) args.push('deflate');
+  const child = spawn(process.execPath, args, {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const lines = child.stdout.setEncoding('utf8');
@@ -103,7 +133,7 @@ function measure(send, onMessage, size, serverCpu) {
 }
 
 async function benchWs({ port, cpu }, size) {
-  const socket = new WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false, maxPayload: 64 << 20 });
+  const socket = new WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: deflate, maxPayload: 64 << 20 });
   await once(socket, 'open');
   const result = await measure((data) => socket.send(data), (handler) => socket.on('message', handler), size, cpu);
   socket.terminate();
@@ -113,6 +143,7 @@ async function benchWs({ port, cpu }, size) {
 async function benchHybi({ port, cpu }, size) {
   const conn = await connect(`ws://127.0.0.1:${port}/`, {
     protocol: 'rfc6455',
+    compression: deflate,
     limits: { maxMessageSize: 64 << 20, maxFrameSize: 64 << 20 },
   });
   let handler = () => {};
@@ -157,14 +188,25 @@ for (let round = 0; round < rounds; round++) {
   }
 }
 const require = createRequire(new URL('../node_modules/ws/', import.meta.url));
-let bufferutil = 'without bufferutil (JS masking)';
-try {
-  require.resolve('bufferutil');
-  bufferutil = 'with bufferutil';
-} catch {
-  // ws masks in JS.
-}
 console.log(
-  `node ${process.version}, ws ${require('ws/package.json').version} ${bufferutil}, ` +
-    `${values.text ? 'text' : 'binary'} messages, ${seconds} s per run after ${warmup} s warm-up`,
+  `node ${process.version}, ws ${require('ws/package.json').version} ${bufferutilUsed(require)}, ` +
+    `${deflate ? 'JSON-like text, permessage-deflate' : values.text ? 'text' : 'binary'} messages, ` +
+    `${seconds} s per run after ${warmup} s warm-up, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
 );
+
+/**
+ * Whether ws masks with bufferutil's native code: ws's own buffer-util
+ * module (the instance ws uses) calls into bufferutil, and bufferutil
+ * loaded its compiled binary rather than its JS fallback.
+ */
+function bufferutilUsed(require) {
+  if (process.env.WS_NO_BUFFER_UTIL) return 'without bufferutil (WS_NO_BUFFER_UTIL set)';
+  try {
+    const native = require('bufferutil').mask.toString().includes('[native code]');
+    const wsUses = require(require.resolve('ws').replace(/index\.js$/, 'lib/buffer-util.js')).mask.toString().includes('bufferUtil.mask');
+    if (native && wsUses) return 'with bufferutil (native)';
+    return `bufferutil not in use (native: ${native}, ws uses it: ${wsUses})`;
+  } catch (error) {
+    return `without bufferutil (${error.code ?? error.message})`;
+  }
+}

@@ -1,5 +1,6 @@
 // The echo server of bench/echo.js, in a process of its own (one core for
-// the server, one for the client). Usage: node bench/server.js ws|hybi;
+// the server, one for the client). Usage: node bench/server.js ws|hybi
+// [deflate] (`deflate`: permessage-deflate on, each library's defaults);
 // prints the port, echoes every message until killed. Each line on stdin
 // is answered with the process's CPU time so far (µs, user + system), so
 // the client can count what the server spent.
@@ -9,8 +10,9 @@ import { WebSocketServer } from 'ws';
 import { serve } from '../index.js';
 
 const impl = process.argv[2];
+const deflate = process.argv[3] === 'deflate';
 if (impl === 'ws') {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, maxPayload: 64 << 20 });
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: deflate, maxPayload: 64 << 20 });
   wss.on('connection', (socket) => {
     socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary }));
   });
@@ -20,7 +22,13 @@ if (impl === 'ws') {
     async (conn) => {
       for await (const message of conn) await conn.send(message);
     },
-    { port: 0, listenIp: '127.0.0.1', maxWaiting: 128, limits: { maxMessageSize: 64 << 20, maxFrameSize: 64 << 20 } },
+    {
+      port: 0,
+      listenIp: '127.0.0.1',
+      maxWaiting: 128,
+      compression: deflate,
+      limits: { maxMessageSize: 64 << 20, maxFrameSize: 64 << 20 },
+    },
   );
   console.log(server.address().port);
 } else {

@@ -184,15 +184,18 @@ const encoder = new TextEncoder();
 let scratch = new Uint8Array(64 * 1024);
 
 /**
- * Messages this long or longer (bytes; UTF-16 units for a text) never
- * enter wasm memory whole (RFC 6455): an RFC 6455 server without
- * permessage-deflate writes their payload itself after a header made in
- * wasm (`#sendVerbatim`, as the native driver does past 64 KiB); with
- * permessage-deflate, or from a client (which masks), they go into wasm
- * `SEND_PART` bytes at a time (`#sendInParts`). Below it, one crossing
- * with the whole payload costs less.
+ * Large messages (RFC 6455; bytes, UTF-16 units for a text) never enter
+ * wasm memory whole. An RFC 6455 server without permessage-deflate writes
+ * the payload of any message of `VERBATIM_MIN` or more itself, after a
+ * header made in wasm (`#sendVerbatim`): from 4 KiB that saves the three
+ * copies of the crossing (in, framed, out; BENCHMARKS-node.md, issue 17)
+ * for one more socket write. With permessage-deflate, or from a client
+ * (which masks), messages of `PARTS_MIN` or more go into wasm `SEND_PART`
+ * bytes at a time (`#sendInParts`); below it, one crossing with the whole
+ * payload costs less.
  */
-const VERBATIM_MIN = 64 * 1024;
+const VERBATIM_MIN = 4 * 1024;
+const PARTS_MIN = 64 * 1024;
 const SEND_PART = 64 * 1024;
 
 /** Queues `text` on `machine`; returns the bytes to write. */
@@ -369,13 +372,12 @@ export class Connection extends EventEmitter {
     try {
       const data = payload(message, binary);
       const text = typeof data === 'string';
-      if ((text ? data.length : data.byteLength) >= VERBATIM_MIN) {
-        const sent = this.#verbatimSends
-          ? this.#sendVerbatim(text, data)
-          : this.#partSends
-            ? this.#sendInParts(text, data)
-            : null;
+      const length = text ? data.length : data.byteLength;
+      if (length >= VERBATIM_MIN && this.#verbatimSends) {
+        const sent = this.#sendVerbatim(text, data);
         if (sent !== null) return sent;
+      } else if (length >= PARTS_MIN && this.#partSends) {
+        return this.#sendInParts(text, data);
       }
       out = text ? sendText(this.#machine, data) : this.#machine.sendBinary(data);
     } catch (error) {

@@ -491,8 +491,11 @@ impl Reader {
             return Ok(());
         }
         let compressed = self.message.as_ref().is_some_and(|m| m.compressed);
+        // In streaming mode too: the message's buffer is handed out as a
+        // piece after this chunk (or kept, up to a piece, for the next), so
+        // unmasking into it holds no more than unmasking into scratch and
+        // appending, and copies each byte once, not twice.
         let direct = !compressed
-            && !self.config.streaming
             && mask.is_some()
             && matches!(self.message.as_ref().map(|m| &m.assembly), Some(Assembly::Binary(_)));
         if mask.is_some() && !direct {
