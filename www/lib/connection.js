@@ -567,9 +567,19 @@ export class Connection extends EventEmitter {
     return this.#info?.protocol;
   }
 
-  /** The draft-76 framing, `"old"` or `"new"`; `undefined` for RFC 6455. */
+  /**
+   * The draft-76 framing, `"old"` or `"new"`; `undefined` for RFC 6455. A
+   * server with `framing: 'auto'` says `"auto"` until the client's first
+   * bytes decide it.
+   */
   get framing() {
-    return this.#info?.framing;
+    const info = this.#info;
+    if (info?.framing === 'auto') {
+      // The core decides on the client's first bytes: ask it again.
+      const live = this.#machine.framing;
+      if (live !== undefined) info.framing = live;
+    }
+    return info?.framing;
   }
 
   /** The subprotocol both ends agreed on, or `undefined`. */
