@@ -47,6 +47,7 @@ use futures_sink::Sink;
 use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use hybi_core::{Close, Event, Protocol, RequestHead, ResponseHead, State};
 
+use crate::budget::{Account, MemoryBudget};
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind};
 use crate::Message;
@@ -499,6 +500,14 @@ pub struct Reader<S> {
     /// Bytes of answers this reader's input made the core queue since the
     /// output was last all written (see `MAX_UNFLUSHED`).
     answers: usize,
+    /// Its share of a server's memory budget, if it draws on one (see
+    /// `crate::budget`): the reader's, since only the reader feeds the core
+    /// input.
+    account: Option<Account>,
+    /// The payload of the message `recv` returned last: counted against
+    /// the budget until the next `recv`, since the application holds it
+    /// until then (an echo server sends it back).
+    lent: usize,
 }
 
 /// The sending half of a [`WebSocket`]. Its [`close`](Self::close) sends
@@ -539,6 +548,8 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
                 timer_at: None,
                 end_reported: false,
                 answers: 0,
+                account: None,
+                lent: 0,
             },
             writer: Writer { shared },
         }
@@ -662,6 +673,12 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
         io.unsplit(write)
     }
 
+    /// Makes the connection draw on a server's memory budget; before the
+    /// handshake.
+    pub(super) fn set_budget(&mut self, budget: Arc<MemoryBudget>) {
+        self.reader.account = Some(Account::new(budget));
+    }
+
     /// What the halves share: for a server to reach an open connection.
     pub(super) fn shared(&self) -> &Arc<Shared<S>> {
         &self.writer.shared
@@ -751,8 +768,14 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
 
     /// [`recv`](Self::recv) as a poll function.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Message>, Error>> {
+        // The application is done with the message the last call returned
+        // (the next read settles the account).
+        self.lent = 0;
         loop {
             while let Some(event) = self.events.pop_front() {
+                if self.account.is_some() && matches!(event, Event::Text(_) | Event::Binary(_)) {
+                    self.lent = event.buffered_bytes();
+                }
                 match event {
                     Event::Text(text) => return Poll::Ready(Ok(Some(Message::Text(text)))),
                     Event::Binary(data) => return Poll::Ready(Ok(Some(Message::Binary(data)))),
@@ -803,7 +826,12 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
     fn poll_turn(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         match self.shared.poll_write_out(Role::Reader, cx) {
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Ready(Ok(())) => self.answers = 0,
+            Poll::Ready(Ok(())) => {
+                self.answers = 0;
+                // What was written, and the message the application
+                // finished with, are no longer held.
+                self.settle();
+            }
             // Its waker is registered: wait for the socket.
             Poll::Pending if self.answers > MAX_UNFLUSHED => return Poll::Pending,
             Poll::Pending => {}
@@ -850,11 +878,23 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             }
             Ok(()) => {
                 let input = buf.filled();
+                // Output before core: the order every writer takes the
+                // locks in (and neither is held across the other's call).
+                let unwritten = self.unwritten_if_budgeted();
                 let mut core = self.shared.lock_core();
+                if let Some(account) = &mut self.account {
+                    // Reserved before any of the input is stored; `settle`
+                    // below returns what it did not use.
+                    let held = held(&core, &self.events, self.lent) + unwritten;
+                    account.allow_input(&mut core, held, input.len());
+                }
                 let before = core.pending_transmit();
                 core.handle_input(clock.now(), input);
                 self.answers += core.pending_transmit().saturating_sub(before);
                 take_events(&mut core, &mut self.events, &mut self.close_status);
+                if let Some(account) = &mut self.account {
+                    account.settle(held(&core, &self.events, self.lent) + unwritten);
+                }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
@@ -872,6 +912,35 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         f(&mut core);
         self.answers += core.pending_transmit().saturating_sub(before);
         take_events(&mut core, &mut self.events, &mut self.close_status);
+        drop(core);
+        self.settle();
+    }
+
+    /// Output taken from the core and not yet written, if the connection
+    /// draws on a budget (the lock is not taken otherwise).
+    fn unwritten_if_budgeted(&self) -> usize {
+        if self.account.is_some() {
+            self.shared.lock_output().unwritten()
+        } else {
+            0
+        }
+    }
+
+    /// Brings the budget's charge in line with what the connection holds
+    /// now. Output a [`Writer`] queued is counted here, on the reader's
+    /// next turn, before its next read reserves anything: it leaves less
+    /// room for input, as in the blocking driver.
+    fn settle(&mut self) {
+        if self.account.is_none() {
+            return;
+        }
+        let unwritten = self.unwritten_if_budgeted();
+        let core = self.shared.lock_core();
+        let held = held(&core, &self.events, self.lent) + unwritten;
+        drop(core);
+        if let Some(account) = &mut self.account {
+            account.settle(held);
+        }
     }
 
     /// The peer's close code and reason, once it closed cleanly.
@@ -898,6 +967,17 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
     pub fn protocol(&self) -> Protocol {
         self.shared.info().protocol
     }
+}
+
+/// What a connection holds for data in transit, as the budget counts it:
+/// the core's buffers, the events waiting for `recv`, the message `recv`
+/// returned last (output taken from the core and not yet written is added
+/// by the caller, which cannot take that lock while it holds the core's).
+fn held(core: &hybi_core::Connection, events: &VecDeque<Event>, lent: usize) -> usize {
+    core.buffered_bytes()
+        + events.iter().map(Event::buffered_bytes).sum::<usize>()
+        + events.capacity() * std::mem::size_of::<Event>()
+        + lent
 }
 
 /// Moves the core's events to the queue, noting the peer's close.

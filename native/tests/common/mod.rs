@@ -127,6 +127,25 @@ pub fn raw_rfc6455(addr: SocketAddr) -> TcpStream {
     stream
 }
 
+/// A client's unfinished binary message: the first frame (FIN clear) of
+/// `len` bytes of 0x5a, masked with a zero key.
+pub fn unfinished_frame(len: usize) -> Vec<u8> {
+    let mut frame = vec![0x02, 0xff];
+    frame.extend_from_slice(&(len as u64).to_be_bytes());
+    frame.extend_from_slice(&[0; 4]);
+    frame.resize(frame.len() + len, 0x5a);
+    frame
+}
+
+/// Reads up to the close frame the server sends and returns its code.
+pub fn close_code(stream: &mut TcpStream) -> u16 {
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut head = [0u8; 4];
+    stream.read_exact(&mut head).unwrap();
+    assert_eq!(head[..2], [0x88, 0x02], "not a close frame with a code: {head:?}");
+    u16::from_be_bytes([head[2], head[3]])
+}
+
 /// Writes the draft's own example request (docs/PROTOCOLS.md §1.1) and reads the
 /// head and 16-byte answer.
 pub fn raw_draft76(addr: SocketAddr) -> TcpStream {
