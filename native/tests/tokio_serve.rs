@@ -258,3 +258,35 @@ async fn the_connection_that_would_exceed_the_budget_fails_with_1009_and_the_oth
     assert_eq!(held, 0, "charged after every connection is idle or gone");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_async_client_goes_through_an_http_connect_proxy() {
+    let server = async_echo_server(local_options()).await;
+    let target = server.local_addr();
+    let url = format!("ws://{target}/");
+    let (proxy_addr, requests) = common::test_proxy("HTTP/1.1 200 Connection established\r\n\r\n");
+    let proxy = hybi::url::Url::parse(&format!("http://user:p%40ss@{proxy_addr}")).unwrap();
+    let options = ConnectOptions { proxy: hybi::Proxy::Url(proxy), ..client_options(Protocol::Rfc6455) };
+    let mut ws = connect(&url, options).await.unwrap();
+    let message = hybi::Message::Text("through the tunnel".into());
+    ws.send(&message).await.unwrap();
+    assert_eq!(ws.recv().await.unwrap(), Some(message));
+    ws.close(Some(1000), "").await.unwrap();
+    let head = requests.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(head.starts_with(&format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n")), "{head}");
+    // user:p@ss in base64.
+    assert!(head.contains("Proxy-Authorization: Basic dXNlcjpwQHNz\r\n"), "{head}");
+
+    // A proxy that refuses: a proxy error naming its answer.
+    let (proxy_addr, _) =
+        common::test_proxy("HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n");
+    let proxy = hybi::url::Url::parse(&format!("http://{proxy_addr}")).unwrap();
+    let options = ConnectOptions { proxy: hybi::Proxy::Url(proxy), ..client_options(Protocol::Rfc6455) };
+    let error = match connect(&url, options).await {
+        Ok(_) => panic!("connected through a proxy that answered 407"),
+        Err(error) => error,
+    };
+    assert_eq!(error.kind(), hybi::ErrorKind::Proxy);
+    assert!(error.to_string().contains("407"), "{error}");
+    server.stop().await;
+}

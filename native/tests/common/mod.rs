@@ -236,3 +236,33 @@ pub fn messages(rfc6455: bool) -> Vec<Message> {
     out.push(Message::Text("héllo, ☃, 日本語".into()));
     out
 }
+
+/// A minimal HTTP CONNECT proxy for one tunnel, answering `answer`;
+/// reports the request head it received.
+pub fn test_proxy(answer: &'static str) -> (SocketAddr, mpsc::Receiver<String>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut client, _) = listener.accept().unwrap();
+        let head = read_http_head(&mut client);
+        let line = head.lines().next().unwrap().to_string();
+        let _ = tx.send(head.clone());
+        client.write_all(answer.as_bytes()).unwrap();
+        if !answer.starts_with("HTTP/1.1 200") {
+            return;
+        }
+        let target = line.split(' ').nth(1).unwrap().to_string();
+        let upstream = TcpStream::connect(target).unwrap();
+        let (mut up_read, mut up_write) = (upstream.try_clone().unwrap(), upstream);
+        let (mut down_read, mut down_write) = (client.try_clone().unwrap(), client);
+        let forward = std::thread::spawn(move || {
+            let _ = std::io::copy(&mut down_read, &mut up_write);
+            let _ = up_write.shutdown(std::net::Shutdown::Write);
+        });
+        let _ = std::io::copy(&mut up_read, &mut down_write);
+        let _ = down_write.shutdown(std::net::Shutdown::Write);
+        let _ = forward.join();
+    });
+    (addr, rx)
+}
