@@ -137,6 +137,21 @@ pub fn unfinished_frame(len: usize) -> Vec<u8> {
     frame
 }
 
+/// Ends the message `unfinished_frame(len)` began with a one-byte final
+/// frame, and checks that the echo comes back whole (an echo server's).
+pub fn finish_unfinished(stream: &mut TcpStream, len: usize) {
+    stream.write_all(&[0x80, 0x81, 0, 0, 0, 0, b'!']).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut head = [0u8; 10];
+    stream.read_exact(&mut head).unwrap();
+    assert_eq!(head[..2], [0x82, 0x7f], "an unmasked binary frame with a 64-bit length");
+    let echoed = u64::from_be_bytes(head[2..].try_into().unwrap()) as usize;
+    assert_eq!(echoed, len + 1);
+    let mut payload = vec![0u8; echoed];
+    stream.read_exact(&mut payload).unwrap();
+    assert!(payload[..len].iter().all(|&b| b == 0x5a) && payload[len] == b'!');
+}
+
 /// Reads up to the close frame the server sends and returns its code.
 pub fn close_code(stream: &mut TcpStream) -> u16 {
     stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
