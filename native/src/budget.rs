@@ -11,8 +11,24 @@
 //! connections reading at the same time cannot jointly overshoot; a
 //! connection whose input does not fit is failed by the core with close
 //! code 1009, and the others are unaffected.
+//!
+//! The policy is written once here, as [`Account`], for both drivers: the
+//! blocking connection and the async reader each keep one and call
+//! [`Account::allow_input`] before feeding the core a read and
+//! [`Account::settle`] after.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// What a connection may hold for data in transit without drawing on the
+/// server's memory budget. Connections reserve from the budget before each
+/// read what that read could make them hold (a 32 KiB deflate read may
+/// inflate to 33 MiB), so while large senders read, the pool can be
+/// reserved to its end for a moment; without a floor of its own, a client
+/// sending small messages at that moment would be failed with 1009 for
+/// what others hold. With it, small messages always fit, and the server's
+/// bound grows by this much per connection (64 MiB at 1,024).
+pub(crate) const UNBUDGETED: usize = 64 * 1024;
 
 /// The pool: `limit` bytes, of which `used` are charged to connections.
 #[derive(Debug)]
@@ -56,6 +72,52 @@ impl MemoryBudget {
     /// Gives back `bytes` reserved or charged earlier.
     pub(crate) fn release(&self, bytes: usize) {
         self.used.fetch_sub(bytes, Ordering::AcqRel);
+    }
+}
+
+/// One connection's share of a server's [`MemoryBudget`]: what it has
+/// charged, given back when the account is dropped with the connection.
+#[derive(Debug)]
+pub(crate) struct Account {
+    budget: Arc<MemoryBudget>,
+    charged: usize,
+}
+
+impl Account {
+    pub(crate) fn new(budget: Arc<MemoryBudget>) -> Account {
+        Account { budget, charged: 0 }
+    }
+
+    /// Before the core takes a read of `n` bytes, while the connection
+    /// holds `held` for data in transit: reserves what the read could make
+    /// the core hold (its `input_bound`) beyond what the connection may
+    /// hold unbudgeted, or what is left of the pool, and gives the core
+    /// that much allowance; input past it fails the connection with 1009
+    /// before it is stored. [`settle`](Self::settle) afterwards returns
+    /// what the read did not use.
+    pub(crate) fn allow_input(&mut self, core: &mut hybi_core::Connection, held: usize, n: usize) {
+        let unbudgeted = UNBUDGETED.saturating_sub(held);
+        let reserved = self.budget.reserve_up_to(core.input_bound(n).saturating_sub(unbudgeted));
+        self.charged += reserved;
+        core.set_input_allowance(core.buffered_bytes() + unbudgeted + reserved);
+    }
+
+    /// Brings the charge in line with what the connection holds now,
+    /// `held`, beyond its unbudgeted floor.
+    pub(crate) fn settle(&mut self, held: usize) {
+        let charge = held.saturating_sub(UNBUDGETED);
+        if charge > self.charged {
+            self.budget.charge(charge - self.charged);
+        } else {
+            self.budget.release(self.charged - charge);
+        }
+        self.charged = charge;
+    }
+}
+
+impl Drop for Account {
+    fn drop(&mut self) {
+        self.budget.release(std::mem::take(&mut self.charged));
     }
 }
 

@@ -9,7 +9,10 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{client_options, local_options, queued_echo_server, raw_draft76, raw_rfc6455, within, ws_url};
+use common::{
+    client_options, close_code, local_options, queued_echo_server, raw_draft76, raw_rfc6455,
+    unfinished_frame, within, ws_url,
+};
 use hybi::{connect_with, Config, DeflateConfig, Framing, Message, Protocol, ServeOptions, ServerHandle};
 
 /// What an idle connection may keep of its buffers (the core's threshold
@@ -69,25 +72,6 @@ fn buffers_shrink_back_once_a_large_inflated_message_is_echoed() {
 /// driver's `UNBUDGETED`): the pool counts what they hold beyond it.
 const UNBUDGETED: usize = 64 * 1024;
 
-/// A client's unfinished binary message: the first frame (FIN clear) of
-/// `len` bytes, masked with a zero key.
-fn unfinished_frame(len: usize) -> Vec<u8> {
-    let mut frame = vec![0x02, 0xff];
-    frame.extend_from_slice(&(len as u64).to_be_bytes());
-    frame.extend_from_slice(&[0; 4]);
-    frame.resize(frame.len() + len, 0x5a);
-    frame
-}
-
-/// Reads up to the close frame the server sends and returns its code.
-fn close_code(stream: &mut TcpStream) -> u16 {
-    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut head = [0u8; 4];
-    stream.read_exact(&mut head).unwrap();
-    assert_eq!(head[..2], [0x88, 0x02], "not a close frame with a code: {head:?}");
-    u16::from_be_bytes([head[2], head[3]])
-}
-
 /// Two connections (each opened by `open`) send `unfinished`, a message of
 /// `partial` bytes without its end; the server holds both, within `budget`.
 /// Returns them, still open.
@@ -145,16 +129,7 @@ fn the_connection_that_would_exceed_the_budget_fails_with_1009_and_the_others_go
         small_messages_echo(&url, Protocol::Rfc6455);
         // The first two finish their messages and get them back whole.
         for mut stream in holders {
-            stream.write_all(&[0x80, 0x81, 0, 0, 0, 0, b'!']).unwrap();
-            stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-            let mut head = [0u8; 10];
-            stream.read_exact(&mut head).unwrap();
-            assert_eq!(head[..2], [0x82, 0x7f], "an unmasked binary frame with a 64-bit length");
-            let len = u64::from_be_bytes(head[2..].try_into().unwrap()) as usize;
-            assert_eq!(len, PARTIAL + 1);
-            let mut payload = vec![0u8; len];
-            stream.read_exact(&mut payload).unwrap();
-            assert!(payload[..PARTIAL].iter().all(|&b| b == 0x5a) && payload[PARTIAL] == b'!');
+            common::finish_unfinished(&mut stream, PARTIAL);
         }
         server
     });

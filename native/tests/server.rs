@@ -428,35 +428,6 @@ fn a_write_timeout_fails_a_send_to_a_peer_that_does_not_read() {
     server.stop();
 }
 
-/// A minimal HTTP CONNECT proxy for one tunnel; reports the request line.
-fn test_proxy(answer: &'static str) -> (std::net::SocketAddr, mpsc::Receiver<String>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let (mut client, _) = listener.accept().unwrap();
-        let head = read_http_head(&mut client);
-        let line = head.lines().next().unwrap().to_string();
-        let _ = tx.send(head.clone());
-        client.write_all(answer.as_bytes()).unwrap();
-        if !answer.starts_with("HTTP/1.1 200") {
-            return;
-        }
-        let target = line.split(' ').nth(1).unwrap().to_string();
-        let upstream = TcpStream::connect(target).unwrap();
-        let (mut up_read, mut up_write) = (upstream.try_clone().unwrap(), upstream);
-        let (mut down_read, mut down_write) = (client.try_clone().unwrap(), client);
-        let forward = thread::spawn(move || {
-            let _ = std::io::copy(&mut down_read, &mut up_write);
-            let _ = up_write.shutdown(std::net::Shutdown::Write);
-        });
-        let _ = std::io::copy(&mut up_read, &mut down_write);
-        let _ = down_write.shutdown(std::net::Shutdown::Write);
-        let _ = forward.join();
-    });
-    (addr, rx)
-}
-
 #[test]
 fn clients_go_through_an_http_connect_proxy() {
     let server = echo_server(local_options());

@@ -171,3 +171,113 @@ async fn connections_past_the_caps_are_answered_503() {
     server.stop().await;
     per_ip.stop().await;
 }
+
+/// What each connection holds without drawing on the budget (the
+/// drivers' `UNBUDGETED`).
+const UNBUDGETED: usize = 64 * 1024;
+
+/// Waits until the server's charge to its budget satisfies `ok`; its value.
+async fn settles(server: &ServerHandle, ok: impl Fn(usize) -> bool) -> usize {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let held = server.buffered_bytes().expect("a budget is set");
+        if ok(held) || tokio::time::Instant::now() > deadline {
+            return held;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_that_would_exceed_the_budget_fails_with_1009_and_the_others_go_on() {
+    use std::io::Write;
+
+    const BUDGET: usize = 8 << 20;
+    const PARTIAL: usize = 3 << 20;
+    let server = async_echo_server(ServeOptions { memory_budget: BUDGET, ..local_options() }).await;
+    let addr = server.local_addr();
+    // Two connections each hold an unfinished 3 MiB message.
+    let mut holders = Vec::new();
+    for n in 1..=2 {
+        let stream = tokio::task::spawn_blocking(move || {
+            let mut stream = common::raw_rfc6455(addr);
+            stream.write_all(&common::unfinished_frame(PARTIAL)).unwrap();
+            stream
+        })
+        .await
+        .unwrap();
+        let held = settles(&server, |held| held >= n * (PARTIAL - UNBUDGETED)).await;
+        assert!(held >= n * (PARTIAL - UNBUDGETED) && held <= BUDGET, "{n} unfinished: {held} bytes held");
+        holders.push(stream);
+    }
+    // The third would take the server past its budget: 1009, for it alone.
+    let code = tokio::task::spawn_blocking(move || {
+        let mut third = common::raw_rfc6455(addr);
+        let mut writer = third.try_clone().unwrap();
+        // The server stops reading (and closes) partway: errors are
+        // expected here.
+        let sending = std::thread::spawn(move || {
+            let _ = writer.write_all(&common::unfinished_frame(PARTIAL));
+        });
+        let code = common::close_code(&mut third);
+        let _ = sending.join();
+        code
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 1009);
+    assert!(server.buffered_bytes().unwrap() <= BUDGET);
+    // A fourth client's small messages still echo.
+    let url = format!("ws://{addr}/");
+    let mut small = connect(&url, client_options(Protocol::Rfc6455)).await.unwrap();
+    for i in 0..100 {
+        let text = hybi::Message::Text(format!("small {i}"));
+        small.send(&text).await.unwrap();
+        assert_eq!(small.recv().await.unwrap(), Some(text));
+    }
+    small.close(Some(1000), "").await.unwrap();
+    // The first two finish their messages and get them back whole; then
+    // nothing stays charged.
+    tokio::task::spawn_blocking(move || {
+        for mut stream in holders {
+            common::finish_unfinished(&mut stream, PARTIAL);
+        }
+    })
+    .await
+    .unwrap();
+    let held = settles(&server, |held| held == 0).await;
+    assert_eq!(held, 0, "charged after every connection is idle or gone");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_async_client_goes_through_an_http_connect_proxy() {
+    let server = async_echo_server(local_options()).await;
+    let target = server.local_addr();
+    let url = format!("ws://{target}/");
+    let (proxy_addr, requests) = common::test_proxy("HTTP/1.1 200 Connection established\r\n\r\n");
+    let proxy = hybi::url::Url::parse(&format!("http://user:p%40ss@{proxy_addr}")).unwrap();
+    let options = ConnectOptions { proxy: hybi::Proxy::Url(proxy), ..client_options(Protocol::Rfc6455) };
+    let mut ws = connect(&url, options).await.unwrap();
+    let message = hybi::Message::Text("through the tunnel".into());
+    ws.send(&message).await.unwrap();
+    assert_eq!(ws.recv().await.unwrap(), Some(message));
+    ws.close(Some(1000), "").await.unwrap();
+    let head = requests.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(head.starts_with(&format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n")), "{head}");
+    // user:p@ss in base64.
+    assert!(head.contains("Proxy-Authorization: Basic dXNlcjpwQHNz\r\n"), "{head}");
+
+    // A proxy that refuses: a proxy error naming its answer.
+    let (proxy_addr, _) =
+        common::test_proxy("HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n");
+    let proxy = hybi::url::Url::parse(&format!("http://{proxy_addr}")).unwrap();
+    let options = ConnectOptions { proxy: hybi::Proxy::Url(proxy), ..client_options(Protocol::Rfc6455) };
+    let error = match connect(&url, options).await {
+        Ok(_) => panic!("connected through a proxy that answered 407"),
+        Err(error) => error,
+    };
+    assert_eq!(error.kind(), hybi::ErrorKind::Proxy);
+    assert!(error.to_string().contains("407"), "{error}");
+    server.stop().await;
+}

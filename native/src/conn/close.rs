@@ -210,9 +210,7 @@ impl Shared {
 impl Drop for Shared {
     fn drop(&mut self) {
         let inner = self.inner.get_mut().unwrap_or_else(PoisonError::into_inner);
-        if let Some(budget) = self.budget.get() {
-            budget.release(std::mem::take(&mut inner.charged));
-        }
+        // The budget's share goes back with `inner.account`.
         if inner.dead || !matches!(inner.core.state(), State::Open | State::Ending) {
             return;
         }

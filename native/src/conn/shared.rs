@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use hybi_core::{Close, DeflateParams, Event, Header, Protocol, RequestHead, ResponseHead, State};
 
 use super::Message;
-use crate::budget::MemoryBudget;
+use crate::budget::{Account, MemoryBudget};
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind};
 use crate::stream::Stream;
@@ -38,16 +38,6 @@ const READ_BUF: usize = 32 * 1024;
 /// at most this (twice: one with the core), whatever it sent before.
 const MAX_SPARE: usize = 64 * 1024;
 
-/// What a connection may hold for data in transit without drawing on the
-/// server's memory budget. Connections reserve from the budget before each
-/// read what that read could make them hold (a 32 KiB deflate read may
-/// inflate to 33 MiB), so while large senders read, the pool can be
-/// reserved to its end for a moment; without a floor of its own, a client
-/// sending small messages at that moment would be failed with 1009 for
-/// what others hold. With it, small messages always fit, and the server's
-/// bound grows by this much per connection (64 MiB at 1,024).
-const UNBUDGETED: usize = 64 * 1024;
-
 /// What every handle shares.
 pub(crate) struct Shared {
     pub(super) inner: Mutex<Inner>,
@@ -64,8 +54,9 @@ pub(crate) struct Shared {
     pub(super) peer_addr: SocketAddr,
     pub(super) local_addr: SocketAddr,
     pub(super) info: OnceLock<Info>,
-    /// The server's memory budget, which this connection draws on.
-    pub(super) budget: OnceLock<Arc<MemoryBudget>>,
+    /// The connection draws on a server's memory budget (`Inner::account`
+    /// is set): known without taking the lock.
+    pub(super) budgeted: AtomicBool,
     /// Server: the headers `conn_headers` accepted with (see `seed`).
     pub(super) accepted_headers: OnceLock<Vec<Header>>,
     /// Told of each pong (see `pongs`).
@@ -91,8 +82,8 @@ pub(super) struct Inner {
     /// the next `recv`, since the application holds it until then (an echo
     /// server sends it back).
     pub(super) lent: usize,
-    /// What this connection has charged to the budget.
-    pub(super) charged: usize,
+    /// Its share of the server's memory budget, if it draws on one.
+    pub(super) account: Option<Account>,
     /// How the connection ended, once it has.
     pub(super) end: Option<End>,
     /// The socket failed or was shut: nothing more goes through it.
@@ -169,7 +160,7 @@ impl Shared {
                 events: VecDeque::new(),
                 event_bytes: 0,
                 lent: 0,
-                charged: 0,
+                account: None,
                 end: None,
                 dead: false,
                 read_timeout: None,
@@ -183,7 +174,7 @@ impl Shared {
             control: Mutex::new(control),
             clock,
             info: OnceLock::new(),
-            budget: OnceLock::new(),
+            budgeted: AtomicBool::new(false),
             accepted_headers: OnceLock::new(),
             pong_hook: OnceLock::new(),
         }))
@@ -192,21 +183,18 @@ impl Shared {
     /// Makes the connection draw on a server's memory budget (see
     /// `crate::budget`); before the handshake, once.
     pub(crate) fn set_budget(&self, budget: Arc<MemoryBudget>) {
-        let _ = self.budget.set(budget);
+        lock(&self.inner).account = Some(Account::new(budget));
+        self.budgeted.store(true, Ordering::SeqCst);
     }
 
     /// Brings the connection's charge to the budget in line with what it
     /// holds now: the core's buffers, the events waiting for `recv`, the
     /// message `recv` last returned.
     pub(super) fn settle(&self, inner: &mut Inner) {
-        let Some(budget) = self.budget.get() else { return };
-        let charge = Self::held(inner).saturating_sub(UNBUDGETED);
-        if charge > inner.charged {
-            budget.charge(charge - inner.charged);
-        } else {
-            budget.release(inner.charged - charge);
+        let held = Self::held(inner);
+        if let Some(account) = &mut inner.account {
+            account.settle(held);
         }
-        inner.charged = charge;
     }
 
     /// What the connection holds for data in transit: the core's buffers,
@@ -372,16 +360,12 @@ impl Shared {
             }
             Ok((n, tls_output)) => {
                 let now = self.clock.now();
-                if let Some(budget) = self.budget.get() {
-                    // Reserve what this input could make the core hold (or
-                    // what is left), before any of it is stored, beyond
-                    // what the connection may hold unbudgeted; `settle`
-                    // below returns what it did not use.
-                    let unbudgeted = UNBUDGETED.saturating_sub(Self::held(&inner));
-                    let reserved = budget.reserve_up_to(inner.core.input_bound(n).saturating_sub(unbudgeted));
-                    inner.charged += reserved;
-                    let allowance = inner.core.buffered_bytes() + unbudgeted + reserved;
-                    inner.core.set_input_allowance(allowance);
+                // Reserved before any of the input is stored; `settle`
+                // below returns what it did not use.
+                let held = Self::held(&inner);
+                let inner = &mut *inner;
+                if let Some(account) = &mut inner.account {
+                    account.allow_input(&mut inner.core, held, n);
                 }
                 inner.core.handle_input(now, &reader.buf[..n]);
                 tls_output
@@ -482,7 +466,7 @@ impl Shared {
         if out.capacity() <= MAX_SPARE {
             writer.spare = out;
         }
-        if self.budget.get().is_some() {
+        if self.budgeted.load(Ordering::Relaxed) {
             // The written bytes are gone from the core since `poll_transmit`
             // but were held until now.
             self.settle(&mut lock(&self.inner));

@@ -69,9 +69,12 @@ mod serve;
 mod socket;
 mod stream;
 
+use std::sync::Arc;
+
 use ::tokio::io::{AsyncRead, AsyncWrite};
 use hybi_core::{Accept, ClientRequest, Config, Event, HttpResponse, RequestHead, RequestKind};
 
+use crate::budget::MemoryBudget;
 use crate::clock::Clock;
 use crate::entropy::OsEntropy;
 use crate::error::{Error, ErrorKind};
@@ -93,21 +96,26 @@ pub async fn accept_with<S>(
 where
     S: AsyncRead + AsyncWrite,
 {
-    accept_at(io, config, Clock::new(), decide).await
+    accept_at(io, config, Clock::new(), None, decide).await
 }
 
 /// [`accept_with`] on `clock`, whose start is where the handshake deadline
-/// counts from (for `serve`: the moment `accept` returned, before TLS).
+/// counts from (for `serve`: the moment `accept` returned, before TLS),
+/// drawing on `budget` if given (a server's).
 async fn accept_at<S>(
     io: S,
     config: Config,
     clock: Clock,
+    budget: Option<Arc<MemoryBudget>>,
     decide: impl FnOnce(RequestKind, &RequestHead) -> Result<Accept, HttpResponse>,
 ) -> Result<WebSocket<S>, Error>
 where
     S: AsyncRead + AsyncWrite,
 {
     let mut ws = WebSocket::new(io, hybi_core::Connection::server(clock.start(), config), clock);
+    if let Some(budget) = budget {
+        ws.set_budget(budget);
+    }
     let kind = loop {
         if let Some(Event::Request(kind)) = ws.events().front() {
             let kind = *kind;

@@ -18,6 +18,7 @@ use hybi_core::{Config, RequestKind};
 
 use super::socket::{Role, Shared};
 use super::{accept_at, MaybeTls, WebSocket};
+use crate::budget::MemoryBudget;
 use crate::caps::{Admission, Caps, Refusal, MAX_LINGERING, REFUSED_LINGER, REFUSED_READ_MAX};
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind};
@@ -47,8 +48,10 @@ impl From<SocketAddr> for Listen {
 
 /// Starts a WebSocket server on `listen` (the blocking [`crate::serve`]'s
 /// async twin, with the same [`ServeOptions`]; `port`, `listen_ip` and
-/// `confirm` are for the blocking one, and `memory_budget` is not applied
-/// here yet): each connection gets its own task, runs the TLS handshake if
+/// `confirm` are for the blocking one): each connection gets its own task,
+/// draws on the server's `memory_budget` as the blocking server's do (over
+/// it, the connection whose input would not fit fails with 1009), runs the
+/// TLS handshake if
 /// `options.tls` is set and the opening handshake within one deadline
 /// (`config.timeouts.handshake`, counted from `accept`), asks
 /// `options.conn_headers` what to answer, and then runs `handler` with the
@@ -87,8 +90,9 @@ where
         close_timeout: options.config.timeouts.close.unwrap_or(Duration::from_secs(5)),
     });
     let context = Arc::new(Context::from_options(options));
+    let budget = context.budget.clone();
     let task = ::tokio::spawn(accept_loop(listener, Arc::clone(&state), context, Arc::new(handler)));
-    Ok(ServerHandle { local_addr, state, task: Some(task) })
+    Ok(ServerHandle { local_addr, state, budget, task: Some(task) })
 }
 
 /// Everything a connection task needs, read from the options once.
@@ -99,6 +103,8 @@ struct Context<S> {
     conn_headers: ConnHeaders<S>,
     http_handler: Option<HttpHandler>,
     on_error: Option<ErrorHook>,
+    /// The pool every connection draws on; `None` for `usize::MAX`.
+    budget: Option<Arc<MemoryBudget>>,
     #[cfg(feature = "tls")]
     tls: Option<tokio_rustls::TlsAcceptor>,
 }
@@ -116,6 +122,8 @@ impl<S> Context<S> {
             conn_headers: options.conn_headers,
             http_handler: options.http_handler,
             on_error: options.on_error,
+            budget: (options.memory_budget != usize::MAX)
+                .then(|| Arc::new(MemoryBudget::new(options.memory_budget))),
         }
     }
 
@@ -282,17 +290,18 @@ where
     let deadline = clock.deadline(context.handshake_timeout).map(Instant::from_std);
     let io = tls(stream, context, deadline).await?;
     let mut user_state = None;
-    let accepted = accept_at(io, context.config.clone(), clock, |kind, request| match kind {
-        RequestKind::Http => Err(match &context.http_handler {
-            Some(answer) => answer(request),
-            None => default_page(request),
-        }),
-        RequestKind::WebSocket(_) => (context.conn_headers)(request).map(|(accept, state)| {
-            user_state = Some(state);
-            accept
-        }),
-    })
-    .await;
+    let accepted =
+        accept_at(io, context.config.clone(), clock, context.budget.clone(), |kind, request| match kind {
+            RequestKind::Http => Err(match &context.http_handler {
+                Some(answer) => answer(request),
+                None => default_page(request),
+            }),
+            RequestKind::WebSocket(_) => (context.conn_headers)(request).map(|(accept, state)| {
+                user_state = Some(state);
+                accept
+            }),
+        })
+        .await;
     let ws = match accepted {
         Ok(ws) => ws,
         // Answered as the application (or the default page) said.
@@ -392,6 +401,7 @@ async fn finish(state: &ServerState) {
 pub struct ServerHandle {
     local_addr: SocketAddr,
     state: Arc<ServerState>,
+    budget: Option<Arc<MemoryBudget>>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -404,6 +414,13 @@ impl ServerHandle {
     /// How many connections are being served now (handshakes included).
     pub fn connections(&self) -> usize {
         lock(&self.state.live).conns.len()
+    }
+
+    /// Bytes charged to the memory budget now (see
+    /// [`ServeOptions::memory_budget`]): what all connections hold for data
+    /// in transit beyond the first 64 KiB of each. `None` without a budget.
+    pub fn buffered_bytes(&self) -> Option<usize> {
+        self.budget.as_ref().map(|b| b.used())
     }
 
     /// Stops the server and waits until every handler has returned (or was

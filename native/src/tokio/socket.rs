@@ -11,7 +11,10 @@
 //! half reads it, and the output buffer with the stream's write half sits
 //! in a second mutex, held only while a `poll_write` runs. So a writer
 //! encoding a message and a reader decoding one contend only for those
-//! moments, and neither waits on the other's socket.
+//! moments, and neither waits on the other's socket. What each lock's
+//! holder leaves queued is published when it lets go (see [`Locked`]), so
+//! a `Sink`'s `poll_ready`, once per message, reads the queue's size
+//! without taking either lock.
 //!
 //! The reader writes what its input made the core queue (pongs, close
 //! answers) itself: it does not depend on the writer being polled. It
@@ -31,7 +34,9 @@ use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
+use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{ready, Context, Poll, Wake, Waker};
 use std::time::Duration;
@@ -42,6 +47,7 @@ use futures_sink::Sink;
 use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use hybi_core::{Close, Event, Protocol, RequestHead, ResponseHead, State};
 
+use crate::budget::{Account, MemoryBudget};
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind};
 use crate::Message;
@@ -91,6 +97,10 @@ pub(super) enum Role {
 pub(super) struct Shared<S> {
     core: Mutex<hybi_core::Connection>,
     output: Mutex<Output<S>>,
+    /// The core's `pending_transmit` when its lock was last let go.
+    pending: AtomicUsize,
+    /// `Output::unwritten` when its lock was last let go.
+    unwritten: AtomicUsize,
     wakers: Arc<WriteWakers>,
     clock: Clock,
     /// The handshake's outcome, once open.
@@ -139,6 +149,8 @@ struct Output<S> {
     io: Option<::tokio::io::WriteHalf<S>>,
     segments: VecDeque<Vec<u8>>,
     written: usize,
+    /// Bytes of `segments` not yet written.
+    unwritten: usize,
     /// An emptied segment, kept for the next one (no allocation per write).
     spare: Vec<u8>,
     /// Our direction of the stream is shut.
@@ -156,13 +168,20 @@ impl<S> Output<S> {
             self.spare = segment;
             return false;
         }
-        self.segments.push_back(segment);
+        self.push(segment);
         true
+    }
+
+    /// Queues a segment after the others.
+    fn push(&mut self, segment: Vec<u8>) {
+        self.unwritten += segment.len();
+        self.segments.push_back(segment);
     }
 
     /// `n` more bytes are written: finished segments go (a small one is
     /// kept as the spare).
     fn advance(&mut self, mut n: usize) {
+        self.unwritten -= n;
         while n > 0 {
             let first = self.segments[0].len() - self.written;
             if n < first {
@@ -180,7 +199,52 @@ impl<S> Output<S> {
 
     /// Output taken from the core and not yet written.
     fn unwritten(&self) -> usize {
-        self.segments.iter().map(Vec::len).sum::<usize>() - self.written
+        self.unwritten
+    }
+}
+
+/// What a lock's holder may leave queued for the socket.
+trait Queued {
+    fn queued(&self) -> usize;
+}
+
+impl Queued for hybi_core::Connection {
+    fn queued(&self) -> usize {
+        self.pending_transmit()
+    }
+}
+
+impl<S> Queued for Output<S> {
+    fn queued(&self) -> usize {
+        self.unwritten()
+    }
+}
+
+/// The core or the output, locked; letting go publishes what it holds
+/// queued (a plain store: only the lock's holder writes it), so that
+/// [`Shared::queued`] reads both without locking. A reader sees the value
+/// of the last release, as it would have seen by taking the lock then.
+struct Locked<'a, T: Queued> {
+    guard: MutexGuard<'a, T>,
+    published: &'a AtomicUsize,
+}
+
+impl<T: Queued> Deref for Locked<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.guard
+    }
+}
+
+impl<T: Queued> DerefMut for Locked<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.guard
+    }
+}
+
+impl<T: Queued> Drop for Locked<'_, T> {
+    fn drop(&mut self) {
+        self.published.store(self.guard.queued(), Ordering::Relaxed);
     }
 }
 
@@ -232,15 +296,25 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl<S: AsyncRead + AsyncWrite> Shared<S> {
-    /// Runs `f` on the core.
-    fn core<T>(&self, f: impl FnOnce(&mut hybi_core::Connection) -> T) -> T {
-        f(&mut lock(&self.core))
+    /// The core, locked (see [`Locked`]).
+    fn lock_core(&self) -> Locked<'_, hybi_core::Connection> {
+        Locked { guard: lock(&self.core), published: &self.pending }
     }
 
-    /// Output queued and not yet taken by the socket.
+    /// The output, locked (see [`Locked`]).
+    fn lock_output(&self) -> Locked<'_, Output<S>> {
+        Locked { guard: lock(&self.output), published: &self.unwritten }
+    }
+
+    /// Runs `f` on the core.
+    fn core<T>(&self, f: impl FnOnce(&mut hybi_core::Connection) -> T) -> T {
+        f(&mut self.lock_core())
+    }
+
+    /// Output queued and not yet taken by the socket, as the locks' last
+    /// holders left it (no lock taken: once per message sent).
     fn queued(&self) -> usize {
-        let unwritten = lock(&self.output).unwritten();
-        unwritten + self.core(|core| core.pending_transmit())
+        self.unwritten.load(Ordering::Relaxed) + self.pending.load(Ordering::Relaxed)
     }
 
     /// Polls the stream with the caller's waker; when that pends, with one
@@ -278,11 +352,11 @@ impl<S: AsyncRead + AsyncWrite> Shared<S> {
     }
 
     fn poll_write_all(&self, role: Role, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        let mut guard = lock(&self.output);
+        let mut guard = self.lock_output();
         let out = &mut *guard;
         let closed = loop {
             if out.segments.is_empty() {
-                let mut core = lock(&self.core);
+                let mut core = self.lock_core();
                 if !out.take_transmit(&mut core) {
                     break core.state() == State::Closed;
                 }
@@ -343,8 +417,8 @@ impl<S: AsyncRead + AsyncWrite> Shared<S> {
             return self.queue(&message);
         }
         // Output before core: the order every writer takes the locks in.
-        let mut out = lock(&self.output);
-        let mut core = lock(&self.core);
+        let mut out = self.lock_output();
+        let mut core = self.lock_core();
         if !core.send_verbatim_header(binary, len)? {
             drop((core, out));
             return self.queue(&message);
@@ -352,7 +426,7 @@ impl<S: AsyncRead + AsyncWrite> Shared<S> {
         // The header (and all the core queued before it) goes first, then
         // exactly the payload, before anything queued later.
         out.take_transmit(&mut core);
-        out.segments.push_back(match message {
+        out.push(match message {
             Message::Text(text) => text.into_bytes(),
             Message::Binary(data) => data,
         });
@@ -426,6 +500,14 @@ pub struct Reader<S> {
     /// Bytes of answers this reader's input made the core queue since the
     /// output was last all written (see `MAX_UNFLUSHED`).
     answers: usize,
+    /// Its share of a server's memory budget, if it draws on one (see
+    /// `crate::budget`): the reader's, since only the reader feeds the core
+    /// input.
+    account: Option<Account>,
+    /// The payload of the message `recv` returned last: counted against
+    /// the budget until the next `recv`, since the application holds it
+    /// until then (an echo server sends it back).
+    lent: usize,
 }
 
 /// The sending half of a [`WebSocket`]. Its [`close`](Self::close) sends
@@ -444,9 +526,12 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
                 io: Some(write),
                 segments: VecDeque::new(),
                 written: 0,
+                unwritten: 0,
                 spare: Vec::new(),
                 shut: false,
             }),
+            pending: AtomicUsize::new(0),
+            unwritten: AtomicUsize::new(0),
             wakers: Arc::default(),
             clock,
             info: OnceLock::new(),
@@ -463,6 +548,8 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
                 timer_at: None,
                 end_reported: false,
                 answers: 0,
+                account: None,
+                lent: 0,
             },
             writer: Writer { shared },
         }
@@ -586,6 +673,12 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
         io.unsplit(write)
     }
 
+    /// Makes the connection draw on a server's memory budget; before the
+    /// handshake.
+    pub(super) fn set_budget(&mut self, budget: Arc<MemoryBudget>) {
+        self.reader.account = Some(Account::new(budget));
+    }
+
     /// What the halves share: for a server to reach an open connection.
     pub(super) fn shared(&self) -> &Arc<Shared<S>> {
         &self.writer.shared
@@ -595,7 +688,7 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
     /// handshake, which happens before the connection is handed out.
     pub(super) fn with_core<T>(&mut self, f: impl FnOnce(&mut hybi_core::Connection) -> T) -> T {
         let reader = &mut self.reader;
-        let mut core = lock(&reader.shared.core);
+        let mut core = reader.shared.lock_core();
         let value = f(&mut core);
         take_events(&mut core, &mut reader.events, &mut reader.close_status);
         value
@@ -675,8 +768,14 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
 
     /// [`recv`](Self::recv) as a poll function.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Message>, Error>> {
+        // The application is done with the message the last call returned
+        // (the next read settles the account).
+        self.lent = 0;
         loop {
             while let Some(event) = self.events.pop_front() {
+                if self.account.is_some() && matches!(event, Event::Text(_) | Event::Binary(_)) {
+                    self.lent = event.buffered_bytes();
+                }
                 match event {
                     Event::Text(text) => return Poll::Ready(Ok(Some(Message::Text(text)))),
                     Event::Binary(data) => return Poll::Ready(Ok(Some(Message::Binary(data)))),
@@ -727,7 +826,12 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
     fn poll_turn(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         match self.shared.poll_write_out(Role::Reader, cx) {
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Ready(Ok(())) => self.answers = 0,
+            Poll::Ready(Ok(())) => {
+                self.answers = 0;
+                // What was written, and the message the application
+                // finished with, are no longer held.
+                self.settle();
+            }
             // Its waker is registered: wait for the socket.
             Poll::Pending if self.answers > MAX_UNFLUSHED => return Poll::Pending,
             Poll::Pending => {}
@@ -774,11 +878,23 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             }
             Ok(()) => {
                 let input = buf.filled();
-                let mut core = lock(&self.shared.core);
+                // Output before core: the order every writer takes the
+                // locks in (and neither is held across the other's call).
+                let unwritten = self.unwritten_if_budgeted();
+                let mut core = self.shared.lock_core();
+                if let Some(account) = &mut self.account {
+                    // Reserved before any of the input is stored; `settle`
+                    // below returns what it did not use.
+                    let held = held(&core, &self.events, self.lent) + unwritten;
+                    account.allow_input(&mut core, held, input.len());
+                }
                 let before = core.pending_transmit();
                 core.handle_input(clock.now(), input);
                 self.answers += core.pending_transmit().saturating_sub(before);
                 take_events(&mut core, &mut self.events, &mut self.close_status);
+                if let Some(account) = &mut self.account {
+                    account.settle(held(&core, &self.events, self.lent) + unwritten);
+                }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
@@ -791,11 +907,40 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
 
     /// Runs an input on the core and takes its events.
     fn feed(&mut self, f: impl FnOnce(&mut hybi_core::Connection)) {
-        let mut core = lock(&self.shared.core);
+        let mut core = self.shared.lock_core();
         let before = core.pending_transmit();
         f(&mut core);
         self.answers += core.pending_transmit().saturating_sub(before);
         take_events(&mut core, &mut self.events, &mut self.close_status);
+        drop(core);
+        self.settle();
+    }
+
+    /// Output taken from the core and not yet written, if the connection
+    /// draws on a budget (the lock is not taken otherwise).
+    fn unwritten_if_budgeted(&self) -> usize {
+        if self.account.is_some() {
+            self.shared.lock_output().unwritten()
+        } else {
+            0
+        }
+    }
+
+    /// Brings the budget's charge in line with what the connection holds
+    /// now. Output a [`Writer`] queued is counted here, on the reader's
+    /// next turn, before its next read reserves anything: it leaves less
+    /// room for input, as in the blocking driver.
+    fn settle(&mut self) {
+        if self.account.is_none() {
+            return;
+        }
+        let unwritten = self.unwritten_if_budgeted();
+        let core = self.shared.lock_core();
+        let held = held(&core, &self.events, self.lent) + unwritten;
+        drop(core);
+        if let Some(account) = &mut self.account {
+            account.settle(held);
+        }
     }
 
     /// The peer's close code and reason, once it closed cleanly.
@@ -822,6 +967,17 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
     pub fn protocol(&self) -> Protocol {
         self.shared.info().protocol
     }
+}
+
+/// What a connection holds for data in transit, as the budget counts it:
+/// the core's buffers, the events waiting for `recv`, the message `recv`
+/// returned last (output taken from the core and not yet written is added
+/// by the caller, which cannot take that lock while it holds the core's).
+fn held(core: &hybi_core::Connection, events: &VecDeque<Event>, lent: usize) -> usize {
+    core.buffered_bytes()
+        + events.iter().map(Event::buffered_bytes).sum::<usize>()
+        + events.capacity() * std::mem::size_of::<Event>()
+        + lent
 }
 
 /// Moves the core's events to the queue, noting the peer's close.

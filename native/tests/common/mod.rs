@@ -127,6 +127,40 @@ pub fn raw_rfc6455(addr: SocketAddr) -> TcpStream {
     stream
 }
 
+/// A client's unfinished binary message: the first frame (FIN clear) of
+/// `len` bytes of 0x5a, masked with a zero key.
+pub fn unfinished_frame(len: usize) -> Vec<u8> {
+    let mut frame = vec![0x02, 0xff];
+    frame.extend_from_slice(&(len as u64).to_be_bytes());
+    frame.extend_from_slice(&[0; 4]);
+    frame.resize(frame.len() + len, 0x5a);
+    frame
+}
+
+/// Ends the message `unfinished_frame(len)` began with a one-byte final
+/// frame, and checks that the echo comes back whole (an echo server's).
+pub fn finish_unfinished(stream: &mut TcpStream, len: usize) {
+    stream.write_all(&[0x80, 0x81, 0, 0, 0, 0, b'!']).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut head = [0u8; 10];
+    stream.read_exact(&mut head).unwrap();
+    assert_eq!(head[..2], [0x82, 0x7f], "an unmasked binary frame with a 64-bit length");
+    let echoed = u64::from_be_bytes(head[2..].try_into().unwrap()) as usize;
+    assert_eq!(echoed, len + 1);
+    let mut payload = vec![0u8; echoed];
+    stream.read_exact(&mut payload).unwrap();
+    assert!(payload[..len].iter().all(|&b| b == 0x5a) && payload[len] == b'!');
+}
+
+/// Reads up to the close frame the server sends and returns its code.
+pub fn close_code(stream: &mut TcpStream) -> u16 {
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut head = [0u8; 4];
+    stream.read_exact(&mut head).unwrap();
+    assert_eq!(head[..2], [0x88, 0x02], "not a close frame with a code: {head:?}");
+    u16::from_be_bytes([head[2], head[3]])
+}
+
 /// Writes the draft's own example request (docs/PROTOCOLS.md §1.1) and reads the
 /// head and 16-byte answer.
 pub fn raw_draft76(addr: SocketAddr) -> TcpStream {
@@ -216,4 +250,34 @@ pub fn messages(rfc6455: bool) -> Vec<Message> {
     }
     out.push(Message::Text("héllo, ☃, 日本語".into()));
     out
+}
+
+/// A minimal HTTP CONNECT proxy for one tunnel, answering `answer`;
+/// reports the request head it received.
+pub fn test_proxy(answer: &'static str) -> (SocketAddr, mpsc::Receiver<String>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut client, _) = listener.accept().unwrap();
+        let head = read_http_head(&mut client);
+        let line = head.lines().next().unwrap().to_string();
+        let _ = tx.send(head.clone());
+        client.write_all(answer.as_bytes()).unwrap();
+        if !answer.starts_with("HTTP/1.1 200") {
+            return;
+        }
+        let target = line.split(' ').nth(1).unwrap().to_string();
+        let upstream = TcpStream::connect(target).unwrap();
+        let (mut up_read, mut up_write) = (upstream.try_clone().unwrap(), upstream);
+        let (mut down_read, mut down_write) = (client.try_clone().unwrap(), client);
+        let forward = std::thread::spawn(move || {
+            let _ = std::io::copy(&mut down_read, &mut up_write);
+            let _ = up_write.shutdown(std::net::Shutdown::Write);
+        });
+        let _ = std::io::copy(&mut up_read, &mut down_write);
+        let _ = down_write.shutdown(std::net::Shutdown::Write);
+        let _ = forward.join();
+    });
+    (addr, rx)
 }
