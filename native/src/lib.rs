@@ -124,6 +124,7 @@ mod conn;
 mod entropy;
 mod error;
 mod held;
+mod opened;
 pub mod page;
 mod proxy;
 mod server;

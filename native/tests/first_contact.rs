@@ -335,3 +335,35 @@ fn the_default_server_answers_draft76_clients_of_either_framing() {
     });
     server.stop();
 }
+
+/// On a default server, `protocol()` says `Draft76(Auto)` while the
+/// framing is not known (the handler starts before the client's first
+/// bytes) and the framing decided once they came.
+#[test]
+fn protocol_tells_the_framing_once_the_default_server_knows_it() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let server = hybi::serve(
+        move |conn, ()| {
+            let at_open = conn.protocol();
+            let message = conn.recv().unwrap();
+            let _ = tx.send((at_open, conn.protocol(), message));
+        },
+        local_options(),
+    )
+    .unwrap();
+    let url = ws_url(&server, false);
+    for framing in [Framing::Old, Framing::New] {
+        let url = url.clone();
+        let conn = within(Duration::from_secs(10), move || {
+            let conn = connect_with(&url, client_options(Protocol::Draft76(framing))).unwrap();
+            conn.send_text("first").unwrap();
+            conn
+        });
+        let (at_open, after, message) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(at_open, Protocol::Draft76(Framing::Auto));
+        assert_eq!(after, Protocol::Draft76(framing));
+        assert_eq!(message, Some(Message::Text("first".into())));
+        drop(conn);
+    }
+    server.stop();
+}

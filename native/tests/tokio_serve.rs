@@ -36,7 +36,10 @@ async fn async_echo_server(options: ServeOptions) -> ServerHandle {
 
 async fn check_async_client(url: &str, options: ConnectOptions, name: &str) {
     let rfc6455 = options.config.protocol == Protocol::Rfc6455;
+    // Both servers accept the offer (`with_deflate`): the agreement shows.
+    let offered = options.config.deflate.is_some();
     let mut ws = connect(url, options).await.unwrap_or_else(|e| panic!("{name}: connect: {e}"));
+    assert_eq!(ws.deflate().is_some(), offered, "{name}: the deflate agreement");
     for message in messages(rfc6455) {
         ws.send(&message).await.unwrap_or_else(|e| panic!("{name}: send: {e}"));
         let back = ws.recv().await.unwrap_or_else(|e| panic!("{name}: recv: {e}"));

@@ -35,7 +35,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hybi_core::{Close, DeflateParams, Headers, Protocol, RequestHead, ResponseHead, State};
+use hybi_core::{Close, Headers, Protocol, State};
 
 use crate::error::Error;
 pub(crate) use close::After;
@@ -101,7 +101,7 @@ pub struct Connection {
 
 impl Connection {
     pub(crate) fn from_shared(shared: Arc<Shared>) -> Self {
-        shared.opened();
+        shared.record_opened();
         Connection { shared }
     }
 
@@ -253,55 +253,29 @@ impl Connection {
     /// The opening request's line, e.g. `GET /chat HTTP/1.1` (on a server,
     /// the seed's `ws-conn-line`).
     pub fn request_line(&self) -> &str {
-        &self.shared.info().request.line
+        &self.shared.opened().request.line
     }
 
     /// The opening request's headers: those received (server) or those we
     /// added to the ones the handshake itself needs (client).
     pub fn request_headers(&self) -> &Headers {
-        &self.shared.info().request.headers
-    }
-
-    /// The whole opening request.
-    pub fn request(&self) -> &RequestHead {
-        &self.shared.info().request
+        &self.shared.opened().request.headers
     }
 
     /// The 101 response's status line (on a client, the seed's
     /// `ws-conn-line`: see [`line`](Self::line)).
     pub fn response_line(&self) -> &str {
-        &self.shared.info().response.line
+        &self.shared.opened().response.line
     }
 
     /// The 101 response's headers: those received (client) or sent (server:
     /// the handshake's own and what `conn_headers` added; the seed's
     /// `ws-conn-headers` is [`headers`](Self::headers)).
     pub fn response_headers(&self) -> &Headers {
-        &self.shared.info().response.headers
+        &self.shared.opened().response.headers
     }
 
-    /// The whole 101 response.
-    pub fn response(&self) -> &ResponseHead {
-        &self.shared.info().response
-    }
-
-    /// The subprotocol both ends agreed on, if any.
-    pub fn subprotocol(&self) -> Option<&str> {
-        self.shared.info().subprotocol.as_deref()
-    }
-
-    /// The protocol spoken (a server detects it from each request), as it
-    /// stood when the connection opened: a draft-76 server with
-    /// `Framing::Auto` (the default) says `Draft76(Auto)`, since the
-    /// client's first bytes, which choose the framing, come after.
-    pub fn protocol(&self) -> Protocol {
-        self.shared.info().protocol
-    }
-
-    /// The permessage-deflate agreement, if messages are compressed.
-    pub fn deflate(&self) -> Option<&DeflateParams> {
-        self.shared.info().deflate.as_ref()
-    }
+    crate::opened::opened_getters!(shared);
 
     /// The peer's address.
     pub fn peer_addr(&self) -> SocketAddr {
@@ -335,7 +309,8 @@ impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
             .field("peer", &self.shared.peer_addr)
-            .field("protocol", &self.shared.info.get().map(|i| i.protocol))
+            // Not `protocol()`: a Debug inside a pong hook holds the lock.
+            .field("protocol", &self.shared.inner.try_lock().ok().and_then(|inner| inner.core.protocol()))
             .field("closed", &self.is_closed())
             .finish()
     }

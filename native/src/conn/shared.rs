@@ -9,12 +9,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
-use hybi_core::{Close, DeflateParams, Event, Header, Protocol, RequestHead, ResponseHead, State};
+use hybi_core::{Close, Event, Header, Protocol, RequestHead, ResponseHead, State};
 
 use super::Message;
 use crate::budget::{Account, MemoryBudget};
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind};
+use crate::opened::Opened;
 use crate::stream::Stream;
 use crate::transport::{ReadHalf, WriteHalf};
 
@@ -53,7 +54,7 @@ pub(crate) struct Shared {
     pub(super) clock: Clock,
     pub(super) peer_addr: SocketAddr,
     pub(super) local_addr: SocketAddr,
-    pub(super) info: OnceLock<Info>,
+    pub(super) opened: OnceLock<Opened>,
     /// The connection draws on a server's memory budget (`Inner::account`
     /// is set): known without taking the lock.
     pub(super) budgeted: AtomicBool,
@@ -61,15 +62,6 @@ pub(crate) struct Shared {
     pub(super) accepted_headers: OnceLock<Vec<Header>>,
     /// Told of each pong (see `pongs`).
     pub(super) pong_hook: OnceLock<super::pongs::PongHook>,
-}
-
-/// The handshake's outcome, fixed once the connection is open.
-pub(super) struct Info {
-    pub(super) request: RequestHead,
-    pub(super) response: ResponseHead,
-    pub(super) subprotocol: Option<String>,
-    pub(super) protocol: Protocol,
-    pub(super) deflate: Option<DeflateParams>,
 }
 
 pub(super) struct Inner {
@@ -173,7 +165,7 @@ impl Shared {
             local_addr: control.local_addr().unwrap_or(unknown),
             control: Mutex::new(control),
             clock,
-            info: OnceLock::new(),
+            opened: OnceLock::new(),
             budgeted: AtomicBool::new(false),
             accepted_headers: OnceLock::new(),
             pong_hook: OnceLock::new(),
@@ -299,16 +291,9 @@ impl Shared {
     }
 
     /// Records what the core said about the handshake, once it is open.
-    pub(crate) fn opened(&self) {
+    pub(crate) fn record_opened(&self) {
         let inner = lock(&self.inner);
-        let core = &inner.core;
-        let _ = self.info.set(Info {
-            request: core.request().cloned().expect("an open connection has a request"),
-            response: core.response().cloned().expect("an open connection has a response"),
-            subprotocol: core.subprotocol().map(str::to_owned),
-            protocol: core.protocol().expect("an open connection has a protocol"),
-            deflate: core.deflate().cloned(),
-        });
+        let _ = self.opened.set(Opened::of(&inner.core));
     }
 
     pub(crate) fn request(&self) -> Option<RequestHead> {
@@ -319,8 +304,13 @@ impl Shared {
         lock(&self.inner).core.response().cloned()
     }
 
-    pub(super) fn info(&self) -> &Info {
-        self.info.get().expect("a Connection is handed out only once open")
+    pub(super) fn opened(&self) -> &Opened {
+        self.opened.get().expect("a Connection is handed out only once open")
+    }
+
+    /// The core's protocol, live (see `opened_getters!`).
+    pub(super) fn protocol(&self) -> Protocol {
+        lock(&self.inner).core.protocol().expect("a Connection is handed out only once open")
     }
 
     /// Reads once (or times out once) and feeds the result to the core:

@@ -45,11 +45,12 @@ use futures_core::Stream;
 use futures_sink::Sink;
 
 use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use hybi_core::{Close, Event, Protocol, RequestHead, ResponseHead, State};
+use hybi_core::{Close, Event, Protocol, State};
 
 use crate::budget::{Account, MemoryBudget};
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind};
+use crate::opened::Opened;
 use crate::Message;
 
 /// Bytes read from the stream at once, into a buffer on the stack of the
@@ -104,7 +105,7 @@ pub(super) struct Shared<S> {
     wakers: Arc<WriteWakers>,
     clock: Clock,
     /// The handshake's outcome, once open.
-    info: OnceLock<Info>,
+    opened: OnceLock<Opened>,
     /// What dropping the last half does (see `go_away_on_drop`): set where
     /// `S`'s bounds are known, since a `Drop` impl cannot ask for them.
     on_drop: fn(&mut Shared<S>),
@@ -246,14 +247,6 @@ impl<T: Queued> Drop for Locked<'_, T> {
     fn drop(&mut self) {
         self.published.store(self.guard.queued(), Ordering::Relaxed);
     }
-}
-
-/// The handshake's outcome.
-struct Info {
-    request: RequestHead,
-    response: ResponseHead,
-    subprotocol: Option<String>,
-    protocol: Protocol,
 }
 
 /// The tasks waiting for the stream to take output, one per half (see the
@@ -464,8 +457,13 @@ impl<S: AsyncRead + AsyncWrite> Shared<S> {
         })
     }
 
-    fn info(&self) -> &Info {
-        self.info.get().expect("a WebSocket is handed out only once open")
+    fn opened(&self) -> &Opened {
+        self.opened.get().expect("a WebSocket is handed out only once open")
+    }
+
+    /// The core's protocol, live (see `opened_getters!`).
+    fn protocol(&self) -> Protocol {
+        self.core(|core| core.protocol()).expect("a WebSocket is handed out only once open")
     }
 }
 
@@ -534,7 +532,7 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
             unwritten: AtomicUsize::new(0),
             wakers: Arc::default(),
             clock,
-            info: OnceLock::new(),
+            opened: OnceLock::new(),
             on_drop: go_away_on_drop::<S>,
         });
         WebSocket {
@@ -622,25 +620,7 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
         self.reader.close_status()
     }
 
-    /// The opening request (sent, or received).
-    pub fn request(&self) -> &RequestHead {
-        self.reader.request()
-    }
-
-    /// The 101 response (received, or sent).
-    pub fn response(&self) -> &ResponseHead {
-        self.reader.response()
-    }
-
-    /// The subprotocol both ends agreed on, if any.
-    pub fn subprotocol(&self) -> Option<&str> {
-        self.reader.subprotocol()
-    }
-
-    /// The protocol spoken.
-    pub fn protocol(&self) -> Protocol {
-        self.reader.protocol()
-    }
+    crate::opened::opened_getters!(reader.shared);
 
     /// Splits into a [`Reader`] and a [`Writer`] for two tasks: the reader
     /// receives (and answers pings and the close on its own), the writer
@@ -735,7 +715,7 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
                         // connection is handed over: its task may not poll
                         // it again until it has something to send.
                         self.write_out().await?;
-                        self.opened();
+                        self.record_opened();
                         return Ok(self);
                     }
                 }
@@ -749,14 +729,9 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
     }
 
     /// Records the handshake's outcome.
-    fn opened(&mut self) {
-        let info = self.with_core(|core| Info {
-            request: core.request().cloned().expect("an open connection has a request"),
-            response: core.response().cloned().expect("an open connection has a response"),
-            subprotocol: core.subprotocol().map(str::to_owned),
-            protocol: core.protocol().expect("an open connection has a protocol"),
-        });
-        let _ = self.reader.shared.info.set(info);
+    fn record_opened(&mut self) {
+        let opened = self.with_core(|core| Opened::of(core));
+        let _ = self.reader.shared.opened.set(opened);
     }
 }
 
@@ -948,25 +923,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         self.close_status.as_ref()
     }
 
-    /// The opening request (sent, or received).
-    pub fn request(&self) -> &RequestHead {
-        &self.shared.info().request
-    }
-
-    /// The 101 response (received, or sent).
-    pub fn response(&self) -> &ResponseHead {
-        &self.shared.info().response
-    }
-
-    /// The subprotocol both ends agreed on, if any.
-    pub fn subprotocol(&self) -> Option<&str> {
-        self.shared.info().subprotocol.as_deref()
-    }
-
-    /// The protocol spoken.
-    pub fn protocol(&self) -> Protocol {
-        self.shared.info().protocol
-    }
+    crate::opened::opened_getters!(shared);
 }
 
 /// What a connection holds for data in transit, as the budget counts it:

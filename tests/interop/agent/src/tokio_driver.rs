@@ -6,9 +6,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use hybi::core::handshake::deflate::{client_accept_response, server_negotiate};
 use hybi::tokio::{connect, serve, WebSocket};
-use hybi::{DeflateConfig, DeflateParams, Protocol};
+use hybi::Protocol;
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
@@ -29,55 +28,8 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("tokio runtime: {e}"))
 }
 
-/// The permessage-deflate agreement of an open connection.
-///
-/// `hybi::tokio::WebSocket` has no `deflate()` accessor (the blocking
-/// `Connection::deflate` has), so it is recomputed from the handshake's
-/// two heads with the core's own negotiation functions, the ones the core
-/// ran on the same inputs: the server's from the request's offers (and the
-/// answer they give must be the 101's header, or this is an error), the
-/// client's from the 101's answer to its offer.
-fn agreed_deflate<S>(
-    ws: &WebSocket<S>,
-    cfg: Option<&DeflateConfig>,
-    server: bool,
-) -> Result<Option<DeflateParams>, String>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite,
-{
-    let answered = ws.response().headers.get_str("Sec-WebSocket-Extensions");
-    let (Protocol::Rfc6455, Some(cfg)) = (ws.protocol(), cfg) else {
-        return match answered {
-            None => Ok(None),
-            Some(value) => {
-                Err(format!("Sec-WebSocket-Extensions {value:?} without permessage-deflate configured"))
-            }
-        };
-    };
-    if server {
-        let offers: Vec<&str> = ws
-            .request()
-            .headers
-            .iter_named("Sec-WebSocket-Extensions")
-            .filter_map(|v| std::str::from_utf8(v).ok())
-            .collect();
-        let agreed = server_negotiate(cfg, &offers);
-        match (&agreed, answered) {
-            (None, None) => Ok(None),
-            (Some((params, answer)), Some(value)) if answer == value => Ok(Some(*params)),
-            _ => Err(format!(
-                "the 101 answered extensions {answered:?}, the core's negotiation gives {:?}",
-                agreed.map(|(_, answer)| answer)
-            )),
-        }
-    } else {
-        answered.map(|value| client_accept_response(cfg, value).map_err(|e| format!("{e:?}"))).transpose()
-    }
-}
-
 pub fn run_server(setup: ServerSetup) -> Result<(), String> {
     let ServerSetup { script, close_after, options } = setup;
-    let deflate = options.config.deflate;
     let script = Arc::new(script);
     runtime()?.block_on(async move {
         // The handler and the stdin watcher each tell main to stop.
@@ -90,7 +42,7 @@ pub fn run_server(setup: ServerSetup) -> Result<(), String> {
                 let script = Arc::clone(&script);
                 let done = done_tx.clone();
                 async move {
-                    let report = serve_one(&mut ws, &script, deflate.as_ref(), close_after).await;
+                    let report = serve_one(&mut ws, &script, close_after).await;
                     print(&report.to_json());
                     let _ = done.send(());
                 }
@@ -109,21 +61,13 @@ pub fn run_server(setup: ServerSetup) -> Result<(), String> {
     })
 }
 
-async fn serve_one<S>(
-    ws: &mut WebSocket<S>,
-    script: &Script,
-    deflate: Option<&DeflateConfig>,
-    close_after: Option<usize>,
-) -> Report
+async fn serve_one<S>(ws: &mut WebSocket<S>, script: &Script, close_after: Option<usize>) -> Report
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite,
 {
     let mut report = Report::new(DRIVER.implementation(), "server");
     let protocol = ws.protocol();
-    match agreed_deflate(ws, deflate, true) {
-        Ok(agreed) => report.opened(protocol, agreed.as_ref()),
-        Err(e) => report.errors.push(format!("permessage-deflate: {e}")),
-    }
+    report.opened(protocol, ws.deflate());
     let rfc6455 = protocol == Protocol::Rfc6455;
     loop {
         match ws.recv().await {
@@ -166,7 +110,6 @@ pub fn run_client(setup: ClientSetup) -> Result<(), String> {
 
 async fn client(setup: ClientSetup) {
     let ClientSetup { script, url, protocol, closes, expect_refusal, options } = setup;
-    let deflate = options.config.deflate;
     let mut report = Report::new(DRIVER.implementation(), "client");
     let mut ws = match connect(&url, options).await {
         Ok(ws) => ws,
@@ -178,10 +121,7 @@ async fn client(setup: ClientSetup) {
     if expect_refusal {
         report.errors.push("connected, but the server was expected to refuse".into());
     }
-    match agreed_deflate(&ws, deflate.as_ref(), false) {
-        Ok(agreed) => report.opened(ws.protocol(), agreed.as_ref()),
-        Err(e) => report.errors.push(format!("permessage-deflate: {e}")),
-    }
+    report.opened(ws.protocol(), ws.deflate());
     let rfc6455 = protocol == Protocol::Rfc6455;
     let mut ok = true;
     for (index, step) in script.steps.iter().enumerate() {
