@@ -811,24 +811,37 @@ fn drain_refused(stream: &mut TcpStream, read: &mut usize) -> bool {
     false
 }
 
+/// The getters both servers' handles have, over their `local_addr`,
+/// `state.live` (the connections served, handshakes included) and `budget`
+/// fields: one definition and one set of docs for the blocking
+/// [`ServerHandle`] and the async one.
+macro_rules! server_handle_getters {
+    () => {
+        /// The address the server listens on (with the port picked when
+        /// asked for port 0).
+        pub fn local_addr(&self) -> SocketAddr {
+            self.local_addr
+        }
+
+        /// How many connections are being served now, handshakes included.
+        pub fn connections(&self) -> usize {
+            lock(&self.state.live).conns.len()
+        }
+
+        /// Bytes charged to the memory budget now (see
+        /// [`ServeOptions::memory_budget`](crate::ServeOptions::memory_budget)):
+        /// what all connections hold for data in transit beyond the first
+        /// 64 KiB of each. `None` without a budget.
+        pub fn buffered_bytes(&self) -> Option<usize> {
+            self.budget.as_ref().map(|b| b.used())
+        }
+    };
+}
+#[cfg(feature = "tokio")]
+pub(crate) use server_handle_getters;
+
 impl ServerHandle {
-    /// The address the server listens on (with the port picked when asked
-    /// for port 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
-    /// How many connections are being served now.
-    pub fn connections(&self) -> usize {
-        lock(&self.state.live).conns.len()
-    }
-
-    /// Bytes charged to the memory budget now (see
-    /// [`ServeOptions::memory_budget`]): what all connections hold for data
-    /// in transit. `None` without a budget.
-    pub fn buffered_bytes(&self) -> Option<usize> {
-        self.budget.as_ref().map(|b| b.used())
-    }
+    server_handle_getters!();
 
     /// Stops the server: stops accepting, sends every open connection a
     /// close (RFC 6455 code 1001, going away), waits up to the close timeout

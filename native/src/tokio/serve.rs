@@ -406,22 +406,7 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
-    /// The address the server listens on.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
-    /// How many connections are being served now (handshakes included).
-    pub fn connections(&self) -> usize {
-        lock(&self.state.live).conns.len()
-    }
-
-    /// Bytes charged to the memory budget now (see
-    /// [`ServeOptions::memory_budget`]): what all connections hold for data
-    /// in transit beyond the first 64 KiB of each. `None` without a budget.
-    pub fn buffered_bytes(&self) -> Option<usize> {
-        self.budget.as_ref().map(|b| b.used())
-    }
+    crate::server::server_handle_getters!();
 
     /// Stops the server and waits until every handler has returned (or was
     /// aborted after the close deadline). Cancel-safe: dropped, the stop
