@@ -85,6 +85,15 @@ macro_rules! draft76_decoder_methods {
 }
 pub(crate) use draft76_decoder_methods;
 
+/// The two size limits a draft-76 decoder keeps, in either framing (from
+/// [`crate::Limits`]): text messages (`max_message_size`) and frames,
+/// discarded or close (`max_frame_size`).
+#[derive(Clone, Copy, Debug)]
+struct SizeLimits {
+    message: usize,
+    frame: usize,
+}
+
 /// The text message a draft-76 decoder is receiving, in either framing,
 /// and the allowance its storage grows within (the RFC 6455 reader's rule:
 /// a connection's buffers never pass what its driver reserved for it).

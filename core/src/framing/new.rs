@@ -12,7 +12,7 @@
 
 use alloc::vec::Vec;
 
-use super::{Draft76Frame, Draft76Text, PIECE};
+use super::{Draft76Frame, Draft76Text, SizeLimits, PIECE};
 use crate::config::InvalidUtf8;
 use crate::error::{Error, LimitError, Stage};
 
@@ -47,15 +47,15 @@ enum State {
 pub struct Decoder {
     state: State,
     text: Draft76Text,
-    max_message_size: usize,
-    max_frame_size: usize,
+    limits: SizeLimits,
 }
 
 impl Decoder {
     /// A decoder that refuses text frames declaring more than
     /// `max_message_size` bytes and close payloads over `max_frame_size`.
     pub fn new(max_message_size: usize, max_frame_size: usize) -> Self {
-        Decoder { state: State::Type, text: Draft76Text::new(), max_message_size, max_frame_size }
+        let limits = SizeLimits { message: max_message_size, frame: max_frame_size };
+        Decoder { state: State::Type, text: Draft76Text::new(), limits }
     }
 
     super::draft76_decoder_methods!();
@@ -89,9 +89,9 @@ impl Decoder {
                     }
                     let remaining = u64::from_be_bytes(bytes);
                     let (limit, error) = if frame_type == CLOSE {
-                        (self.max_frame_size, LimitError::FrameTooLarge { limit: self.max_frame_size })
+                        (self.limits.frame, LimitError::FrameTooLarge { limit: self.limits.frame })
                     } else {
-                        (self.max_message_size, LimitError::MessageTooLarge { limit: self.max_message_size })
+                        (self.limits.message, LimitError::MessageTooLarge { limit: self.limits.message })
                     };
                     if remaining > limit as u64 {
                         return Err(error.into());
@@ -102,7 +102,7 @@ impl Decoder {
                     if frame_type != CLOSE && self.text.is_streaming() =>
                 {
                     let take = remaining.min(input.len().min(PIECE) as u64) as usize;
-                    let limit = self.max_message_size;
+                    let limit = self.limits.message;
                     self.text.push_piece(&input[..take], limit)?;
                     *input = &input[take..];
                     let remaining = remaining - take as u64;

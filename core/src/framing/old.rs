@@ -21,7 +21,7 @@
 
 use alloc::vec::Vec;
 
-use super::{Draft76Frame, Draft76Text, PIECE};
+use super::{Draft76Frame, Draft76Text, SizeLimits, PIECE};
 use crate::config::InvalidUtf8;
 use crate::error::{Error, LimitError, Stage};
 
@@ -62,8 +62,7 @@ enum State {
 pub struct Decoder {
     state: State,
     text: Draft76Text,
-    max_message_size: usize,
-    max_frame_size: usize,
+    limits: SizeLimits,
     /// [`max_length_digits`] of `max_frame_size`.
     max_length_digits: u32,
 }
@@ -86,8 +85,7 @@ impl Decoder {
         Decoder {
             state: State::Type,
             text: Draft76Text::new(),
-            max_message_size,
-            max_frame_size,
+            limits: SizeLimits { message: max_message_size, frame: max_frame_size },
             max_length_digits: max_length_digits(max_frame_size),
         }
     }
@@ -116,7 +114,7 @@ impl Decoder {
                         None => (window, false),
                     };
                     *input = &all[chunk.len() + usize::from(end)..];
-                    let limit = self.max_message_size;
+                    let limit = self.limits.message;
                     if self.text.len() + chunk.len() > limit {
                         return Err(LimitError::MessageTooLarge { limit }.into());
                     }
@@ -132,10 +130,10 @@ impl Decoder {
                 }
                 State::Text => {
                     let (chunk, end) = split_at_sentinel(input);
-                    if self.text.len() + chunk.len() > self.max_message_size {
-                        return Err(LimitError::MessageTooLarge { limit: self.max_message_size }.into());
+                    if self.text.len() + chunk.len() > self.limits.message {
+                        return Err(LimitError::MessageTooLarge { limit: self.limits.message }.into());
                     }
-                    self.text.push(chunk, self.max_message_size)?;
+                    self.text.push(chunk, self.limits.message)?;
                     if end {
                         self.state = State::Type;
                         return Ok(Some(Draft76Frame::Text(self.text.take())));
@@ -144,14 +142,14 @@ impl Decoder {
                 State::DiscardToSentinel { seen } => {
                     let (chunk, end) = split_at_sentinel(input);
                     let seen = seen + chunk.len();
-                    if seen > self.max_frame_size {
-                        return Err(LimitError::FrameTooLarge { limit: self.max_frame_size }.into());
+                    if seen > self.limits.frame {
+                        return Err(LimitError::FrameTooLarge { limit: self.limits.frame }.into());
                     }
                     self.state = if end { State::Type } else { State::DiscardToSentinel { seen } };
                 }
                 State::Length { frame_type, length, digits } => {
                     *input = rest;
-                    let too_large = LimitError::FrameTooLarge { limit: self.max_frame_size };
+                    let too_large = LimitError::FrameTooLarge { limit: self.limits.frame };
                     let digits = digits + 1;
                     if digits > self.max_length_digits {
                         return Err(too_large.into());
@@ -159,7 +157,7 @@ impl Decoder {
                     let length = length
                         .checked_mul(128)
                         .and_then(|l| l.checked_add(u64::from(byte & 0x7f)))
-                        .filter(|&l| l <= self.max_frame_size as u64)
+                        .filter(|&l| l <= self.limits.frame as u64)
                         .ok_or(too_large)?;
                     if byte & 0x80 != 0 {
                         self.state = State::Length { frame_type, length, digits };
