@@ -109,6 +109,8 @@ export interface ResponseHead {
   status: number;
   reason: string;
   headers: HeaderList;
+  /** Only a refused client's: the refusal's body (see `HybiError.response`). */
+  body?: Uint8Array;
 }
 
 export interface CloseStatus {
@@ -146,8 +148,8 @@ export class HybiError extends Error {
   readonly status?: number;
   /** The RFC 6455 close code sent because of this error. */
   readonly closeCode?: number;
-  /** `rejected`: the server's whole response. */
-  readonly response?: ResponseHead;
+  /** `rejected`: the server's whole response, with its body (up to its Content-Length and 64 KiB, read for at most 0.5 s). */
+  readonly response?: ResponseHead & { readonly body: Buffer };
   /** A client's failed handshake: the protocol the server may speak instead (the message names the option). */
   readonly suggestedProtocol?: 'rfc6455' | 'draft76';
 }

@@ -651,12 +651,19 @@ impl Connection {
         self.keepalive_sent = None;
         let mut input = data;
         if let Err(error) = self.process(&mut input, None) {
-            if matches!(error, Error::Rejected { .. }) {
-                let kept = input.len().min(self.config.limits.max_handshake_bytes);
-                self.refused_body = input[..kept].to_vec();
-            }
-            self.fail_on_input(error);
+            self.failed_on_input(error, input);
         }
+    }
+
+    /// What both input paths do when `process` fails: a refusal keeps the
+    /// start of its body (`rest`, what followed the head in this input;
+    /// see [`refused_body`](Self::refused_body)), and the connection fails.
+    fn failed_on_input(&mut self, error: Error, rest: &[u8]) {
+        if matches!(error, Error::Rejected { .. }) {
+            let kept = rest.len().min(self.config.limits.max_handshake_bytes);
+            self.refused_body = rest[..kept].to_vec();
+        }
+        self.fail_on_input(error);
     }
 
     /// [`handle_input`](Self::handle_input), handing every event to
@@ -678,7 +685,7 @@ impl Connection {
             self.keepalive_sent = None;
             let mut input = data;
             if let Err(error) = self.process(&mut input, Some(&mut *on_event)) {
-                self.fail_on_input(error);
+                self.failed_on_input(error, input);
             }
         }
         self.drain_to(on_event);

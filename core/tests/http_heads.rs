@@ -263,6 +263,23 @@ fn http_1_0_page_requests_are_served_and_upgrades_refused() {
     }
 }
 
+/// The same through the lending input path (`handle_input_with`, which
+/// the wasm driver uses): it kept nothing before both paths shared
+/// `failed_on_input`.
+#[test]
+fn a_refused_clients_core_keeps_the_body_start_on_the_lending_path_too() {
+    let config = Config { protocol: Protocol::Rfc6455, ..Config::default() };
+    let mut client = Connection::client(NOW, config, ClientRequest::new(target()), entropy(7)).unwrap();
+    transmit(&mut client);
+    let mut events = Vec::new();
+    client.handle_input_with(NOW, b"HTTP/1.1 403 Forbidden\r\nContent-Length: 6\r\n\r\nno way", &mut |e| {
+        events.push(format!("{e:?}"))
+    });
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(events[0].contains("Rejected"), "{events:?}");
+    assert_eq!(client.refused_body(), b"no way");
+}
+
 #[test]
 fn a_refused_clients_core_keeps_what_followed_the_head() {
     // The start of the refusal's body, for the driver to show (issue 18):

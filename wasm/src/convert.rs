@@ -462,12 +462,15 @@ pub(crate) fn request_head(head: &RequestHead) -> JsValue {
 }
 
 /// [`hybi_core::ResponseHead`] as `{ line, status, reason, headers }`.
-pub(crate) fn response_head(head: &ResponseHead) -> JsValue {
+pub(crate) fn response_head(head: &ResponseHead, refused_body: &[u8]) -> JsValue {
     let js = Fields::new();
     js.set_str("line", &head.line);
     js.set_number("status", head.status.into());
     js.set_str("reason", &head.reason);
     js.set("headers", &headers_out(&head.headers));
+    if !refused_body.is_empty() {
+        js.set_bytes("body", refused_body);
+    }
     js.into_js()
 }
 

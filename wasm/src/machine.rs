@@ -422,11 +422,15 @@ impl Machine {
         self.conn.request().map_or(JsValue::UNDEFINED, convert::request_head)
     }
 
-    /// The opening response, `{ line, status, reason, headers }`: sent
-    /// (server) or received (client).
+    /// The opening response, `{ line, status, reason, headers, body }`:
+    /// sent (server) or received (client); `body` only for a refused
+    /// client, the start of the refusal's body that came with its head
+    /// (the driver may read on for the rest).
     #[wasm_bindgen(getter)]
     pub fn response(&self) -> JsValue {
-        self.conn.response().map_or(JsValue::UNDEFINED, convert::response_head)
+        self.conn
+            .response()
+            .map_or(JsValue::UNDEFINED, |head| convert::response_head(head, self.conn.refused_body()))
     }
 
     /// The subprotocol both ends agreed on.

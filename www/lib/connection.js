@@ -34,7 +34,7 @@
 
 import { EventEmitter } from 'node:events';
 
-import { HybiError, fromCore, fromSocket, now, payload } from './util.js';
+import { HybiError, fromCore, fromSocket, headerValue, now, payload } from './util.js';
 
 const RESOLVED = Promise.resolve();
 
@@ -96,6 +96,15 @@ export const DEFAULT_MEMORY_BUDGET = 256 * 1024 * 1024;
  * `{ limit, used }`.
  */
 export const budget = (limit) => ({ limit, used: 0 });
+
+/**
+ * A client refused with another status than 101 reads the refusal's body
+ * (for `HybiError.response.body`) up to its `Content-Length` and at most
+ * this many bytes, for at most `REFUSED_BODY_WAIT_MS` (as the native
+ * client).
+ */
+const REFUSED_BODY_LIMIT = 64 * 1024;
+const REFUSED_BODY_WAIT_MS = 500;
 
 // Internal entry points for client.js and server.js.
 export const kStart = Symbol('hybi.start');
@@ -273,6 +282,8 @@ export class Connection extends EventEmitter {
   #closing = false;
   /** How the connection ended, once it has: `{ close }` or `{ error }`. */
   #end = null;
+  /** A refused client reading its refusal's body: `{ end, parts, have, want, timer }`. */
+  #refusal = null;
   #errorReported = false;
   #opened = false;
   /** The core is done (state "closed"): our side of the socket is ended. */
@@ -712,6 +723,10 @@ export class Connection extends EventEmitter {
   // ----- the loop --------------------------------------------------------------
 
   #onData(chunk) {
+    if (this.#refusal !== null) {
+      this.#refusalPart(chunk);
+      return;
+    }
     if (this.#rest !== null) {
       // Read before the pause took (the socket is paused while a rest waits).
       this.#rest = Buffer.concat([this.#rest, chunk]);
@@ -777,6 +792,7 @@ export class Connection extends EventEmitter {
   }
 
   #onEnd() {
+    if (this.#refusal !== null) this.#refusalDone();
     if (this.#rest !== null) {
       this.#eofAfterRest = true;
       return;
@@ -1020,8 +1036,9 @@ export class Connection extends EventEmitter {
 
   #setEnd(end) {
     if (this.#end !== null) return;
+    let refused = false;
     if (end.error !== undefined && end.error.kind === 'rejected') {
-      end.error.response = this.#machine.response;
+      refused = this.#refused(end);
     }
     this.#end = end;
     const readers = this.#readers;
@@ -1043,7 +1060,46 @@ export class Connection extends EventEmitter {
         reader.resolve(null);
       }
     }
-    if (!this.#opened) this.#hooks.onEnd?.(this, end);
+    // A refusal's body is read first (see `#refused`).
+    if (!this.#opened && !refused) this.#hooks.onEnd?.(this, end);
+  }
+
+  /**
+   * A refused client: the error gets the response, its body as far as it
+   * came with the head; true while the rest is read (then `#refusalDone`
+   * reports the end).
+   */
+  #refused(end) {
+    const response = this.#machine.response;
+    const body = response.body ?? new Uint8Array(0);
+    response.body = Buffer.from(body.buffer, body.byteOffset, body.length);
+    end.error.response = response;
+    const length = Number(headerValue(response.headers, 'Content-Length'));
+    const want = Math.min(Number.isSafeInteger(length) && length >= 0 ? length : REFUSED_BODY_LIMIT, REFUSED_BODY_LIMIT);
+    if (body.length >= want || this.#transportDone) {
+      response.body = response.body.subarray(0, want);
+      return false;
+    }
+    const timer = setTimeout(() => this.#refusalDone(), REFUSED_BODY_WAIT_MS);
+    timer.unref();
+    this.#refusal = { end, parts: [response.body], have: body.length, want, timer };
+    return true;
+  }
+
+  #refusalPart(chunk) {
+    const refusal = this.#refusal;
+    refusal.parts.push(chunk);
+    refusal.have += chunk.length;
+    if (refusal.have >= refusal.want) this.#refusalDone();
+  }
+
+  #refusalDone() {
+    const refusal = this.#refusal;
+    if (refusal === null) return;
+    this.#refusal = null;
+    clearTimeout(refusal.timer);
+    refusal.end.error.response.body = Buffer.concat(refusal.parts).subarray(0, refusal.want);
+    this.#hooks.onEnd?.(this, refusal.end);
   }
 
   #endResult() {
@@ -1146,7 +1202,9 @@ export class Connection extends EventEmitter {
       this.#paused = false;
       this.#socket.resume();
     }
-    if (this.#transportDone) return;
+    // A refused client reads the refusal's body first: our end of the
+    // stream would make many servers end theirs before it (see `#refused`).
+    if (this.#transportDone || this.#refusal !== null) return;
     this.#socket.end();
     // The peer closes its side in turn; one that does not is cut.
     this.#linger = setTimeout(() => this.#socket.destroy(), this.#bounds.linger);
@@ -1155,6 +1213,7 @@ export class Connection extends EventEmitter {
 
   #onSocketClose() {
     this.#transportDone = true;
+    if (this.#refusal !== null) this.#refusalDone();
     if (this.#timer !== null) clearTimeout(this.#timer);
     if (this.#linger !== null) clearTimeout(this.#linger);
     this.#timer = null;

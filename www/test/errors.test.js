@@ -199,6 +199,64 @@ describe('malformed handshakes are answered with their status', () => {
   });
 });
 
+describe("a refusal's body reaches HybiError.response.body", () => {
+  /** A server answering every request with `head`, then each of `later` in its own write. */
+  function refusing(head, later, end = true) {
+    return new Promise((resolve) => {
+      const server = net.createServer((socket) => {
+        // The client cuts what it does not read (a reset).
+        socket.on('error', () => {});
+        socket.once('data', async () => {
+          socket.write(head);
+          for (const part of later) {
+            await sleep(30);
+            socket.write(part);
+          }
+          if (end) socket.end();
+        });
+      });
+      server.listen(0, '127.0.0.1', () => resolve(server));
+    });
+  }
+
+  const cases = [
+    { name: 'with the head', head: 'HTTP/1.1 403 Forbidden\r\nContent-Length: 6\r\n\r\nno way', later: [], body: 'no way' },
+    { name: 'in later writes', head: 'HTTP/1.1 403 Forbidden\r\nContent-Length: 11\r\n\r\nno', later: [' en', 'try\n!!'], body: 'no entry\n!!' },
+    { name: 'without Content-Length, to the end', head: 'HTTP/1.1 503 Busy\r\n\r\n', later: ['try ', 'later'], body: 'try later' },
+    { name: 'Content-Length past what comes: what came', head: 'HTTP/1.1 401 No\r\nContent-Length: 99\r\n\r\n', later: ['short'], body: 'short' },
+  ];
+  for (const { name, head, later, body } of cases) {
+    test(name, async () => {
+      const server = await refusing(head, later);
+      try {
+        await assert.rejects(connect(`ws://127.0.0.1:${server.address().port}/`), (e) => {
+          assert.equal(e.kind, 'rejected');
+          assert.ok(Buffer.isBuffer(e.response.body));
+          assert.equal(e.response.body.toString(), body.slice(0, Number(/Content-Length: (\d+)/.exec(head)?.[1] ?? 1e9)));
+          return true;
+        });
+      } finally {
+        server.close();
+      }
+    });
+  }
+
+  test('a body that does not end is cut at 64 KiB, or after half a second', async () => {
+    const big = await refusing('HTTP/1.1 413 Big\r\n\r\n', ['x'.repeat(100 * 1024)], false);
+    const slow = await refusing('HTTP/1.1 429 Slow\r\n\r\n', ['a', 'b'], false);
+    try {
+      await assert.rejects(connect(`ws://127.0.0.1:${big.address().port}/`), (e) => e.response.body.length === 64 * 1024);
+      const started = performance.now();
+      await assert.rejects(connect(`ws://127.0.0.1:${slow.address().port}/`), (e) => e.response.body.toString() === 'ab');
+      const took = performance.now() - started;
+      assert.ok(took >= 450 && took < 3000, `${took} ms`);
+    } finally {
+      big.close();
+      slow.close();
+    }
+  });
+});
+
 describe('peers that vanish', () => {
   test('a client that disconnects mid-frame: the server recv rejects with kind "eof", no hang', async () => {
     let outcome;
