@@ -109,20 +109,9 @@ pub fn run_client(setup: ClientSetup) -> Result<(), String> {
             ok = false;
             break;
         }
-        match conn.recv() {
-            Ok(Some(message)) => {
-                report.received(&script, &message);
-            }
-            Ok(None) => {
-                report.errors.push(format!("connection ended awaiting echo {index}"));
-                ok = false;
-                break;
-            }
-            Err(e) => {
-                report.errors.push(format!("awaiting echo {index}: {e}"));
-                ok = false;
-                break;
-            }
+        if !report.echo(&script, index, conn.recv()) {
+            ok = false;
+            break;
         }
     }
     if ok {
@@ -134,18 +123,7 @@ pub fn run_client(setup: ClientSetup) -> Result<(), String> {
         } else {
             // Anything before the close is recorded (and fails the check
             // as "expected nothing"); the orchestrator decides.
-            loop {
-                match conn.recv() {
-                    Ok(None) => break,
-                    Ok(Some(m)) => {
-                        report.received(&script, &m);
-                    }
-                    Err(e) => {
-                        report.errors.push(format!("awaiting the server's close: {e}"));
-                        break;
-                    }
-                }
-            }
+            while report.before_close(&script, conn.recv()) {}
         }
     }
     report.closed(conn.close_status().as_ref());

@@ -1,6 +1,8 @@
 //! What one side saw, as the JSON line every side of the suite prints (see
 //! the README for the fields).
 
+use std::fmt::Display;
+
 use hybi::{Close, DeflateParams, Framing, Message, Protocol};
 use serde_json::{json, Value};
 
@@ -74,6 +76,47 @@ impl Report {
         }
         self.received.push(json!({"type": kind, "len": bytes.len(), "ok": ok}));
         ok
+    }
+
+    /// Records what a client's wait for echo `index` gave, the same for
+    /// both drivers; false when the exchange cannot go on.
+    pub fn echo(
+        &mut self,
+        script: &Script,
+        index: usize,
+        got: Result<Option<Message>, impl Display>,
+    ) -> bool {
+        match got {
+            Ok(Some(message)) => {
+                self.received(script, &message);
+                true
+            }
+            Ok(None) => {
+                self.errors.push(format!("connection ended awaiting echo {index}"));
+                false
+            }
+            Err(e) => {
+                self.errors.push(format!("awaiting echo {index}: {e}"));
+                false
+            }
+        }
+    }
+
+    /// Records what a client gave while it waits for the server's close
+    /// (anything but the end is recorded, and fails the check as "expected
+    /// nothing"); false once the wait is over.
+    pub fn before_close(&mut self, script: &Script, got: Result<Option<Message>, impl Display>) -> bool {
+        match got {
+            Ok(None) => false,
+            Ok(Some(message)) => {
+                self.received(script, &message);
+                true
+            }
+            Err(e) => {
+                self.errors.push(format!("awaiting the server's close: {e}"));
+                false
+            }
+        }
     }
 
     /// Records the peer's close, if it closed cleanly.

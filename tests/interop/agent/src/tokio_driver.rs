@@ -138,25 +138,16 @@ async fn client(setup: ClientSetup) {
         }
         // A stuck peer must fail the cell, not hang the suite (`recv` is
         // cancel-safe: the timeout dropping it loses nothing).
-        match timeout(CLIENT_WAIT, ws.recv()).await {
-            Ok(Ok(Some(message))) => {
-                report.received(&script, &message);
-            }
-            Ok(Ok(None)) => {
-                report.errors.push(format!("connection ended awaiting echo {index}"));
-                ok = false;
-                break;
-            }
-            Ok(Err(e)) => {
-                report.errors.push(format!("awaiting echo {index}: {e}"));
-                ok = false;
-                break;
-            }
+        let going_on = match timeout(CLIENT_WAIT, ws.recv()).await {
+            Ok(got) => report.echo(&script, index, got),
             Err(_) => {
                 report.errors.push(format!("no echo {index} within {CLIENT_WAIT:?}"));
-                ok = false;
-                break;
+                false
             }
+        };
+        if !going_on {
+            ok = false;
+            break;
         }
     }
     if ok {
@@ -170,13 +161,10 @@ async fn client(setup: ClientSetup) {
             // as "expected nothing"); the orchestrator decides.
             loop {
                 match timeout(CLIENT_WAIT, ws.recv()).await {
-                    Ok(Ok(None)) => break,
-                    Ok(Ok(Some(m))) => {
-                        report.received(&script, &m);
-                    }
-                    Ok(Err(e)) => {
-                        report.errors.push(format!("awaiting the server's close: {e}"));
-                        break;
+                    Ok(got) => {
+                        if !report.before_close(&script, got) {
+                            break;
+                        }
                     }
                     Err(_) => {
                         report.errors.push(format!("no close from the server within {CLIENT_WAIT:?}"));
