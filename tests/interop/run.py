@@ -240,7 +240,11 @@ def run_exchange(cell, scripts, log):
     common = ["--script", script_path]
     server_args = ["server"] + common + deflate_args(cell)
     if cell.protocol.startswith("draft76"):
-        server_args += ["--framing", cell.protocol.split("-")[1]]
+        # Our servers tell the framing from the client's first bytes, as
+        # they do by default (Framing::Auto, docs/PROTOCOLS.md §3.1), and
+        # report the one decided; a peer's server is told it.
+        framing = cell.protocol.split("-")[1]
+        server_args += ["--framing", "auto" if cell.peer_role == "client" else framing]
     if cell.closer == "server":
         server_args += ["--close-after", str(n)]
     if cell.peer_role == "client":

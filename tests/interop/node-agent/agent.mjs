@@ -25,8 +25,13 @@ const TUNED = { serverNoContextTakeover: true, clientNoContextTakeover: true, se
   clientMaxWindowBits: 9 };
 const compression = args.deflateTuned ? TUNED : (args.deflate ? true : undefined);
 
-function opened(report, conn) {
+/** The protocol spoken: at open, and again at the end for a server with framing 'auto'. */
+function spoke(report, conn) {
   report.protocol = conn.protocol === 'rfc6455' ? 'rfc6455' : `draft76-${conn.framing}`;
+}
+
+function opened(report, conn) {
+  spoke(report, conn);
   report.deflate = conn.deflate !== undefined && conn.deflate !== null;
   const d = conn.deflate;
   report.deflate_params = d ? { server_no_context_takeover: d.serverNoContextTakeover,
@@ -64,6 +69,7 @@ async function serveOne(conn, closeAfter) {
   } catch (e) {
     report.errors.push(`server after ${report.received.length} messages: ${e.kind ?? ''} ${e.message}`);
   }
+  spoke(report, conn);
   closed(report, conn);
   return report;
 }

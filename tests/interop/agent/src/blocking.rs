@@ -76,6 +76,7 @@ fn serve_one(conn: &Connection, script: &Script, close_after: Option<usize>) -> 
             }
         }
     }
+    report.spoke(conn.protocol());
     report.closed(conn.close_status().as_ref());
     report
 }

@@ -38,14 +38,7 @@ impl Report {
 
     /// Records what the opening handshake agreed on.
     pub fn opened(&mut self, protocol: Protocol, deflate: Option<&DeflateParams>) {
-        self.protocol = Some(match protocol {
-            Protocol::Rfc6455 => "rfc6455".into(),
-            Protocol::Draft76(Framing::Old) => "draft76-old".into(),
-            Protocol::Draft76(Framing::New) => "draft76-new".into(),
-            // A server with `--framing auto`, opened before the client's
-            // first bytes.
-            Protocol::Draft76(Framing::Auto) => "draft76-auto".into(),
-        });
+        self.spoke(protocol);
         self.deflate = Some(deflate.is_some());
         self.deflate_params = deflate.map_or(Value::Null, |p| {
             json!({
@@ -117,6 +110,18 @@ impl Report {
                 false
             }
         }
+    }
+
+    /// Records the protocol spoken: at open, and again at the end for a
+    /// server with `--framing auto` (the default), which says
+    /// `draft76-auto` until the client's first bytes decide the framing.
+    pub fn spoke(&mut self, protocol: Protocol) {
+        self.protocol = Some(match protocol {
+            Protocol::Rfc6455 => "rfc6455".into(),
+            Protocol::Draft76(Framing::Old) => "draft76-old".into(),
+            Protocol::Draft76(Framing::New) => "draft76-new".into(),
+            Protocol::Draft76(Framing::Auto) => "draft76-auto".into(),
+        });
     }
 
     /// Records the peer's close, if it closed cleanly.

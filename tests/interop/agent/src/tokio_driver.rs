@@ -99,6 +99,7 @@ where
             }
         }
     }
+    report.spoke(ws.protocol());
     report.closed(ws.close_status());
     report
 }
