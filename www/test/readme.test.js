@@ -104,6 +104,27 @@ describe("the README's examples", () => {
     server.child.kill();
   });
 
+  test('the one-message-per-call echo server (memory notes) echoes text and 256 KiB binary', async () => {
+    const port = await freePort();
+    const proc = run('echo-one', block('async function echoOne(conn)'), port);
+    let conn;
+    for (let i = 0; conn === undefined; i++) {
+      try {
+        conn = await connect(`ws://127.0.0.1:${port}/`);
+      } catch (error) {
+        if (i > 150 || proc.child.exitCode !== null) throw new Error(`${error.message}\n${proc.output()}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    const big = Buffer.alloc(256 * 1024, 7);
+    await conn.send('one');
+    await conn.send(big);
+    assert.equal(await conn.recv(), 'one');
+    assert.deepEqual(Buffer.from(await conn.recv()), big);
+    await conn.close();
+    proc.child.kill();
+  });
+
   test('the Express example echoes on /ws', async () => {
     const port = await freePort();
     const proc = run('express', block("from 'express'"), port);
