@@ -194,16 +194,20 @@ let scratch = new Uint8Array(64 * 1024);
 
 /**
  * Large messages (RFC 6455; bytes, UTF-16 units for a text) never enter
- * wasm memory whole. An RFC 6455 server without permessage-deflate writes
- * the payload of any message of `VERBATIM_MIN` or more itself, after a
- * header made in wasm (`#sendVerbatim`): from 4 KiB that saves the three
- * copies of the crossing (in, framed, out; BENCHMARKS-node.md, issue 17)
- * for one more socket write. With permessage-deflate, or from a client
- * (which masks), messages of `PARTS_MIN` or more go into wasm `SEND_PART`
- * bytes at a time (`#sendInParts`); below it, one crossing with the whole
- * payload costs less.
+ * wasm memory whole. Without permessage-deflate, any message of
+ * `VERBATIM_MIN` or more goes as one frame whose header is made in wasm and
+ * whose payload is written from JS memory (`#sendVerbatim`): a server's as
+ * it is, which saves the three copies of the crossing (in, framed, out;
+ * BENCHMARKS-node.md, issue 17) for one more socket write; a client's
+ * masked by the core `MASK_PART` bytes at a time, each part copied into
+ * wasm, masked in place and copied into one buffer for the payload (two
+ * copies instead of three, and one allocation instead of one per part or
+ * fragment). With permessage-deflate, messages of `PARTS_MIN` or more go
+ * into wasm `SEND_PART` bytes at a time (`#sendInParts`); below these
+ * sizes, one crossing with the whole payload costs less.
  */
 const VERBATIM_MIN = 4 * 1024;
+const MASK_PART = 64 * 1024;
 const PARTS_MIN = 64 * 1024;
 const SEND_PART = 64 * 1024;
 
@@ -256,7 +260,7 @@ export class Connection extends EventEmitter {
   #partsBytes = 0;
   /** A limit was passed: `{ budget, limit, failed }` (`machine.failLimit`'s arguments). */
   #overLimit = null;
-  /** Large sends skip wasm memory (see `#sendVerbatim`): an RFC 6455 server without deflate. */
+  /** Large sends go as one frame, the payload from JS memory (see `#sendVerbatim`): RFC 6455 without deflate. */
   #verbatimSends = false;
   /** Large sends go through wasm in parts (see `#sendInParts`): any other RFC 6455 connection. */
   #partSends = false;
@@ -398,18 +402,34 @@ export class Connection extends EventEmitter {
   }
 
   /**
-   * Sends a large message with only its header made in wasm (the core's
-   * `send_verbatim_header`) and its payload written from JS memory: a
-   * text's UTF-8 bytes, or the caller's own buffer, which the socket holds
-   * until it has written it, so that promise resolves only then (the
-   * caller may reuse the buffer afterwards). Null where the core's frames
-   * would not carry the payload verbatim (then it queued nothing).
+   * Sends a large message as one frame with only its header made in wasm
+   * (the core's `send_verbatim_header` or, for a client,
+   * `send_masked_header`) and its payload written from JS memory: a
+   * server's is a text's UTF-8 bytes, or the caller's own buffer, which
+   * the socket holds until it has written it, so that promise resolves
+   * only then (the caller may reuse the buffer afterwards); a client's is
+   * masked into a buffer of its own (a text's UTF-8 bytes in place) a part
+   * at a time (`machine.maskPart`). Null where the core's frames would
+   * not carry the application's bytes (then it queued nothing).
    */
   #sendVerbatim(text, data) {
     const bytes = text ? Buffer.from(data, 'utf8') : data;
-    const header = this.#machine.sendVerbatimHeader(!text, bytes.byteLength);
+    const machine = this.#machine;
+    const length = bytes.byteLength;
+    const header = machine.sendVerbatimHeader(!text, length);
     if (header === undefined) return null;
     const socket = this.#socket;
+    if (this.#role === 'client') {
+      // Masked before anything is written; nothing else is sent meanwhile.
+      const masked = text ? bytes : Buffer.allocUnsafeSlow(length);
+      for (let at = 0; at < length; at += MASK_PART) {
+        const end = Math.min(at + MASK_PART, length);
+        machine.maskPart(bytes.subarray(at, end), masked.subarray(at, end));
+      }
+      if (this.#transportDone || socket.destroyed || socket.writableEnded) return Promise.reject(this.#deadError());
+      this.#write(header);
+      return this.#writeAndWait(masked);
+    }
     if (this.#transportDone || socket.destroyed || socket.writableEnded) return Promise.reject(this.#deadError());
     this.#write(header);
     if (text) return this.#writeAndWait(bytes);
@@ -1028,7 +1048,7 @@ export class Connection extends EventEmitter {
       deflate: machine.deflate,
     };
     const rfc6455 = this.#info.protocol === 'rfc6455';
-    this.#verbatimSends = server && rfc6455 && this.#info.deflate === undefined;
+    this.#verbatimSends = rfc6455 && this.#info.deflate === undefined;
     this.#partSends = rfc6455 && !this.#verbatimSends;
     this.#opened = true;
     this.#hooks.onOpen?.(this);
