@@ -408,8 +408,8 @@ export class Connection extends EventEmitter {
    * server's is a text's UTF-8 bytes, or the caller's own buffer, which
    * the socket holds until it has written it, so that promise resolves
    * only then (the caller may reuse the buffer afterwards); a client's is
-   * masked into a buffer of its own (a text's UTF-8 bytes in place) a part
-   * at a time (`machine.maskPart`). Null where the core's frames would
+   * masked a part at a time (`machine.maskPart`) into one buffer with the
+   * header. Null where the core's frames would
    * not carry the application's bytes (then it queued nothing).
    */
   #sendVerbatim(text, data) {
@@ -420,15 +420,18 @@ export class Connection extends EventEmitter {
     if (header === undefined) return null;
     const socket = this.#socket;
     if (this.#role === 'client') {
-      // Masked before anything is written; nothing else is sent meanwhile.
-      const masked = text ? bytes : Buffer.allocUnsafeSlow(length);
+      // The whole frame in one buffer of its own (one socket write), the
+      // payload masked into it before anything is written: nothing else
+      // can be sent meanwhile.
+      const start = header.length;
+      const frame = Buffer.allocUnsafeSlow(start + length);
+      frame.set(header, 0);
       for (let at = 0; at < length; at += MASK_PART) {
         const end = Math.min(at + MASK_PART, length);
-        machine.maskPart(bytes.subarray(at, end), masked.subarray(at, end));
+        machine.maskPart(bytes.subarray(at, end), frame.subarray(start + at, start + end));
       }
       if (this.#transportDone || socket.destroyed || socket.writableEnded) return Promise.reject(this.#deadError());
-      this.#write(header);
-      return this.#writeAndWait(masked);
+      return this.#writeAndWait(frame);
     }
     if (this.#transportDone || socket.destroyed || socket.writableEnded) return Promise.reject(this.#deadError());
     this.#write(header);
