@@ -12,9 +12,14 @@
 //   calls `machine.tick` and re-arms for whatever the core says next;
 // - writes within one tick are corked into one system call, and `send`'s
 //   promise waits for 'drain' when the socket's buffer is over its
-//   high-water mark; past `limits.outputHighWater` unwritten bytes (pongs and
-//   other answers the core queues by itself, echoes) reading pauses until
-//   'drain';
+//   high-water mark; past `limits.outputHighWater` unwritten bytes of what
+//   the core queued by itself (pongs, close answers: a step's output)
+//   reading pauses until 'drain'. Only those: pausing at the socket's whole
+//   unwritten output deadlocked two peers that both had a large message
+//   unwritten (each stopped reading because the other did; both sockets'
+//   receive queues full for good, seen as stalls of `npm run bench` at
+//   1 MiB and 4 MiB). The application's own sends have their backpressure
+//   in `send`'s promise;
 // - received messages wait in a queue for `recv`; past `maxBuffered` bytes
 //   (or while the core holds events back, see `#apply`) the socket is
 //   paused, so a receiver that does not read stops the peer instead of
@@ -282,6 +287,8 @@ export class Connection extends EventEmitter {
   /** The socket ended while `#rest` waited. */
   #eofAfterRest = false;
   #paused = false;
+  /** Bytes of steps' output (the core's own answers) the socket has not written yet (see `#flow`). */
+  #answerBytes = 0;
   /** `close` was called: read on, whatever the queue holds. */
   #closing = false;
   /** How the connection ended, once it has: `{ close }` or `{ error }`. */
@@ -838,7 +845,7 @@ export class Connection extends EventEmitter {
    * that its answers to those messages go out before the close.
    */
   #take(step) {
-    if (step.output !== undefined) this.#write(step.output);
+    if (step.output !== undefined) this.#writeAnswer(step.output);
     const events = step.events;
     for (let i = 0; i < events.length; i++) this.#event(events[i]);
     if (step.timeout !== undefined) this.#arm(step.timeout);
@@ -1140,8 +1147,9 @@ export class Connection extends EventEmitter {
 
   /**
    * Pauses reading while the reader lags (see the module notes), while a
-   * sliced chunk waits for its next turn, and while the socket's unwritten
-   * output is over `limits.outputHighWater` (resumed at its 'drain').
+   * sliced chunk waits for its next turn, and while the core's own answers
+   * not yet written are over `limits.outputHighWater` (resumed at the
+   * socket's 'drain', which comes after their write callbacks).
    */
   #flow() {
     const live = !this.#finished && !this.#transportDone;
@@ -1151,7 +1159,7 @@ export class Connection extends EventEmitter {
       (live && this.#rest !== null) ||
       (live &&
         !this.#closing &&
-        (this.#buffered >= this.#maxBuffered || this.#socket.writableLength > this.#bounds.outputHighWater));
+        (this.#buffered >= this.#maxBuffered || this.#answerBytes > this.#bounds.outputHighWater));
     if (hold === this.#paused) return;
     this.#paused = hold;
     if (hold) this.#socket.pause();
@@ -1171,6 +1179,21 @@ export class Connection extends EventEmitter {
       process.nextTick(this.#uncork);
     }
     return socket.write(bytes, written);
+  }
+
+  /** Writes a step's output, counted in `#answerBytes` until the socket has written it. */
+  #writeAnswer(bytes) {
+    const socket = this.#socket;
+    if (bytes.length === 0 || this.#transportDone || socket.destroyed || socket.writableEnded) {
+      this.#write(bytes);
+      return;
+    }
+    const n = bytes.length;
+    this.#answerBytes += n;
+    // Called on error too (a destroyed socket fails what it holds).
+    this.#write(bytes, () => {
+      this.#answerBytes -= n;
+    });
   }
 
   #uncork = () => {
