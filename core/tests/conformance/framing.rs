@@ -304,7 +304,12 @@ fn framing_masked_in_parts_reaches_a_server_at_every_chunking() {
             for chunk in chunking.chunks(&wire) {
                 server.feed(chunk);
             }
-            assert_eq!(server.events(), [expected.clone()], "{} bytes, {chunking:?}", payload.len());
+            assert_eq!(
+                server.events(),
+                std::slice::from_ref(&expected),
+                "{} bytes, {chunking:?}",
+                payload.len()
+            );
         }
     }
 }

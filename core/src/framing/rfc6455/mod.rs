@@ -326,8 +326,8 @@ impl Reader {
     }
 
     /// A small, whole, unfragmented, uncompressed data message at the front
-    /// of `input` (an unmasked binary one of any size, see
-    /// [`LEND_UNMASKED_BINARY`]), taken without allocating: the message is
+    /// of `input` (an unmasked binary one of any size: lending it from
+    /// `input` costs nothing), taken without allocating: the message is
     /// lent, straight from `input` when it arrived unmasked,
     /// from the reader's scratch buffer otherwise, and is gone at the next
     /// call. `None`, consuming nothing, for anything the general path
