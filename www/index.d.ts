@@ -481,11 +481,18 @@ export class Machine {
   sendBinary(data: Uint8Array): Uint8Array;
   /**
    * Queues only the header of a message of `length` bytes whose payload the
-   * driver writes itself, right after the bytes returned; `undefined` (and
-   * nothing queued) where the payload is not verbatim on the wire (a
-   * client, permessage-deflate, draft-76).
+   * driver writes itself, right after the bytes returned (a client's masked
+   * with `maskPart` first); `undefined` (and nothing queued) where the
+   * payload is not the application's bytes on the wire (permessage-deflate,
+   * draft-76).
    */
   sendVerbatimHeader(binary: boolean, length: number): Uint8Array | undefined;
+  /**
+   * A client's payload after `sendVerbatimHeader`, part by part in order:
+   * `part` masked into `out` (at least as long; may be `part` itself);
+   * returns how many bytes were masked.
+   */
+  maskPart(part: Uint8Array, out: Uint8Array): number;
   /**
    * One part of a message sent in parts (`fin` ends it): with
    * permessage-deflate the parts are compressed as one message (a part may

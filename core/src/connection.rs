@@ -155,6 +155,19 @@ struct Rfc6455 {
     /// The message being sent is compressed in parts
     /// ([`Connection::send_compressed_part`]).
     sending_compressed: bool,
+    /// The frame whose header [`Connection::send_masked_header`] queued and
+    /// whose payload the driver is still masking in parts.
+    masking: Option<PayloadMask>,
+}
+
+/// Where a client is in masking one frame's payload in parts
+/// ([`Connection::mask_payload`]): the frame's key, how many payload bytes
+/// were masked (the next part's phase), and how many are left.
+#[derive(Clone, Copy)]
+struct PayloadMask {
+    key: [u8; 4],
+    done: usize,
+    left: usize,
 }
 
 /// One WebSocket connection, in one role, without I/O.
@@ -183,9 +196,11 @@ struct Rfc6455 {
 ///   [`send_binary`](Self::send_binary),
 ///   [`send_fragment`](Self::send_fragment), [`send_ping`](Self::send_ping),
 ///   [`send_pong`](Self::send_pong),
-///   [`send_verbatim_header`](Self::send_verbatim_header) (a large payload
-///   the driver writes itself), [`close`](Self::close) (in `Ending`: the
-///   answer, with the application's code);
+///   [`send_verbatim_header`](Self::send_verbatim_header) and
+///   [`send_masked_header`](Self::send_masked_header) with
+///   [`mask_payload`](Self::mask_payload) (a large payload the driver
+///   writes itself), [`close`](Self::close) (in `Ending`: the answer, with
+///   the application's code);
 /// - [`go_away`](Self::go_away): this end is leaving, in the words of the
 ///   protocol in use (`Open`: a close, 1001 in RFC 6455; `Ending`:
 ///   [`finish`](Self::finish); refused while handshaking);
@@ -922,6 +937,72 @@ impl Connection {
         Ok(true)
     }
 
+    /// The client's twin of [`send_verbatim_header`](Self::send_verbatim_header):
+    /// queues the header of one frame carrying a whole message of `len`
+    /// payload bytes, with a fresh masking key, whose payload the driver
+    /// masks with [`mask_payload`](Self::mask_payload), part by part in
+    /// order, and writes itself. So a large message goes out as one frame,
+    /// each part crossing into the driver's memory once, masked in place,
+    /// instead of being copied into the transmit buffer as it is masked
+    /// (or sent as many fragments, one such copy each, by a driver that
+    /// keeps large messages out of the core's memory).
+    ///
+    /// Only a client without permessage-deflate masks a payload it is
+    /// given as it is: anywhere else this queues nothing and returns
+    /// `Ok(false)` (a server: [`send_verbatim_header`](Self::send_verbatim_header)).
+    /// After `Ok(true)` the driver must write what
+    /// [`poll_transmit`](Self::poll_transmit) gives, then exactly the `len`
+    /// masked payload bytes (valid UTF-8 before masking if not `binary`),
+    /// before any byte the connection queues later; until every payload
+    /// byte has been masked, the connection refuses to send anything else
+    /// ([`Misuse::MessageInProgress`]), since no frame may come inside
+    /// another.
+    pub fn send_masked_header(&mut self, binary: bool, len: usize) -> Result<bool, Misuse> {
+        let Codec::Rfc6455(c) = self.sendable()? else {
+            return Ok(false);
+        };
+        if c.sending_fragmented.is_some() {
+            return Err(Misuse::MessageInProgress);
+        }
+        if self.role == Role::Server || c.compressor.is_some() {
+            return Ok(false);
+        }
+        let Some(key) = draw_mask(self.role, &mut self.entropy) else {
+            return Ok(false);
+        };
+        let opcode = if binary { wire::OpCode::Binary } else { wire::OpCode::Text };
+        wire::FrameHeader::outgoing(true, false, opcode, len as u64, Some(key)).encode(&mut self.transmit);
+        if len > 0 {
+            if let Phase::Open(Codec::Rfc6455(c)) = &mut self.phase {
+                c.masking = Some(PayloadMask { key, done: 0, left: len });
+            }
+        }
+        Ok(true)
+    }
+
+    /// Masks, in place, the next part of the payload whose header
+    /// [`send_masked_header`](Self::send_masked_header) queued, at its
+    /// offset in the frame (the parts may be cut anywhere); returns how
+    /// many bytes of `part` it masked: all of them, or only the rest of the
+    /// payload when `part` is longer (the bytes after it are left as they
+    /// are), and 0 when no payload is waiting to be masked.
+    pub fn mask_payload(&mut self, part: &mut [u8]) -> usize {
+        let Phase::Open(Codec::Rfc6455(c)) = &mut self.phase else {
+            return 0;
+        };
+        let Some(mask) = &mut c.masking else {
+            return 0;
+        };
+        let n = part.len().min(mask.left);
+        wire::apply_mask(&mut part[..n], mask.key, mask.done);
+        mask.done += n;
+        mask.left -= n;
+        if mask.left == 0 {
+            c.masking = None;
+        }
+        n
+    }
+
     /// Queues one fragment of a message sent in pieces (RFC 6455 only):
     /// the first fragment's `binary` sets the message type, later ones must
     /// repeat it, and `fin` ends the message. Fragments go uncompressed;
@@ -1104,8 +1185,12 @@ impl Connection {
 
     // ----- sending -------------------------------------------------------
 
+    /// The open codec, if it may send a frame now: not after our close,
+    /// and not inside a payload the driver is still masking
+    /// ([`mask_payload`](Self::mask_payload)).
     fn sendable(&self) -> Result<&Codec, Misuse> {
         match &self.phase {
+            Phase::Open(Codec::Rfc6455(c)) if c.masking.is_some() => Err(Misuse::MessageInProgress),
             Phase::Open(codec) if !self.sent_close => Ok(codec),
             _ => Err(Misuse::NotOpen),
         }
@@ -1113,6 +1198,7 @@ impl Connection {
 
     fn sendable_mut(&mut self) -> Result<&mut Codec, Misuse> {
         match &mut self.phase {
+            Phase::Open(Codec::Rfc6455(c)) if c.masking.is_some() => Err(Misuse::MessageInProgress),
             Phase::Open(codec) if !self.sent_close => Ok(codec),
             _ => Err(Misuse::NotOpen),
         }
@@ -1248,6 +1334,7 @@ impl Connection {
             scratch: Vec::new(),
             sending_fragmented: None,
             sending_compressed: false,
+            masking: None,
         }))
     }
 

@@ -981,6 +981,7 @@ fn commands_that_draft76_cannot_carry_are_refused() {
             assert_eq!(conn.close(NOW, None, "reason"), misuse(Misuse::CloseCodeUnsupported));
             // Draft-76 frames are not a header and the payload as it is.
             assert_eq!(conn.send_verbatim_header(false, 10), Ok(false));
+            assert_eq!(conn.send_masked_header(false, 10), Ok(false));
             // Refused commands change nothing.
             assert_eq!((conn.state(), conn.pending_transmit(), conn.poll_event()), (State::Open, 0, None));
             conn.send_text("still open").unwrap();

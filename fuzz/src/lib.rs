@@ -574,6 +574,15 @@ fn try_commands(conn: &mut Connection, rfc6455: bool) -> usize {
     if verbatim != Ok(true) {
         assert_eq!(conn.pending_transmit(), at, "send_verbatim_header queued bytes: {verbatim:?}");
     }
+    // A client's masked header for an empty payload is a whole frame too,
+    // with nothing left to mask; anywhere else it queues nothing.
+    let at = conn.pending_transmit();
+    let masked = conn.send_masked_header(true, 0);
+    assert_eq!(masked.is_ok(), open, "send_masked_header in {:?}: {masked:?}", conn.state());
+    if masked != Ok(true) {
+        assert_eq!(conn.pending_transmit(), at, "send_masked_header queued bytes: {masked:?}");
+    }
+    assert_eq!(conn.mask_payload(&mut [0; 4]), 0, "an empty payload left bytes to mask");
     let queued = conn.pending_transmit() - before;
     if !open {
         assert_eq!(queued, 0, "refused commands queued bytes");

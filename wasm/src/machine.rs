@@ -89,7 +89,8 @@ fn step_object(events: &Array, output: &[u8], timeout: Option<f64>, state: State
 /// - commands: [`sendText`](Self::send_text),
 ///   [`sendTextUtf8`](Self::send_text_utf8),
 ///   [`sendBinary`](Self::send_binary), [`sendPing`](Self::send_ping),
-///   [`sendVerbatimHeader`](Self::send_verbatim_header) and
+///   [`sendVerbatimHeader`](Self::send_verbatim_header),
+///   [`maskPart`](Self::mask_part) and
 ///   [`sendFragment`](Self::send_fragment) (large messages: the npm
 ///   driver's way to keep them out of wasm memory), which
 ///   return the bytes to write (`Uint8Array`) and change no deadline and no
@@ -298,23 +299,43 @@ impl Machine {
     }
 
     /// Queues only the header of a message of `len` payload bytes whose
-    /// payload the driver writes itself, straight from its own buffer (the
-    /// core's `send_verbatim_header`): so that a large message never enters
-    /// the wasm memory all connections share, which never shrinks. Returns
-    /// the bytes to write (anything queued before, then the header), after
-    /// which the driver must write exactly the `len` payload bytes (valid
-    /// UTF-8 unless `binary`) before anything the connection queues later.
-    /// Returns `undefined`, queuing nothing, where the payload is not
-    /// verbatim on the wire (a client masks, permessage-deflate compresses,
-    /// draft-76 frames text its own way): send with
-    /// [`sendBinary`](Self::send_binary) or [`sendText`](Self::send_text)
+    /// payload the driver writes itself, from its own buffer: so that a
+    /// large message never enters the wasm memory all connections share
+    /// (which never shrinks) whole, and is copied as little as can be. A
+    /// server's payload goes as it is (the core's `send_verbatim_header`);
+    /// a client's is masked by [`maskPart`](Self::mask_part) first, part
+    /// by part (`send_masked_header`). Returns the bytes to write (anything
+    /// queued before, then the header), after which the driver must write
+    /// exactly the `len` payload bytes (valid UTF-8 unless `binary`) before
+    /// anything the connection queues later. Returns `undefined`, queuing
+    /// nothing, where the payload is not the application's bytes on the
+    /// wire (permessage-deflate compresses, draft-76 frames text its own
+    /// way): send with [`sendBinary`](Self::send_binary),
+    /// [`sendText`](Self::send_text) or [`sendFragment`](Self::send_fragment)
     /// then. Throws `{ kind: "misuse" }` as they do (not open, a fragmented
     /// message in progress).
     #[wasm_bindgen(js_name = sendVerbatimHeader)]
     pub fn send_verbatim_header(&mut self, binary: bool, len: f64) -> Result<JsValue, JsValue> {
         // `as` saturates; JS lengths are integers below 2^53.
-        let verbatim = self.conn.send_verbatim_header(binary, len as usize).map_err(throw)?;
-        Ok(if verbatim { self.output().into() } else { JsValue::UNDEFINED })
+        let len = len as usize;
+        let header = match self.conn.send_verbatim_header(binary, len) {
+            Ok(false) => self.conn.send_masked_header(binary, len),
+            other => other,
+        };
+        Ok(if header.map_err(throw)? { self.output().into() } else { JsValue::UNDEFINED })
+    }
+
+    /// A client's payload after its [`sendVerbatimHeader`](Self::send_verbatim_header),
+    /// one part at a time, in order: `part` (copied into wasm memory, as
+    /// any argument) is masked there in place and copied into `out`, a
+    /// `Uint8Array` at least as long, with no buffer made in between
+    /// (the core's `mask_payload`). Returns how many bytes were masked:
+    /// `part.length`, unless more than the header announced was given.
+    #[wasm_bindgen(js_name = maskPart)]
+    pub fn mask_part(&mut self, mut part: Vec<u8>, out: &Uint8Array) -> usize {
+        let n = self.conn.mask_payload(&mut part);
+        out.unchecked_ref::<out::Sink>().copy_into(&part);
+        n
     }
 
     /// Queues one part of a message sent in parts (RFC 6455 only); returns
@@ -405,14 +426,14 @@ impl Machine {
     /// `"draft76"` or `"rfc6455"`, once known (a server learns it from the
     /// request).
     #[wasm_bindgen(getter)]
-    pub fn protocol(&self) -> Option<String> {
-        self.conn.protocol().map(|p| protocol_names(p).0.into())
+    pub fn protocol(&self) -> JsValue {
+        self.conn.protocol().map_or(JsValue::UNDEFINED, |p| out::word(protocol_names(p).0))
     }
 
     /// The draft-76 framing, `"old"` or `"new"` (undefined for RFC 6455).
     #[wasm_bindgen(getter)]
-    pub fn framing(&self) -> Option<String> {
-        self.conn.protocol().and_then(|p| protocol_names(p).1).map(Into::into)
+    pub fn framing(&self) -> JsValue {
+        self.conn.protocol().and_then(|p| protocol_names(p).1).map_or(JsValue::UNDEFINED, out::word)
     }
 
     /// The opening request, `{ line, method, target, headers }`: received

@@ -32,6 +32,17 @@ extern "C" {
     /// so this needs none of `Reflect.set`'s `try`/`catch` glue.
     #[wasm_bindgen(method, indexing_setter)]
     fn set(this: &PlainObject, key: &JsValue, value: &JsValue);
+
+    /// A `Uint8Array` of the driver's that wasm copies bytes into.
+    #[wasm_bindgen(extends = Uint8Array)]
+    pub(crate) type Sink;
+
+    /// `this.set(bytes)`: `bytes` reach JS as a view of wasm memory, so
+    /// this is one copy (js-sys's `copy_from` is the same call behind a
+    /// length assertion, whose panic formatting costs the .wasm more than
+    /// the whole binding that uses this).
+    #[wasm_bindgen(method, js_name = set)]
+    pub(crate) fn copy_into(this: &Sink, bytes: &[u8]);
 }
 
 thread_local! {

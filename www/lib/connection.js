@@ -12,9 +12,14 @@
 //   calls `machine.tick` and re-arms for whatever the core says next;
 // - writes within one tick are corked into one system call, and `send`'s
 //   promise waits for 'drain' when the socket's buffer is over its
-//   high-water mark; past `limits.outputHighWater` unwritten bytes (pongs and
-//   other answers the core queues by itself, echoes) reading pauses until
-//   'drain';
+//   high-water mark; past `limits.outputHighWater` unwritten bytes of what
+//   the core queued by itself (pongs, close answers: a step's output)
+//   reading pauses until 'drain'. Only those: pausing at the socket's whole
+//   unwritten output deadlocked two peers that both had a large message
+//   unwritten (each stopped reading because the other did; both sockets'
+//   receive queues full for good, seen as stalls of `npm run bench` at
+//   1 MiB and 4 MiB). The application's own sends have their backpressure
+//   in `send`'s promise;
 // - received messages wait in a queue for `recv`; past `maxBuffered` bytes
 //   (or while the core holds events back, see `#apply`) the socket is
 //   paused, so a receiver that does not read stops the peer instead of
@@ -194,16 +199,20 @@ let scratch = new Uint8Array(64 * 1024);
 
 /**
  * Large messages (RFC 6455; bytes, UTF-16 units for a text) never enter
- * wasm memory whole. An RFC 6455 server without permessage-deflate writes
- * the payload of any message of `VERBATIM_MIN` or more itself, after a
- * header made in wasm (`#sendVerbatim`): from 4 KiB that saves the three
- * copies of the crossing (in, framed, out; BENCHMARKS-node.md, issue 17)
- * for one more socket write. With permessage-deflate, or from a client
- * (which masks), messages of `PARTS_MIN` or more go into wasm `SEND_PART`
- * bytes at a time (`#sendInParts`); below it, one crossing with the whole
- * payload costs less.
+ * wasm memory whole. Without permessage-deflate, any message of
+ * `VERBATIM_MIN` or more goes as one frame whose header is made in wasm and
+ * whose payload is written from JS memory (`#sendVerbatim`): a server's as
+ * it is, which saves the three copies of the crossing (in, framed, out;
+ * BENCHMARKS-node.md, issue 17) for one more socket write; a client's
+ * masked by the core `MASK_PART` bytes at a time, each part copied into
+ * wasm, masked in place and copied into one buffer for the payload (two
+ * copies instead of three, and one allocation instead of one per part or
+ * fragment). With permessage-deflate, messages of `PARTS_MIN` or more go
+ * into wasm `SEND_PART` bytes at a time (`#sendInParts`); below these
+ * sizes, one crossing with the whole payload costs less.
  */
 const VERBATIM_MIN = 4 * 1024;
+const MASK_PART = 64 * 1024;
 const PARTS_MIN = 64 * 1024;
 const SEND_PART = 64 * 1024;
 
@@ -256,7 +265,7 @@ export class Connection extends EventEmitter {
   #partsBytes = 0;
   /** A limit was passed: `{ budget, limit, failed }` (`machine.failLimit`'s arguments). */
   #overLimit = null;
-  /** Large sends skip wasm memory (see `#sendVerbatim`): an RFC 6455 server without deflate. */
+  /** Large sends go as one frame, the payload from JS memory (see `#sendVerbatim`): RFC 6455 without deflate. */
   #verbatimSends = false;
   /** Large sends go through wasm in parts (see `#sendInParts`): any other RFC 6455 connection. */
   #partSends = false;
@@ -278,6 +287,8 @@ export class Connection extends EventEmitter {
   /** The socket ended while `#rest` waited. */
   #eofAfterRest = false;
   #paused = false;
+  /** Bytes of steps' output (the core's own answers) the socket has not written yet (see `#flow`). */
+  #answerBytes = 0;
   /** `close` was called: read on, whatever the queue holds. */
   #closing = false;
   /** How the connection ended, once it has: `{ close }` or `{ error }`. */
@@ -398,18 +409,37 @@ export class Connection extends EventEmitter {
   }
 
   /**
-   * Sends a large message with only its header made in wasm (the core's
-   * `send_verbatim_header`) and its payload written from JS memory: a
-   * text's UTF-8 bytes, or the caller's own buffer, which the socket holds
-   * until it has written it, so that promise resolves only then (the
-   * caller may reuse the buffer afterwards). Null where the core's frames
-   * would not carry the payload verbatim (then it queued nothing).
+   * Sends a large message as one frame with only its header made in wasm
+   * (the core's `send_verbatim_header` or, for a client,
+   * `send_masked_header`) and its payload written from JS memory: a
+   * server's is a text's UTF-8 bytes, or the caller's own buffer, which
+   * the socket holds until it has written it, so that promise resolves
+   * only then (the caller may reuse the buffer afterwards); a client's is
+   * masked a part at a time (`machine.maskPart`) into one buffer with the
+   * header. Null where the core's frames would
+   * not carry the application's bytes (then it queued nothing).
    */
   #sendVerbatim(text, data) {
     const bytes = text ? Buffer.from(data, 'utf8') : data;
-    const header = this.#machine.sendVerbatimHeader(!text, bytes.byteLength);
+    const machine = this.#machine;
+    const length = bytes.byteLength;
+    const header = machine.sendVerbatimHeader(!text, length);
     if (header === undefined) return null;
     const socket = this.#socket;
+    if (this.#role === 'client') {
+      // The whole frame in one buffer of its own (one socket write), the
+      // payload masked into it before anything is written: nothing else
+      // can be sent meanwhile.
+      const start = header.length;
+      const frame = Buffer.allocUnsafeSlow(start + length);
+      frame.set(header, 0);
+      for (let at = 0; at < length; at += MASK_PART) {
+        const end = Math.min(at + MASK_PART, length);
+        machine.maskPart(bytes.subarray(at, end), frame.subarray(start + at, start + end));
+      }
+      if (this.#transportDone || socket.destroyed || socket.writableEnded) return Promise.reject(this.#deadError());
+      return this.#writeAndWait(frame);
+    }
     if (this.#transportDone || socket.destroyed || socket.writableEnded) return Promise.reject(this.#deadError());
     this.#write(header);
     if (text) return this.#writeAndWait(bytes);
@@ -815,7 +845,7 @@ export class Connection extends EventEmitter {
    * that its answers to those messages go out before the close.
    */
   #take(step) {
-    if (step.output !== undefined) this.#write(step.output);
+    if (step.output !== undefined) this.#writeAnswer(step.output);
     const events = step.events;
     for (let i = 0; i < events.length; i++) this.#event(events[i]);
     if (step.timeout !== undefined) this.#arm(step.timeout);
@@ -1028,7 +1058,7 @@ export class Connection extends EventEmitter {
       deflate: machine.deflate,
     };
     const rfc6455 = this.#info.protocol === 'rfc6455';
-    this.#verbatimSends = server && rfc6455 && this.#info.deflate === undefined;
+    this.#verbatimSends = rfc6455 && this.#info.deflate === undefined;
     this.#partSends = rfc6455 && !this.#verbatimSends;
     this.#opened = true;
     this.#hooks.onOpen?.(this);
@@ -1117,8 +1147,9 @@ export class Connection extends EventEmitter {
 
   /**
    * Pauses reading while the reader lags (see the module notes), while a
-   * sliced chunk waits for its next turn, and while the socket's unwritten
-   * output is over `limits.outputHighWater` (resumed at its 'drain').
+   * sliced chunk waits for its next turn, and while the core's own answers
+   * not yet written are over `limits.outputHighWater` (resumed at the
+   * socket's 'drain', which comes after their write callbacks).
    */
   #flow() {
     const live = !this.#finished && !this.#transportDone;
@@ -1128,7 +1159,7 @@ export class Connection extends EventEmitter {
       (live && this.#rest !== null) ||
       (live &&
         !this.#closing &&
-        (this.#buffered >= this.#maxBuffered || this.#socket.writableLength > this.#bounds.outputHighWater));
+        (this.#buffered >= this.#maxBuffered || this.#answerBytes > this.#bounds.outputHighWater));
     if (hold === this.#paused) return;
     this.#paused = hold;
     if (hold) this.#socket.pause();
@@ -1148,6 +1179,21 @@ export class Connection extends EventEmitter {
       process.nextTick(this.#uncork);
     }
     return socket.write(bytes, written);
+  }
+
+  /** Writes a step's output, counted in `#answerBytes` until the socket has written it. */
+  #writeAnswer(bytes) {
+    const socket = this.#socket;
+    if (bytes.length === 0 || this.#transportDone || socket.destroyed || socket.writableEnded) {
+      this.#write(bytes);
+      return;
+    }
+    const n = bytes.length;
+    this.#answerBytes += n;
+    // Called on error too (a destroyed socket fails what it holds).
+    this.#write(bytes, () => {
+      this.#answerBytes -= n;
+    });
   }
 
   #uncork = () => {

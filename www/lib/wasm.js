@@ -419,6 +419,15 @@ export class GuardedMachine {
     }
   }
 
+  maskPart(part, out) {
+    const raw = this.#live();
+    try {
+      return raw.maskPart(part, out);
+    } catch (error) {
+      return this.#commandFailed(error);
+    }
+  }
+
   sendFragment(binary, data, fin) {
     const raw = this.#live();
     try {

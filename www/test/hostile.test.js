@@ -3,6 +3,8 @@
 // connection time, not everyone's.
 
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import net from 'node:net';
 import { describe, it } from 'node:test';
 import { constants, deflateRawSync } from 'node:zlib';
@@ -150,6 +152,49 @@ describe('backpressure', () => {
     } finally {
       socket.destroy();
       await server.close();
+    }
+  });
+});
+
+describe('backpressure both ways', () => {
+  it('keeps reading while its own large send waits for a peer that does not read yet', async () => {
+    // A peer that writes to us before it reads what we sent (as a peer
+    // echoing a large message does while our large message waits on it):
+    // reading paused at our socket's unwritten output would wait for a
+    // 'drain' that needs the peer to read first; two such peers stopped
+    // each other for good (seen as stalls of `npm run bench` at 1 MiB and
+    // 4 MiB). Only the core's own answers (pongs) may pause reading.
+    let peer;
+    const server = net.createServer((socket) => {
+      peer = socket;
+      let head = '';
+      socket.setEncoding('latin1');
+      socket.on('data', function onHead(chunk) {
+        head += chunk;
+        if (!head.includes('\r\n\r\n')) return;
+        socket.off('data', onHead);
+        socket.pause();
+        const key = /sec-websocket-key: *(\S+)/i.exec(head)[1];
+        const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+        socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const conn = await connect(`ws://127.0.0.1:${server.address().port}/`, { protocol: 'rfc6455' });
+    try {
+      conn.send(new Uint8Array(8 * 1024 * 1024)).catch(() => {});
+      await until(() => conn.bufferedAmount > 1024 * 1024);
+      // The peer, still not reading, writes ten messages, one at a time.
+      for (let i = 0; i < 10; i++) {
+        peer.write(Buffer.concat([Buffer.from([0x81, 2]), Buffer.from(`m${i}`)]));
+        const message = await Promise.race([conn.recv(), sleep(3000).then(() => 'timeout')]);
+        assert.equal(message, `m${i}`, `message ${i} of the peer that does not read yet`);
+      }
+    } finally {
+      conn.terminate();
+      peer?.destroy();
+      server.close();
     }
   });
 });

@@ -220,6 +220,42 @@ test('a text as UTF-8 bytes in one sendFragment with fin is a whole text message
   assert.deepEqual(server.feed(2, Buffer.concat([first, last])).events, [{ type: 'text', data: 'κόσμε' }]);
 });
 
+test("a client's large message: one frame, header from sendVerbatimHeader, payload masked by maskPart in parts", () => {
+  const { client, server } = pair();
+  const data = new Uint8Array(70000).map((_, i) => (i * 7 + 3) & 0xff);
+  const original = Uint8Array.from(data);
+  const header = client.sendVerbatimHeader(true, data.length);
+  // FIN + binary, masked, 64-bit length.
+  assert.deepEqual([...header.subarray(0, 2)], [0x82, 0x80 | 127]);
+  assert.equal(header.length, 2 + 8 + 4);
+  const masked = new Uint8Array(data.length);
+  // Parts cut anywhere, not at multiples of 4.
+  for (const [at, end] of [[0, 1], [1, 4099], [4099, 65536], [65536, 70000]]) {
+    assert.equal(client.maskPart(data.subarray(at, end), masked.subarray(at, end)), end - at);
+  }
+  assert.deepEqual(data, original, "the application's bytes are left as they were");
+  assert.notDeepEqual(masked, data, 'the payload went out masked');
+  // Nothing else may be sent inside the frame; once it is done, anything.
+  const key = header.subarray(10, 14);
+  assert.deepEqual([...masked.subarray(0, 4)], [0, 1, 2, 3].map((i) => data[i] ^ key[i]));
+  const step = server.feed(1, Buffer.concat([header, masked, client.sendText('after')]));
+  assert.deepEqual(step.events.map((e) => e.type), ['binary', 'text']);
+  assert.deepEqual(step.events[0].data, data);
+  assert.equal(step.events[1].data, 'after');
+  // Nothing else goes inside the frame; more than announced is not masked.
+  client.sendVerbatimHeader(false, 3);
+  assert.equal(client.maskPart(new Uint8Array([0x61]), new Uint8Array(1)), 1);
+  assert.throws(() => client.sendText('x'), { kind: 'misuse' });
+  assert.throws(() => client.sendPing(new Uint8Array(0)), { kind: 'misuse' });
+  const rest = new Uint8Array(3);
+  assert.equal(client.maskPart(new Uint8Array([0x62, 0x63, 0x64]), rest), 2);
+  assert.equal(rest[2], 0x64, 'the byte past the payload is copied as it was');
+  assert.ok(client.sendText('x') instanceof Uint8Array);
+  // A server's payload goes as it is: maskPart masks nothing.
+  assert.ok(server.sendVerbatimHeader(true, 2) instanceof Uint8Array);
+  assert.equal(server.maskPart(new Uint8Array([1, 2]), new Uint8Array(2)), 0);
+});
+
 test('steps, events, heads and errors are plain objects: keys in order, absent fields left out', () => {
   // What wasm/src/out.rs promises (the objects serde used to make): JS code
   // may rely on `'timeout' in step` or on Object.keys.

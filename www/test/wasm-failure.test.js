@@ -166,7 +166,7 @@ describe('large sends', () => {
     }
   });
 
-  test('a client sends 15 MiB in parts (fragments, or compressed with permessage-deflate), wasm memory staying as it was', async (t) => {
+  test('a client sends 15 MiB in parts (one frame masked a part at a time, or compressed with permessage-deflate), wasm memory staying as it was', async (t) => {
     const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: true, maxPayload: 64 * MiB });
     await once(wss, 'listening');
     const received = [];

@@ -2,6 +2,7 @@
 //! frames pipelined with the handshake, reserved bits and reserved opcodes.
 
 use crate::harness::*;
+use hybi_core::testing::{every_chunking, sparse_splits, Chunking};
 
 const LENGTHS: [usize; 7] = [0, 125, 126, 127, 128, 65535, 65536];
 
@@ -170,6 +171,147 @@ fn framing_verbatim_header_only_where_the_payload_goes_verbatim() {
     let mut server = Peer::open(Role::Server, rfc6455());
     server.conn.close(Instant::ZERO, Some(1000), "").unwrap();
     assert_eq!(server.conn.send_verbatim_header(true, 1), Err(Misuse::NotOpen));
+}
+
+/// A client's message sent as a header from `send_masked_header` and its
+/// payload masked in place in parts cut at `cuts`: the wire bytes.
+fn masked_in_parts(client: &mut Peer, binary: bool, payload: &[u8], cuts: &[usize]) -> Vec<u8> {
+    assert_eq!(client.conn.send_masked_header(binary, payload.len()), Ok(true));
+    let mut wire = client.transmitted();
+    let mut at = 0;
+    for end in cuts.iter().map(|&c| c.min(payload.len())).chain([payload.len()]) {
+        let mut part = payload[at..end.max(at)].to_vec();
+        assert_eq!(client.conn.mask_payload(&mut part), part.len(), "part {at}..{end}");
+        wire.extend_from_slice(&part);
+        at = end.max(at);
+    }
+    assert_eq!(client.transmitted(), [], "nothing queued while masking");
+    wire
+}
+
+/// A client's masked header and its payload masked in parts, cut anywhere,
+/// is one whole masked frame with FIN set, and its own fresh key.
+#[test]
+fn framing_masked_header_plus_parts_is_one_masked_frame() {
+    let mut p = Peer::open(Role::Client, rfc6455());
+    let mut keys = HashSet::new();
+    for len in LENGTHS {
+        let text = text_of_len(len);
+        let data = binary_of_len(len);
+        for cuts in [vec![], vec![1], vec![3, 7, 8], vec![len / 2], vec![0, 0, len, len]] {
+            for (binary, payload) in [(false, text.as_bytes()), (true, &data[..])] {
+                let wire = masked_in_parts(&mut p, binary, payload, &cuts);
+                let frames = parse_frames(&wire);
+                assert_eq!(frames.len(), 1, "{len} bytes cut at {cuts:?}");
+                let (frame, key) = &frames[0];
+                assert_eq!(
+                    frame,
+                    &sent(FIN | if binary { BINARY } else { TEXT }, payload),
+                    "{len} at {cuts:?}"
+                );
+                keys.insert(key.expect("a client masks"));
+            }
+        }
+    }
+    assert!(keys.len() > LENGTHS.len() * 9, "fresh keys: {}", keys.len());
+}
+
+/// Until the last payload byte is masked, nothing else may be sent (no
+/// frame may come inside another); a part longer than what is left is
+/// masked only up to the payload's end; with nothing announced, nothing is
+/// masked.
+#[test]
+fn framing_masked_payload_holds_every_other_send_until_done() {
+    let mut p = Peer::open(Role::Client, rfc6455());
+    let mut nothing = *b"abcd";
+    assert_eq!(p.conn.mask_payload(&mut nothing), 0);
+    assert_eq!(&nothing, b"abcd");
+    assert_eq!(p.conn.send_masked_header(true, 6), Ok(true));
+    let header = p.transmitted();
+    let mut first = *b"xyz";
+    assert_eq!(p.conn.mask_payload(&mut first), 3);
+    assert_eq!(p.conn.send_binary(b"other"), Err(Misuse::MessageInProgress));
+    assert_eq!(p.conn.send_ping(b""), Err(Misuse::MessageInProgress));
+    assert_eq!(p.conn.send_fragment(true, b"f", false), Err(Misuse::MessageInProgress));
+    assert_eq!(p.conn.send_masked_header(true, 1), Err(Misuse::MessageInProgress));
+    assert_eq!(p.conn.close(Instant::ZERO, Some(1000), ""), Err(Misuse::MessageInProgress));
+    assert_eq!(p.transmitted(), []);
+    let mut rest = *b"uvwTAIL";
+    assert_eq!(p.conn.mask_payload(&mut rest), 3);
+    assert_eq!(&rest[3..], b"TAIL", "bytes after the payload are left alone");
+    let wire = [&header[..], &first, &rest[..3]].concat();
+    assert_eq!(parse_frames(&wire)[0].0, sent(FIN | BINARY, b"xyzuvw"));
+    assert_eq!(p.conn.mask_payload(&mut nothing), 0);
+    // Done: sending goes on as usual.
+    p.conn.send_binary(b"next").unwrap();
+    assert_eq!(parse_frames(&p.transmitted())[0].0, sent(FIN | BINARY, b"next"));
+    // An empty payload is done with its header.
+    assert_eq!(p.conn.send_masked_header(false, 0), Ok(true));
+    p.conn.send_text("after").unwrap();
+    let frames: Vec<Sent> = parse_frames(&p.transmitted()).into_iter().map(|(f, _)| f).collect();
+    assert_eq!(frames, [sent(FIN | TEXT, b""), sent(FIN | TEXT, b"after")]);
+}
+
+/// Where the payload is not masked as given, `send_masked_header` queues
+/// nothing and says so: a server does not mask, deflate compresses
+/// (draft-76: in `draft76_errors.rs`); not inside a fragmented message;
+/// once closed it is not open, as for any send.
+#[test]
+fn framing_masked_header_only_where_the_client_masks_as_given() {
+    let mut server = Peer::open(Role::Server, rfc6455());
+    assert_eq!(server.conn.send_masked_header(true, 1000), Ok(false));
+    assert_eq!(server.transmitted(), []);
+    let mut deflating = open_deflate(Role::Client, with_deflate());
+    assert_eq!(deflating.conn.send_masked_header(false, 1000), Ok(false));
+    assert_eq!(deflating.transmitted(), []);
+    let mut client = Peer::open(Role::Client, rfc6455());
+    client.conn.send_fragment(false, b"part", false).unwrap();
+    let _ = client.transmitted();
+    assert_eq!(client.conn.send_masked_header(true, 10), Err(Misuse::MessageInProgress));
+    assert_eq!(client.transmitted(), []);
+    let mut closed = Peer::open(Role::Client, rfc6455());
+    closed.conn.close(Instant::ZERO, Some(1000), "").unwrap();
+    assert_eq!(closed.conn.send_masked_header(true, 1), Err(Misuse::NotOpen));
+}
+
+/// A message masked in parts arrives whole at a server however the wire
+/// bytes are cut into reads: at every chunking for a short one, at a
+/// sample of cuts for one longer than 64 KiB.
+#[test]
+fn framing_masked_in_parts_reaches_a_server_at_every_chunking() {
+    let mut client = Peer::open(Role::Client, rfc6455());
+    let cases = [
+        (false, text_of_len(300).into_bytes(), vec![1, 100, 299]),
+        (true, binary_of_len(70_000), vec![65_536]),
+    ];
+    for (binary, payload, cuts) in cases {
+        let wire = masked_in_parts(&mut client, binary, &payload, &cuts);
+        let chunkings: Vec<Chunking> = if wire.len() < 1000 {
+            every_chunking(&wire)
+        } else {
+            let mut c: Vec<Chunking> =
+                sparse_splits(wire.len(), 997, 20).into_iter().map(Chunking::SplitAt).collect();
+            c.push(Chunking::Sizes(vec![1, 4096, 7]));
+            c
+        };
+        let expected = if binary {
+            Event::Binary(payload.clone())
+        } else {
+            Event::Text(String::from_utf8(payload.clone()).unwrap())
+        };
+        for chunking in chunkings {
+            let mut server = Peer::open(Role::Server, rfc6455());
+            for chunk in chunking.chunks(&wire) {
+                server.feed(chunk);
+            }
+            assert_eq!(
+                server.events(),
+                std::slice::from_ref(&expected),
+                "{} bytes, {chunking:?}",
+                payload.len()
+            );
+        }
+    }
 }
 
 #[test]

@@ -29,6 +29,16 @@ const STREAM_INFLATE_STEP: usize = 8;
 /// assembly wins.
 const SMALL_MESSAGE: u64 = 1024;
 
+/// Largest unmasked binary payload [`Reader::read_lent`] lends: any that
+/// lies whole in the input, since lending it straight from there copies
+/// nothing and allocates nothing (the general path would copy it into a
+/// message buffer first, and in streaming mode hand that buffer out as the
+/// message's one piece). Masked payloads are unmasked into the reader's
+/// scratch buffer, which a connection keeps, so they stay within
+/// [`SMALL_MESSAGE`]; texts too, whose UTF-8 check beyond it is the
+/// general path's.
+const LEND_UNMASKED_BINARY: u64 = u64::MAX;
+
 /// The per-piece scratch buffers (unmasked and inflated bytes, at most
 /// [`PIECE`] each) are kept between messages up to this capacity, so small
 /// messages reuse them; past it they are freed when a message ends, so an
@@ -297,7 +307,7 @@ impl Reader {
     /// without the per-frame bookkeeping. Returns `None`, consuming
     /// nothing, for anything else (the general path then reads it).
     fn read_small_message(&mut self, input: &mut &[u8]) -> Result<Option<Incoming>, Error> {
-        let Some((header, payload)) = self.small_frame(input)? else {
+        let Some((header, payload)) = self.small_frame(input, false)? else {
             return Ok(None);
         };
         if self.buffered_bytes().saturating_add(payload.len()) > self.allowance.room {
@@ -316,7 +326,9 @@ impl Reader {
     }
 
     /// A small, whole, unfragmented, uncompressed data message at the front
-    /// of `input`, taken without allocating: the message is lent, straight from `input` when it arrived unmasked,
+    /// of `input` (an unmasked binary one of any size: lending it from
+    /// `input` costs nothing), taken without allocating: the message is
+    /// lent, straight from `input` when it arrived unmasked,
     /// from the reader's scratch buffer otherwise, and is gone at the next
     /// call. `None`, consuming nothing, for anything the general path
     /// ([`read`](Self::read)) must take, such as any frame not wholly in
@@ -329,7 +341,7 @@ impl Reader {
         if !self.at_boundary() {
             return Ok(None);
         }
-        let Some((header, payload)) = self.small_frame(input)? else {
+        let Some((header, payload)) = self.small_frame(input, true)? else {
             return Ok(None);
         };
         let data: &'s [u8] = match header.mask {
@@ -349,14 +361,24 @@ impl Reader {
 
     /// The header and payload of a small, whole, unfragmented, uncompressed
     /// data frame at the front of `input`, checked and consumed; `None`,
-    /// consuming nothing, when the front of `input` is anything else.
+    /// consuming nothing, when the front of `input` is anything else. To
+    /// be `lent`, an unmasked binary frame may be of any size.
     #[inline]
-    fn small_frame<'d>(&self, input: &mut &'d [u8]) -> Result<Option<(FrameHeader, &'d [u8])>, Error> {
+    fn small_frame<'d>(
+        &self,
+        input: &mut &'d [u8],
+        lent: bool,
+    ) -> Result<Option<(FrameHeader, &'d [u8])>, Error> {
         let Some((header, used)) = FrameHeader::parse(input).map_err(header_error)? else {
             return Ok(None);
         };
         let len = header.payload_len;
-        let whole = header.fin && !header.rsv1 && len <= SMALL_MESSAGE && len <= (input.len() - used) as u64;
+        let small = if lent && header.mask.is_none() && header.opcode == OpCode::Binary {
+            LEND_UNMASKED_BINARY
+        } else {
+            SMALL_MESSAGE
+        };
+        let whole = header.fin && !header.rsv1 && len <= small && len <= (input.len() - used) as u64;
         if !whole || !matches!(header.opcode, OpCode::Text | OpCode::Binary) {
             return Ok(None);
         }
@@ -712,6 +734,33 @@ mod tests {
         assert_eq!(text, "hi");
         assert!(core::ptr::eq(text.as_ptr(), bytes[2..].as_ptr()), "copied, not lent");
         assert_eq!(input, b"next");
+    }
+
+    #[test]
+    fn lends_an_unmasked_binary_message_of_any_size_straight_from_the_input() {
+        for streaming in [false, true] {
+            let payload: Vec<u8> = (0..70_000u32).map(|i| i as u8).collect();
+            let bytes = [frame(true, false, OpCode::Binary, &payload, None), b"next".to_vec()].concat();
+            let mut r = reader(false, streaming, false);
+            r.config.max_message_size = 100_000;
+            r.config.max_frame_size = 100_000;
+            let mut input = &bytes[..];
+            let lent = r.read_lent(&mut input).unwrap();
+            let Some(Lent::Binary(data)) = lent else { panic!("{lent:?}") };
+            assert_eq!(data, &payload[..]);
+            assert!(core::ptr::eq(data.as_ptr(), bytes[10..].as_ptr()), "copied, not lent");
+            assert_eq!(input, b"next");
+        }
+        // A text of that size, or a masked binary one, is the general path's.
+        let big = [0x61; SMALL_MESSAGE as usize + 1];
+        let text = frame(true, false, OpCode::Text, &big, None);
+        assert_eq!(reader(false, true, false).read_lent(&mut &text[..]).unwrap(), None);
+        let masked = frame(true, false, OpCode::Binary, &big, Some(KEY));
+        assert_eq!(reader(true, true, false).read_lent(&mut &masked[..]).unwrap(), None);
+        // Still within the limits: a message over the limit fails.
+        let over = frame(true, false, OpCode::Binary, &[0; 101], None);
+        let error = LimitError::MessageTooLarge { limit: 100 }.into();
+        assert_eq!(reader(false, true, false).read_lent(&mut &over[..]), Err(error));
     }
 
     #[test]
