@@ -17,7 +17,7 @@ use crate::event::{Close, Event, EventRef, RequestKind};
 use crate::framing::auto::{self, Detection};
 use crate::framing::outgoing::{self, Outgoing, Writer};
 use crate::framing::rfc6455::deflate::{Compressor, Decompressor};
-use crate::framing::rfc6455::{self, wire, Incoming, Lent, ReaderConfig};
+use crate::framing::rfc6455::{self, wire, Incoming, Lent, PayloadBuffer, ReaderConfig};
 use crate::framing::{new, old, Draft76Frame};
 use crate::handshake::deflate::DeflateParams;
 use crate::handshake::draft76::{self, ANSWER_LEN, KEY3_LEN};
@@ -689,6 +689,77 @@ impl Connection {
             }
         }
         self.drain_to(on_event);
+    }
+
+    /// Lends the buffer of the message being received, for the driver to
+    /// read the current frame's next payload bytes into, so that they are
+    /// not read into the driver's buffer and copied again: `Some` in the
+    /// middle of an RFC 6455 binary frame, not compressed, in whole mode,
+    /// with at least `at_least` bytes still to come. Pass the size of the
+    /// driver's own read buffer: below that, one read into it takes the
+    /// frame's end and what follows together.
+    ///
+    /// The room lent is memory for bytes that have not arrived, so it is
+    /// not sized by the length the frame declares: at least `at_least`
+    /// bytes, and up to as much again as the message holds (it doubles as
+    /// it would with [`handle_input`](Self::handle_input)), within the
+    /// input allowance, never past the frame's end.
+    ///
+    /// Read into the front of [`PayloadBuffer::room`], then hand the buffer
+    /// back with [`handle_payload`](Self::handle_payload) before any other
+    /// input (a read that failed or timed out hands it back with 0 bytes).
+    /// Meanwhile it counts in [`buffered_bytes`](Self::buffered_bytes);
+    /// other input fails the connection with [`Misuse::PayloadBufferLent`].
+    pub fn take_payload_buffer(&mut self, at_least: usize) -> Option<PayloadBuffer> {
+        if self.ending.is_some() {
+            return None;
+        }
+        let outside = self.held_outside_codec();
+        let Phase::Open(Codec::Rfc6455(c)) = &mut self.phase else {
+            return None;
+        };
+        if self.input_allowance != usize::MAX {
+            let others = outside + c.scratch.capacity();
+            c.reader.set_allowance(self.input_allowance.saturating_sub(others), self.input_allowance);
+        }
+        c.reader.take_payload_buffer(at_least)
+    }
+
+    /// Takes back the buffer [`take_payload_buffer`] lent, with `n` bytes
+    /// read from the transport at time `now` into the front of its room:
+    /// the same as [`handle_input`](Self::handle_input) given those bytes,
+    /// without copying them. If the connection ended meanwhile, the buffer
+    /// is dropped. `n` past the room, or a buffer not lent by this
+    /// connection, fails it with a [`Misuse`].
+    ///
+    /// [`take_payload_buffer`]: Self::take_payload_buffer
+    pub fn handle_payload(&mut self, now: Instant, buffer: PayloadBuffer, n: usize) {
+        if n > 0 {
+            self.last_input = self.last_input.max(now);
+            self.keepalive_sent = None;
+        }
+        let outside = self.held_outside_codec();
+        let Phase::Open(Codec::Rfc6455(c)) = &mut self.phase else {
+            return;
+        };
+        if self.ending.is_some() {
+            c.reader.forget_lent();
+            return;
+        }
+        if self.input_allowance != usize::MAX {
+            let others = outside + c.scratch.capacity();
+            c.reader.set_allowance(self.input_allowance.saturating_sub(others), self.input_allowance);
+        }
+        let result = c.reader.commit_payload(buffer, n).and_then(|incoming| {
+            if let Some(incoming) = incoming {
+                self.on_rfc6455(incoming);
+                self.check_allowance()?;
+            }
+            Ok(())
+        });
+        if let Err(error) = result {
+            self.fail_on_input(error);
+        }
     }
 
     /// Hands every queued event to `on_event`, as `poll_event` would.
