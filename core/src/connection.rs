@@ -701,9 +701,10 @@ impl Connection {
     ///
     /// The room lent is memory for bytes that have not arrived, so it is
     /// not sized by the length the frame declares: at least `at_least`
-    /// bytes, and up to as much again as the message holds (it doubles as
-    /// it would with [`handle_input`](Self::handle_input)), within the
-    /// input allowance, never past the frame's end.
+    /// bytes, and up to three times what the message holds (so that a
+    /// large message is copied fewer times as it grows than the doubling
+    /// of [`handle_input`](Self::handle_input) copies it), within the input
+    /// allowance, never past the frame's end.
     ///
     /// Read into the front of [`PayloadBuffer::room`], then hand the buffer
     /// back with [`handle_payload`](Self::handle_payload) before any other
