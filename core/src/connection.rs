@@ -170,6 +170,10 @@ struct Rfc6455 {
 /// - [`handle_input_with`](Self::handle_input_with): the same, handing each
 ///   event to a callback as it happens, whole messages lent (no allocation
 ///   for a small message); mixable with `handle_input`;
+/// - [`handle_payload`](Self::handle_payload): bytes read straight into
+///   the buffer [`take_payload_buffer`](Self::take_payload_buffer) lent
+///   (the middle of a large binary frame), not copied again; the buffer
+///   comes back before any other input;
 /// - [`handle_eof`](Self::handle_eof): the transport has no more bytes;
 /// - [`handle_timeout`](Self::handle_timeout): the deadline from
 ///   [`poll_timeout`](Self::poll_timeout) passed.
@@ -712,12 +716,16 @@ impl Connection {
     /// Meanwhile it counts in [`buffered_bytes`](Self::buffered_bytes);
     /// other input fails the connection with [`Misuse::PayloadBufferLent`].
     pub fn take_payload_buffer(&mut self, at_least: usize) -> Option<PayloadBuffer> {
-        if self.ending.is_some() {
+        // Asked after every read: between frames, answered at once.
+        let Phase::Open(Codec::Rfc6455(c)) = &self.phase else {
+            return None;
+        };
+        if self.ending.is_some() || !c.reader.in_data_frame() {
             return None;
         }
         let outside = self.held_outside_codec();
         let Phase::Open(Codec::Rfc6455(c)) = &mut self.phase else {
-            return None;
+            unreachable!("matched above");
         };
         if self.input_allowance != usize::MAX {
             let others = outside + c.scratch.capacity();

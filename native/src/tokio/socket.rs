@@ -30,10 +30,10 @@
 //! feeds the core input and time. A [`Writer`] whose reader is never polled
 //! still sends, but nothing answers pings or keeps the deadlines.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::io::{self, IoSlice};
-use std::mem::MaybeUninit;
 use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -53,9 +53,7 @@ use crate::error::{Error, ErrorKind};
 use crate::opened::Opened;
 use crate::Message;
 
-/// Bytes read from the stream at once, into a buffer on the stack of the
-/// poll that reads (the core keeps what it needs of them): a buffer per
-/// connection would be most of an idle connection's memory. 128 KiB, not
+/// Bytes read from the stream at once, into [`READ_SPACE`]. 128 KiB, not
 /// 32: each read costs a system call and, on TCP, a window update to the
 /// peer, and at 1,000 connections × 16 KiB messages four times fewer of
 /// them took ~20% less of the server's CPU per message (BENCHMARKS.md).
@@ -64,6 +62,14 @@ use crate::Message;
 /// (`Connection::take_payload_buffer`): below that, one read here takes
 /// the frame's end and what follows it together.
 const READ_BUF: usize = 128 * 1024;
+
+thread_local! {
+    /// The read buffer, one per thread: the core keeps what it needs of
+    /// each read, so a buffer per connection would only be most of an idle
+    /// connection's memory. Not on the stack: a 128 KiB frame is probed
+    /// page by page on every poll, which cost ~10% at 64 × 16 B echoes.
+    static READ_SPACE: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_BUF].into_boxed_slice());
+}
 
 /// A message sent through the `Sink` above this size is written from the
 /// buffer it came in (after a header the core frames), where the protocol
@@ -870,19 +876,10 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
                 let mut buf = ReadBuf::new(buffer.room());
                 ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf)).map(|()| buf.filled().len())
             }
-            None => {
-                // Not initialised: a reader writes before anything reads,
-                // and `ReadBuf` hands out only what was written.
-                let mut storage = [MaybeUninit::<u8>::uninit(); READ_BUF];
-                let mut buf = ReadBuf::uninit(&mut storage);
-                match ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf)) {
-                    Ok(()) if !buf.filled().is_empty() => {
-                        self.take_input(Input::Read(buf.filled()));
-                        return Poll::Ready(Ok(()));
-                    }
-                    other => other.map(|()| 0),
-                }
-            }
+            None => match ready!(self.poll_read_own(cx)) {
+                Ok(n) if n > 0 => return Poll::Ready(Ok(())),
+                other => other,
+            },
         };
         match result {
             Ok(0) => {
@@ -901,7 +898,28 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         Poll::Ready(Ok(()))
     }
 
-    /// Feeds the core bytes read (into the stack buffer, or into the
+    /// Reads into this thread's read buffer (see [`READ_SPACE`]) and feeds
+    /// what came to the core; the count, 0 at the end of the stream.
+    fn poll_read_own(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        READ_SPACE.with(|space| match space.try_borrow_mut() {
+            Ok(mut space) => self.poll_read_into(cx, &mut space),
+            // Only if a stream's read polled another connection on this
+            // thread (none of tokio's do): a buffer of its own.
+            Err(_) => self.poll_read_into(cx, &mut vec![0; READ_BUF]),
+        })
+    }
+
+    fn poll_read_into(&mut self, cx: &mut Context<'_>, space: &mut [u8]) -> Poll<io::Result<usize>> {
+        let mut buf = ReadBuf::new(space);
+        ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf))?;
+        let n = buf.filled().len();
+        if n > 0 {
+            self.take_input(Input::Read(buf.filled()));
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    /// Feeds the core bytes read (into the thread's buffer, or into the
     /// buffer it lent), under the budget if the connection has one, takes
     /// its events, and takes the core's buffer for the next read if it
     /// lends one.

@@ -132,6 +132,13 @@ impl Reader {
         Some(PayloadBuffer { data: core::mem::take(data), filled })
     }
 
+    /// Whether a data frame's payload is in progress: the only time
+    /// [`take_payload_buffer`](Self::take_payload_buffer) may lend.
+    #[inline]
+    pub fn in_data_frame(&self) -> bool {
+        self.frame.as_ref().is_some_and(|f| !f.header.opcode.is_control())
+    }
+
     /// Takes the buffer back with `n` more payload bytes at the front of
     /// its room: unmasks them in place and moves the frame on, like
     /// [`read`](Self::read) given the same bytes. A buffer that is not the
