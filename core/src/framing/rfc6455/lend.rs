@@ -93,7 +93,7 @@ impl Reader {
     /// in progress, if that frame is a binary one not compressed, in whole
     /// mode, with at least `at_least` (at least 1) bytes still to come.
     /// The room is at least `at_least` bytes, more as the message grows (up
-    /// to [`AHEAD`] times what arrived), never past the frame's end; `None`
+    /// to three times what arrived), never past the frame's end; `None`
     /// when it is anything else, or when the allowance does not cover
     /// `at_least` more bytes (reading into the driver's buffer then fails
     /// the connection as it should, once the bytes arrive).
