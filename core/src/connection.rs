@@ -714,7 +714,7 @@ impl Connection {
     /// back with [`handle_payload`](Self::handle_payload) before any other
     /// input (a read that failed or timed out hands it back with 0 bytes).
     /// Meanwhile it counts in [`buffered_bytes`](Self::buffered_bytes);
-    /// other input fails the connection with [`Misuse::PayloadBufferLent`].
+    /// other input fails the connection with [`Misuse::PayloadBuffer`].
     pub fn take_payload_buffer(&mut self, at_least: usize) -> Option<PayloadBuffer> {
         // Asked after every read: between frames, answered at once.
         let Phase::Open(Codec::Rfc6455(c)) = &self.phase else {

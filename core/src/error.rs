@@ -503,13 +503,10 @@ pub enum Misuse {
     CloseReasonTooLong,
     /// The server chose a subprotocol the client did not offer.
     SubprotocolNotOffered,
-    /// Input while the message's payload buffer is lent out
-    /// (`take_payload_buffer`): it must come back first.
-    PayloadBufferLent,
-    /// A payload buffer handed back that is not the one lent.
-    PayloadBufferNotLent,
-    /// More bytes handed back in a payload buffer than its room holds.
-    PayloadOverRoom,
+    /// A payload buffer (`take_payload_buffer`) misused: other input while
+    /// it was lent out, a buffer handed back that is not the one lent, or
+    /// more bytes than its room.
+    PayloadBuffer,
 }
 
 impl fmt::Display for Misuse {
@@ -530,9 +527,7 @@ impl fmt::Display for Misuse {
             Misuse::FragmentTypeChanged => "fragment is not of the type of the message being sent",
             Misuse::CloseReasonTooLong => "close reason exceeds 123 bytes",
             Misuse::SubprotocolNotOffered => "subprotocol was not offered by the client",
-            Misuse::PayloadBufferLent => "input while the payload buffer is lent out",
-            Misuse::PayloadBufferNotLent => "payload buffer handed back is not the one lent",
-            Misuse::PayloadOverRoom => "more bytes handed back than the payload buffer's room",
+            Misuse::PayloadBuffer => "payload buffer misused",
         })
     }
 }

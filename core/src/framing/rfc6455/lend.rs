@@ -144,10 +144,10 @@ impl Reader {
     /// [`read`](Self::read) given the same bytes. A buffer that is not the
     /// one lent, or `n` past its room, is a driver's error.
     pub fn commit_payload(&mut self, buffer: PayloadBuffer, n: usize) -> Result<Option<Incoming>, Error> {
-        let out = self.lending.out.take().ok_or(Misuse::PayloadBufferNotLent)?;
+        let out = self.lending.out.take().ok_or(Misuse::PayloadBuffer)?;
         let PayloadBuffer { mut data, filled } = buffer;
         if filled != out.filled || data.len() != out.len {
-            return Err(Misuse::PayloadBufferNotLent.into());
+            return Err(Misuse::PayloadBuffer.into());
         }
         let room = data.len() - filled;
         let frame = self.frame.as_mut().expect("a buffer is lent only inside a frame");
@@ -157,7 +157,7 @@ impl Reader {
         };
         if n > room {
             *slot = data;
-            return Err(Misuse::PayloadOverRoom.into());
+            return Err(Misuse::PayloadBuffer.into());
         }
         if let Some(key) = frame.header.mask {
             wire::apply_mask(&mut data[filled..filled + n], key, frame.done as usize);
@@ -184,7 +184,7 @@ impl Reader {
     /// and the zeroed tail goes (the capacity stays).
     pub(super) fn end_loan(&mut self) -> Result<(), Error> {
         if self.lending.out.is_some() {
-            return Err(Misuse::PayloadBufferLent.into());
+            return Err(Misuse::PayloadBuffer.into());
         }
         self.cut_tail();
         Ok(())
@@ -385,20 +385,20 @@ mod tests {
         start(&mut r);
         let _buffer = r.take_payload_buffer(1).expect("lent");
         assert!(r.take_payload_buffer(1).is_none(), "lent twice");
-        assert_eq!(r.read(&mut &bytes[20..]), Err(Misuse::PayloadBufferLent.into()));
+        assert_eq!(r.read(&mut &bytes[20..]), Err(Misuse::PayloadBuffer.into()));
         // More bytes than the room.
         let mut r = reader(1000, false);
         start(&mut r);
         let buffer = r.take_payload_buffer(1).expect("lent");
         let room = buffer.room_len();
-        assert_eq!(r.commit_payload(buffer, room + 1), Err(Misuse::PayloadOverRoom.into()));
+        assert_eq!(r.commit_payload(buffer, room + 1), Err(Misuse::PayloadBuffer.into()));
         // Another reader's buffer.
         let (mut a, mut b) = (reader(1000, false), reader(1000, false));
         start(&mut a);
         start(&mut b);
         let _mine = a.take_payload_buffer(1).expect("lent");
         let theirs = b.take_payload_buffer(50).expect("lent");
-        assert_eq!(a.commit_payload(theirs, 0), Err(Misuse::PayloadBufferNotLent.into()));
+        assert_eq!(a.commit_payload(theirs, 0), Err(Misuse::PayloadBuffer.into()));
     }
 
     #[test]
