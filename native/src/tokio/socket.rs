@@ -67,7 +67,7 @@ thread_local! {
     /// The read buffer, one per thread: the core keeps what it needs of
     /// each read, so a buffer per connection would only be most of an idle
     /// connection's memory. Not on the stack: a 128 KiB frame is probed
-    /// page by page on every poll, which cost ~10% at 64 × 16 B echoes.
+    /// page by page on every poll, which cost ~8% at 64 × 16 B echoes.
     static READ_SPACE: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_BUF].into_boxed_slice());
 }
 
@@ -527,7 +527,7 @@ pub struct Reader<S> {
 
 /// What a read brought.
 enum Input<'a> {
-    /// Bytes read into the stack buffer.
+    /// Bytes read into this thread's read buffer.
     Read(&'a [u8]),
     /// A count of bytes read into the buffer the core lent.
     Lent(usize),
