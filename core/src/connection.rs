@@ -157,6 +157,17 @@ struct Rfc6455 {
     sending_compressed: bool,
 }
 
+impl Rfc6455 {
+    /// Bounds the reader by the connection's input allowance, less what
+    /// the connection holds outside the reader (`outside`) and our scratch.
+    fn bound_reader(&mut self, allowance: usize, outside: usize) {
+        if allowance != usize::MAX {
+            let others = outside + self.scratch.capacity();
+            self.reader.set_allowance(allowance.saturating_sub(others), allowance);
+        }
+    }
+}
+
 /// One WebSocket connection, in one role, without I/O.
 ///
 /// Methods come in five kinds, as in quinn-proto. The states they refer to
@@ -727,10 +738,7 @@ impl Connection {
         let Phase::Open(Codec::Rfc6455(c)) = &mut self.phase else {
             unreachable!("matched above");
         };
-        if self.input_allowance != usize::MAX {
-            let others = outside + c.scratch.capacity();
-            c.reader.set_allowance(self.input_allowance.saturating_sub(others), self.input_allowance);
-        }
+        c.bound_reader(self.input_allowance, outside);
         c.reader.take_payload_buffer(at_least)
     }
 
@@ -755,10 +763,7 @@ impl Connection {
             c.reader.forget_lent();
             return;
         }
-        if self.input_allowance != usize::MAX {
-            let others = outside + c.scratch.capacity();
-            c.reader.set_allowance(self.input_allowance.saturating_sub(others), self.input_allowance);
-        }
+        c.bound_reader(self.input_allowance, outside);
         let result = c.reader.commit_payload(buffer, n).and_then(|incoming| {
             if let Some(incoming) = incoming {
                 self.on_rfc6455(incoming);
@@ -1436,13 +1441,7 @@ impl Connection {
                         }
                     }
                     Codec::Rfc6455(c) => {
-                        if self.input_allowance != usize::MAX {
-                            let others = outside + c.scratch.capacity();
-                            c.reader.set_allowance(
-                                self.input_allowance.saturating_sub(others),
-                                self.input_allowance,
-                            );
-                        }
+                        c.bound_reader(self.input_allowance, outside);
                         if let Some(on_event) = lend_to.as_deref_mut() {
                             if let Some(lent) = c.reader.read_lent(input)? {
                                 on_event(match lent {
