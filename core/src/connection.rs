@@ -17,7 +17,7 @@ use crate::event::{Close, Event, EventRef, RequestKind};
 use crate::framing::auto::{self, Detection};
 use crate::framing::outgoing::{self, Outgoing, Writer};
 use crate::framing::rfc6455::deflate::{Compressor, Decompressor};
-use crate::framing::rfc6455::{self, wire, Incoming, Lent, ReaderConfig};
+use crate::framing::rfc6455::{self, wire, Incoming, Lent, PayloadBuffer, ReaderConfig};
 use crate::framing::{new, old, Draft76Frame};
 use crate::handshake::deflate::DeflateParams;
 use crate::handshake::draft76::{self, ANSWER_LEN, KEY3_LEN};
@@ -170,6 +170,17 @@ struct PayloadMask {
     left: usize,
 }
 
+impl Rfc6455 {
+    /// Bounds the reader by the connection's input allowance, less what
+    /// the connection holds outside the reader (`outside`) and our scratch.
+    fn bound_reader(&mut self, allowance: usize, outside: usize) {
+        if allowance != usize::MAX {
+            let others = outside + self.scratch.capacity();
+            self.reader.set_allowance(allowance.saturating_sub(others), allowance);
+        }
+    }
+}
+
 /// One WebSocket connection, in one role, without I/O.
 ///
 /// Methods come in five kinds, as in quinn-proto. The states they refer to
@@ -183,6 +194,10 @@ struct PayloadMask {
 /// - [`handle_input_with`](Self::handle_input_with): the same, handing each
 ///   event to a callback as it happens, whole messages lent (no allocation
 ///   for a small message); mixable with `handle_input`;
+/// - [`handle_payload`](Self::handle_payload): bytes read straight into
+///   the buffer [`take_payload_buffer`](Self::take_payload_buffer) lent
+///   (the middle of a large binary frame), not copied again; the buffer
+///   comes back before any other input;
 /// - [`handle_eof`](Self::handle_eof): the transport has no more bytes;
 /// - [`handle_timeout`](Self::handle_timeout): the deadline from
 ///   [`poll_timeout`](Self::poll_timeout) passed.
@@ -704,6 +719,76 @@ impl Connection {
             }
         }
         self.drain_to(on_event);
+    }
+
+    /// Lends the buffer of the message being received, for the driver to
+    /// read the current frame's next payload bytes into, so that they are
+    /// not read into the driver's buffer and copied again: `Some` in the
+    /// middle of an RFC 6455 binary frame, not compressed, in whole mode,
+    /// with at least `at_least` bytes still to come. Pass the size of the
+    /// driver's own read buffer: below that, one read into it takes the
+    /// frame's end and what follows together.
+    ///
+    /// The room lent is memory for bytes that have not arrived, so it is
+    /// not sized by the length the frame declares: at least `at_least`
+    /// bytes, and up to three times what the message holds (so that a
+    /// large message is copied fewer times as it grows than the doubling
+    /// of [`handle_input`](Self::handle_input) copies it), within the input
+    /// allowance, never past the frame's end.
+    ///
+    /// Read into the front of [`PayloadBuffer::room`], then hand the buffer
+    /// back with [`handle_payload`](Self::handle_payload) before any other
+    /// input (a read that failed or timed out hands it back with 0 bytes).
+    /// Meanwhile it counts in [`buffered_bytes`](Self::buffered_bytes);
+    /// other input fails the connection with [`Misuse::PayloadBuffer`].
+    pub fn take_payload_buffer(&mut self, at_least: usize) -> Option<PayloadBuffer> {
+        // Asked after every read: between frames, answered at once.
+        let Phase::Open(Codec::Rfc6455(c)) = &self.phase else {
+            return None;
+        };
+        if self.ending.is_some() || !c.reader.in_data_frame() {
+            return None;
+        }
+        let outside = self.held_outside_codec();
+        let Phase::Open(Codec::Rfc6455(c)) = &mut self.phase else {
+            unreachable!("matched above");
+        };
+        c.bound_reader(self.input_allowance, outside);
+        c.reader.take_payload_buffer(at_least)
+    }
+
+    /// Takes back the buffer [`take_payload_buffer`] lent, with `n` bytes
+    /// read from the transport at time `now` into the front of its room:
+    /// the same as [`handle_input`](Self::handle_input) given those bytes,
+    /// without copying them. If the connection ended meanwhile, the buffer
+    /// is dropped. `n` past the room, or a buffer not lent by this
+    /// connection, fails it with a [`Misuse`].
+    ///
+    /// [`take_payload_buffer`]: Self::take_payload_buffer
+    pub fn handle_payload(&mut self, now: Instant, buffer: PayloadBuffer, n: usize) {
+        if n > 0 {
+            self.last_input = self.last_input.max(now);
+            self.keepalive_sent = None;
+        }
+        let outside = self.held_outside_codec();
+        let Phase::Open(Codec::Rfc6455(c)) = &mut self.phase else {
+            return;
+        };
+        if self.ending.is_some() {
+            c.reader.forget_lent();
+            return;
+        }
+        c.bound_reader(self.input_allowance, outside);
+        let result = c.reader.commit_payload(buffer, n).and_then(|incoming| {
+            if let Some(incoming) = incoming {
+                self.on_rfc6455(incoming);
+                self.check_allowance()?;
+            }
+            Ok(())
+        });
+        if let Err(error) = result {
+            self.fail_on_input(error);
+        }
     }
 
     /// Hands every queued event to `on_event`, as `poll_event` would.
@@ -1443,13 +1528,7 @@ impl Connection {
                         }
                     }
                     Codec::Rfc6455(c) => {
-                        if self.input_allowance != usize::MAX {
-                            let others = outside + c.scratch.capacity();
-                            c.reader.set_allowance(
-                                self.input_allowance.saturating_sub(others),
-                                self.input_allowance,
-                            );
-                        }
+                        c.bound_reader(self.input_allowance, outside);
                         if let Some(on_event) = lend_to.as_deref_mut() {
                             if let Some(lent) = c.reader.read_lent(input)? {
                                 on_event(match lent {

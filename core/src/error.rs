@@ -503,6 +503,10 @@ pub enum Misuse {
     CloseReasonTooLong,
     /// The server chose a subprotocol the client did not offer.
     SubprotocolNotOffered,
+    /// A payload buffer (`take_payload_buffer`) misused: other input while
+    /// it was lent out, a buffer handed back that is not the one lent, or
+    /// more bytes than its room.
+    PayloadBuffer,
 }
 
 impl fmt::Display for Misuse {
@@ -523,6 +527,7 @@ impl fmt::Display for Misuse {
             Misuse::FragmentTypeChanged => "fragment is not of the type of the message being sent",
             Misuse::CloseReasonTooLong => "close reason exceeds 123 bytes",
             Misuse::SubprotocolNotOffered => "subprotocol was not offered by the client",
+            Misuse::PayloadBuffer => "payload buffer misused",
         })
     }
 }

@@ -123,6 +123,7 @@ pub use error::{
     Timer,
 };
 pub use event::{Close, Event, EventRef, RequestKind};
+pub use framing::rfc6455::PayloadBuffer;
 pub use handshake::deflate::DeflateParams;
 pub use handshake::http::{Header, Headers, RequestHead, ResponseHead};
 pub use handshake::response::HttpResponse;

@@ -471,7 +471,8 @@ pub const DEFLATE_RESPONSES: [&str; 8] = [
 // ---------------------------------------------------------------------------
 
 /// Feeds `data` (cut by `split`, every other read through
-/// `handle_input_with`) to an open connection and checks, after every read: the event invariants ([`Watch`]); that a closed connection
+/// `handle_input_with`, every third first into room the connection lends
+/// with `take_payload_buffer`) to an open connection and checks, after every read: the event invariants ([`Watch`]); that a closed connection
 /// takes no input (no event, nothing queued); that what is queued for the
 /// peer stays within three times the input plus what our own commands
 /// queued. With `knobs.commands`, commands are tried between reads and must
@@ -485,11 +486,28 @@ pub fn feed_frames(conn: &mut Connection, watch: &mut Watch, data: &[u8], split:
     // With commands, the application answers while the peer is done and
     // finishes only at the end of the input.
     watch.hold_end = knobs.commands;
-    for (i, chunk) in chunks(data, split).enumerate() {
+    for (i, mut chunk) in chunks(data, split).enumerate() {
         // Once closed or ending, nothing more is read.
         let closed = matches!(conn.state(), State::Closed | State::Ending);
         let before = conn.pending_transmit();
         fed += chunk.len();
+        // Every third read (which ones, by `split`) goes as far as it can
+        // into room the connection lends, as a driver reads a large
+        // frame's payload straight into the message; the rest as usual.
+        if (i + usize::from(split)) % 3 == 2 {
+            let at_least = 1 + usize::from(split) % 64;
+            while let Some(mut buffer) = conn.take_payload_buffer(at_least) {
+                assert!(!closed, "a closed connection lent room");
+                assert!(buffer.room_len() >= at_least, "lent {} bytes, asked {at_least}", buffer.room_len());
+                let n = buffer.room_len().min(chunk.len());
+                buffer.room()[..n].copy_from_slice(&chunk[..n]);
+                conn.handle_payload(now, buffer, n);
+                chunk = &chunk[n..];
+                if chunk.is_empty() {
+                    break;
+                }
+            }
+        }
         // Every other read (which ones, by `split`) hands its events over
         // as they happen, messages lent, instead of queueing them.
         let events = if (i + usize::from(split)) % 2 == 1 {

@@ -32,7 +32,9 @@ pub(super) enum WriteWhen {
     Queued,
 }
 
-/// Bytes read from the socket at once.
+/// Bytes read from the socket at once, into the reader's own buffer; also
+/// the least a large frame must still have to come for the core to lend
+/// its message buffer to read into instead (`take_payload_buffer`).
 const READ_BUF: usize = 32 * 1024;
 
 /// Largest write buffer kept for the next send: an idle connection holds
@@ -96,6 +98,11 @@ pub(super) enum End {
 pub(super) struct Reader {
     pub(super) half: ReadHalf,
     pub(super) buf: Vec<u8>,
+    /// The core's message buffer, lent for the next read (see
+    /// `Connection::take_payload_buffer`): a large frame's payload is read
+    /// into it, not into `buf` and copied. Back in the core before any
+    /// other input.
+    pub(super) payload: Option<hybi_core::PayloadBuffer>,
 }
 
 /// What one turn of [`Shared::pump`] came to.
@@ -158,7 +165,7 @@ impl Shared {
                 read_timeout: None,
             }),
             ended: Condvar::new(),
-            reader: Mutex::new(Reader { half: read, buf: Vec::new() }),
+            reader: Mutex::new(Reader { half: read, buf: Vec::new(), payload: None }),
             writer: Mutex::new(write),
             needs_flush: AtomicBool::new(false),
             peer_addr: control.peer_addr().unwrap_or(unknown),
@@ -334,9 +341,20 @@ impl Shared {
         }
         let result = match wait {
             Some(wait) if wait.is_zero() => Err(io::ErrorKind::TimedOut.into()),
-            _ => reader.half.arm(wait).and_then(|()| reader.half.read(&mut reader.buf)),
+            _ => reader.half.arm(wait).and_then(|()| match &mut reader.payload {
+                Some(payload) => reader.half.read(payload.room()),
+                None => reader.half.read(&mut reader.buf),
+            }),
         };
         let mut inner = lock(&self.inner);
+        let mut lent = reader.payload.take();
+        if !matches!(result, Ok((n, _)) if n > 0) {
+            if let Some(payload) = lent.take() {
+                // Nothing was read into it: back unfilled, before the core
+                // takes anything else.
+                inner.core.handle_payload(self.clock.now(), payload, 0);
+            }
+        }
         let mut gave_up = false;
         let tls_output = match result {
             Ok((0, tls_output)) => {
@@ -357,7 +375,13 @@ impl Shared {
                 if let Some(account) = &mut inner.account {
                     account.allow_input(&mut inner.core, held, n);
                 }
-                inner.core.handle_input(now, &reader.buf[..n]);
+                match lent {
+                    Some(payload) => inner.core.handle_payload(now, payload, n),
+                    None => inner.core.handle_input(now, &reader.buf[..n]),
+                }
+                // Taken within this input's allowance, before the charge
+                // settles.
+                reader.payload = inner.core.take_payload_buffer(READ_BUF);
                 tls_output
             }
             Err(e) if is_timeout(&e) => {

@@ -4,7 +4,10 @@
 //! [`deflate`]'s codec).
 
 pub mod deflate;
+mod lend;
 pub mod wire;
+
+pub use self::lend::PayloadBuffer;
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -182,6 +185,8 @@ pub struct Reader {
     inflated: Vec<u8>,
     inflater: Option<Decompressor>,
     allowance: Allowance,
+    /// The message's buffer lent to the driver to read into (see [`lend`]).
+    lending: lend::Lending,
 }
 
 impl Reader {
@@ -198,6 +203,7 @@ impl Reader {
             inflated: Vec::new(),
             inflater,
             allowance: Allowance { room: usize::MAX, reported: usize::MAX },
+            lending: lend::Lending::default(),
         }
     }
 
@@ -214,7 +220,7 @@ impl Reader {
     /// Bytes the reader's buffers hold (their capacity): the message being
     /// assembled and the per-piece scratch.
     pub fn buffered_bytes(&self) -> usize {
-        let message = self.message.as_ref().map_or(0, |m| m.assembly.capacity());
+        let message = self.message.as_ref().map_or(0, |m| m.assembly.capacity()) + self.lending.lent_bytes();
         message + self.scratch.capacity() + self.inflated.capacity() + self.control.capacity()
     }
 
@@ -255,6 +261,7 @@ impl Reader {
     /// Consumes bytes from the front of `input` until something complete
     /// (or, in streaming mode, a piece) is ready, or `input` is used up.
     pub fn read(&mut self, input: &mut &[u8]) -> Result<Option<Incoming>, Error> {
+        self.end_loan()?;
         if self.at_boundary() && !self.config.streaming {
             if let Some(incoming) = self.read_small_message(input)? {
                 return Ok(Some(incoming));
