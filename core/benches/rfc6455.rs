@@ -130,10 +130,15 @@ fn pump(from: &mut Connection, to: &mut Connection, wire: &mut Vec<u8>) {
 
 /// A client and a server connected to each other, both open.
 fn hybi_pair(deflate: Option<DeflateConfig>) -> (Connection, Connection) {
+    hybi_pair_streaming(deflate, false)
+}
+
+/// As [`hybi_pair`], the server in streaming mode (as the wasm driver runs it) if `streaming`.
+fn hybi_pair_streaming(deflate: Option<DeflateConfig>, streaming: bool) -> (Connection, Connection) {
     let target = Target { host: "example.com".into(), port: None, resource: "/chat".into(), secure: false };
     let mut client = Connection::client(NOW, hybi_config(deflate), ClientRequest::new(target), entropy(7))
         .expect("client");
-    let mut server = Connection::server(NOW, hybi_config(deflate));
+    let mut server = Connection::server(NOW, Config { streaming, ..hybi_config(deflate) });
     let mut wire = Vec::new();
     pump(&mut client, &mut server, &mut wire);
     assert!(matches!(server.poll_event(), Some(Event::Request(_))));
@@ -143,6 +148,26 @@ fn hybi_pair(deflate: Option<DeflateConfig>) -> (Connection, Connection) {
     assert_eq!(client.poll_event(), Some(Event::Open));
     assert_eq!(client.deflate().is_some(), deflate.is_some());
     (client, server)
+}
+
+/// Feeds `input` to a streaming server in reads of `read` bytes (the wasm
+/// driver feeds permessage-deflate input 2 KiB at a time) and returns the
+/// bytes of text pieces it handed out and the largest piece.
+fn hybi_stream_text(server: &mut Connection, input: &[u8], read: usize) -> (usize, usize) {
+    let (mut total, mut largest) = (0, 0);
+    for chunk in input.chunks(read) {
+        server.handle_input(NOW, chunk);
+        while let Some(event) = server.poll_event() {
+            match event {
+                Event::TextFragment { text, .. } => {
+                    total += text.len();
+                    largest = largest.max(text.len());
+                }
+                other => panic!("expected text pieces, got {other:?}"),
+            }
+        }
+    }
+    (total, largest)
 }
 
 /// Feeds `input` to a server and returns the one text message it holds.
@@ -407,6 +432,14 @@ fn deflate(c: &mut Criterion) {
             })
         });
         g.bench_function("hybi_inflate", |b| b.iter(|| hybi_decode_one(&mut server, black_box(&compressed))));
+        // The path the Node package takes: streaming mode, 2 KiB reads.
+        let (_client, mut streaming) = hybi_pair_streaming(Some(cfg), true);
+        let (total, largest) = hybi_stream_text(&mut streaming, &compressed, 2 * KIB);
+        assert_eq!(total, len);
+        eprintln!("deflate_json_{label}: streamed in pieces of at most {largest} B");
+        g.bench_function("hybi_inflate_streaming", |b| {
+            b.iter(|| hybi_stream_text(&mut streaming, black_box(&compressed), 2 * KIB))
+        });
         g.finish();
     }
 }

@@ -22,10 +22,6 @@ use crate::utf8::TextBuilder;
 /// many bytes, so the scratch buffers stay in cache.
 const PIECE: usize = 32 * 1024;
 
-/// Compressed bytes fed to the inflater per step in streaming mode: at most
-/// ~16 KiB of output, so a piece stays under `PIECE` plus one step.
-const STREAM_INFLATE_STEP: usize = 8;
-
 /// Largest payload [`Reader::read_small_message`] takes. Up to here the
 /// message is built straight from the input with one allocation and std's
 /// UTF-8 check; beyond it the general path's piecewise, SIMD-validated
@@ -275,16 +271,11 @@ impl Reader {
                 self.start_frame(header)?;
             }
             let frame = self.frame.as_ref().expect("a frame is in progress");
-            let mut take = frame.remaining.min(input.len() as u64) as usize;
-            if self.streaming_inflate() {
-                // Deflate inflates up to ~2000:1: feed the inflater a few
-                // bytes at a time so that a piece is handed out before it
-                // outgrows one step, whatever the compression ratio.
-                take = take.min(STREAM_INFLATE_STEP);
-            }
-            let (chunk, rest) = input.split_at(take);
-            *input = rest;
-            self.consume(chunk)?;
+            let take = frame.remaining.min(input.len() as u64) as usize;
+            // All of it, but in streaming mode with compression: there the
+            // inflater stops when the piece is full (see `consume`).
+            let take = self.consume(&input[..take])?;
+            *input = &input[take..];
             let frame = self.frame.as_mut().expect("a frame is in progress");
             frame.remaining -= take as u64;
             frame.done += take as u64;
@@ -398,12 +389,6 @@ impl Reader {
         Ok(Some((header, payload)))
     }
 
-    /// Streaming a compressed message: inflated output must be handed out
-    /// in bounded pieces.
-    fn streaming_inflate(&self) -> bool {
-        self.config.streaming && self.message.as_ref().is_some_and(|m| m.compressed)
-    }
-
     fn read_header(&mut self, input: &mut &[u8]) -> Result<Option<FrameHeader>, Error> {
         if self.header_len == 0 {
             // Fast path: the whole header is in this input.
@@ -508,7 +493,14 @@ impl Reader {
     }
 
     /// Takes in a chunk of the current frame's payload.
-    fn consume(&mut self, chunk: &[u8]) -> Result<(), Error> {
+    ///
+    /// Returns how many bytes of `chunk` it took: all of them, but in
+    /// streaming mode with compression. Deflate inflates up to ~1000:1, so
+    /// there the inflater stops when the piece being built is full and
+    /// only the input it took is taken: a piece stays within `PIECE`
+    /// whatever the ratio, and the rest waits for the next call, after the
+    /// piece is out.
+    fn consume(&mut self, chunk: &[u8]) -> Result<usize, Error> {
         let frame = self.frame.as_ref().expect("a frame is in progress");
         let mask = frame.header.mask;
         let mut phase = frame.done as usize;
@@ -517,7 +509,7 @@ impl Reader {
                 Some(key) => wire::unmask_into(&mut self.control, chunk, key, phase),
                 None => self.control.extend_from_slice(chunk),
             }
-            return Ok(());
+            return Ok(chunk.len());
         }
         let compressed = self.message.as_ref().is_some_and(|m| m.compressed);
         // In streaming mode too: the message's buffer is handed out as a
@@ -546,9 +538,14 @@ impl Reader {
             if let (Assembly::Binary(data), Some(key)) = (&mut message.assembly, mask) {
                 // Unmasked straight into the message: one copy, not two.
                 wire::unmask_into(data, chunk, key, phase);
-                return Ok(());
+                return Ok(chunk.len());
             }
         }
+        let piece_room = (compressed && self.config.streaming).then(|| {
+            let built = self.message.as_ref().map_or(0, |m| m.assembly.len());
+            PIECE.saturating_sub(built).max(1)
+        });
+        let start = phase;
         for piece in chunk.chunks(PIECE) {
             // Unmask into scratch only when there is a mask to remove, or
             // when the bytes are bound for the inflater anyway.
@@ -556,24 +553,29 @@ impl Reader {
                 self.scratch.clear();
                 wire::unmask_into(&mut self.scratch, piece, key, phase);
             }
-            phase += piece.len();
             let unmasked = mask.is_none().then_some(piece);
             if compressed {
-                self.inflate_piece(unmasked)?;
+                let taken = self.inflate_piece(unmasked, piece_room)?;
+                if piece_room.is_some() {
+                    return Ok(phase - start + taken);
+                }
             } else {
                 let plain = unmasked.unwrap_or(&self.scratch);
                 let message = self.message.as_mut().expect("data frames belong to a message");
                 append(&mut message.assembly, plain)?;
             }
+            phase += piece.len();
         }
-        Ok(())
+        Ok(chunk.len())
     }
 
     /// Inflates a piece of payload (`unmasked`, or else what `scratch`
     /// holds) into the message, a step of at most one piece at a time, each
     /// step checked against the allowance before it is stored: however far
-    /// the piece inflates, `inflated` holds at most one piece.
-    fn inflate_piece(&mut self, unmasked: Option<&[u8]>) -> Result<(), Error> {
+    /// the piece inflates, `inflated` holds at most one piece. With
+    /// `piece_room` (streaming), one step of at most that much output, which
+    /// may leave input untaken. Returns how much of the input was taken.
+    fn inflate_piece(&mut self, unmasked: Option<&[u8]>, piece_room: Option<usize>) -> Result<usize, Error> {
         let mut taken = 0;
         loop {
             let input = match unmasked {
@@ -583,14 +585,26 @@ impl Reader {
             let inflater = self.inflater.as_mut().expect("compressed messages need the inflater");
             self.inflated.clear();
             let used = inflater
-                .decompress_chunk_bounded(input, &mut self.inflated, inflate_limit(&self.config), PIECE)
+                .decompress_chunk_bounded(
+                    input,
+                    &mut self.inflated,
+                    inflate_limit(&self.config),
+                    piece_room.unwrap_or(PIECE),
+                )
                 .map_err(|e| inflate_error(e, &self.config))?;
             let all_taken = used == input.len();
             taken += used;
             let produced = self.inflated.len();
             self.store_inflated()?;
+            if piece_room.is_some() {
+                if used == 0 && produced == 0 && !all_taken {
+                    // The inflater neither took nor gave: never loop on it.
+                    return Err(ProtocolError::BadCompressedData.into());
+                }
+                return Ok(taken);
+            }
             if all_taken && produced < PIECE {
-                return Ok(());
+                return Ok(taken);
             }
         }
     }
