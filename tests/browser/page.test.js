@@ -54,7 +54,9 @@ function startServer(args = []) {
     child.stderr.on('data', (chunk) => {
       serverLog.push(chunk);
       buffered += chunk;
-      const match = /^listening on (\S+)/m.exec(buffered);
+      // The whole address: a chunk may end inside it ("listening on 127"
+      // once made the page load http://0.0.0.127/ under load).
+      const match = /^listening on (\S+)\s/m.exec(buffered);
       if (match) {
         clearTimeout(timer);
         resolvePromise({ child, address: match[1] });

@@ -114,7 +114,8 @@ export function nativeServer(args = []) {
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (chunk) => {
       log += chunk;
-      const match = /listening on 127\.0\.0\.1:(\d+)/.exec(log);
+      // The whole port: a chunk may end inside it.
+      const match = /listening on 127\.0\.0\.1:(\d+)\D/.exec(log);
       if (match && timer) {
         clearTimeout(timer);
         resolve({
