@@ -73,6 +73,18 @@ async function until(proc, pattern, ms = 15000) {
   }
 }
 
+/** Connects to `url` once the example `proc` listens (retrying for up to 15 s while it runs). */
+async function connectWhenUp(proc, url) {
+  for (let i = 0; ; i++) {
+    try {
+      return await connect(url);
+    } catch (error) {
+      if (i > 150 || proc.child.exitCode !== null) throw new Error(`${error.message}\n${proc.output()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
 describe("the README's examples", () => {
   test('every example parses', async () => {
     assert.ok(blocks.length >= 4, `${blocks.length} examples`);
@@ -107,15 +119,7 @@ describe("the README's examples", () => {
   test('the one-message-per-call echo server (memory notes) echoes text and 256 KiB binary', async () => {
     const port = await freePort();
     const proc = run('echo-one', block('async function echoOne(conn)'), port);
-    let conn;
-    for (let i = 0; conn === undefined; i++) {
-      try {
-        conn = await connect(`ws://127.0.0.1:${port}/`);
-      } catch (error) {
-        if (i > 150 || proc.child.exitCode !== null) throw new Error(`${error.message}\n${proc.output()}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    const conn = await connectWhenUp(proc, `ws://127.0.0.1:${port}/`);
     const big = Buffer.alloc(256 * 1024, 7);
     await conn.send('one');
     await conn.send(big);
@@ -128,15 +132,7 @@ describe("the README's examples", () => {
   test('the Express example echoes on /ws', async () => {
     const port = await freePort();
     const proc = run('express', block("from 'express'"), port);
-    let conn;
-    for (let i = 0; conn === undefined; i++) {
-      try {
-        conn = await connect(`ws://127.0.0.1:${port}/ws`);
-      } catch (error) {
-        if (i > 150 || proc.child.exitCode !== null) throw new Error(`${error.message}\n${proc.output()}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    const conn = await connectWhenUp(proc, `ws://127.0.0.1:${port}/ws`);
     await conn.send('over express');
     assert.equal(await conn.recv(), 'over express');
     await conn.close();
