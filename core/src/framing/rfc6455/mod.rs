@@ -545,7 +545,6 @@ impl Reader {
             let built = self.message.as_ref().map_or(0, |m| m.assembly.len());
             PIECE.saturating_sub(built).max(1)
         });
-        let start = phase;
         for piece in chunk.chunks(PIECE) {
             // Unmask into scratch only when there is a mask to remove, or
             // when the bytes are bound for the inflater anyway.
@@ -557,7 +556,9 @@ impl Reader {
             if compressed {
                 let taken = self.inflate_piece(unmasked, piece_room)?;
                 if piece_room.is_some() {
-                    return Ok(phase - start + taken);
+                    // Streaming stops in the first piece of the chunk: what
+                    // the inflater took of it is what was taken.
+                    return Ok(taken);
                 }
             } else {
                 let plain = unmasked.unwrap_or(&self.scratch);
