@@ -10,6 +10,7 @@ import { once } from 'node:events';
 
 import { WebSocket, WebSocketServer } from 'ws';
 
+import { jsonLike } from './json-like.js';
 import { connect, serve } from '../index.js';
 
 const [impl, iterationsArg, sizeArg, kindArg] = process.argv.slice(2);
@@ -18,18 +19,6 @@ const size = Number(sizeArg);
 const kind = kindArg ?? 'binary';
 const deflate = kind === 'deflate';
 const limits = { maxMessageSize: 64 << 20, maxFrameSize: 64 << 20 };
-
-/** As bench/echo.js's `jsonLike`: JSON-like ASCII text of `size` characters. */
-function jsonLike(n) {
-  let text = '[';
-  for (let i = 0; text.length < n; i++) {
-    text +=
-      `{"id":${i},"user":"user-${(i * 7919) % 100003}","active":${i % 3 !== 0},` +
-      `"score":${((i * 2654435761) % 1000003) / 1000},"tags":["t${i % 17}","t${i % 5}"],` +
-      `"updated":"2026-12-${String(1 + (i % 28)).padStart(2, '0')}T${String(i % 24).padStart(2, '0')}:00:00Z"},`;
-  }
-  return text.slice(0, n);
-}
 
 const payload =
   kind === 'deflate' ? jsonLike(size) : kind === 'text' ? 'x'.repeat(size) : new Uint8Array(size).fill(7);
