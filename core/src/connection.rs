@@ -736,9 +736,11 @@ impl Connection {
     /// of [`handle_input`](Self::handle_input) copies it), within the input
     /// allowance, never past the frame's end.
     ///
-    /// Read into the front of [`PayloadBuffer::room`], then hand the buffer
-    /// back with [`handle_payload`](Self::handle_payload) before any other
-    /// input (a read that failed or timed out hands it back with 0 bytes).
+    /// Read into the front of [`PayloadBuffer::room`] (or append to
+    /// [`PayloadBuffer::append_to`], which is not zeroed first), then hand
+    /// the buffer back with [`handle_payload`](Self::handle_payload) before
+    /// any other input (a read that failed or timed out hands it back with
+    /// 0 bytes).
     /// Meanwhile it counts in [`buffered_bytes`](Self::buffered_bytes);
     /// other input fails the connection with [`Misuse::PayloadBuffer`].
     pub fn take_payload_buffer(&mut self, at_least: usize) -> Option<PayloadBuffer> {

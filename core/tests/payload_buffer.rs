@@ -88,13 +88,21 @@ fn replay_lending(
     let accept = Accept::default();
     let mut events = Vec::new();
     let mut lent = 0;
+    let mut loans = 0;
     for mut read in chunking.chunks(stream) {
         while !read.is_empty() {
             match at_least.and_then(|at_least| conn.take_payload_buffer(at_least)) {
                 Some(mut buffer) => {
                     let n = buffer.room_len().min(read.len());
                     assert!(n > 0, "lent no room");
-                    buffer.room()[..n].copy_from_slice(&read[..n]);
+                    // Both ways of filling it, taking turns, so that room
+                    // zeroed by one loan meets appending in the next.
+                    loans += 1;
+                    if loans % 2 == 0 {
+                        buffer.room()[..n].copy_from_slice(&read[..n]);
+                    } else {
+                        buffer.append_to().extend_from_slice(&read[..n]);
+                    }
                     conn.handle_payload(T0, buffer, n);
                     lent += n;
                     read = &read[n..];

@@ -500,7 +500,12 @@ pub fn feed_frames(conn: &mut Connection, watch: &mut Watch, data: &[u8], split:
                 assert!(!closed, "a closed connection lent room");
                 assert!(buffer.room_len() >= at_least, "lent {} bytes, asked {at_least}", buffer.room_len());
                 let n = buffer.room_len().min(chunk.len());
-                buffer.room()[..n].copy_from_slice(&chunk[..n]);
+                // Both ways a driver fills it, every other lending read.
+                if i % 2 == 0 {
+                    buffer.room()[..n].copy_from_slice(&chunk[..n]);
+                } else {
+                    buffer.append_to().extend_from_slice(&chunk[..n]);
+                }
                 conn.handle_payload(now, buffer, n);
                 chunk = &chunk[n..];
                 if chunk.is_empty() {

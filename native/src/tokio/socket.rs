@@ -35,7 +35,7 @@ use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::io::{self, IoSlice};
 use std::ops::{Deref, DerefMut};
-use std::pin::Pin;
+use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{ready, Context, Poll, Wake, Waker};
@@ -44,7 +44,8 @@ use std::time::Duration;
 use futures_core::Stream;
 use futures_sink::Sink;
 
-use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use bytes::BufMut;
 use hybi_core::{Close, Event, Protocol, State};
 
 use crate::budget::{Account, MemoryBudget};
@@ -870,11 +871,15 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
         }
         // In the middle of a large frame, the core lends the message's own
         // buffer: the payload is read into it and unmasked where it lands,
-        // instead of being read here and copied into it.
+        // instead of being read here and copied into it. Appended into the
+        // capacity the core reserved, which nobody zeroes first (`bytes`
+        // writes a `Vec`'s spare capacity for tokio's `read_buf`; the
+        // limit keeps the next frame's bytes out).
         let result = match &mut self.payload {
             Some(buffer) => {
-                let mut buf = ReadBuf::new(buffer.room());
-                ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf)).map(|()| buf.filled().len())
+                let room = buffer.room_len();
+                let mut room = BufMut::limit(buffer.append_to(), room);
+                ready!(pin!(self.io.read_buf(&mut room)).poll(cx))
             }
             None => match ready!(self.poll_read_own(cx)) {
                 Ok(n) if n > 0 => return Poll::Ready(Ok(())),

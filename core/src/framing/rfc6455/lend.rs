@@ -19,10 +19,20 @@
 //! 4 MiB message about 2.6 MiB in all instead of 4, for at most four times
 //! what a stalled peer sent held instead of two.
 //!
-//! `forbid(unsafe_code)` means the room must be initialised: it is zeroed
-//! once when the buffer grows, and the zeroed tail past what has arrived
-//! is kept between loans (so a byte is zeroed once, however the reads fall)
-//! and cut off before anything else reads the message.
+//! The room is lent two ways, for the two kinds of reader a driver has:
+//!
+//! - [`PayloadBuffer::room`], a `&mut [u8]`, for a reader that fills
+//!   initialised memory (`std::io::Read`). `forbid(unsafe_code)` means
+//!   the core can hand out only initialised bytes, so the room is zeroed
+//!   the first time it is asked for; the zeroed tail past what arrived is
+//!   kept between loans (a byte is zeroed once, however the reads fall)
+//!   and cut off before anything else reads the message.
+//! - [`PayloadBuffer::append_to`], the message's `Vec` itself, for a
+//!   reader that appends into a vector's spare capacity without
+//!   initialising it first (tokio's `read_buf` through `bytes::BufMut`,
+//!   limited to [`PayloadBuffer::room_len`]). Zeroing 4 MiB before the
+//!   socket overwrote it was 11% of an async server's time echoing 4 MiB
+//!   messages (BENCHMARKS.md, "Echo over loopback (async driver)").
 
 use alloc::vec::Vec;
 
@@ -37,23 +47,47 @@ use crate::error::{Error, Misuse};
 /// [`Connection::handle_payload`](crate::Connection::handle_payload), with
 /// the number of bytes read into the front of [`room`](Self::room), before
 /// any other input.
+///
+/// Fill it one of two ways (see the module docs): write into
+/// [`room`](Self::room), or append to [`append_to`](Self::append_to)
+/// without initialising first. Either way, no more than
+/// [`room_len`](Self::room_len) bytes.
 #[derive(Debug)]
 pub struct PayloadBuffer {
-    /// The message so far (`filled` bytes), then the room.
+    /// The message so far (`filled` bytes), then, up to `len()`, zeroed
+    /// room kept from an earlier loan; the room ends at `end`, within the
+    /// capacity.
     data: Vec<u8>,
     filled: usize,
+    end: usize,
 }
 
 impl PayloadBuffer {
     /// Where the next payload bytes go, in order from its start: never past
     /// the current frame's end, so no byte of the next frame lands here.
+    /// Zeroed where it was not before (once per byte of a message).
     pub fn room(&mut self) -> &mut [u8] {
-        &mut self.data[self.filled..]
+        if self.data.len() < self.end {
+            self.data.resize(self.end, 0);
+        }
+        &mut self.data[self.filled..self.end]
     }
 
-    /// How many bytes [`room`](Self::room) takes.
+    /// The message's buffer, holding the payload so far, for a reader that
+    /// appends the next payload bytes to it, at most
+    /// [`room_len`](Self::room_len) of them: the capacity for them is there
+    /// already (appending more reallocates it, and the core refuses the
+    /// buffer back), and it is not initialised first. For tokio,
+    /// `read_buf(&mut bytes::BufMut::limit(buffer.append_to(), room_len))`.
+    /// Append only: the bytes already in it are the message's.
+    pub fn append_to(&mut self) -> &mut Vec<u8> {
+        self.data.truncate(self.filled);
+        &mut self.data
+    }
+
+    /// How many bytes the room takes.
     pub fn room_len(&self) -> usize {
-        self.data.len() - self.filled
+        self.end - self.filled
     }
 }
 
@@ -76,7 +110,7 @@ pub(super) struct Lending {
 #[derive(Debug, Clone, Copy)]
 struct Out {
     filled: usize,
-    len: usize,
+    end: usize,
     capacity: usize,
 }
 
@@ -123,13 +157,12 @@ impl Reader {
             unreachable!("checked above");
         };
         let filled = data.len() - tail;
-        // Zeroed only where it is new: the tail kept from the last loan is
-        // zero already.
+        // Not zeroed here: `room` zeroes what it lends past the tail kept
+        // from the last loan, and `append_to` needs none of it.
         let end = data.capacity().min(filled.saturating_add(remaining));
-        data.resize(end, 0);
-        self.lending.tail = end - filled;
-        self.lending.out = Some(Out { filled, len: end, capacity: data.capacity() });
-        Some(PayloadBuffer { data: core::mem::take(data), filled })
+        self.lending.tail = 0;
+        self.lending.out = Some(Out { filled, end, capacity: data.capacity() });
+        Some(PayloadBuffer { data: core::mem::take(data), filled, end })
     }
 
     /// Whether a data frame's payload is in progress: the only time
@@ -145,25 +178,33 @@ impl Reader {
     /// one lent, or `n` past its room, is a driver's error.
     pub fn commit_payload(&mut self, buffer: PayloadBuffer, n: usize) -> Result<Option<Incoming>, Error> {
         let out = self.lending.out.take().ok_or(Misuse::PayloadBuffer)?;
-        let PayloadBuffer { mut data, filled } = buffer;
-        if filled != out.filled || data.len() != out.len {
+        let PayloadBuffer { mut data, filled, end } = buffer;
+        // Filled through `room` (its length is then `end`) or appended to
+        // (`filled + n`), or not touched: `n` bytes after the message, room
+        // to spare up to `end` at most, and the capacity it was lent with
+        // (grown, it is another allocation than the one counted).
+        if filled != out.filled || end != out.end || data.capacity() != out.capacity || data.len() > end {
             return Err(Misuse::PayloadBuffer.into());
         }
-        let room = data.len() - filled;
         let frame = self.frame.as_mut().expect("a buffer is lent only inside a frame");
         let slot = match &mut self.message {
             Some(Message { assembly: Assembly::Binary(slot), .. }) => slot,
             _ => unreachable!("a buffer is lent only for a binary message"),
         };
-        if n > room {
+        if filled + n > data.len() {
+            // Past the room, or more than was appended: the message ends
+            // where it arrived (no unfilled byte is ever read as payload).
+            data.truncate(filled);
             *slot = data;
             return Err(Misuse::PayloadBuffer.into());
         }
         if let Some(key) = frame.header.mask {
             wire::apply_mask(&mut data[filled..filled + n], key, frame.done as usize);
         }
+        // What is past the `n` bytes (zeroed room, or bytes a driver wrote
+        // and did not count) is cut before the message is read.
+        self.lending.tail = data.len() - filled - n;
         *slot = data;
-        self.lending.tail = room - n;
         frame.remaining -= n as u64;
         frame.done += n as u64;
         if frame.remaining > 0 {
@@ -231,12 +272,19 @@ mod tests {
 
     /// Feeds `bytes` as a driver does: into lent room while the reader
     /// lends it (reads of at most `read` bytes), through `read` otherwise.
+    /// Lent room is filled both ways, taking turns.
     fn feed(r: &mut Reader, mut bytes: &[u8], at_least: usize, read: usize) -> Vec<Incoming> {
         let mut out = Vec::new();
+        let mut loans = 0;
         while !bytes.is_empty() {
             if let Some(mut buffer) = r.take_payload_buffer(at_least) {
                 let n = buffer.room_len().min(bytes.len()).min(read);
-                buffer.room()[..n].copy_from_slice(&bytes[..n]);
+                loans += 1;
+                if loans % 2 == 0 {
+                    buffer.room()[..n].copy_from_slice(&bytes[..n]);
+                } else {
+                    buffer.append_to().extend_from_slice(&bytes[..n]);
+                }
                 bytes = &bytes[n..];
                 out.extend(r.commit_payload(buffer, n).unwrap());
                 continue;
@@ -293,7 +341,7 @@ mod tests {
         // what arrived.
         let mut arrived = 0;
         while arrived < 1 << 20 {
-            let n = buffer.room_len();
+            let n = buffer.room().len();
             arrived += n;
             assert_eq!(r.commit_payload(buffer, n).unwrap(), None);
             buffer = r.take_payload_buffer(32 * 1024).expect("lent");
@@ -399,6 +447,53 @@ mod tests {
         let _mine = a.take_payload_buffer(1).expect("lent");
         let theirs = b.take_payload_buffer(50).expect("lent");
         assert_eq!(a.commit_payload(theirs, 0), Err(Misuse::PayloadBuffer.into()));
+    }
+
+    #[test]
+    fn appending_finds_the_capacity_there_and_is_held_to_the_room() {
+        let bytes = frame(true, OpCode::Binary, &payload(100));
+        let start = |r: &mut Reader| assert_eq!(r.read(&mut &bytes[..20]).unwrap(), None);
+        // What a reader into spare capacity relies on: the message and
+        // nothing after it, with capacity for the whole room.
+        let mut r = reader(1000, false);
+        start(&mut r);
+        let mut buffer = r.take_payload_buffer(1).expect("lent");
+        let room = buffer.room_len();
+        let vec = buffer.append_to();
+        assert_eq!(vec.len(), 14, "the payload so far, and no room in it");
+        assert!(vec.capacity() >= 14 + room);
+        // Zeroed room from a loan before, then appended to: the room goes.
+        buffer.room()[..3].copy_from_slice(&bytes[20..23]);
+        buffer.append_to().extend_from_slice(&bytes[20..25]);
+        assert_eq!(r.commit_payload(buffer, 5).unwrap(), None);
+        assert_eq!(feed(&mut r, &bytes[25..], 1, 7), [Incoming::Binary(payload(100))]);
+        // Appended past the room; counted past what was appended; grown.
+        // Each breaks the loan and returns the count it hands back.
+        type BreakLoan = fn(&mut PayloadBuffer, &[u8]) -> usize;
+        let breaks: [(&str, BreakLoan); 3] = [
+            ("past the room", |b, rest| {
+                let room = b.room_len();
+                b.append_to().extend_from_slice(&rest[..room]);
+                b.append_to().push(0);
+                room
+            }),
+            ("counted more than appended", |b, rest| {
+                b.append_to().extend_from_slice(&rest[..3]);
+                4
+            }),
+            ("grown", |b, _| {
+                let vec = b.append_to();
+                vec.reserve(vec.capacity() + 1);
+                0
+            }),
+        ];
+        for (what, break_it) in breaks {
+            let mut r = reader(1000, false);
+            start(&mut r);
+            let mut buffer = r.take_payload_buffer(1).expect("lent");
+            let n = break_it(&mut buffer, &bytes[20..]);
+            assert_eq!(r.commit_payload(buffer, n), Err(Misuse::PayloadBuffer.into()), "{what}");
+        }
     }
 
     #[test]
