@@ -744,6 +744,28 @@ impl Connection {
     /// Meanwhile it counts in [`buffered_bytes`](Self::buffered_bytes);
     /// other input fails the connection with [`Misuse::PayloadBuffer`].
     pub fn take_payload_buffer(&mut self, at_least: usize) -> Option<PayloadBuffer> {
+        self.take_payload_buffer_reusing(at_least, &mut Vec::new())
+    }
+
+    /// [`take_payload_buffer`](Self::take_payload_buffer), offered a buffer
+    /// the driver has no more use for (say, a large message it finished
+    /// writing; its contents are ignored): when the message must grow and
+    /// `spare` has the capacity it would grow to, what arrived is copied
+    /// into `spare` and the message goes on there, and its old, smaller
+    /// buffer comes back in `spare`, empty. Growing a large message by
+    /// reallocation copies all that arrived each time, and a fresh
+    /// allocation of its whole size costs a page fault per page; memory
+    /// already owned costs neither.
+    ///
+    /// A spare larger than what arrived is held as the message's buffer
+    /// for as long as the message lasts: it is used only within the input
+    /// allowance and up to twice the length the message will have when
+    /// the current frame ends.
+    pub fn take_payload_buffer_reusing(
+        &mut self,
+        at_least: usize,
+        spare: &mut Vec<u8>,
+    ) -> Option<PayloadBuffer> {
         // Asked after every read: between frames, answered at once.
         let Phase::Open(Codec::Rfc6455(c)) = &self.phase else {
             return None;
@@ -756,7 +778,7 @@ impl Connection {
             unreachable!("matched above");
         };
         c.bound_reader(self.input_allowance, outside);
-        c.reader.take_payload_buffer(at_least)
+        c.reader.take_payload_buffer_reusing(at_least, spare)
     }
 
     /// Takes back the buffer [`take_payload_buffer`] lent, with `n` bytes

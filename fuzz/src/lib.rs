@@ -472,7 +472,7 @@ pub const DEFLATE_RESPONSES: [&str; 8] = [
 
 /// Feeds `data` (cut by `split`, every other read through
 /// `handle_input_with`, every third first into room the connection lends
-/// with `take_payload_buffer`) to an open connection and checks, after every read: the event invariants ([`Watch`]); that a closed connection
+/// with `take_payload_buffer_reusing`, offered a spare buffer) to an open connection and checks, after every read: the event invariants ([`Watch`]); that a closed connection
 /// takes no input (no event, nothing queued); that what is queued for the
 /// peer stays within three times the input plus what our own commands
 /// queued. With `knobs.commands`, commands are tried between reads and must
@@ -496,7 +496,11 @@ pub fn feed_frames(conn: &mut Connection, watch: &mut Watch, data: &[u8], split:
         // frame's payload straight into the message; the rest as usual.
         if (i + usize::from(split)) % 3 == 2 {
             let at_least = 1 + usize::from(split) % 64;
-            while let Some(mut buffer) = conn.take_payload_buffer(at_least) {
+            // A spare buffer for the message to move into, of a size the
+            // input picks (none, smaller or larger than what arrived).
+            let spare_len = (fed * usize::from(split % 5)).min(1 << 20);
+            let mut spare = Vec::with_capacity(spare_len);
+            while let Some(mut buffer) = conn.take_payload_buffer_reusing(at_least, &mut spare) {
                 assert!(!closed, "a closed connection lent room");
                 assert!(buffer.room_len() >= at_least, "lent {} bytes, asked {at_least}", buffer.room_len());
                 let n = buffer.room_len().min(chunk.len());

@@ -268,3 +268,44 @@ async fn large_messages_through_the_sink_arrive_whole_and_in_order() {
     assert!(receive_all(ws).await == sent, "over TCP: the messages differ");
     server.await.unwrap();
 }
+
+#[tokio::test]
+async fn large_messages_echoed_from_recycled_buffers_arrive_whole() {
+    // An echo through the sink writes each large message from its own
+    // buffer; the buffer, written, is kept on this (only) thread for the
+    // next large message read to move into. Sizes below, at and above the
+    // last one's, so that a kept buffer is sometimes too small, sometimes
+    // fits, sometimes is more than twice the message.
+    use futures_sink::Sink;
+    use std::future::poll_fn;
+    use std::pin::Pin;
+
+    let sizes = [300_000, 1 << 20, 600_000, (1 << 20) + 1, 2 << 20, 200_000, 150_000, 3 << 20, 1 << 20];
+    let message =
+        |i: usize, len: usize| Message::Binary((0..len).map(|j| ((j * 13 + i * 101) % 251) as u8).collect());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = Config { protocol: Protocol::Rfc6455, ..Config::default() };
+    let theirs = server_config(&config);
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut ws = accept(stream, theirs).await.expect("accept");
+        // Queued, not flushed (`SinkExt::feed`): the next `recv` writes it.
+        while let Ok(Some(message)) = ws.recv().await {
+            poll_fn(|cx| Pin::new(&mut ws).poll_ready(cx)).await.expect("ready");
+            Pin::new(&mut ws).start_send(message).expect("echo");
+        }
+    });
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let mut ws = client(stream, request(&addr.to_string()), config).await.expect("client");
+    for round in 0..3 {
+        for (i, &len) in sizes.iter().enumerate() {
+            let sent = message(round * sizes.len() + i, len);
+            ws.send(&sent).await.expect("send");
+            let back = ws.recv().await.expect("recv").expect("a message");
+            assert!(back == sent, "round {round}, {len} bytes: the echo differs");
+        }
+    }
+    ws.close(Some(1000), "").await.expect("close");
+    server.await.unwrap();
+}

@@ -70,6 +70,52 @@ thread_local! {
     /// connection's memory. Not on the stack: a 128 KiB frame is probed
     /// page by page on every poll, which cost ~8% at 64 × 16 B echoes.
     static READ_SPACE: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_BUF].into_boxed_slice());
+
+    /// Large payloads written from their own buffers, emptied, for the
+    /// next large messages read on this thread to move into instead of
+    /// growing (`Connection::take_payload_buffer_reusing`): an echo or a
+    /// proxy of 4 MiB messages then neither copies each message as it
+    /// grows nor faults fresh pages in for it. At most [`MAX_RECYCLED`]
+    /// bytes of them per thread.
+    static RECYCLED: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The capacity [`RECYCLED`] keeps in all, per thread: what a thread may
+/// hold for the next large messages when none comes.
+const MAX_RECYCLED: usize = 16 << 20;
+
+/// Keeps a written payload's buffer for the next large message read on
+/// this thread, within [`MAX_RECYCLED`].
+fn recycle(mut buffer: Vec<u8>) {
+    // Not kept by a thread whose locals are going (or gone).
+    let _ = RECYCLED.try_with(|kept| {
+        let mut kept = kept.borrow_mut();
+        let held: usize = kept.iter().map(Vec::capacity).sum();
+        if held + buffer.capacity() <= MAX_RECYCLED {
+            buffer.clear();
+            kept.push(buffer);
+        }
+    });
+}
+
+/// The core's `take_payload_buffer`, offered the buffer last recycled on
+/// this thread; if the message moved into it, the message's old buffer
+/// is dropped, else the offered one is kept.
+fn take_payload_buffer(core: &mut hybi_core::Connection) -> Option<hybi_core::PayloadBuffer> {
+    RECYCLED
+        .try_with(|kept| {
+            let mut kept = kept.borrow_mut();
+            let Some(mut spare) = kept.pop() else {
+                return core.take_payload_buffer(READ_BUF);
+            };
+            let offered = spare.as_ptr();
+            let lent = core.take_payload_buffer_reusing(READ_BUF, &mut spare);
+            if spare.as_ptr() == offered {
+                kept.push(spare);
+            }
+            lent
+        })
+        .unwrap_or_else(|_| core.take_payload_buffer(READ_BUF))
 }
 
 /// A message sent through the `Sink` above this size is written from the
@@ -208,6 +254,8 @@ impl<S> Output<S> {
             let done = self.segments.pop_front().expect("bytes written were queued");
             if done.capacity() <= MAX_SPARE {
                 self.spare = done;
+            } else {
+                recycle(done);
             }
         }
     }
@@ -953,7 +1001,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             }
         }
         // Taken within this input's allowance, before the charge settles.
-        self.payload = core.take_payload_buffer(READ_BUF);
+        self.payload = take_payload_buffer(&mut core);
         self.answers += core.pending_transmit().saturating_sub(before);
         take_events(&mut core, &mut self.events, &mut self.close_status);
         if let Some(account) = &mut self.account {

@@ -17,7 +17,10 @@
 //! which was the largest cost left in echoing 4 MiB messages (19% of the
 //! server's samples against 7% for zeroing); growing fourfold copies a
 //! 4 MiB message about 2.6 MiB in all instead of 4, for at most four times
-//! what a stalled peer sent held instead of two.
+//! what a stalled peer sent held instead of two. A driver that has a
+//! buffer it finished with (a large message it wrote) can offer it
+//! ([`Reader::take_payload_buffer_reusing`]): the message moves into it
+//! once instead of growing, which copies and allocates nothing more.
 //!
 //! The room is lent two ways, for the two kinds of reader a driver has:
 //!
@@ -132,6 +135,22 @@ impl Reader {
     /// `at_least` more bytes (reading into the driver's buffer then fails
     /// the connection as it should, once the bytes arrive).
     pub fn take_payload_buffer(&mut self, at_least: usize) -> Option<PayloadBuffer> {
+        self.take_payload_buffer_reusing(at_least, &mut Vec::new())
+    }
+
+    /// [`take_payload_buffer`](Self::take_payload_buffer), with a buffer
+    /// the driver has no more use for (`spare`, its contents ignored): if
+    /// the message's buffer must grow and `spare` already has the capacity
+    /// it would grow to, the message moves into `spare` (a copy of what
+    /// arrived) instead of growing by reallocation, and its old buffer
+    /// comes back in `spare`, empty. Memory that exists is reused, so the
+    /// bound on what a stalled peer holds is not what arrived but the
+    /// spare's capacity: the allowance, and twice the frame's end, keep it.
+    pub fn take_payload_buffer_reusing(
+        &mut self,
+        at_least: usize,
+        spare: &mut Vec<u8>,
+    ) -> Option<PayloadBuffer> {
         if self.lending.out.is_some() || self.config.streaming || self.header_len != 0 {
             return None;
         }
@@ -145,14 +164,18 @@ impl Reader {
         if message.compressed || !matches!(message.assembly, Assembly::Binary(_)) {
             return None;
         }
-        let tail = self.lending.tail;
-        if tail < at_least {
+        if self.lending.tail < at_least {
+            let tail = self.lending.tail;
             let filled = message.assembly.len() - tail;
             let ahead = remaining.min(at_least.max(AHEAD * filled));
-            if self.reserve_message(ahead - tail).is_err() && self.reserve_message(at_least - tail).is_err() {
+            if !self.move_into_spare(filled + ahead, filled.saturating_add(remaining), spare)
+                && self.reserve_message(ahead - tail).is_err()
+                && self.reserve_message(at_least - tail).is_err()
+            {
                 return None;
             }
         }
+        let tail = self.lending.tail;
         let Some(Message { assembly: Assembly::Binary(data), .. }) = &mut self.message else {
             unreachable!("checked above");
         };
@@ -163,6 +186,31 @@ impl Reader {
         self.lending.tail = 0;
         self.lending.out = Some(Out { filled, end, capacity: data.capacity() });
         Some(PayloadBuffer { data: core::mem::take(data), filled, end })
+    }
+
+    /// Moves the binary message into `spare` if its buffer is short of
+    /// `need` bytes of capacity and `spare` has them, within the allowance
+    /// and at most twice `frame_end` (the message's length when this frame
+    /// ends); the old buffer comes back in `spare`. False if it did not.
+    fn move_into_spare(&mut self, need: usize, frame_end: usize, spare: &mut Vec<u8>) -> bool {
+        let (others, ceiling) = self.message_ceiling();
+        let fits = spare.capacity() >= need
+            && spare.capacity() <= ceiling.min(frame_end.saturating_mul(2))
+            && spare.capacity().saturating_add(others) <= self.allowance.room;
+        let Some(Message { assembly: Assembly::Binary(data), .. }) = &mut self.message else {
+            return false;
+        };
+        if data.capacity() >= need || !fits {
+            return false;
+        }
+        // The zeroed tail kept from the last loan stays behind.
+        data.truncate(data.len() - self.lending.tail);
+        self.lending.tail = 0;
+        spare.clear();
+        spare.extend_from_slice(data);
+        core::mem::swap(data, spare);
+        spare.clear();
+        true
     }
 
     /// Whether a data frame's payload is in progress: the only time
@@ -494,6 +542,97 @@ mod tests {
             let n = break_it(&mut buffer, &bytes[20..]);
             assert_eq!(r.commit_payload(buffer, n), Err(Misuse::PayloadBuffer.into()), "{what}");
         }
+    }
+
+    /// Feeds `bytes` as [`feed`] does, offering `spare` at every loan;
+    /// also says whether the message ever moved into it.
+    fn feed_reusing(
+        r: &mut Reader,
+        mut bytes: &[u8],
+        at_least: usize,
+        read: usize,
+        spare: &mut Vec<u8>,
+    ) -> (Vec<Incoming>, bool) {
+        let spare_at = (spare.capacity() > 0).then_some(spare.as_ptr());
+        let (mut out, mut moved, mut loans) = (Vec::new(), false, 0);
+        while !bytes.is_empty() {
+            if let Some(mut buffer) = r.take_payload_buffer_reusing(at_least, spare) {
+                moved |= Some(buffer.append_to().as_ptr()) == spare_at;
+                let n = buffer.room_len().min(bytes.len()).min(read);
+                loans += 1;
+                if loans % 2 == 0 {
+                    // Room zeroed past `n`: a tail kept for the next loan.
+                    buffer.room()[..n].copy_from_slice(&bytes[..n]);
+                } else {
+                    buffer.append_to().extend_from_slice(&bytes[..n]);
+                }
+                bytes = &bytes[n..];
+                out.extend(r.commit_payload(buffer, n).unwrap());
+                continue;
+            }
+            let mut input = &bytes[..read.min(bytes.len())];
+            let before = input.len();
+            while !input.is_empty() {
+                out.extend(r.read(&mut input).unwrap());
+            }
+            bytes = &bytes[before..];
+        }
+        (out, moved)
+    }
+
+    #[test]
+    fn a_spare_takes_the_message_instead_of_growing_it() {
+        let data = payload(100_000);
+        let bytes = [frame(true, OpCode::Binary, &data), frame(true, OpCode::Binary, b"next")].concat();
+        let next = || Incoming::Binary(b"next".to_vec());
+        // Spares: none, small, the frame's size, twice it, just over twice.
+        for (capacity, must_move) in [
+            (0, Some(false)),
+            (5_000, None),
+            (100_000, Some(true)),
+            (200_000, Some(true)),
+            (200_001, Some(false)),
+        ] {
+            // An `at_least` over what a loan leaves unfilled: the message
+            // moves with a zeroed tail, which must stay behind.
+            for (at_least, read) in [(1, 1000), (1, 4096), (1, 30_000), (8192, 1000), (8192, 7000)] {
+                let mut spare = Vec::with_capacity(capacity);
+                let spare_at = spare.as_ptr();
+                let (out, moved) =
+                    feed_reusing(&mut reader(1 << 20, false), &bytes, at_least, read, &mut spare);
+                assert_eq!(out, [Incoming::Binary(data.clone()), next()], "{capacity} {at_least} {read}");
+                if let Some(must_move) = must_move {
+                    assert_eq!(moved, must_move, "{capacity} {at_least} {read}");
+                }
+                if moved {
+                    assert!(spare.is_empty(), "the old buffer comes back empty");
+                }
+                if capacity == 100_000 {
+                    // Moved once, then never grown: the message is the spare.
+                    let Incoming::Binary(message) = &out[0] else { unreachable!() };
+                    assert_eq!(message.as_ptr(), spare_at, "{read}");
+                }
+            }
+        }
+        // A loan left partly unfilled, then a move: the zeroed tail stays
+        // behind.
+        let mut r = reader(1 << 20, false);
+        assert_eq!(r.read(&mut &bytes[..1014]).unwrap(), None);
+        let mut buffer = r.take_payload_buffer(1).expect("lent");
+        let room = buffer.room_len();
+        buffer.room()[..10].copy_from_slice(&bytes[1014..1024]);
+        assert_eq!(r.commit_payload(buffer, 10).unwrap(), None);
+        let mut spare = Vec::with_capacity(100_000);
+        let buffer = r.take_payload_buffer_reusing(room, &mut spare).expect("lent");
+        assert_eq!(buffer.room_len(), 100_000 - 1010, "moved");
+        assert_eq!(r.commit_payload(buffer, 0).unwrap(), None);
+        let out = feed(&mut r, &bytes[1024..], 1, 5000);
+        assert_eq!(out, [Incoming::Binary(data.clone()), next()]);
+        // Not past the allowance, however well the spare would fit.
+        let mut r = reader(1 << 20, false);
+        r.set_allowance(150_000, 150_000);
+        let (out, moved) = feed_reusing(&mut r, &bytes, 1, 4096, &mut Vec::with_capacity(160_000));
+        assert_eq!((out, moved), (vec![Incoming::Binary(data.clone()), next()], false));
     }
 
     #[test]

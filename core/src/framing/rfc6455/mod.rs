@@ -227,9 +227,7 @@ impl Reader {
     /// Reserves room in the message for `additional` more bytes, within
     /// the allowance and (in whole mode) the message size limit.
     fn reserve_message(&mut self, additional: usize) -> Result<(), Error> {
-        let others = self.scratch.capacity() + self.inflated.capacity() + self.control.capacity();
-        let ceiling = self.allowance.room.saturating_sub(others).saturating_sub(HEADROOM);
-        let ceiling = if self.config.streaming { ceiling } else { ceiling.min(self.config.max_message_size) };
+        let (others, ceiling) = self.message_ceiling();
         let message = self.message.as_mut().expect("data frames belong to a message");
         let need = message.assembly.len().saturating_add(additional);
         if need > message.assembly.capacity() && need.saturating_add(others) > self.allowance.room {
@@ -237,6 +235,16 @@ impl Reader {
         }
         message.assembly.reserve_within(additional, ceiling);
         Ok(())
+    }
+
+    /// What the reader holds besides the message, and the capacity the
+    /// message may grow to: within the allowance and (in whole mode) the
+    /// message size limit.
+    fn message_ceiling(&self) -> (usize, usize) {
+        let others = self.scratch.capacity() + self.inflated.capacity() + self.control.capacity();
+        let ceiling = self.allowance.room.saturating_sub(others).saturating_sub(HEADROOM);
+        let ceiling = if self.config.streaming { ceiling } else { ceiling.min(self.config.max_message_size) };
+        (others, ceiling)
     }
 
     /// A message ended: scratch buffers grown past [`KEEP_SCRATCH`] go.
