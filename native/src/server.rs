@@ -159,7 +159,10 @@ pub struct ServeOptions<S = ()> {
     /// 30 KiB of RSS when idle; with permessage-deflate about 265 KiB, the
     /// compressor's and decompressor's state; up to ~200 KiB more of
     /// buffers kept after large messages), bounded by `max_connections` and
-    /// measured in BENCHMARKS.md.
+    /// measured in BENCHMARKS.md; and, in the async server, the buffers of
+    /// large payloads already written that each runtime thread keeps for
+    /// the next large message read (at most 16 MiB per thread; charged
+    /// once a message moves into one).
     pub memory_budget: usize,
 }
 
