@@ -161,8 +161,8 @@ pub struct ServeOptions<S = ()> {
     /// buffers kept after large messages), bounded by `max_connections` and
     /// measured in BENCHMARKS.md; and, in the async server, the buffers of
     /// large payloads already written that each runtime thread keeps for
-    /// the next large message read (at most 16 MiB per thread; charged
-    /// once a message moves into one).
+    /// the next large message read (at most 32 MiB in all, process-wide;
+    /// charged once a message moves into one).
     pub memory_budget: usize,
 }
 

@@ -75,27 +75,52 @@ thread_local! {
     /// next large messages read on this thread to move into instead of
     /// growing (`Connection::take_payload_buffer_reusing`): an echo or a
     /// proxy of 4 MiB messages then neither copies each message as it
-    /// grows nor faults fresh pages in for it. At most [`MAX_RECYCLED`]
-    /// bytes of them per thread.
-    static RECYCLED: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    /// grows nor faults fresh pages in for it.
+    static RECYCLED: RefCell<Recycled> = const { RefCell::new(Recycled(Vec::new())) };
 }
 
-/// The capacity [`RECYCLED`] keeps in all, per thread: what a thread may
-/// hold for the next large messages when none comes.
-const MAX_RECYCLED: usize = 16 << 20;
+/// The capacity kept in [`RECYCLED`] in all, every thread's together:
+/// what the process may hold for large messages that may not come, the
+/// same however many threads the runtime has.
+const MAX_RECYCLED: usize = 32 << 20;
+
+/// Bytes of capacity kept in [`RECYCLED`], every thread's together.
+static RECYCLED_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// One thread's recycled buffers; counted in [`RECYCLED_BYTES`] while
+/// kept, so the count goes down when a buffer is taken or the thread ends.
+struct Recycled(Vec<Vec<u8>>);
+
+impl Recycled {
+    fn push(&mut self, mut buffer: Vec<u8>) {
+        let capacity = buffer.capacity();
+        let counted = RECYCLED_BYTES.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
+            held.checked_add(capacity).filter(|&total| total <= MAX_RECYCLED)
+        });
+        if counted.is_ok() {
+            buffer.clear();
+            self.0.push(buffer);
+        }
+    }
+
+    fn pop(&mut self) -> Option<Vec<u8>> {
+        let buffer = self.0.pop()?;
+        RECYCLED_BYTES.fetch_sub(buffer.capacity(), Ordering::Relaxed);
+        Some(buffer)
+    }
+}
+
+impl Drop for Recycled {
+    fn drop(&mut self) {
+        while self.pop().is_some() {}
+    }
+}
 
 /// Keeps a written payload's buffer for the next large message read on
 /// this thread, within [`MAX_RECYCLED`].
-fn recycle(mut buffer: Vec<u8>) {
+fn recycle(buffer: Vec<u8>) {
     // Not kept by a thread whose locals are going (or gone).
-    let _ = RECYCLED.try_with(|kept| {
-        let mut kept = kept.borrow_mut();
-        let held: usize = kept.iter().map(Vec::capacity).sum();
-        if held + buffer.capacity() <= MAX_RECYCLED {
-            buffer.clear();
-            kept.push(buffer);
-        }
-    });
+    let _ = RECYCLED.try_with(|kept| kept.borrow_mut().push(buffer));
 }
 
 /// The core's `take_payload_buffer`, offered the buffer last recycled on
@@ -1187,5 +1212,30 @@ impl<S: AsyncRead + AsyncWrite> Sink<Message> for Writer<S> {
         let this = self.get_mut();
         this.shared.begin_close(Some(1000), "")?;
         this.shared.poll_write_out(Role::Writer, cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recycled_buffers_stay_within_the_cap_and_go_with_their_thread() {
+        const BUFFER: usize = 4 << 20;
+        let before = RECYCLED_BYTES.load(Ordering::Relaxed);
+        std::thread::spawn(|| {
+            // Three more than fit: those are dropped, not kept.
+            for _ in 0..MAX_RECYCLED / BUFFER + 3 {
+                recycle(Vec::with_capacity(BUFFER));
+            }
+            assert_eq!(RECYCLED.with_borrow(|kept| kept.0.len()), MAX_RECYCLED / BUFFER);
+            assert!(RECYCLED_BYTES.load(Ordering::Relaxed) <= MAX_RECYCLED);
+            let taken = RECYCLED.with_borrow_mut(Recycled::pop).expect("kept");
+            assert_eq!(taken.len(), 0, "kept emptied");
+            recycle(taken);
+        })
+        .join()
+        .unwrap();
+        assert_eq!(RECYCLED_BYTES.load(Ordering::Relaxed), before, "a thread's buffers go with it");
     }
 }
