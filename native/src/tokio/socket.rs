@@ -108,6 +108,23 @@ impl Recycled {
         RECYCLED_BYTES.fetch_sub(buffer.capacity(), Ordering::Relaxed);
         Some(buffer)
     }
+
+    /// The core's `take_payload_buffer`, offered the buffer last kept, in
+    /// place (asked after every read: no count changes unless a message
+    /// moves in). One a message moved into is no longer kept; what comes
+    /// back in its place, the message's old buffer, goes.
+    fn offer(&mut self, core: &mut hybi_core::Connection) -> Option<hybi_core::PayloadBuffer> {
+        let Some(spare) = self.0.last_mut() else {
+            return core.take_payload_buffer(READ_BUF);
+        };
+        let (offered, capacity) = (spare.as_ptr(), spare.capacity());
+        let lent = core.take_payload_buffer_reusing(READ_BUF, spare);
+        if spare.as_ptr() != offered {
+            self.0.pop();
+            RECYCLED_BYTES.fetch_sub(capacity, Ordering::Relaxed);
+        }
+        lent
+    }
 }
 
 impl Drop for Recycled {
@@ -124,22 +141,10 @@ fn recycle(buffer: Vec<u8>) {
 }
 
 /// The core's `take_payload_buffer`, offered the buffer last recycled on
-/// this thread; if the message moved into it, the message's old buffer
-/// is dropped, else the offered one is kept.
+/// this thread ([`Recycled::offer`]).
 fn take_payload_buffer(core: &mut hybi_core::Connection) -> Option<hybi_core::PayloadBuffer> {
     RECYCLED
-        .try_with(|kept| {
-            let mut kept = kept.borrow_mut();
-            let Some(mut spare) = kept.pop() else {
-                return core.take_payload_buffer(READ_BUF);
-            };
-            let offered = spare.as_ptr();
-            let lent = core.take_payload_buffer_reusing(READ_BUF, &mut spare);
-            if spare.as_ptr() == offered {
-                kept.push(spare);
-            }
-            lent
-        })
+        .try_with(|kept| kept.borrow_mut().offer(core))
         .unwrap_or_else(|_| core.take_payload_buffer(READ_BUF))
 }
 

@@ -138,14 +138,10 @@ impl Reader {
         self.take_payload_buffer_reusing(at_least, &mut Vec::new())
     }
 
-    /// [`take_payload_buffer`](Self::take_payload_buffer), with a buffer
-    /// the driver has no more use for (`spare`, its contents ignored): if
-    /// the message's buffer must grow and `spare` already has the capacity
-    /// it would grow to, the message moves into `spare` (a copy of what
-    /// arrived) instead of growing by reallocation, and its old buffer
-    /// comes back in `spare`, empty. Memory that exists is reused, so the
-    /// bound on what a stalled peer holds is not what arrived but the
-    /// spare's capacity: the allowance, and twice the frame's end, keep it.
+    /// [`take_payload_buffer`](Self::take_payload_buffer), offered a
+    /// buffer to move the message into instead of growing it; see
+    /// [`Connection::take_payload_buffer_reusing`](crate::Connection::take_payload_buffer_reusing)
+    /// and, for the bounds, `move_into_spare`.
     pub fn take_payload_buffer_reusing(
         &mut self,
         at_least: usize,
@@ -321,30 +317,8 @@ mod tests {
     /// Feeds `bytes` as a driver does: into lent room while the reader
     /// lends it (reads of at most `read` bytes), through `read` otherwise.
     /// Lent room is filled both ways, taking turns.
-    fn feed(r: &mut Reader, mut bytes: &[u8], at_least: usize, read: usize) -> Vec<Incoming> {
-        let mut out = Vec::new();
-        let mut loans = 0;
-        while !bytes.is_empty() {
-            if let Some(mut buffer) = r.take_payload_buffer(at_least) {
-                let n = buffer.room_len().min(bytes.len()).min(read);
-                loans += 1;
-                if loans % 2 == 0 {
-                    buffer.room()[..n].copy_from_slice(&bytes[..n]);
-                } else {
-                    buffer.append_to().extend_from_slice(&bytes[..n]);
-                }
-                bytes = &bytes[n..];
-                out.extend(r.commit_payload(buffer, n).unwrap());
-                continue;
-            }
-            let mut input = &bytes[..read.min(bytes.len())];
-            let before = input.len();
-            while !input.is_empty() {
-                out.extend(r.read(&mut input).unwrap());
-            }
-            bytes = &bytes[before..];
-        }
-        out
+    fn feed(r: &mut Reader, bytes: &[u8], at_least: usize, read: usize) -> Vec<Incoming> {
+        feed_reusing(r, bytes, at_least, read, &mut Vec::new()).0
     }
 
     #[test]
@@ -544,8 +518,8 @@ mod tests {
         }
     }
 
-    /// Feeds `bytes` as [`feed`] does, offering `spare` at every loan;
-    /// also says whether the message ever moved into it.
+    /// [`feed`], offering `spare` at every loan; also says whether the
+    /// message ever moved into it.
     fn feed_reusing(
         r: &mut Reader,
         mut bytes: &[u8],
