@@ -36,9 +36,13 @@ impl TextBuilder {
     }
 
     /// Makes room for exactly `additional` more bytes (the caller chooses
-    /// how far ahead to grow).
+    /// how far ahead to grow) past [`len`](Self::len), which counts the
+    /// held-back partial character: it goes into the text with the next
+    /// bytes, so room is made for it too. (Without it, a message reserved
+    /// to its exact end overflowed by that character, and `String`'s own
+    /// doubling then allocated twice the message.)
     pub(crate) fn reserve_exact(&mut self, additional: usize) {
-        self.text.reserve_exact(additional);
+        self.text.reserve_exact(additional + self.carry_len as usize);
     }
 
     /// Appends `bytes`; fails if no continuation could make the text valid.

@@ -228,10 +228,20 @@ impl Reader {
     /// the allowance and (in whole mode) the message size limit.
     fn reserve_message(&mut self, additional: usize) -> Result<(), Error> {
         let (others, ceiling) = self.message_ceiling();
+        // The message ends with this frame: growing it past the frame's end
+        // (by doubling, to spare later copies) only holds memory no byte
+        // will use, counted against the allowance as if it held some.
         let message = self.message.as_mut().expect("data frames belong to a message");
+        // (`as`: a frame past `usize` is over the size limits; a smaller
+        // bound only stops the doubling early, never short of `need`.)
+        let rest = match &self.frame {
+            Some(frame) if frame.header.fin && !message.compressed => frame.remaining as usize,
+            _ => usize::MAX,
+        };
+        let ceiling = ceiling.min(message.assembly.len().saturating_add(rest));
         let need = message.assembly.len().saturating_add(additional);
         if need > message.assembly.capacity() && need.saturating_add(others) > self.allowance.room {
-            return Err(LimitError::OverAllowance { allowance: self.allowance.reported }.into());
+            return Err(self.over_allowance());
         }
         message.assembly.reserve_within(additional, ceiling);
         Ok(())
@@ -752,6 +762,64 @@ mod tests {
         let mut out = Vec::new();
         wire::encode_frame(&mut out, fin, rsv1, opcode, payload, mask);
         out
+    }
+
+    /// The whole class of the abuse suite's `non-reading` failure under the
+    /// tokio server: the last 14 bytes of a 256 KiB message doubled its
+    /// buffer, and that unused capacity, counted against the allowance,
+    /// failed the next message with 1009. A message ends where its final
+    /// frame says; its buffer never grows past that, however it is read.
+    #[test]
+    fn a_message_never_grows_past_the_end_of_its_last_frame() {
+        let ascii: Vec<u8> = (0..5000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        // Reads that end inside a character leave it held back, outside
+        // the text, until the next read completes it.
+        let multibyte = "é✓ text 𝄞".repeat(250).into_bytes();
+        for (opcode, payload) in
+            [(OpCode::Binary, &ascii), (OpCode::Text, &ascii), (OpCode::Text, &multibyte)]
+        {
+            for mask in [None, Some(KEY)] {
+                let split = 1234;
+                let whole = frame(true, false, opcode, payload, mask);
+                let fragments = [
+                    frame(false, false, opcode, &payload[..split], mask),
+                    frame(true, false, OpCode::Continuation, &payload[split..], mask),
+                ]
+                .concat();
+                for (shape, bytes) in [("one frame", whole), ("two fragments", fragments)] {
+                    for read in [1, 2, 7, 100, 1000, 1240, 3000, 4999, 5000, 5001, 6000, 20_000] {
+                        let mut r = reader(mask.is_some(), false, false);
+                        r.config.max_message_size = 10_000;
+                        r.config.max_frame_size = 10_000;
+                        let mut out = Vec::new();
+                        for chunk in bytes.chunks(read) {
+                            let mut input = chunk;
+                            while let Some(incoming) = r.read(&mut input).unwrap() {
+                                out.push(incoming);
+                            }
+                            assert!(input.is_empty());
+                        }
+                        let case = alloc::format!(
+                            "{opcode:?} of {} B, masked {}, {shape}, in reads of {read}",
+                            payload.len(),
+                            mask.is_some()
+                        );
+                        let capacity = match &out[..] {
+                            [Incoming::Binary(data)] if opcode == OpCode::Binary => {
+                                assert_eq!(data, payload, "{case}");
+                                data.capacity()
+                            }
+                            [Incoming::Text(text)] if opcode == OpCode::Text => {
+                                assert_eq!(text.as_bytes(), &payload[..], "{case}");
+                                text.capacity()
+                            }
+                            other => panic!("{case}: {other:?}"),
+                        };
+                        assert_eq!(capacity, payload.len(), "{case}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
