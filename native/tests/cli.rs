@@ -123,7 +123,17 @@ fn run_connect(args: &[&str], input: &str) -> (bool, String, String) {
 
 #[test]
 fn serve_and_connect_echo_every_protocol() {
-    let server = Server::start(&[]);
+    echo_every_protocol(&[]);
+}
+
+/// `hybi serve --async`: the same echoes and logs from the async driver.
+#[test]
+fn serve_async_and_connect_echo_every_protocol() {
+    echo_every_protocol(&["--async"]);
+}
+
+fn echo_every_protocol(serve_flags: &[&str]) {
+    let server = Server::start(serve_flags);
     let url = format!("ws://{}/cli", server.addr);
     let input = "one\ntwo words\n\nünïcödé\n";
     for protocol in ["rfc6455", "draft76"] {
@@ -151,7 +161,7 @@ fn serve_and_connect_echo_every_protocol() {
     let open = server.expect_log("open:");
     assert!(open.contains("draft-76 'auto'"), "{open}");
 
-    let framed = Server::start(&["--framing", "new", "--deflate"]);
+    let framed = Server::start(&[serve_flags, &["--framing", "new", "--deflate"]].concat());
     let url = format!("ws://{}/", framed.addr);
     let (ok, stdout, stderr) = run_connect(&[&url, "--protocol", "draft76", "--framing", "new"], "a\nb\n");
     assert!(ok && stdout == "a\nb\n", "{stdout:?} {stderr}");

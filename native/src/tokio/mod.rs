@@ -65,6 +65,7 @@
 //! (broadcast) server.
 
 mod connect;
+mod recycled;
 mod serve;
 mod socket;
 mod stream;

@@ -54,6 +54,8 @@ use crate::error::{Error, ErrorKind};
 use crate::opened::Opened;
 use crate::Message;
 
+use super::recycled::RECYCLED;
+
 /// Bytes read from the stream at once, into [`READ_SPACE`]. 128 KiB, not
 /// 32: each read costs a system call and, on TCP, a window update to the
 /// peer, and at 1,000 connections × 16 KiB messages four times fewer of
@@ -64,88 +66,20 @@ use crate::Message;
 /// the frame's end and what follows it together.
 const READ_BUF: usize = 128 * 1024;
 
+/// Bytes read at once, instead of [`READ_BUF`], by a connection that
+/// inflates permessage-deflate under a server's memory budget: the
+/// blocking driver's read size, so that a read reserves no more of the
+/// budget than there (32 KiB × the core's 1032:1 worst case, 33 MiB; at
+/// 128 KiB four bomb senders' reads alone reserved 528 MiB at once and
+/// failed each other with 1009, the abuse suite's `bomb-fairness`).
+const INFLATING_READ: usize = 32 * 1024;
+
 thread_local! {
     /// The read buffer, one per thread: the core keeps what it needs of
     /// each read, so a buffer per connection would only be most of an idle
     /// connection's memory. Not on the stack: a 128 KiB frame is probed
     /// page by page on every poll, which cost ~8% at 64 × 16 B echoes.
     static READ_SPACE: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_BUF].into_boxed_slice());
-
-    /// Large payloads written from their own buffers, emptied, for the
-    /// next large messages read on this thread to move into instead of
-    /// growing (`Connection::take_payload_buffer_reusing`): an echo or a
-    /// proxy of 4 MiB messages then neither copies each message as it
-    /// grows nor faults fresh pages in for it.
-    static RECYCLED: RefCell<Recycled> = const { RefCell::new(Recycled(Vec::new())) };
-}
-
-/// The capacity kept in [`RECYCLED`] in all, every thread's together:
-/// what the process may hold for large messages that may not come, the
-/// same however many threads the runtime has.
-const MAX_RECYCLED: usize = 32 << 20;
-
-/// Bytes of capacity kept in [`RECYCLED`], every thread's together.
-static RECYCLED_BYTES: AtomicUsize = AtomicUsize::new(0);
-
-/// One thread's recycled buffers; counted in [`RECYCLED_BYTES`] while
-/// kept, so the count goes down when a buffer is taken or the thread ends.
-struct Recycled(Vec<Vec<u8>>);
-
-impl Recycled {
-    fn push(&mut self, mut buffer: Vec<u8>) {
-        let capacity = buffer.capacity();
-        let counted = RECYCLED_BYTES.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
-            held.checked_add(capacity).filter(|&total| total <= MAX_RECYCLED)
-        });
-        if counted.is_ok() {
-            buffer.clear();
-            self.0.push(buffer);
-        }
-    }
-
-    fn pop(&mut self) -> Option<Vec<u8>> {
-        let buffer = self.0.pop()?;
-        RECYCLED_BYTES.fetch_sub(buffer.capacity(), Ordering::Relaxed);
-        Some(buffer)
-    }
-
-    /// The core's `take_payload_buffer`, offered the buffer last kept, in
-    /// place (asked after every read: no count changes unless a message
-    /// moves in). One a message moved into is no longer kept; what comes
-    /// back in its place, the message's old buffer, goes.
-    fn offer(&mut self, core: &mut hybi_core::Connection) -> Option<hybi_core::PayloadBuffer> {
-        let Some(spare) = self.0.last_mut() else {
-            return core.take_payload_buffer(READ_BUF);
-        };
-        let (offered, capacity) = (spare.as_ptr(), spare.capacity());
-        let lent = core.take_payload_buffer_reusing(READ_BUF, spare);
-        if spare.as_ptr() != offered {
-            self.0.pop();
-            RECYCLED_BYTES.fetch_sub(capacity, Ordering::Relaxed);
-        }
-        lent
-    }
-}
-
-impl Drop for Recycled {
-    fn drop(&mut self) {
-        while self.pop().is_some() {}
-    }
-}
-
-/// Keeps a written payload's buffer for the next large message read on
-/// this thread, within [`MAX_RECYCLED`].
-fn recycle(buffer: Vec<u8>) {
-    // Not kept by a thread whose locals are going (or gone).
-    let _ = RECYCLED.try_with(|kept| kept.borrow_mut().push(buffer));
-}
-
-/// The core's `take_payload_buffer`, offered the buffer last recycled on
-/// this thread ([`Recycled::offer`]).
-fn take_payload_buffer(core: &mut hybi_core::Connection) -> Option<hybi_core::PayloadBuffer> {
-    RECYCLED
-        .try_with(|kept| kept.borrow_mut().offer(core))
-        .unwrap_or_else(|_| core.take_payload_buffer(READ_BUF))
 }
 
 /// A message sent through the `Sink` above this size is written from the
@@ -246,6 +180,9 @@ struct Output<S> {
     spare: Vec<u8>,
     /// Our direction of the stream is shut.
     shut: bool,
+    /// Large payloads written go to [`RECYCLED`]: not under a server's
+    /// memory budget (see `WebSocket::set_budget`).
+    recycle: bool,
 }
 
 impl<S> Output<S> {
@@ -284,8 +221,8 @@ impl<S> Output<S> {
             let done = self.segments.pop_front().expect("bytes written were queued");
             if done.capacity() <= MAX_SPARE {
                 self.spare = done;
-            } else {
-                recycle(done);
+            } else if self.recycle {
+                RECYCLED.keep(done);
             }
         }
     }
@@ -631,6 +568,7 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
                 unwritten: 0,
                 spare: Vec::new(),
                 shut: false,
+                recycle: true,
             }),
             pending: AtomicUsize::new(0),
             unwritten: AtomicUsize::new(0),
@@ -759,9 +697,15 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
     }
 
     /// Makes the connection draw on a server's memory budget; before the
-    /// handshake.
+    /// handshake. Such a connection neither keeps written payloads'
+    /// buffers in [`RECYCLED`] nor moves messages into them: a kept buffer
+    /// would sit outside the budget, and a message moves into one only
+    /// within the allowance of the read at hand, which a budget sizes to
+    /// that read (the abuse suite's `idle-after-large` measured 48 MiB
+    /// kept and never used).
     pub(super) fn set_budget(&mut self, budget: Arc<MemoryBudget>) {
         self.reader.account = Some(Account::new(budget));
+        lock(&self.writer.shared.output).recycle = false;
     }
 
     /// What the halves share: for a server to reach an open connection.
@@ -984,8 +928,14 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
     /// Reads into this thread's read buffer (see [`READ_SPACE`]) and feeds
     /// what came to the core; the count, 0 at the end of the stream.
     fn poll_read_own(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        // Under a budget, a deflate connection reads less at once: each
+        // read reserves what it could inflate to (`input_bound`, about a
+        // thousand times the read), and 128 KiB would reserve 132 MiB.
+        let inflating =
+            self.account.is_some() && self.shared.opened.get().is_some_and(|opened| opened.deflate.is_some());
+        let len = if inflating { INFLATING_READ } else { READ_BUF };
         READ_SPACE.with(|space| match space.try_borrow_mut() {
-            Ok(mut space) => self.poll_read_into(cx, &mut space),
+            Ok(mut space) => self.poll_read_into(cx, &mut space[..len]),
             // Only if a stream's read polled another connection on this
             // thread (none of tokio's do): a buffer of its own.
             Err(_) => self.poll_read_into(cx, &mut vec![0; READ_BUF]),
@@ -1031,7 +981,11 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             }
         }
         // Taken within this input's allowance, before the charge settles.
-        self.payload = take_payload_buffer(&mut core);
+        self.payload = match self.account {
+            None => RECYCLED.offer(&mut core, READ_BUF),
+            // See `WebSocket::set_budget`.
+            Some(_) => core.take_payload_buffer(READ_BUF),
+        };
         self.answers += core.pending_transmit().saturating_sub(before);
         take_events(&mut core, &mut self.events, &mut self.close_status);
         if let Some(account) = &mut self.account {
@@ -1217,30 +1171,5 @@ impl<S: AsyncRead + AsyncWrite> Sink<Message> for Writer<S> {
         let this = self.get_mut();
         this.shared.begin_close(Some(1000), "")?;
         this.shared.poll_write_out(Role::Writer, cx)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn recycled_buffers_stay_within_the_cap_and_go_with_their_thread() {
-        const BUFFER: usize = 4 << 20;
-        let before = RECYCLED_BYTES.load(Ordering::Relaxed);
-        std::thread::spawn(|| {
-            // Three more than fit: those are dropped, not kept.
-            for _ in 0..MAX_RECYCLED / BUFFER + 3 {
-                recycle(Vec::with_capacity(BUFFER));
-            }
-            assert_eq!(RECYCLED.with_borrow(|kept| kept.0.len()), MAX_RECYCLED / BUFFER);
-            assert!(RECYCLED_BYTES.load(Ordering::Relaxed) <= MAX_RECYCLED);
-            let taken = RECYCLED.with_borrow_mut(Recycled::pop).expect("kept");
-            assert_eq!(taken.len(), 0, "kept emptied");
-            recycle(taken);
-        })
-        .join()
-        .unwrap();
-        assert_eq!(RECYCLED_BYTES.load(Ordering::Relaxed), before, "a thread's buffers go with it");
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, BufRead, Write};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,7 +29,8 @@ Examples:
   hybi serve --protocol rfc6455 --deflate      RFC 6455 only, with permessage-deflate
   hybi serve --tls-cert cert.pem --tls-key key.pem --port 8443   wss://
   hybi serve --protocol draft76 --framing new  Racket's 'new' draft-76 framing only (a server that speaks first)
-  hybi serve --max-message-size 65536 --idle-timeout 60 --keepalive 20";
+  hybi serve --max-message-size 65536 --idle-timeout 60 --keepalive 20
+  hybi serve --async                           the same echo server on the async driver (hybi::tokio::serve)";
 
 #[derive(clap::Args)]
 #[command(after_help = AFTER_HELP)]
@@ -150,6 +151,11 @@ pub(crate) struct ServeArgs {
     /// binary was built from.
     #[arg(long, value_name = "DIR", default_value = hybi::page::DEFAULT_INSPECTOR_DIR)]
     inspector_dir: PathBuf,
+    /// Echo on the async driver (`hybi::tokio::serve` on a multi-threaded
+    /// tokio runtime, a worker per core) instead of a thread per
+    /// connection; every other flag means the same.
+    #[arg(long = "async", conflicts_with_all = ["broadcast", "stdin"])]
+    async_driver: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -315,6 +321,10 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode, String> {
             key.display()
         ));
     }
+    let announce = |addr: SocketAddr| announce(&args, &page, addr);
+    if args.async_driver {
+        return serve_async(options, announce);
+    }
     let room = Arc::new(Room::default());
     let mode = match (args.broadcast, args.stdin) {
         (true, _) => Mode::Broadcast,
@@ -364,14 +374,21 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode, String> {
         }
     };
     let server = serve(handler, options).map_err(|e| e.to_string())?;
+    announce(server.local_addr());
+    server.wait();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the server says once it listens: where, the page, its limits.
+fn announce(args: &ServeArgs, page: &hybi::page::Page, addr: SocketAddr) {
     let scheme = if args.tls_cert.is_some() { "wss" } else { "ws" };
-    eprintln!("listening on {} ({scheme}://{}/)", server.local_addr(), server.local_addr());
+    eprintln!("listening on {} ({scheme}://{}/)", addr, addr);
     let http = if args.tls_cert.is_some() { "https" } else { "http" };
     let inspector = match page.inspector_state() {
         hybi::page::InspectorState::Ready => String::new(),
         state => format!("; inspector {} in {}", state.name(), page.inspector_dir().display()),
     };
-    eprintln!("page at {http}://{}/ (console and frame inspector{inspector})", server.local_addr());
+    eprintln!("page at {http}://{}/ (console and frame inspector{inspector})", addr);
     eprintln!(
         "limits: {} connections, {} per address, backlog {}, handshake {}, idle {}, \
          messages {} B, frames {} B",
@@ -387,6 +404,62 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode, String> {
         0 => eprintln!("memory budget: none"),
         mib => eprintln!("memory budget: {mib} MiB for messages in transit, all connections together"),
     }
-    server.wait();
-    Ok(ExitCode::SUCCESS)
+}
+
+/// `--async`: the echo server on `hybi::tokio::serve`. Each echo is
+/// queued through the connection's `Sink` (waiting only while more than
+/// its queue's bound is unwritten), so the echoes of all that one read
+/// brought leave together when `recv` next waits, as the blocking echo's
+/// `queue` does.
+fn serve_async(options: ServeOptions<()>, announce: impl FnOnce(SocketAddr)) -> Result<ExitCode, String> {
+    use futures_sink::Sink;
+    use std::pin::Pin;
+
+    let runtime = ::tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the tokio runtime: {e}"))?;
+    let addr = SocketAddr::new(options.listen_ip.unwrap_or(IpAddr::from([127, 0, 0, 1])), options.port);
+    runtime.block_on(async move {
+        // The async connection does not carry its peer's address: each is
+        // named by its number instead.
+        let next = Arc::new(AtomicU64::new(1));
+        let handler = move |mut ws: hybi::tokio::WebSocket<hybi::tokio::MaybeTls>, ()| {
+            let peer = format!("#{}", next.fetch_add(1, Ordering::Relaxed));
+            async move {
+                eprintln!("{peer} open: {} ({})", describe(ws.protocol()), ws.request().line);
+                let outcome = loop {
+                    match ws.recv().await {
+                        Ok(Some(message)) => {
+                            let queued =
+                                match std::future::poll_fn(|cx| Pin::new(&mut ws).poll_ready(cx)).await {
+                                    Ok(()) => Pin::new(&mut ws).start_send(message),
+                                    Err(e) => Err(e),
+                                };
+                            match queued {
+                                // The peer's close came with this message: its
+                                // end follows.
+                                Err(e) if e.kind() == hybi::ErrorKind::Closed => {}
+                                Err(e) => break Err(e),
+                                Ok(()) => {}
+                            }
+                        }
+                        Ok(None) => break Ok(()),
+                        Err(e) => break Err(e),
+                    }
+                };
+                match outcome {
+                    Ok(()) => match ws.close_status().and_then(|c| c.code) {
+                        Some(code) => eprintln!("{peer} closed: code {code}"),
+                        None => eprintln!("{peer} closed"),
+                    },
+                    Err(e) => eprintln!("{peer} failed: {e}"),
+                }
+            }
+        };
+        let server = hybi::tokio::serve(addr, handler, options).await.map_err(|e| e.to_string())?;
+        announce(server.local_addr());
+        server.wait().await;
+        Ok(ExitCode::SUCCESS)
+    })
 }
