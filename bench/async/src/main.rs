@@ -6,7 +6,9 @@
 //! [--part throughput|latency|memory]`, in `bench/async/`. Each server is
 //! this binary started again as `--server hybi|tungstenite|fastws`, so its
 //! memory (VmRSS) and CPU time (utime + stime) are read from outside it, in
-//! `/proc/<pid>/`.
+//! `/proc/<pid>/`. `--only hybi-serve` runs hybi's server API instead,
+//! `hybi::tokio::serve` with its defaults (a memory budget among them),
+//! alone: not part of the default run.
 //!
 //! The load client is none of the three libraries: it writes pre-built
 //! masked RFC 6455 binary frames and checks every byte of every echo
@@ -41,8 +43,11 @@ fn main() {
         value("--rounds").map_or(if quick { 1 } else { 3 }, |r| r.parse().expect("--rounds N"));
     let only = value("--only");
     let part = value("--part");
-    let kinds: Vec<&str> =
-        KINDS.iter().copied().filter(|k| only.as_deref().is_none_or(|o| o == *k)).collect();
+    let kinds: Vec<&str> = match only.as_deref() {
+        // Not in the default run (see `servers::hybi_serve`).
+        Some("hybi-serve") => vec!["hybi-serve"],
+        only => KINDS.iter().copied().filter(|k| only.is_none_or(|o| o == *k)).collect(),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let wants = |p: &str| part.as_deref().is_none_or(|w| w == p);
     if wants("throughput") {

@@ -12,6 +12,9 @@ pub fn run(kind: &str) {
     runtime.block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         println!("listening on {}", listener.local_addr().unwrap());
+        if kind == "hybi-serve" {
+            return hybi_serve(listener).await;
+        }
         loop {
             let (stream, _) = listener.accept().await.expect("accept");
             stream.set_nodelay(true).unwrap();
@@ -19,7 +22,7 @@ pub fn run(kind: &str) {
                 "hybi" => tokio::spawn(hybi(stream)),
                 "tungstenite" => tokio::spawn(tungstenite(stream)),
                 "fastws" => tokio::spawn(fastws(stream)),
-                other => panic!("no server {other:?}: hybi, tungstenite or fastws"),
+                other => panic!("no server {other:?}: hybi, hybi-serve, tungstenite or fastws"),
             };
         }
     });
@@ -37,6 +40,30 @@ async fn hybi(stream: TcpStream) {
             break;
         }
     }
+}
+
+/// `hybi::tokio::serve` (`--only hybi-serve`, not in the default run):
+/// the server API with its defaults, among them a 256 MiB memory budget,
+/// under which connections grow large messages by reallocation instead
+/// of moving them into recycled buffers; only the connection caps are
+/// raised to the bench's load (10,000 from one address). The same echo
+/// loop as [`hybi`].
+async fn hybi_serve(listener: TcpListener) {
+    use futures_util::SinkExt;
+    let options = hybi::ServeOptions {
+        max_connections: 20_000,
+        max_connections_per_ip: 20_000,
+        ..hybi::ServeOptions::default()
+    };
+    let handler = |mut ws: hybi::tokio::WebSocket<hybi::tokio::MaybeTls>, ()| async move {
+        while let Ok(Some(message)) = ws.recv().await {
+            if ws.feed(message).await.is_err() {
+                break;
+            }
+        }
+    };
+    let server = hybi::tokio::serve(listener, handler, options).await.expect("serve");
+    server.wait().await;
 }
 
 /// tokio-tungstenite with its defaults, as its own echo-server example
