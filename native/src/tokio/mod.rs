@@ -35,6 +35,10 @@
 //! `poll_timeout`, through `tokio::time` (one timer per connection,
 //! re-armed only when the deadline moves). They run while the
 //! [`Reader`] (or the unsplit `WebSocket`'s `recv` or `close`) is polled.
+//! So the runtime needs its time driver (`enable_time` or `enable_all`),
+//! which also sweeps the buffers of large payloads written that are kept
+//! for the next large message read (at most 64 MiB, each at most half a
+//! second unused; not under a server's memory budget).
 //!
 //! # Racket's `ws-conn` as an event, in tokio
 //!
