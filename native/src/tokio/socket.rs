@@ -69,9 +69,10 @@ const READ_BUF: usize = 128 * 1024;
 /// Bytes read at once, instead of [`READ_BUF`], by a connection that
 /// inflates permessage-deflate under a server's memory budget: the
 /// blocking driver's read size, so that a read reserves no more of the
-/// budget than there (32 KiB × the core's 1032:1 worst case, 33 MiB; at
-/// 128 KiB four bomb senders' reads alone reserved 528 MiB at once and
-/// failed each other with 1009, the abuse suite's `bomb-fairness`).
+/// budget than there (32 KiB × the core's 1032:1 worst case, 33 MiB). At
+/// 128 KiB each read reserves 132 MiB: in the abuse suite's
+/// `bomb-fairness` (four deflate bomb senders, a 256 MiB budget) the
+/// server went to 212-234 MiB and its other clients waited over 500 ms.
 const INFLATING_READ: usize = 32 * 1024;
 
 thread_local! {
