@@ -702,8 +702,8 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
     /// buffers in [`RECYCLED`] nor moves messages into them: a kept buffer
     /// would sit outside the budget, and a message moves into one only
     /// within the allowance of the read at hand, which a budget sizes to
-    /// that read (the abuse suite's `idle-after-large` measured 48 MiB
-    /// kept and never used).
+    /// that read, so they were mostly kept for nothing (the abuse suite's
+    /// `idle-after-large`: 48 MiB kept, and 16 MiB messages grew anew).
     pub(super) fn set_budget(&mut self, budget: Arc<MemoryBudget>) {
         self.reader.account = Some(Account::new(budget));
         lock(&self.writer.shared.output).recycle = false;
