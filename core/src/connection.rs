@@ -781,6 +781,23 @@ impl Connection {
         c.reader.take_payload_buffer_reusing(at_least, spare)
     }
 
+    /// The capacity a spare buffer must have for
+    /// [`take_payload_buffer_reusing`](Self::take_payload_buffer_reusing)
+    /// to move the message being received into it now, with `at_least` as
+    /// it would be given; 0 when it would not (no binary frame in
+    /// progress to lend for, or the message has the room already). For a
+    /// driver that draws on a memory budget: it reserves a spare's
+    /// capacity and raises the allowance
+    /// ([`set_input_allowance`](Self::set_input_allowance)) only when the
+    /// spare would be taken, since a move happens only within the
+    /// allowance.
+    pub fn spare_wanted(&self, at_least: usize) -> usize {
+        match &self.phase {
+            Phase::Open(Codec::Rfc6455(c)) if self.ending.is_none() => c.reader.spare_wanted(at_least),
+            _ => 0,
+        }
+    }
+
     /// Takes back the buffer [`take_payload_buffer`] lent, with `n` bytes
     /// read from the transport at time `now` into the front of its room:
     /// the same as [`handle_input`](Self::handle_input) given those bytes,

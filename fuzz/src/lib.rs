@@ -500,7 +500,16 @@ pub fn feed_frames(conn: &mut Connection, watch: &mut Watch, data: &[u8], split:
             // input picks (none, smaller or larger than what arrived).
             let spare_len = (fed * usize::from(split % 5)).min(1 << 20);
             let mut spare = Vec::with_capacity(spare_len);
-            while let Some(mut buffer) = conn.take_payload_buffer_reusing(at_least, &mut spare) {
+            loop {
+                // A move happens only where `spare_wanted` (what a
+                // budgeted driver reserves by) said it would, into a
+                // spare of at least that capacity.
+                let wanted = conn.spare_wanted(at_least);
+                let (offered, capacity) = (spare.as_ptr(), spare.capacity());
+                let Some(mut buffer) = conn.take_payload_buffer_reusing(at_least, &mut spare) else { break };
+                if spare.as_ptr() != offered {
+                    assert!(wanted > 0 && capacity >= wanted, "moved into {capacity} B, wanted {wanted}");
+                }
                 assert!(!closed, "a closed connection lent room");
                 assert!(buffer.room_len() >= at_least, "lent {} bytes, asked {at_least}", buffer.room_len());
                 let n = buffer.room_len().min(chunk.len());

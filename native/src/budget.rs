@@ -102,6 +102,30 @@ impl Account {
         core.set_input_allowance(core.buffered_bytes() + unbudgeted + reserved);
     }
 
+    /// Before the core is offered a spare buffer of `capacity` bytes to
+    /// move its message into (`Connection::take_payload_buffer_reusing`,
+    /// which moves only within the allowance): reserves that much more and
+    /// lets the core hold it on top of what it holds, with `margin` for what
+    /// the core keeps free. False if the pool cannot spare it all (then the
+    /// spare is not offered; what was reserved goes back at
+    /// [`settle`](Self::settle), which afterwards charges what the move
+    /// took).
+    pub(crate) fn allow_spare(
+        &mut self,
+        core: &mut hybi_core::Connection,
+        capacity: usize,
+        margin: usize,
+    ) -> bool {
+        let want = capacity.saturating_add(margin);
+        let reserved = self.budget.reserve_up_to(want);
+        self.charged += reserved;
+        if reserved < want {
+            return false;
+        }
+        core.set_input_allowance(core.buffered_bytes().saturating_add(want));
+        true
+    }
+
     /// Brings the charge in line with what the connection holds now,
     /// `held`, beyond its unbudgeted floor.
     pub(crate) fn settle(&mut self, held: usize) {

@@ -159,10 +159,11 @@ pub struct ServeOptions<S = ()> {
     /// 30 KiB of RSS when idle; with permessage-deflate about 265 KiB, the
     /// compressor's and decompressor's state; up to ~200 KiB more of
     /// buffers kept after large messages), bounded by `max_connections` and
-    /// measured in BENCHMARKS.md. (Without a budget, `usize::MAX`, the
-    /// async driver keeps the buffers of large payloads it wrote for the
-    /// next large message read, at most 64 MiB in all, process-wide, each
-    /// for at most half a second unused; under a budget it keeps none.)
+    /// measured in BENCHMARKS.md; and the buffers of large payloads the
+    /// async driver wrote, kept for the next large message read (at most
+    /// 64 MiB in all, process-wide, each for at most half a second unused;
+    /// a message that moves into one is charged for its capacity, reserved
+    /// before the move).
     pub memory_budget: usize,
 }
 

@@ -43,11 +43,11 @@ async fn hybi(stream: TcpStream) {
 }
 
 /// `hybi::tokio::serve` (`--only hybi-serve`, not in the default run):
-/// the server API with its defaults, among them a 256 MiB memory budget,
-/// under which connections grow large messages by reallocation instead
-/// of moving them into recycled buffers; only the connection caps are
-/// raised to the bench's load (10,000 from one address). The same echo
-/// loop as [`hybi`].
+/// the server API with its defaults, among them a 256 MiB memory budget
+/// (a large message moves into a recycled buffer only once its capacity
+/// is reserved from it); only the connection caps are raised to the
+/// bench's load (10,000 from one address). The same echo loop as
+/// [`hybi`].
 async fn hybi_serve(listener: TcpListener) {
     use futures_util::SinkExt;
     let options = hybi::ServeOptions {

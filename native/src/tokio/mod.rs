@@ -38,7 +38,7 @@
 //! So the runtime needs its time driver (`enable_time` or `enable_all`),
 //! which also sweeps the buffers of large payloads written that are kept
 //! for the next large message read (at most 64 MiB, each at most half a
-//! second unused; not under a server's memory budget).
+//! second unused).
 //!
 //! # Racket's `ws-conn` as an event, in tokio
 //!

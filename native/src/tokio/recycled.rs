@@ -13,9 +13,11 @@
 //! Bounded three ways: [`MAX_RECYCLED`] in all; each buffer at most
 //! [`MAX_UNUSED`] unused, after which a task of the runtime drops it (so a
 //! server whose large messages stopped gives the memory back, as the abuse
-//! suite's `idle-after-large-unbudgeted` checks from outside); and not
-//! used at all by connections under a server's memory budget
-//! (`WebSocket::set_budget`).
+//! suite's `idle-after-large-unbudgeted` checks from outside); and, for a
+//! connection under a server's memory budget, offered only once the
+//! budget has the buffer's capacity reserved for the move
+//! (`Account::allow_spare`): a kept buffer is outside every budget, a
+//! message in one is charged for it.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -133,10 +135,14 @@ impl Recycled {
     /// then it is no longer kept and what comes back in its place (the
     /// message's old, smaller buffer) goes. Asked after every read, so it
     /// never waits for the lock: a read that finds it taken goes without.
+    /// `allow(core, capacity)` is asked first, with the offered buffer's
+    /// capacity; false, it is not offered (a connection under a memory
+    /// budget reserves the capacity there: `Account::allow_spare`).
     pub(super) fn offer(
         &self,
         core: &mut hybi_core::Connection,
         at_least: usize,
+        allow: impl FnOnce(&mut hybi_core::Connection, usize) -> bool,
     ) -> Option<hybi_core::PayloadBuffer> {
         if self.bytes.load(Ordering::Relaxed) == 0 {
             return core.take_payload_buffer(at_least);
@@ -150,6 +156,9 @@ impl Recycled {
             return core.take_payload_buffer(at_least);
         };
         let (offered, capacity) = (spare.as_ptr(), spare.capacity());
+        if !allow(core, capacity) {
+            return core.take_payload_buffer(at_least);
+        }
         let lent = core.take_payload_buffer_reusing(at_least, spare);
         if spare.as_ptr() != offered {
             kept.buffers.pop();
@@ -241,17 +250,65 @@ mod tests {
         assert_eq!(pool.held(), (0, 0), "no sweeper could give it back");
     }
 
+    /// A connection under a budget: its allowance covers the read at hand
+    /// only, so a kept buffer is taken only once its capacity is reserved
+    /// from the budget (`Account::allow_spare`), and then charged.
+    #[tokio::test]
+    async fn under_a_budget_a_kept_buffer_is_taken_once_reserved() {
+        use crate::budget::{Account, MemoryBudget};
+        use std::sync::Arc;
+        for (limit, moves) in [(64 << 20, true), (BUFFER / 2, false)] {
+            let pool = pool(1, Duration::from_secs(60));
+            pool.keep(Vec::with_capacity(BUFFER));
+            let mut pair = open_pair();
+            pair.client.send_binary(&vec![7; BUFFER - 64]).unwrap();
+            let frame = transmit(&mut pair.client);
+            let budget = Arc::new(MemoryBudget::new(limit));
+            let mut account = Account::new(Arc::clone(&budget));
+            // As the driver feeds a read: the allowance covers it, no more.
+            account.allow_input(&mut pair.server, 0, READ);
+            pair.server.handle_input(pair.now, &frame[..READ]);
+            let wanted = pair.server.spare_wanted(READ);
+            assert!(wanted > READ && wanted < BUFFER, "{wanted}");
+            // Without the reservation, the allowance keeps it out (and
+            // may keep the message from growing to lend at all).
+            if let Some(lent) = pool.offer(&mut pair.server, READ, |_, _| true) {
+                pair.server.handle_payload(pair.now, lent, 0);
+            }
+            assert_eq!(pool.held().0, 1, "not moved within a read's allowance");
+            let lent = pool.offer(&mut pair.server, READ, |core, capacity| {
+                capacity >= wanted && account.allow_spare(core, capacity, 64 << 10)
+            });
+            assert_eq!(pool.held().0 == 0, moves, "limit {limit}");
+            if let Some(lent) = lent {
+                pair.server.handle_payload(pair.now, lent, 0);
+            }
+            account.settle(pair.server.buffered_bytes());
+            let charged = budget.used();
+            if moves {
+                assert!(charged >= BUFFER - (64 << 10), "the moved-into buffer is charged: {charged}");
+            } else {
+                assert!(charged <= limit, "{charged}");
+            }
+        }
+    }
+
+    fn open_pair() -> Pair {
+        let target = Target { host: "example.com".into(), port: None, resource: "/".into(), secure: false };
+        let client = Config { protocol: Protocol::Rfc6455, ..Config::default() };
+        let mut pair = Pair::new(client, ClientRequest::new(target), Config::default(), 1);
+        pair.handshake();
+        pair
+    }
+
     #[tokio::test]
     async fn a_message_that_moves_into_a_kept_buffer_leaves_the_pool() {
         let pool = pool(2, Duration::from_secs(60));
         pool.keep(Vec::with_capacity(BUFFER));
         pool.keep(Vec::with_capacity(BUFFER));
-        let target = Target { host: "example.com".into(), port: None, resource: "/".into(), secure: false };
-        let client = Config { protocol: Protocol::Rfc6455, ..Config::default() };
-        let mut pair = Pair::new(client, ClientRequest::new(target), Config::default(), 1);
-        pair.handshake();
+        let mut pair = open_pair();
         // Nothing to lend between frames: the pool is untouched.
-        assert!(pool.offer(&mut pair.server, READ).is_none());
+        assert!(pool.offer(&mut pair.server, READ, |_, _| true).is_none());
         assert_eq!(pool.held(), (2, 2 * BUFFER));
         // A 4 MiB binary frame, its header and first 128 KiB read: the
         // message must grow past what arrived to lend the next read.
@@ -259,7 +316,8 @@ mod tests {
         let frame = transmit(&mut pair.client);
         pair.server.handle_input(pair.now, &frame[..READ]);
         let last_kept = pool.lock().buffers[1].0.as_ptr();
-        let mut lent = pool.offer(&mut pair.server, READ).expect("a binary frame in progress is lent");
+        let mut lent =
+            pool.offer(&mut pair.server, READ, |_, _| true).expect("a binary frame in progress is lent");
         assert_eq!(pool.held(), (1, BUFFER), "taken out of the pool and of its count");
         // The rest of the frame, read into the kept buffer: the message
         // arrives whole, in it.

@@ -83,6 +83,12 @@ thread_local! {
     static READ_SPACE: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_BUF].into_boxed_slice());
 }
 
+/// What a connection under a memory budget reserves beyond a recycled
+/// buffer's capacity before offering it: more than the core keeps free
+/// when a message grows under an allowance (32 KiB), so that a buffer
+/// that fits is taken.
+const SPARE_MARGIN: usize = 64 * 1024;
+
 /// A message sent through the `Sink` above this size is written from the
 /// buffer it came in (after a header the core frames), where the protocol
 /// sends payloads as they are, instead of being copied into the core's
@@ -181,9 +187,6 @@ struct Output<S> {
     spare: Vec<u8>,
     /// Our direction of the stream is shut.
     shut: bool,
-    /// Large payloads written go to [`RECYCLED`]: not under a server's
-    /// memory budget (see `WebSocket::set_budget`).
-    recycle: bool,
 }
 
 impl<S> Output<S> {
@@ -222,7 +225,7 @@ impl<S> Output<S> {
             let done = self.segments.pop_front().expect("bytes written were queued");
             if done.capacity() <= MAX_SPARE {
                 self.spare = done;
-            } else if self.recycle {
+            } else {
                 RECYCLED.keep(done);
             }
         }
@@ -569,7 +572,6 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
                 unwritten: 0,
                 spare: Vec::new(),
                 shut: false,
-                recycle: true,
             }),
             pending: AtomicUsize::new(0),
             unwritten: AtomicUsize::new(0),
@@ -698,15 +700,12 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
     }
 
     /// Makes the connection draw on a server's memory budget; before the
-    /// handshake. Such a connection neither keeps written payloads'
-    /// buffers in [`RECYCLED`] nor moves messages into them: a kept buffer
-    /// would sit outside the budget, and a message moves into one only
-    /// within the allowance of the read at hand, which a budget sizes to
-    /// that read, so they were mostly kept for nothing (the abuse suite's
-    /// `idle-after-large`: 48 MiB kept, and 16 MiB messages grew anew).
+    /// handshake. A message that moves into a buffer from [`RECYCLED`] is
+    /// charged for the buffer's capacity, reserved before it is offered
+    /// (see `take_input`); the kept buffers themselves are outside every
+    /// budget, within the pool's own bounds.
     pub(super) fn set_budget(&mut self, budget: Arc<MemoryBudget>) {
         self.reader.account = Some(Account::new(budget));
-        lock(&self.writer.shared.output).recycle = false;
     }
 
     /// What the halves share: for a server to reach an open connection.
@@ -982,10 +981,17 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             }
         }
         // Taken within this input's allowance, before the charge settles.
-        self.payload = match self.account {
-            None => RECYCLED.offer(&mut core, READ_BUF),
-            // See `WebSocket::set_budget`.
-            Some(_) => core.take_payload_buffer(READ_BUF),
+        self.payload = match &mut self.account {
+            None => RECYCLED.offer(&mut core, READ_BUF, |_, _| true),
+            // Under a budget a spare is offered only when the message
+            // would move into it, its capacity reserved first (the move
+            // happens only within the allowance).
+            Some(account) => {
+                let wanted = core.spare_wanted(READ_BUF);
+                RECYCLED.offer(&mut core, READ_BUF, |core, capacity| {
+                    wanted > 0 && capacity >= wanted && account.allow_spare(core, capacity, SPARE_MARGIN)
+                })
+            }
         };
         self.answers += core.pending_transmit().saturating_sub(before);
         take_events(&mut core, &mut self.events, &mut self.close_status);

@@ -110,6 +110,16 @@ pub(super) struct Lending {
     out: Option<Out>,
 }
 
+/// What [`Reader::lend_plan`] found: bytes of the message that arrived
+/// (`filled`), room to lend past them (`ahead`), and what the frame has
+/// still to come (`remaining`).
+#[derive(Debug, Clone, Copy)]
+struct LendPlan {
+    filled: usize,
+    ahead: usize,
+    remaining: usize,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Out {
     filled: usize,
@@ -147,24 +157,11 @@ impl Reader {
         at_least: usize,
         spare: &mut Vec<u8>,
     ) -> Option<PayloadBuffer> {
-        if self.lending.out.is_some() || self.config.streaming || self.header_len != 0 {
-            return None;
-        }
-        let frame = self.frame.as_ref()?;
-        let remaining = usize::try_from(frame.remaining).unwrap_or(usize::MAX);
+        let plan = self.lend_plan(at_least)?;
         let at_least = at_least.max(1);
-        if frame.header.opcode.is_control() || remaining < at_least {
-            return None;
-        }
-        let message = self.message.as_ref()?;
-        if message.compressed || !matches!(message.assembly, Assembly::Binary(_)) {
-            return None;
-        }
         if self.lending.tail < at_least {
-            let tail = self.lending.tail;
-            let filled = message.assembly.len() - tail;
-            let ahead = remaining.min(at_least.max(AHEAD * filled));
-            if !self.move_into_spare(filled + ahead, filled.saturating_add(remaining), spare)
+            let (tail, filled, ahead) = (self.lending.tail, plan.filled, plan.ahead);
+            if !self.move_into_spare(filled + ahead, filled.saturating_add(plan.remaining), spare)
                 && self.reserve_message(ahead - tail).is_err()
                 && self.reserve_message(at_least - tail).is_err()
             {
@@ -178,10 +175,53 @@ impl Reader {
         let filled = data.len() - tail;
         // Not zeroed here: `room` zeroes what it lends past the tail kept
         // from the last loan, and `append_to` needs none of it.
-        let end = data.capacity().min(filled.saturating_add(remaining));
+        let end = data.capacity().min(filled.saturating_add(plan.remaining));
         self.lending.tail = 0;
         self.lending.out = Some(Out { filled, end, capacity: data.capacity() });
         Some(PayloadBuffer { data: core::mem::take(data), filled, end })
+    }
+
+    /// What lending room for `at_least` more bytes would take, if the
+    /// reader would lend now: the frame in progress is a binary one, not
+    /// compressed, in whole mode, with at least `at_least` still to come.
+    fn lend_plan(&self, at_least: usize) -> Option<LendPlan> {
+        if self.lending.out.is_some() || self.config.streaming || self.header_len != 0 {
+            return None;
+        }
+        let frame = self.frame.as_ref()?;
+        let remaining = usize::try_from(frame.remaining).unwrap_or(usize::MAX);
+        let at_least = at_least.max(1);
+        if frame.header.opcode.is_control() || remaining < at_least {
+            return None;
+        }
+        let message = self.message.as_ref()?;
+        if message.compressed || !matches!(message.assembly, Assembly::Binary(_)) {
+            return None;
+        }
+        let filled = message.assembly.len() - self.lending.tail;
+        let ahead = remaining.min(at_least.max(AHEAD * filled));
+        Some(LendPlan { filled, ahead, remaining })
+    }
+
+    /// The capacity a spare must have for
+    /// [`take_payload_buffer_reusing`](Self::take_payload_buffer_reusing)
+    /// to move the message into it now (the message must grow to lend
+    /// `at_least` bytes of room); 0 when it would not. Asks nothing of the
+    /// allowance: for a driver under a memory budget to reserve the
+    /// spare's capacity before offering it.
+    pub fn spare_wanted(&self, at_least: usize) -> usize {
+        match self.lend_plan(at_least) {
+            Some(plan) if self.lending.tail < at_least.max(1) => {
+                let need = plan.filled + plan.ahead;
+                let capacity = self.message.as_ref().map_or(0, |m| m.assembly.capacity());
+                if capacity < need {
+                    need
+                } else {
+                    0
+                }
+            }
+            _ => 0,
+        }
     }
 
     /// Moves the binary message into `spare` if its buffer is short of
