@@ -781,20 +781,20 @@ impl Connection {
         c.reader.take_payload_buffer_reusing(at_least, spare)
     }
 
-    /// The capacity a spare buffer must have for
+    /// The capacities a spare buffer may have for
     /// [`take_payload_buffer_reusing`](Self::take_payload_buffer_reusing)
     /// to move the message being received into it now, with `at_least` as
-    /// it would be given; 0 when it would not (no binary frame in
-    /// progress to lend for, or the message has the room already). For a
-    /// driver that draws on a memory budget: it reserves a spare's
-    /// capacity and raises the allowance
-    /// ([`set_input_allowance`](Self::set_input_allowance)) only when the
-    /// spare would be taken, since a move happens only within the
-    /// allowance.
-    pub fn spare_wanted(&self, at_least: usize) -> usize {
+    /// it would be given, the input allowance aside; `None` when no spare
+    /// would be taken (no binary frame in progress to lend for, or the
+    /// message has the room already). For a driver that draws on a memory
+    /// budget: since a move happens only within the allowance, it reserves
+    /// a spare's capacity and raises the allowance
+    /// ([`set_input_allowance`](Self::set_input_allowance)) only for a
+    /// spare that would be taken.
+    pub fn spare_wanted(&self, at_least: usize) -> Option<core::ops::RangeInclusive<usize>> {
         match &self.phase {
             Phase::Open(Codec::Rfc6455(c)) if self.ending.is_none() => c.reader.spare_wanted(at_least),
-            _ => 0,
+            _ => None,
         }
     }
 

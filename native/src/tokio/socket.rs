@@ -989,7 +989,8 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             Some(account) => {
                 let wanted = core.spare_wanted(READ_BUF);
                 RECYCLED.offer(&mut core, READ_BUF, |core, capacity| {
-                    wanted > 0 && capacity >= wanted && account.allow_spare(core, capacity, SPARE_MARGIN)
+                    wanted.is_some_and(|wanted| wanted.contains(&capacity))
+                        && account.allow_spare(core, capacity, SPARE_MARGIN)
                 })
             }
         };

@@ -38,6 +38,7 @@
 //!   messages (BENCHMARKS.md, "Echo over loopback (async driver)").
 
 use alloc::vec::Vec;
+use core::ops::RangeInclusive;
 
 use super::wire;
 use super::{Assembly, Incoming, Message, Reader};
@@ -203,25 +204,24 @@ impl Reader {
         Some(LendPlan { filled, ahead, remaining })
     }
 
-    /// The capacity a spare must have for
+    /// The capacities a spare may have for
     /// [`take_payload_buffer_reusing`](Self::take_payload_buffer_reusing)
     /// to move the message into it now (the message must grow to lend
-    /// `at_least` bytes of room); 0 when it would not. Asks nothing of the
-    /// allowance: for a driver under a memory budget to reserve the
-    /// spare's capacity before offering it.
-    pub fn spare_wanted(&self, at_least: usize) -> usize {
-        match self.lend_plan(at_least) {
-            Some(plan) if self.lending.tail < at_least.max(1) => {
-                let need = plan.filled + plan.ahead;
-                let capacity = self.message.as_ref().map_or(0, |m| m.assembly.capacity());
-                if capacity < need {
-                    need
-                } else {
-                    0
-                }
-            }
-            _ => 0,
+    /// `at_least` bytes of room), allowance aside: from what the room
+    /// needs to twice the message's length when the frame ends, within the
+    /// message size limit. `None` when no spare would be taken. For a
+    /// driver under a memory budget to reserve a spare's capacity before
+    /// offering it, and only one that would be taken.
+    pub fn spare_wanted(&self, at_least: usize) -> Option<RangeInclusive<usize>> {
+        let plan = self.lend_plan(at_least)?;
+        let need = plan.filled + plan.ahead;
+        let capacity = self.message.as_ref().map_or(0, |m| m.assembly.capacity());
+        if self.lending.tail >= at_least.max(1) || capacity >= need {
+            return None;
         }
+        let most =
+            plan.filled.saturating_add(plan.remaining).saturating_mul(2).min(self.config.max_message_size);
+        (need <= most).then_some(need..=most)
     }
 
     /// Moves the binary message into `spare` if its buffer is short of
