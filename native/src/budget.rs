@@ -110,6 +110,7 @@ impl Account {
     /// spare is not offered; what was reserved goes back at
     /// [`settle`](Self::settle), which afterwards charges what the move
     /// took).
+    #[cfg(feature = "tokio")]
     pub(crate) fn allow_spare(
         &mut self,
         core: &mut hybi_core::Connection,
