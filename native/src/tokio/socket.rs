@@ -938,7 +938,7 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             Ok(mut space) => self.poll_read_into(cx, &mut space[..len]),
             // Only if a stream's read polled another connection on this
             // thread (none of tokio's do): a buffer of its own.
-            Err(_) => self.poll_read_into(cx, &mut vec![0; READ_BUF]),
+            Err(_) => self.poll_read_into(cx, &mut vec![0; len]),
         })
     }
 
@@ -986,13 +986,10 @@ impl<S: AsyncRead + AsyncWrite> Reader<S> {
             // Under a budget a spare is offered only when the message
             // would move into it, its capacity reserved first (the move
             // happens only within the allowance).
-            Some(account) => {
-                let wanted = core.spare_wanted(READ_BUF);
-                RECYCLED.offer(&mut core, READ_BUF, |core, capacity| {
-                    wanted.is_some_and(|wanted| wanted.contains(&capacity))
-                        && account.allow_spare(core, capacity, SPARE_MARGIN)
-                })
-            }
+            Some(account) => RECYCLED.offer(&mut core, READ_BUF, |core, capacity| {
+                core.spare_wanted(READ_BUF).is_some_and(|wanted| wanted.contains(&capacity))
+                    && account.allow_spare(core, capacity, SPARE_MARGIN)
+            }),
         };
         self.answers += core.pending_transmit().saturating_sub(before);
         take_events(&mut core, &mut self.events, &mut self.close_status);

@@ -121,6 +121,18 @@ struct LendPlan {
     remaining: usize,
 }
 
+impl LendPlan {
+    /// The capacities a spare may have for the message to move into it,
+    /// allowance aside: from what the room needs to twice the message's
+    /// length when the frame ends, within the message size `limit`.
+    /// [`Reader::move_into_spare`] holds a spare to these, and
+    /// [`Reader::spare_wanted`] tells a driver them.
+    fn spare_range(&self, limit: usize) -> RangeInclusive<usize> {
+        let most = self.filled.saturating_add(self.remaining).saturating_mul(2).min(limit);
+        self.filled + self.ahead..=most
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Out {
     filled: usize,
@@ -161,8 +173,8 @@ impl Reader {
         let plan = self.lend_plan(at_least)?;
         let at_least = at_least.max(1);
         if self.lending.tail < at_least {
-            let (tail, filled, ahead) = (self.lending.tail, plan.filled, plan.ahead);
-            if !self.move_into_spare(filled + ahead, filled.saturating_add(plan.remaining), spare)
+            let (tail, ahead) = (self.lending.tail, plan.ahead);
+            if !self.move_into_spare(plan.spare_range(self.config.max_message_size), spare)
                 && self.reserve_message(ahead - tail).is_err()
                 && self.reserve_message(at_least - tail).is_err()
             {
@@ -213,25 +225,23 @@ impl Reader {
     /// driver under a memory budget to reserve a spare's capacity before
     /// offering it, and only one that would be taken.
     pub fn spare_wanted(&self, at_least: usize) -> Option<RangeInclusive<usize>> {
-        let plan = self.lend_plan(at_least)?;
-        let need = plan.filled + plan.ahead;
+        let range = self.lend_plan(at_least)?.spare_range(self.config.max_message_size);
         let capacity = self.message.as_ref().map_or(0, |m| m.assembly.capacity());
-        if self.lending.tail >= at_least.max(1) || capacity >= need {
+        if self.lending.tail >= at_least.max(1) || capacity >= *range.start() || range.is_empty() {
             return None;
         }
-        let most =
-            plan.filled.saturating_add(plan.remaining).saturating_mul(2).min(self.config.max_message_size);
-        (need <= most).then_some(need..=most)
+        Some(range)
     }
 
-    /// Moves the binary message into `spare` if its buffer is short of
-    /// `need` bytes of capacity and `spare` has them, within the allowance
-    /// and at most twice `frame_end` (the message's length when this frame
-    /// ends); the old buffer comes back in `spare`. False if it did not.
-    fn move_into_spare(&mut self, need: usize, frame_end: usize, spare: &mut Vec<u8>) -> bool {
+    /// Moves the binary message into `spare` if its buffer is short of the
+    /// capacity `range` starts at and `spare`'s is in `range`
+    /// ([`LendPlan::spare_range`]) and within the allowance; the old buffer
+    /// comes back in `spare`. False if it did not.
+    fn move_into_spare(&mut self, range: RangeInclusive<usize>, spare: &mut Vec<u8>) -> bool {
+        let need = *range.start();
         let (others, ceiling) = self.message_ceiling();
-        let fits = spare.capacity() >= need
-            && spare.capacity() <= ceiling.min(frame_end.saturating_mul(2))
+        let fits = range.contains(&spare.capacity())
+            && spare.capacity() <= ceiling
             && spare.capacity().saturating_add(others) <= self.allowance.room;
         let Some(Message { assembly: Assembly::Binary(data), .. }) = &mut self.message else {
             return false;

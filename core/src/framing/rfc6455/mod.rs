@@ -228,10 +228,10 @@ impl Reader {
     /// the allowance and (in whole mode) the message size limit.
     fn reserve_message(&mut self, additional: usize) -> Result<(), Error> {
         let (others, ceiling) = self.message_ceiling();
+        let message = self.message.as_mut().expect("data frames belong to a message");
         // The message ends with this frame: growing it past the frame's end
         // (by doubling, to spare later copies) only holds memory no byte
         // will use, counted against the allowance as if it held some.
-        let message = self.message.as_mut().expect("data frames belong to a message");
         // (`as`: a frame past `usize` is over the size limits; a smaller
         // bound only stops the doubling early, never short of `need`.)
         let rest = match &self.frame {
