@@ -465,12 +465,24 @@ export type MachineEvent =
   | { type: 'close'; code?: number; reason: string }
   | { type: 'error'; error: { kind: string; message: string; status?: number; closeCode?: number } };
 
+/** An event of `Machine.feedInPlace`: a binary one may name where its bytes lie in the input instead. */
+export type InPlaceEvent =
+  | MachineEvent
+  | { type: 'binary'; at: number; length: number }
+  | { type: 'binaryFragment'; at: number; length: number; fin: boolean };
+
 /** The core's state machine, compiled to wasm (hybi-wasm), for drivers of other transports. */
 export class Machine {
   private constructor();
   static client(now: number, config: object | undefined, request: object): Machine;
   static server(now: number, config?: object): Machine;
   feed(now: number, input: Uint8Array): Step;
+  /**
+   * `feed`, except that a binary message or piece lying in `input` as it
+   * arrived (unmasked: what a client receives) comes as `at` and `length`,
+   * where it lies in `input`, instead of `data`: take it from `input`.
+   */
+  feedInPlace(now: number, input: Uint8Array): Omit<Step, 'events'> & { events: InPlaceEvent[] };
   eof(): Step;
   tick(now: number): Step;
   accept(accept?: { subprotocol?: string; headers?: HeaderList }): Step;

@@ -701,7 +701,9 @@ impl Connection {
     /// queueing it. Messages are lent rather than given: a small message
     /// that arrived whole is read straight from `data` (or unmasked into a
     /// buffer the connection reuses) without allocating, which is most of
-    /// the cost of a small message. For applications that consume each
+    /// the cost of a small message; in streaming mode, so are the pieces
+    /// of an uncompressed binary message (straight from `data`, or
+    /// unmasked into that buffer a piece at a time). For applications that consume each
     /// message where it lands (parse it, forward it); `on_event` cannot
     /// reach the connection, so replies are sent after this returns.
     ///
@@ -1575,7 +1577,9 @@ impl Connection {
                                 on_event(match lent {
                                     Lent::Text(text) => EventRef::Text(text),
                                     Lent::Binary(data) => EventRef::Binary(data),
+                                    Lent::BinaryPiece { data, fin } => EventRef::BinaryFragment { data, fin },
                                 });
+                                c.reader.lent_done();
                                 continue;
                             }
                         }

@@ -82,14 +82,24 @@ impl Event {
 }
 
 /// An event as [`crate::Connection::handle_input_with`] hands it over:
-/// whole messages lent, everything else given.
+/// whole messages, and in streaming mode pieces of binary ones, lent;
+/// everything else given.
 #[derive(Debug, PartialEq, Eq)]
 pub enum EventRef<'a> {
     /// A whole text message, valid for the call.
     Text(&'a str),
     /// A whole binary message (RFC 6455 only), valid for the call.
     Binary(&'a [u8]),
-    /// Any other event (never [`Event::Text`] or [`Event::Binary`]).
+    /// Streaming mode: the next piece of a binary message, valid for the
+    /// call ([`Event::BinaryFragment`] lent).
+    BinaryFragment {
+        /// The piece.
+        data: &'a [u8],
+        /// Whether the message ends with this piece.
+        fin: bool,
+    },
+    /// Any other event (never [`Event::Text`] or [`Event::Binary`]; a
+    /// [`Event::BinaryFragment`] where the piece could not be lent).
     Other(Event),
 }
 
@@ -99,6 +109,7 @@ impl EventRef<'_> {
         match self {
             EventRef::Text(text) => Event::Text(String::from(text)),
             EventRef::Binary(data) => Event::Binary(data.to_vec()),
+            EventRef::BinaryFragment { data, fin } => Event::BinaryFragment { data: data.to_vec(), fin },
             EventRef::Other(event) => event,
         }
     }

@@ -68,7 +68,9 @@
 //! [`EventRef::Text`]`(&str)` / [`EventRef::Binary`]`(&[u8])`: a small
 //! message that arrived whole is read in place (or unmasked into a buffer
 //! the connection reuses) with no allocation, which is most of what a small
-//! message costs. The two ways of feeding input can be mixed freely.
+//! message costs. In streaming mode the pieces of a binary message are lent
+//! the same way ([`EventRef::BinaryFragment`]). The two ways of feeding
+//! input can be mixed freely.
 //!
 //! ```
 //! # use hybi_core::{Config, Connection, EventRef, Instant};
@@ -76,7 +78,7 @@
 //! # fn run(conn: &mut Connection, bytes: &[u8]) {
 //! conn.handle_input_with(Instant::ZERO, bytes, &mut |event| match event {
 //!     EventRef::Text(text) => parse(text),
-//!     EventRef::Binary(_) => {}
+//!     EventRef::Binary(_) | EventRef::BinaryFragment { .. } => {}
 //!     EventRef::Other(event) => println!("{event:?}"),
 //! });
 //! # }

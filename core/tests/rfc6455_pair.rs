@@ -621,8 +621,9 @@ fn drive(setup: &Setup, ops: &[(Side, Op)]) -> (Pair, Vec<(usize, usize)>) {
 }
 
 /// The sender runs `ops`; its bytes go to the receiver in `chunk`-byte
-/// reads. Returns, for each read, its length and the events it produced.
-fn stream_to(setup: &Setup, sender: Side, ops: &[Op], chunk: usize) -> Vec<(usize, Vec<Event>)> {
+/// reads (through `handle_input_with` if `lend`, events made owned).
+/// Returns, for each read, its length and the events it produced.
+fn stream_to(setup: &Setup, sender: Side, ops: &[Op], chunk: usize, lend: bool) -> Vec<(usize, Vec<Event>)> {
     let mut pair = open_pair(setup);
     let (from, to) = match sender {
         Side::Client => (&mut pair.client, &mut pair.server),
@@ -635,8 +636,12 @@ fn stream_to(setup: &Setup, sender: Side, ops: &[Op], chunk: usize) -> Vec<(usiz
     let _ = from.poll_transmit(&mut wire);
     let mut reads = Vec::new();
     for piece in wire.chunks(chunk) {
-        to.handle_input(T0, piece);
         let mut events = Vec::new();
+        if lend {
+            to.handle_input_with(T0, piece, &mut |event| events.push(event.into_owned()));
+        } else {
+            to.handle_input(T0, piece);
+        }
         drain_accepting(to, Some(&setup.accept), &mut events);
         reads.push((piece.len(), events));
     }
@@ -698,6 +703,14 @@ fn reassemble(
                     }
                 }
                 Event::Ping(p) => out.push((Streamed::Ping(p.clone()), 1)),
+                // Lent (`handle_input_with`), a small message whole in one
+                // frame comes whole: its one piece.
+                Event::Text(whole) if text.is_none() && binary.is_none() => {
+                    out.push((Streamed::Text(whole.clone()), 1))
+                }
+                Event::Binary(whole) if text.is_none() && binary.is_none() => {
+                    out.push((Streamed::Binary(whole.clone()), 1))
+                }
                 other => {
                     panic!("unexpected event while streaming: {}", describe(std::slice::from_ref(other)))
                 }
@@ -709,17 +722,22 @@ fn reassemble(
 }
 
 fn streaming_ops() -> (Vec<Op>, Vec<Streamed>) {
-    const MIB: usize = 1 << 20;
-    let fragmented = random_bytes(3 * 100_000, 41);
+    streaming_ops_of(1 << 20)
+}
+
+/// [`streaming_ops`] with messages of `size` bytes (fragments of a tenth).
+fn streaming_ops_of(size: usize) -> (Vec<Op>, Vec<Streamed>) {
+    let part = size / 10;
+    let fragmented = random_bytes(3 * part, 41);
     let ops = vec![
-        Op::Text(random_text(MIB, 42)),
-        Op::Binary(random_bytes(MIB, 43)),
-        Op::Text(repetitive_text(MIB)),
-        Op::Binary(repetitive_bytes(MIB)),
-        Op::Fragment { binary: true, data: fragmented[..100_000].to_vec(), fin: false },
+        Op::Text(random_text(size, 42)),
+        Op::Binary(random_bytes(size, 43)),
+        Op::Text(repetitive_text(size)),
+        Op::Binary(repetitive_bytes(size)),
+        Op::Fragment { binary: true, data: fragmented[..part].to_vec(), fin: false },
         Op::Ping(b"in between".to_vec()),
-        Op::Fragment { binary: true, data: fragmented[100_000..200_000].to_vec(), fin: false },
-        Op::Fragment { binary: true, data: fragmented[200_000..].to_vec(), fin: true },
+        Op::Fragment { binary: true, data: fragmented[part..2 * part].to_vec(), fin: false },
+        Op::Fragment { binary: true, data: fragmented[2 * part..].to_vec(), fin: true },
         Op::Text(String::new()),
         // Text fragments cut inside characters, a ping between them.
         Op::Fragment { binary: false, data: "日本語".as_bytes()[..1].to_vec(), fin: false },
@@ -728,10 +746,10 @@ fn streaming_ops() -> (Vec<Op>, Vec<Streamed>) {
         Op::Fragment { binary: false, data: "日本語".as_bytes()[5..].to_vec(), fin: true },
     ];
     let expected = vec![
-        Streamed::Text(random_text(MIB, 42)),
-        Streamed::Binary(random_bytes(MIB, 43)),
-        Streamed::Text(repetitive_text(MIB)),
-        Streamed::Binary(repetitive_bytes(MIB)),
+        Streamed::Text(random_text(size, 42)),
+        Streamed::Binary(random_bytes(size, 43)),
+        Streamed::Text(repetitive_text(size)),
+        Streamed::Binary(repetitive_bytes(size)),
         Streamed::Ping(b"in between".to_vec()),
         Streamed::Binary(fragmented),
         Streamed::Text(String::new()),
@@ -753,7 +771,7 @@ fn check_streaming(
 ) {
     const CHUNK: usize = 16 * 1024;
     let (ops, expected) = streaming_ops();
-    let reads = stream_to(setup, sender, &ops, CHUNK);
+    let reads = stream_to(setup, sender, &ops, CHUNK, false);
     let messages = reassemble(&reads, bound, context);
     let (got, counts): (Vec<Streamed>, Vec<usize>) = messages.into_iter().unzip();
     assert!(got == expected, "{context}: streamed messages differ (pieces per message: {counts:?})");
@@ -792,6 +810,34 @@ fn streaming_uncompressed_pieces_bounded_by_reads() {
     for sender in [Side::Client, Side::Server] {
         let setup = streaming_setup(None, None, sender);
         check_streaming(&setup, sender, read_bound, true, &format!("{sender:?} sends"));
+    }
+}
+
+/// Lent (`handle_input_with`), binary pieces come straight from the read
+/// or from one scratch buffer, at their own boundaries (a frame's end, 32
+/// KiB of a masked payload): the same messages as the queued path, over
+/// reads of every small size and around the header and piece sizes, each
+/// piece still within its read.
+#[test]
+fn streaming_lent_pieces_reassemble_over_any_reads() {
+    for sender in [Side::Client, Side::Server] {
+        let setup = streaming_setup(None, None, sender);
+        let (ops, expected) = streaming_ops_of(3000);
+        for chunk in 1..=40 {
+            let reads = stream_to(&setup, sender, &ops, chunk, true);
+            let context = format!("{sender:?} sends, {chunk}-byte reads");
+            let (got, _): (Vec<Streamed>, Vec<usize>) =
+                reassemble(&reads, read_bound, &context).into_iter().unzip();
+            assert!(got == expected, "{context}: streamed messages differ");
+        }
+        let (ops, expected) = streaming_ops();
+        for chunk in [125, 126, 127, 4096, 32 * 1024 - 1, 32 * 1024 + 14, 65536, 200_000, 1 << 21] {
+            let reads = stream_to(&setup, sender, &ops, chunk, true);
+            let context = format!("{sender:?} sends, {chunk}-byte reads");
+            let (got, _): (Vec<Streamed>, Vec<usize>) =
+                reassemble(&reads, read_bound, &context).into_iter().unzip();
+            assert!(got == expected, "{context}: streamed messages differ");
+        }
     }
 }
 

@@ -198,17 +198,52 @@ impl Machine {
     /// input (or the core's reused unmasking buffer) straight into its JS
     /// string or `Uint8Array`, with no allocation in wasm memory (the
     /// core's `handle_input_with`); in streaming mode it comes as a whole
-    /// `text`/`binary` event rather than a last piece.
+    /// `text`/`binary` event rather than a last piece, and so do the
+    /// pieces of a binary message (`binaryFragment`).
     pub fn feed(&mut self, now: f64, input: &[u8]) -> JsValue {
+        self.feed_lending(now, input, false)
+    }
+
+    /// [`feed`](Self::feed), except that a binary message or piece whose
+    /// bytes lie in `input` as they are (unmasked: what a client receives)
+    /// comes as `at` and `length`, where in the `input` it starts and how
+    /// long it is, instead of a `data` copy: the driver takes them from
+    /// its own chunk, which the bytes never have to leave.
+    #[wasm_bindgen(js_name = feedInPlace)]
+    pub fn feed_in_place(&mut self, now: f64, input: &[u8]) -> JsValue {
+        self.feed_lending(now, input, true)
+    }
+
+    fn feed_lending(&mut self, now: f64, input: &[u8], in_place: bool) -> JsValue {
         let events = Array::new();
         let client = self.conn.role() == Role::Client;
+        let within = input.as_ptr_range();
         self.conn.handle_input_with(instant(now), input, &mut |event| {
-            let js = match event {
-                EventRef::Text(text) => lent_message_js("text", &JsValue::from_str(text)),
-                EventRef::Binary(data) => lent_message_js("binary", &out::bytes(data)),
-                EventRef::Other(event) => event_js(event, client),
+            let (tag, data, fin) = match event {
+                EventRef::Text(text) => {
+                    events.push(&lent_message_js("text", &JsValue::from_str(text)));
+                    return;
+                }
+                EventRef::Other(event) => {
+                    events.push(&event_js(event, client));
+                    return;
+                }
+                EventRef::Binary(data) => ("binary", data, None),
+                EventRef::BinaryFragment { data, fin } => ("binaryFragment", data, Some(fin)),
             };
-            events.push(&js);
+            let js = Fields::new();
+            js.set_word("type", tag);
+            if in_place && within.contains(&data.as_ptr()) {
+                // `as`: offsets within one wasm allocation fit a double.
+                js.set_number("at", (data.as_ptr() as usize - within.start as usize) as f64);
+                js.set_number("length", data.len() as f64);
+            } else {
+                js.set_bytes("data", data);
+            }
+            if let Some(fin) = fin {
+                js.set_bool("fin", fin);
+            }
+            events.push(&js.into_js());
         });
         self.step_with(&events)
     }

@@ -216,6 +216,28 @@ const MASK_PART = 64 * 1024;
 const PARTS_MIN = 64 * 1024;
 const SEND_PART = 64 * 1024;
 
+/**
+ * Feeds `input` (a chunk the socket read, or part of one) to `machine`;
+ * returns the step. A binary message or piece that lies in `input` as it
+ * arrived (unmasked: what a client receives) comes from the core as where
+ * it lies (`machine.feedInPlace`) and is taken from `input` here, not
+ * copied out of wasm memory: as a view of the chunk when it is at least
+ * half of the memory the chunk holds, so that a message kept pins at most
+ * twice its size (`sizeOf` counts its length), else as a copy.
+ */
+function feedInPlace(machine, input) {
+  const step = machine.feedInPlace(now(), input);
+  for (const event of step.events) {
+    if (event.at === undefined) continue;
+    const start = input.byteOffset + event.at;
+    event.data =
+      event.length * 2 >= input.buffer.byteLength
+        ? new Uint8Array(input.buffer, start, event.length)
+        : new Uint8Array(input.buffer.slice(start, start + event.length));
+  }
+  return step;
+}
+
 /** Queues `text` on `machine`; returns the bytes to write. */
 function sendText(machine, text) {
   if (text.length < LONG_TEXT) return machine.sendText(text);
@@ -776,7 +798,7 @@ export class Connection extends EventEmitter {
     let at = 0;
     while (at < chunk.length) {
       const end = Math.min(at + size, chunk.length);
-      this.#apply(this.#machine.feed(now(), at === 0 && end === chunk.length ? chunk : chunk.subarray(at, end)));
+      this.#apply(feedInPlace(this.#machine, at === 0 && end === chunk.length ? chunk : chunk.subarray(at, end)));
       at = end;
       if (at < chunk.length && !this.#transportDone && performance.now() - start >= TURN_MS) {
         this.#rest = chunk.subarray(at);
@@ -813,7 +835,7 @@ export class Connection extends EventEmitter {
     // a deflate bomb fed whole would inflate to megabytes at once.
     const size = this.#info?.deflate ? DEFLATE_SLICE : SLICE;
     for (let at = 0; at < rest.length; at += size) {
-      this.#take(this.#machine.feed(now(), rest.subarray(at, Math.min(at + size, rest.length))));
+      this.#take(feedInPlace(this.#machine, rest.subarray(at, Math.min(at + size, rest.length))));
     }
     if (this.#eofAfterRest) {
       this.#eofAfterRest = false;

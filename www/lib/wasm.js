@@ -301,6 +301,15 @@ export class GuardedMachine {
     }
   }
 
+  feedInPlace(now, input) {
+    if (this.#raw === null) return this.fatalStep();
+    try {
+      return this.#step(this.#raw.feedInPlace(now, input));
+    } catch (error) {
+      return this.#trapped(error);
+    }
+  }
+
   feedHead(now, line, headers) {
     if (this.#raw === null) return this.fatalStep();
     try {

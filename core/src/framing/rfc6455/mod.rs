@@ -75,13 +75,21 @@ pub enum Incoming {
     Close(Option<(u16, String)>),
 }
 
-/// A whole message lent by [`Reader::read_lent`] instead of allocated.
+/// A message, or in streaming mode a piece of one, lent by
+/// [`Reader::read_lent`] instead of allocated.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Lent<'a> {
     /// A whole text message.
     Text(&'a str),
     /// A whole binary message.
     Binary(&'a [u8]),
+    /// Streaming mode: the next piece of a binary message.
+    BinaryPiece {
+        /// The piece.
+        data: &'a [u8],
+        /// Whether the message ends with this piece.
+        fin: bool,
+    },
 }
 
 /// How the reader should treat frames: which masking the peer must use, the
@@ -349,16 +357,18 @@ impl Reader {
     /// call. `None`, consuming nothing, for anything the general path
     /// ([`read`](Self::read)) must take, such as any frame not wholly in
     /// `input`. In streaming mode a message lent this way is whole, where
-    /// `read` would give it as its one and last piece.
+    /// `read` would give it as its one and last piece; and the payload of
+    /// an uncompressed binary message is lent a piece at a time
+    /// ([`lend_piece`](Self::lend_piece)).
     #[inline]
     pub fn read_lent<'s, 'd: 's>(&'s mut self, input: &mut &'d [u8]) -> Result<Option<Lent<'s>>, Error> {
         // In streaming mode too: a message whole in one small frame is its
         // own last piece, and lending it whole hands out the same bytes.
         if !self.at_boundary() {
-            return Ok(None);
+            return self.lend_piece(input);
         }
         let Some((header, payload)) = self.small_frame(input, true)? else {
-            return Ok(None);
+            return self.lend_piece(input);
         };
         let data: &'s [u8] = match header.mask {
             Some(key) => {
@@ -373,6 +383,79 @@ impl Reader {
         } else {
             Lent::Binary(data)
         }))
+    }
+
+    /// Streaming mode: the next piece of an uncompressed binary message,
+    /// lent as it arrived: straight from `input` when unmasked (all of the
+    /// frame that `input` holds), else unmasked into the reader's scratch
+    /// buffer (up to [`PIECE`] bytes), where the general path would copy
+    /// the bytes into a fresh buffer of the message's and hand that out.
+    /// The frame header is read here when one starts such a message or
+    /// continues it. `None` for anything else (control frames, text,
+    /// compressed messages, a header cut short, a frame with nothing of
+    /// its payload in `input`), which [`read`](Self::read) takes on from
+    /// where this left it. Call [`lent_done`](Self::lent_done) after the
+    /// piece is used.
+    fn lend_piece<'s, 'd: 's>(&'s mut self, input: &mut &'d [u8]) -> Result<Option<Lent<'s>>, Error> {
+        let lendable = |message: &Option<Message>| matches!(message, Some(Message { assembly: Assembly::Binary(data), compressed: false }) if data.is_empty());
+        if !self.config.streaming || self.header_len != 0 {
+            return Ok(None);
+        }
+        if self.frame.is_none() {
+            let Some((header, used)) = FrameHeader::parse(input).map_err(header_error)? else {
+                return Ok(None);
+            };
+            let starts = header.opcode == OpCode::Binary && !header.rsv1 && self.message.is_none();
+            if !(starts || header.opcode == OpCode::Continuation && lendable(&self.message)) {
+                return Ok(None);
+            }
+            *input = &input[used..];
+            self.start_frame(header)?;
+        }
+        let Some(frame) = &self.frame else { return Ok(None) };
+        if frame.header.opcode.is_control()
+            || !lendable(&self.message)
+            || frame.remaining == 0
+            || input.is_empty()
+        {
+            return Ok(None);
+        }
+        let mask = frame.header.mask;
+        let bound = if mask.is_some() { PIECE } else { usize::MAX };
+        let take = (frame.remaining.min(input.len() as u64) as usize).min(bound);
+        let (payload, rest) = input.split_at(take);
+        if let Some(key) = mask {
+            if self.scratch.len() < take {
+                // Kept at this length while the message lasts (zeroed
+                // once), so the next piece only overwrites it.
+                self.scratch.resize(take, 0);
+                if self.buffered_bytes() > self.allowance.room {
+                    return Err(self.over_allowance());
+                }
+            }
+            wire::unmask_to(&mut self.scratch[..take], payload, key, frame.done as usize);
+        }
+        *input = rest;
+        let frame = self.frame.as_mut().expect("checked above");
+        frame.remaining -= take as u64;
+        frame.done += take as u64;
+        let fin = frame.remaining == 0 && frame.header.fin;
+        if frame.remaining == 0 {
+            self.frame = None;
+            if fin {
+                self.message = None;
+            }
+        }
+        let data = if mask.is_some() { &self.scratch[..take] } else { payload };
+        Ok(Some(Lent::BinaryPiece { data, fin }))
+    }
+
+    /// After a lent piece was used: at the end of its message, scratch
+    /// buffers grown past [`KEEP_SCRATCH`] go, as after any message.
+    pub fn lent_done(&mut self) {
+        if self.at_boundary() {
+            self.release_scratch();
+        }
     }
 
     /// The header and payload of a small, whole, unfragmented, uncompressed
@@ -849,16 +932,76 @@ mod tests {
             assert!(core::ptr::eq(data.as_ptr(), bytes[10..].as_ptr()), "copied, not lent");
             assert_eq!(input, b"next");
         }
-        // A text of that size, or a masked binary one, is the general path's.
+        // A text of that size is the general path's; so is a masked binary
+        // one in whole mode, while streaming lends it as its one piece.
         let big = [0x61; SMALL_MESSAGE as usize + 1];
         let text = frame(true, false, OpCode::Text, &big, None);
         assert_eq!(reader(false, true, false).read_lent(&mut &text[..]).unwrap(), None);
         let masked = frame(true, false, OpCode::Binary, &big, Some(KEY));
-        assert_eq!(reader(true, true, false).read_lent(&mut &masked[..]).unwrap(), None);
+        assert_eq!(reader(true, false, false).read_lent(&mut &masked[..]).unwrap(), None);
+        let piece = Lent::BinaryPiece { data: &big, fin: true };
+        assert_eq!(reader(true, true, false).read_lent(&mut &masked[..]).unwrap(), Some(piece));
         // Still within the limits: a message over the limit fails.
         let over = frame(true, false, OpCode::Binary, &[0; 101], None);
         let error = LimitError::MessageTooLarge { limit: 100 }.into();
         assert_eq!(reader(false, true, false).read_lent(&mut &over[..]), Err(error));
+    }
+
+    /// Streaming: an uncompressed binary message is lent a piece at a
+    /// time, masked ones unmasked into one scratch buffer at most
+    /// [`PIECE`] at a time; anything else in between (a ping) is the
+    /// general path's, and the message's later frames are lent again.
+    #[test]
+    fn streaming_lends_binary_pieces_and_leaves_the_rest_to_the_general_path() {
+        for masked in [false, true] {
+            let key = masked.then_some(KEY);
+            let payload: Vec<u8> = (0..3 * PIECE as u32 + 5).map(|i| (i * 7) as u8).collect();
+            let (first, second) = payload.split_at(PIECE + 1);
+            let bytes = [
+                frame(false, false, OpCode::Binary, first, key),
+                frame(true, false, OpCode::Ping, b"p", key),
+                frame(true, false, OpCode::Continuation, second, key),
+            ]
+            .concat();
+            let mut r = reader(masked, true, false);
+            r.config.max_frame_size = payload.len();
+            r.config.max_message_size = payload.len();
+            let mut input = &bytes[..];
+            let (mut got, mut pieces, mut pings, mut scratch_at) = (Vec::new(), 0, 0, None);
+            while !input.is_empty() {
+                if let Some(lent) = r.read_lent(&mut input).unwrap() {
+                    let Lent::BinaryPiece { data, fin } = lent else { panic!("{lent:?}") };
+                    assert!(!masked || data.len() <= PIECE, "a masked piece of {}", data.len());
+                    if masked {
+                        // The same buffer every time: nothing allocated per piece.
+                        let at = data.as_ptr();
+                        assert_eq!(*scratch_at.get_or_insert(at), at, "a piece in a new buffer");
+                    }
+                    got.extend_from_slice(data);
+                    pieces += 1;
+                    assert_eq!(fin, got.len() == payload.len());
+                    r.lent_done();
+                    continue;
+                }
+                match r.read(&mut input).unwrap() {
+                    Some(Incoming::Ping(p)) => {
+                        assert_eq!(p, b"p");
+                        pings += 1;
+                    }
+                    other => panic!("the general path gave {other:?}"),
+                }
+            }
+            assert_eq!(got, payload);
+            assert_eq!(pings, 1);
+            // Unmasked: each frame in one piece; masked: in pieces of PIECE.
+            assert_eq!(pieces, if masked { 5 } else { 2 }, "masked: {masked}");
+            assert!(r.at_boundary());
+            assert!(r.scratch.capacity() <= KEEP_SCRATCH, "scratch kept after the message");
+        }
+        // Compressed messages are the general path's.
+        let mut r = reader(true, true, true);
+        let compressed = frame(true, true, OpCode::Binary, &[0; 2000], Some(KEY));
+        assert_eq!(r.read_lent(&mut &compressed[..]).unwrap(), None);
     }
 
     #[test]
