@@ -478,8 +478,8 @@ export class Machine {
   static server(now: number, config?: object): Machine;
   feed(now: number, input: Uint8Array): Step;
   /**
-   * `feed`, except that a binary message or piece lying in `input` as it
-   * arrived (unmasked: what a client receives) comes as `at` and `length`,
+   * `feed`, except that a binary message or piece of 1 KiB or more lying in
+   * `input` as it arrived (unmasked: what a client receives) comes as `at` and `length`,
    * where it lies in `input`, instead of `data`: take it from `input`.
    */
   feedInPlace(now: number, input: Uint8Array): Omit<Step, 'events'> & { events: InPlaceEvent[] };

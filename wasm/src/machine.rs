@@ -21,6 +21,11 @@ fn event_js(event: Event, client: bool) -> JsValue {
     event.to_js()
 }
 
+/// The smallest binary message or piece [`Machine::feed_in_place`] names
+/// by where it lies: a smaller one is copied out of wasm memory as
+/// cheaply as the driver would copy it out of its chunk.
+const IN_PLACE_MIN: usize = 1024;
+
 /// `{ type, data }` for a lent message, as `JsEvent::to_js` writes its
 /// owned twin.
 fn lent_message_js(tag: &'static str, data: &JsValue) -> JsValue {
@@ -204,11 +209,11 @@ impl Machine {
         self.feed_lending(now, input, false)
     }
 
-    /// [`feed`](Self::feed), except that a binary message or piece whose
-    /// bytes lie in `input` as they are (unmasked: what a client receives)
-    /// comes as `at` and `length`, where in the `input` it starts and how
-    /// long it is, instead of a `data` copy: the driver takes them from
-    /// its own chunk, which the bytes never have to leave.
+    /// [`feed`](Self::feed), except that a binary message or piece of 1
+    /// KiB or more whose bytes lie in `input` as they are (unmasked: what
+    /// a client receives) comes as `at` and `length`, where in the `input`
+    /// it starts and how long it is, instead of a `data` copy: the driver
+    /// takes them from its own chunk, which the bytes never have to leave.
     #[wasm_bindgen(js_name = feedInPlace)]
     pub fn feed_in_place(&mut self, now: f64, input: &[u8]) -> JsValue {
         self.feed_lending(now, input, true)
@@ -233,7 +238,7 @@ impl Machine {
             };
             let js = Fields::new();
             js.set_word("type", tag);
-            if in_place && within.contains(&data.as_ptr()) {
+            if in_place && data.len() >= IN_PLACE_MIN && within.contains(&data.as_ptr()) {
                 // `as`: offsets within one wasm allocation fit a double.
                 js.set_number("at", (data.as_ptr() as usize - within.start as usize) as f64);
                 js.set_number("length", data.len() as f64);

@@ -218,8 +218,8 @@ const SEND_PART = 64 * 1024;
 
 /**
  * Feeds `input` (a chunk the socket read, or part of one) to `machine`;
- * returns the step. A binary message or piece that lies in `input` as it
- * arrived (unmasked: what a client receives) comes from the core as where
+ * returns the step. A binary message or piece (1 KiB or more) that lies in
+ * `input` as it arrived (unmasked: what a client receives) comes from the core as where
  * it lies (`machine.feedInPlace`) and is taken from `input` here, not
  * copied out of wasm memory: as a view of the chunk when it is at least
  * half of the memory the chunk holds, so that a message kept pins at most
@@ -229,11 +229,13 @@ function feedInPlace(machine, input) {
   const step = machine.feedInPlace(now(), input);
   for (const event of step.events) {
     if (event.at === undefined) continue;
-    const start = input.byteOffset + event.at;
+    const end = event.at + event.length;
+    // The copy from a view: `new Uint8Array(view)` does not zero-fill its
+    // memory first, where `ArrayBuffer.prototype.slice` does.
     event.data =
       event.length * 2 >= input.buffer.byteLength
-        ? new Uint8Array(input.buffer, start, event.length)
-        : new Uint8Array(input.buffer.slice(start, start + event.length));
+        ? new Uint8Array(input.buffer, input.byteOffset + event.at, event.length)
+        : new Uint8Array(input.subarray(event.at, end));
   }
   return step;
 }

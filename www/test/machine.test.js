@@ -311,21 +311,24 @@ test("the driver's bounds come from the core's configuration, defaults included"
   });
 });
 
-test('feedInPlace names where a binary message or piece lies in the input when it arrived unmasked', () => {
+test('feedInPlace names where a binary message or piece of 1 KiB or more lies in the input when it arrived unmasked', () => {
   const { client, server } = pair({ streaming: true, limits: { maxFrameSize: 1 << 20, maxMessageSize: 1 << 20 } });
   const big = new Uint8Array(100_000).map((_, i) => (i * 7) & 0xff);
-  const small = Uint8Array.of(1, 2, 3);
+  const small = new Uint8Array(1024).fill(5);
   // Server → client: unmasked. A whole small message, then a large one in
   // two reads: each part named by where it lies in the read it came in.
   const frames = Buffer.concat([server.sendBinary(small), server.sendBinary(big)]);
   const cut = 40_000;
   const first = client.feedInPlace(1, frames.subarray(0, cut));
   const second = client.feedInPlace(1, frames.subarray(cut));
-  assert.deepEqual(first.events[0], { type: 'binary', at: 2, length: 3 });
-  const header = 2 + 3 + 10; // small's frame, then a 64-bit extended length
+  assert.deepEqual(first.events[0], { type: 'binary', at: 4, length: 1024 });
+  const header = 4 + 1024 + 10; // small's frame, then a 64-bit extended length
   assert.deepEqual(first.events[1], { type: 'binaryFragment', at: header, length: cut - header, fin: false });
   assert.deepEqual(second.events, [{ type: 'binaryFragment', at: 0, length: frames.length - cut, fin: true }]);
   assert.deepEqual(frames.subarray(header, frames.length), Buffer.from(big));
+  // Under 1 KiB: copied out, as by feed.
+  const tiny = client.feedInPlace(1, server.sendBinary(Uint8Array.of(1, 2, 3)));
+  assert.deepEqual(tiny.events, [{ type: 'binary', data: Uint8Array.of(1, 2, 3) }]);
   // Client → server: masked, so unmasked in wasm and copied out, in pieces
   // of at most 32 KiB, as `feed` gives them.
   const masked = client.sendBinary(big);

@@ -354,12 +354,15 @@ impl Reader {
     /// `input` costs nothing), taken without allocating: the message is
     /// lent, straight from `input` when it arrived unmasked,
     /// from the reader's scratch buffer otherwise, and is gone at the next
-    /// call. `None`, consuming nothing, for anything the general path
-    /// ([`read`](Self::read)) must take, such as any frame not wholly in
-    /// `input`. In streaming mode a message lent this way is whole, where
-    /// `read` would give it as its one and last piece; and the payload of
-    /// an uncompressed binary message is lent a piece at a time
-    /// ([`lend_piece`](Self::lend_piece)).
+    /// call. `None` for anything the general path ([`read`](Self::read))
+    /// must take, such as any frame not wholly in `input`. In streaming
+    /// mode a message lent this way is whole, where `read` would give it
+    /// as its one and last piece; and the payload of an uncompressed
+    /// binary message is lent a piece at a time as it arrives (straight
+    /// from `input` when unmasked, else unmasked into the scratch buffer,
+    /// at most 32 KiB at a time), its frame headers read here, so that
+    /// `None` may follow a header read (`read` goes on from there). After
+    /// a piece, call [`lent_done`](Self::lent_done).
     #[inline]
     pub fn read_lent<'s, 'd: 's>(&'s mut self, input: &mut &'d [u8]) -> Result<Option<Lent<'s>>, Error> {
         // In streaming mode too: a message whole in one small frame is its
@@ -387,9 +390,10 @@ impl Reader {
 
     /// Streaming mode: the next piece of an uncompressed binary message,
     /// lent as it arrived: straight from `input` when unmasked (all of the
-    /// frame that `input` holds), else unmasked into the reader's scratch
-    /// buffer (up to [`PIECE`] bytes), where the general path would copy
-    /// the bytes into a fresh buffer of the message's and hand that out.
+    /// frame that `input` holds), else unmasked in one pass into the
+    /// reader's scratch buffer (up to [`PIECE`] bytes), where the general
+    /// path would append them to the message's buffer (a `memcpy`, then
+    /// the mask) and hand that out.
     /// The frame header is read here when one starts such a message or
     /// continues it. `None` for anything else (control frames, text,
     /// compressed messages, a header cut short, a frame with nothing of
@@ -426,8 +430,6 @@ impl Reader {
         let (payload, rest) = input.split_at(take);
         if let Some(key) = mask {
             if self.scratch.len() < take {
-                // Kept at this length while the message lasts (zeroed
-                // once), so the next piece only overwrites it.
                 self.scratch.resize(take, 0);
                 if self.buffered_bytes() > self.allowance.room {
                     return Err(self.over_allowance());
@@ -450,12 +452,13 @@ impl Reader {
         Ok(Some(Lent::BinaryPiece { data, fin }))
     }
 
-    /// After a lent piece was used: at the end of its message, scratch
-    /// buffers grown past [`KEEP_SCRATCH`] go, as after any message.
+    /// After a lent piece was used: scratch buffers grown past 4 KiB
+    /// (`KEEP_SCRATCH`) go, even in the middle of a message, so that a
+    /// connection holds no piece between reads (as the general path's
+    /// pieces, handed out, hold none): in the npm package all connections
+    /// share one wasm memory, which never shrinks.
     pub fn lent_done(&mut self) {
-        if self.at_boundary() {
-            self.release_scratch();
-        }
+        self.release_scratch();
     }
 
     /// The header and payload of a small, whole, unfragmented, uncompressed
@@ -948,9 +951,10 @@ mod tests {
     }
 
     /// Streaming: an uncompressed binary message is lent a piece at a
-    /// time, masked ones unmasked into one scratch buffer at most
-    /// [`PIECE`] at a time; anything else in between (a ping) is the
-    /// general path's, and the message's later frames are lent again.
+    /// time, masked ones unmasked into the scratch buffer at most
+    /// [`PIECE`] at a time (let go once the piece is used); anything else
+    /// in between (a ping) is the general path's, and the message's later
+    /// frames are lent again.
     #[test]
     fn streaming_lends_binary_pieces_and_leaves_the_rest_to_the_general_path() {
         for masked in [false, true] {
@@ -967,20 +971,21 @@ mod tests {
             r.config.max_frame_size = payload.len();
             r.config.max_message_size = payload.len();
             let mut input = &bytes[..];
-            let (mut got, mut pieces, mut pings, mut scratch_at) = (Vec::new(), 0, 0, None);
+            let (mut got, mut pieces, mut pings) = (Vec::new(), 0, 0);
             while !input.is_empty() {
                 if let Some(lent) = r.read_lent(&mut input).unwrap() {
                     let Lent::BinaryPiece { data, fin } = lent else { panic!("{lent:?}") };
                     assert!(!masked || data.len() <= PIECE, "a masked piece of {}", data.len());
-                    if masked {
-                        // The same buffer every time: nothing allocated per piece.
-                        let at = data.as_ptr();
-                        assert_eq!(*scratch_at.get_or_insert(at), at, "a piece in a new buffer");
-                    }
                     got.extend_from_slice(data);
                     pieces += 1;
                     assert_eq!(fin, got.len() == payload.len());
                     r.lent_done();
+                    // Nothing of the piece is held between reads.
+                    assert!(
+                        r.buffered_bytes() <= KEEP_SCRATCH,
+                        "{} B held after a piece",
+                        r.buffered_bytes()
+                    );
                     continue;
                 }
                 match r.read(&mut input).unwrap() {
