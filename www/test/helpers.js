@@ -122,6 +122,15 @@ export function nativeServer(args = []) {
           port: Number(match[1]),
           url: `ws://127.0.0.1:${match[1]}/`,
           log: () => log,
+          // The log once it matches `pattern`, or after `ms`: the server
+          // writes a connection's last line after its peer may have seen
+          // the close, and a pipe may hand it over in pieces.
+          waitForLog: (pattern, ms = 5000) =>
+            new Promise((done) => {
+              const until = Date.now() + ms;
+              const check = () => (pattern.test(log) || Date.now() > until ? done(log) : setTimeout(check, 10));
+              check();
+            }),
           stop: () =>
             new Promise((done) => {
               if (child.exitCode !== null) return done();

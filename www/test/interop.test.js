@@ -42,7 +42,7 @@ describe('Node client → native server (hybi serve)', () => {
         await conn.close();
         assert.equal(await conn.recv(), null);
         if (options.protocol === 'rfc6455') assert.equal(conn.closeStatus.code, 1000);
-        assert.match(native.log(), /closed/);
+        assert.match(await native.waitForLog(/closed/), /closed/);
       } finally {
         await native.stop();
       }

@@ -255,8 +255,8 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], phase: usize) {
 }
 
 /// Writes `src` unmasked into `dst` (of the same length) in one pass, with
-/// no `memcpy`: for a buffer the reader keeps, which is already the
-/// right length. In wasm, `memcpy` is the host's, whose `rep movsb` runs
+/// no `memcpy`: for a buffer that already has the length (the reader's
+/// scratch, for a lent piece). In wasm, `memcpy` is the host's, whose `rep movsb` runs
 /// some 15 times slower when the destination lies 1 to 15 bytes past the
 /// source modulo 4 KiB, as an allocation made just after the input's
 /// does (www/BENCHMARKS-node.md, "A copy 15 times slower").
