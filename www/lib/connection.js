@@ -2,7 +2,7 @@
 // (the core's state machine), one Node socket, and the loop between them.
 //
 // The driver moves bytes, time and nothing else:
-// - every chunk the socket reads goes to `machine.feed` (whole, unless it
+// - every chunk the socket reads goes to `machine.feedInPlace` (whole, unless it
 //   is over 64 KiB, or 2 KiB with permessage-deflate: then in slices, see
 //   `#feedSliced`), and the step it returns (events, bytes to write, next
 //   deadline, state) is applied at once: one crossing into wasm per chunk,

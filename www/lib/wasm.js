@@ -291,16 +291,8 @@ export class GuardedMachine {
     return this.#raw;
   }
 
-  // Steps.
-  feed(now, input) {
-    if (this.#raw === null) return this.fatalStep();
-    try {
-      return this.#step(this.#raw.feed(now, input));
-    } catch (error) {
-      return this.#trapped(error);
-    }
-  }
-
+  // Steps. (Input goes in through `feedInPlace` only: the driver's one
+  // way of feeding, see connection.js.)
   feedInPlace(now, input) {
     if (this.#raw === null) return this.fatalStep();
     try {
