@@ -3,12 +3,21 @@
 // machine, in the same run. RFC 6455, binary messages without compression
 // by default; `--text` sends text ('x' repeated), `--deflate` JSON-like
 // text with permessage-deflate on at both ends (each library's defaults;
-// ws compresses only messages of 1 KiB or more, its default threshold).
+// ws compresses only messages of 1 KiB or more, its default threshold);
+// `--corpus FILE` takes that text from FILE instead (repeated to size).
 //
 // ws uses its optional `bufferutil` addon (a pinned dev dependency, loaded
 // from its prebuilt binary) when it loads; the last line says whether it
 // did. `WS_NO_BUFFER_UTIL=1` (inherited by the server process) measures
 // plain ws instead.
+//
+// hybi runs in two styles, each at both ends:
+// - `hybi`: ws's own style, as the ws side is written: a 'message'
+//   listener, and sends not awaited (`conn.on('message', (data) =>
+//   conn.send(data))`);
+// - `hybi-iterate`: hybi's promise API, `for await (const message of conn)`
+//   and, on the server, `await conn.send(message)` (each send waits until
+//   the socket has taken the bytes, so the next echo cannot join its write).
 //
 // Load: the client keeps `window` messages in flight (each echo received
 // sends the next) for `seconds`, after a warm-up; the server runs in a
@@ -18,10 +27,13 @@
 // with other work, throughput varies with the neighbours and CPU time per
 // message much less.
 //
-// Usage: npm run bench [-- --seconds 3 --sizes 16,16384,1048576,4194304 --text|--deflate]
+// Usage: npm run bench [-- --seconds 3 --sizes 16,16384,1048576,4194304
+// --rounds 1 --text|--deflate [--corpus FILE] --only ws|hybi|hybi-iterate]
+// (`--only`: one server and client, for profiling).
 
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +52,8 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '1' },
     text: { type: 'boolean', default: false },
     deflate: { type: 'boolean', default: false },
+    corpus: { type: 'string' },
+    only: { type: 'string' },
   },
 });
 const seconds = Number(values.seconds);
@@ -50,9 +64,18 @@ const rounds = Number(values.rounds);
 /** Messages in flight per size: enough to keep both processes busy. */
 const windowFor = (size) => (size <= 64 ? 256 : size <= 65536 ? 32 : size <= 1048576 ? 4 : 2);
 const deflate = values.deflate;
+const IMPLS = ['ws', 'hybi', 'hybi-iterate'];
+if (values.only !== undefined && !IMPLS.includes(values.only)) throw new Error(`--only ${IMPLS.join('|')}`);
+const impls = values.only ? [values.only] : IMPLS;
+
+/** `size` characters of the text in `path`, repeated as often as needed. */
+function fromCorpus(path, size) {
+  const text = readFileSync(path, 'utf8');
+  return text.repeat(Math.ceil(size / text.length)).slice(0, size);
+}
 
 function message(size) {
-  if (deflate) return jsonLike(size);
+  if (deflate) return values.corpus ? fromCorpus(values.corpus, size) : jsonLike(size);
   if (values.text) return 'x'.repeat(size);
   const bytes = new Uint8Array(size);
   for (let i = 0; i < size; i++) bytes[i] = (i * 31) & 0xff;
@@ -85,7 +108,7 @@ const cpuNow = () => {
  * `{ rate, cpu }`: messages/s and CPU µs per message (both processes).
  */
 function measure(send, onMessage, size, serverCpu) {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const payload = message(size);
     const window = windowFor(size);
     let counting = false;
@@ -110,6 +133,8 @@ function measure(send, onMessage, size, serverCpu) {
         const clientCpu = cpuNow() - cpuStart;
         done = true;
         const server = (await serverCpu()) - serverStart;
+        // A run that echoed nothing measured nothing: say so, loudly.
+        if (counted === 0) reject(new Error(`no echo of ${size} B came back in ${seconds} s`));
         resolve({ rate: counted / elapsed, cpu: (clientCpu + server) / counted });
       }, seconds * 1000);
     }, warmup * 1000);
@@ -125,16 +150,22 @@ async function benchWs({ port, cpu }, size) {
   return result;
 }
 
-async function benchHybi({ port, cpu }, size) {
+/** hybi's client, in ws's style (`iterate` false) or with `for await`. */
+async function benchHybi({ port, cpu }, size, iterate) {
   const conn = await connect(`ws://127.0.0.1:${port}/`, {
     protocol: 'rfc6455',
     compression: deflate,
     limits: { maxMessageSize: 64 << 20, maxFrameSize: 64 << 20 },
   });
   let handler = () => {};
-  const reading = (async () => {
-    for await (const _ of conn) handler();
-  })().catch(() => {});
+  const reading = iterate
+    ? (async () => {
+        for await (const _ of conn) handler();
+      })().catch(() => {})
+    : new Promise((resolve) => {
+        conn.on('message', () => handler());
+        conn.on('close', resolve);
+      });
   const ignore = () => {};
   const result = await measure(
     (data) => conn.send(data).catch(ignore),
@@ -154,28 +185,31 @@ const results = [];
 for (let round = 0; round < rounds; round++) {
   for (const size of sizes) {
     const row = { size, window: windowFor(size) };
-    for (const impl of ['ws', 'hybi']) {
+    for (const impl of impls) {
       const server = await startServer(impl);
       try {
-        row[impl] = impl === 'ws' ? await benchWs(server, size) : await benchHybi(server, size);
+        row[impl] = impl === 'ws' ? await benchWs(server, size) : await benchHybi(server, size, impl === 'hybi-iterate');
       } finally {
         server.stop();
       }
     }
     results.push(row);
     const cpu = (us) => (us >= 100 ? us.toFixed(0) : us.toFixed(1)).padStart(7);
-    console.log(
-      `${String(size).padStart(8)} B  window ${String(row.window).padStart(3)}` +
-        `  ws ${row.ws.rate.toFixed(0).padStart(7)} msg/s ${cpu(row.ws.cpu)} µs CPU/msg` +
-        `  hybi ${row.hybi.rate.toFixed(0).padStart(7)} msg/s ${cpu(row.hybi.cpu)} µs CPU/msg` +
-        `  hybi/ws: throughput ${(row.hybi.rate / row.ws.rate).toFixed(2)}, CPU efficiency ${(row.ws.cpu / row.hybi.cpu).toFixed(2)}`,
-    );
+    console.log(`${String(size).padStart(8)} B, window ${row.window}`);
+    for (const impl of impls) {
+      const { rate, cpu: used } = row[impl];
+      const ratios =
+        row.ws === undefined || impl === 'ws'
+          ? ''
+          : `  ${impl}/ws: throughput ${(rate / row.ws.rate).toFixed(2)}, CPU efficiency ${(row.ws.cpu / used).toFixed(2)}`;
+      console.log(`  ${impl.padEnd(12)} ${rate.toFixed(0).padStart(7)} msg/s ${cpu(used)} µs CPU/msg${ratios}`);
+    }
   }
 }
 const require = createRequire(new URL('../node_modules/ws/', import.meta.url));
 console.log(
   `node ${process.version}, ws ${require('ws/package.json').version} ${bufferutilUsed(require)}, ` +
-    `${deflate ? 'JSON-like text, permessage-deflate' : values.text ? 'text' : 'binary'} messages, ` +
+    `${deflate ? `${values.corpus ?? 'JSON-like'} text, permessage-deflate` : values.text ? 'text' : 'binary'} messages, ` +
     `${seconds} s per run after ${warmup} s warm-up, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
 );
 

@@ -1,7 +1,9 @@
 // The echo server of bench/echo.js, in a process of its own (one core for
-// the server, one for the client). Usage: node bench/server.js ws|hybi
-// [deflate] (`deflate`: permessage-deflate on, each library's defaults);
-// prints the port, echoes every message until killed. Each line on stdin
+// the server, one for the client). Usage: node bench/server.js
+// ws|hybi|hybi-iterate [deflate]: `hybi` is written as the ws server is (a
+// 'message' listener sending each echo, not awaited), `hybi-iterate` with
+// `for await` and `await conn.send`; `deflate` turns permessage-deflate on
+// (each library's defaults). Prints the port, echoes every message until killed. Each line on stdin
 // is answered with the process's CPU time so far (µs, user + system), so
 // the client can count what the server spent.
 
@@ -17,11 +19,18 @@ if (impl === 'ws') {
     socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary }));
   });
   wss.on('listening', () => console.log(wss.address().port));
-} else if (impl === 'hybi') {
+} else if (impl === 'hybi' || impl === 'hybi-iterate') {
+  const ignore = () => {};
   const server = await serve(
-    async (conn) => {
-      for await (const message of conn) await conn.send(message);
-    },
+    impl === 'hybi'
+      ? (conn) =>
+          new Promise((resolve) => {
+            conn.on('message', (data) => conn.send(data).catch(ignore));
+            conn.on('close', resolve);
+          })
+      : async (conn) => {
+          for await (const message of conn) await conn.send(message);
+        },
     {
       port: 0,
       listenIp: '127.0.0.1',
@@ -32,7 +41,7 @@ if (impl === 'ws') {
   );
   console.log(server.address().port);
 } else {
-  throw new Error(`usage: node bench/server.js ws|hybi (got ${impl})`);
+  throw new Error(`usage: node bench/server.js ws|hybi|hybi-iterate (got ${impl})`);
 }
 
 process.stdin.setEncoding('utf8');
