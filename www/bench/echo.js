@@ -4,7 +4,9 @@
 // by default; `--text` sends text ('x' repeated), `--deflate` JSON-like
 // text with permessage-deflate on at both ends (each library's defaults;
 // ws compresses only messages of 1 KiB or more, its default threshold);
-// `--corpus FILE` takes that text from FILE instead (repeated to size).
+// `--corpus FILE` takes that text from FILE instead (repeated to size),
+// `--level N` sets hybi's compression level (its `compressionLevel`, both
+// ends; ws keeps zlib's default).
 //
 // ws uses its optional `bufferutil` addon (a pinned dev dependency, loaded
 // from its prebuilt binary) when it loads; the last line says whether it
@@ -28,7 +30,7 @@
 // message much less.
 //
 // Usage: npm run bench [-- --seconds 3 --sizes 16,16384,1048576,4194304
-// --rounds 1 --text|--deflate [--corpus FILE] --only ws|hybi|hybi-iterate]
+// --rounds 1 --text|--deflate [--corpus FILE] [--level N] --only ws|hybi|hybi-iterate]
 // (`--only`: one server and client, for profiling).
 
 import { spawn } from 'node:child_process';
@@ -53,6 +55,7 @@ const { values } = parseArgs({
     text: { type: 'boolean', default: false },
     deflate: { type: 'boolean', default: false },
     corpus: { type: 'string' },
+    level: { type: 'string' },
     only: { type: 'string' },
   },
 });
@@ -84,7 +87,7 @@ function message(size) {
 
 async function startServer(impl) {
   const args = [fileURLToPath(new URL('server.js', import.meta.url)), impl];
-  if (deflate) args.push('deflate');
+  if (deflate) args.push('deflate', ...(values.level === undefined ? [] : [values.level]));
   const child = spawn(process.execPath, args, {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
@@ -154,7 +157,7 @@ async function benchWs({ port, cpu }, size) {
 async function benchHybi({ port, cpu }, size, iterate) {
   const conn = await connect(`ws://127.0.0.1:${port}/`, {
     protocol: 'rfc6455',
-    compression: deflate,
+    compression: deflate && values.level !== undefined ? { compressionLevel: Number(values.level) } : deflate,
     limits: { maxMessageSize: 64 << 20, maxFrameSize: 64 << 20 },
   });
   let handler = () => {};
@@ -209,7 +212,7 @@ for (let round = 0; round < rounds; round++) {
 const require = createRequire(new URL('../node_modules/ws/', import.meta.url));
 console.log(
   `node ${process.version}, ws ${require('ws/package.json').version} ${bufferutilUsed(require)}, ` +
-    `${deflate ? `${values.corpus ?? 'JSON-like'} text, permessage-deflate` : values.text ? 'text' : 'binary'} messages, ` +
+    `${deflate ? `${values.corpus ?? 'JSON-like'} text, permessage-deflate${values.level === undefined ? '' : ` (hybi at level ${values.level})`}` : values.text ? 'text' : 'binary'} messages, ` +
     `${seconds} s per run after ${warmup} s warm-up, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
 );
 

@@ -1,9 +1,9 @@
 // The echo server of bench/echo.js, in a process of its own (one core for
 // the server, one for the client). Usage: node bench/server.js
-// ws|hybi|hybi-iterate [deflate]: `hybi` is written as the ws server is (a
-// 'message' listener sending each echo, not awaited), `hybi-iterate` with
-// `for await` and `await conn.send`; `deflate` turns permessage-deflate on
-// (each library's defaults). Prints the port, echoes every message until killed. Each line on stdin
+// ws|hybi|hybi-iterate [deflate [LEVEL]]: `hybi` is written as the ws server
+// is (a 'message' listener sending each echo, not awaited), `hybi-iterate`
+// with `for await` and `await conn.send`; `deflate` turns permessage-deflate
+// on (each library's defaults, or hybi's `compressionLevel` LEVEL). Prints the port, echoes every message until killed. Each line on stdin
 // is answered with the process's CPU time so far (µs, user + system), so
 // the client can count what the server spent.
 
@@ -13,6 +13,7 @@ import { serve } from '../index.js';
 
 const impl = process.argv[2];
 const deflate = process.argv[3] === 'deflate';
+const level = process.argv[4] === undefined ? undefined : Number(process.argv[4]);
 if (impl === 'ws') {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: deflate, maxPayload: 64 << 20 });
   wss.on('connection', (socket) => {
@@ -35,7 +36,7 @@ if (impl === 'ws') {
       port: 0,
       listenIp: '127.0.0.1',
       maxWaiting: 128,
-      compression: deflate,
+      compression: deflate && level !== undefined ? { compressionLevel: level } : deflate,
       limits: { maxMessageSize: 64 << 20, maxFrameSize: 64 << 20 },
     },
   );
