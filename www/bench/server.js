@@ -3,9 +3,10 @@
 // ws|hybi|hybi-iterate [deflate [LEVEL]]: `hybi` is written as the ws server
 // is (a 'message' listener sending each echo, not awaited), `hybi-iterate`
 // with `for await` and `await conn.send`; `deflate` turns permessage-deflate
-// on (each library's defaults, or hybi's `compressionLevel` LEVEL). Prints the port, echoes every message until killed. Each line on stdin
-// is answered with the process's CPU time so far (µs, user + system), so
-// the client can count what the server spent.
+// on (each library's defaults, or hybi's `compressionLevel` LEVEL). Prints
+// the port, echoes every message until killed. Each line on stdin is
+// answered with the process's CPU time so far (µs, user + system), so the
+// client can count what the server spent.
 
 import { WebSocketServer } from 'ws';
 
