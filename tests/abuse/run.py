@@ -1008,12 +1008,20 @@ async def idle_after_bomb(ctx: Ctx) -> None:
         # Node server: its garbage comes and goes by up to +21 MiB between
         # rounds (seen in 1 of 15 runs), so there the array buffers left
         # after a full collection tell what is kept, below.
+        # The first round held a whole message at some instant, and the
+        # sampler (every 50 ms) can miss that instant: one CI run saw a
+        # first-round peak of 6.6 MiB (its baseline) and 22.7 MiB (baseline +
+        # one message) in the second. So the first round counts as at
+        # least baseline + one message; a message kept per connection
+        # still fails by 32 MiB.
         first = ctx.sampler.max_between(ctx.attack_start, round_ends[0])
         later = ctx.sampler.max_between(round_ends[0], ctx.attack_end)
+        reference = max(first, pre + size // 1024)
         ctx.check(
-            "the second round of the same messages takes RSS no higher than the first's peak + 16 MiB (one message)",
-            later <= first + 16 * 1024,
-            f"peak {mib(first)} in the first round, {mib(later)} in the second",
+            "the second round of the same messages takes RSS no higher than the first's peak"
+            " (at least baseline + one message) + 16 MiB (one message)",
+            later <= reference + 16 * 1024,
+            f"peak {mib(first)} in the first round (counted as {mib(reference)}), {mib(later)} in the second",
         )
     await asyncio.sleep(2.0)
     settled = ctx.sampler.max_between(now() - 0.5)
