@@ -1016,11 +1016,12 @@ async def idle_after_bomb(ctx: Ctx) -> None:
         # still fails by 32 MiB.
         first = ctx.sampler.max_between(ctx.attack_start, round_ends[0])
         later = ctx.sampler.max_between(round_ends[0], ctx.attack_end)
-        reference = max(first, pre + size // 1024)
+        one_message_kib = size // 1024
+        reference = max(first, pre + one_message_kib)
         ctx.check(
             "the second round of the same messages takes RSS no higher than the first's peak"
             " (at least baseline + one message) + 16 MiB (one message)",
-            later <= reference + 16 * 1024,
+            later <= reference + one_message_kib,
             f"peak {mib(first)} in the first round (counted as {mib(reference)}), {mib(later)} in the second",
         )
     await asyncio.sleep(2.0)
